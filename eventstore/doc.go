@@ -1,0 +1,69 @@
+// Package eventstore is journey's append-only touchpoint log on Pebble: the
+// single source of truth that projections fold and auditors verify.
+//
+// # Model
+//
+// Every appended event gets a global sequence (dense, from 1, in commit
+// order), a per-customer version (1, 2, … per subject), an entry in a
+// permanent event-id index, and a hash that chains it to its predecessor.
+// The event's bytes are stored exactly as received.
+//
+// # Key layout (one Pebble database, <data>/log)
+//
+//	key                                   value
+//	-------------------------------------  ------------------------------------
+//	"e/" seq(8, big-endian)               record (below)
+//	"c/" customer 0x00 version(8, be)     seq(8, be)      customer stream
+//	"i/" id                               seq(8, be)      event-id index
+//	"q/" qseq(8, be)                      quarantine entry (below)
+//	"m/qseq"                              highest quarantine seq ever used
+//
+// Customer ids contain no 0x00 byte, so "c/" customer 0x00 is a prefix that
+// holds exactly one customer's versions in order.
+//
+// A record is
+//
+//	+----------+------------------------------------------------------------+
+//	| hash(32) | body                                                       |
+//	+----------+------------------------------------------------------------+
+//	body = format(1)=1 | seq(8) | version(8) | recorded_at unix ns(8, int64)
+//	     | event time unix s(8, int64) | event time ns(4)
+//	     | uvarint len | type | uvarint len | customer | uvarint len | id
+//	     | raw event bytes (the rest of the value)
+//
+// (all integers big-endian) and
+//
+//	hash = SHA-256(previous record's hash || body)
+//
+// with 32 zero bytes as the hash before sequence 1. The hash covers
+// everything in the value except itself, including the sequence, so a
+// record moved, dropped, duplicated or altered breaks the chain at its
+// sequence, and Verify names it. There is no separate head key: Open
+// recovers the head (sequence and hash) from the last record.
+//
+// A quarantine entry is format(1)=1 | received_at unix ns(8) | uvarint-length
+// code, field, reason, origin | raw (the rest).
+//
+// # Concurrency and durability
+//
+// One writer goroutine owns sequence assignment, the head hash, a cache of
+// customer versions and the idempotency checks. It drains the pending
+// Append calls into one Pebble batch (up to Options.MaxBatchEvents events
+// or 16 MiB), applies it without waiting for the fsync, and hands it to a
+// syncer goroutine, which waits for the batch's WAL fsync in commit order,
+// publishes the new durable head and completes the callers. The writer
+// builds the next batch while the previous one is being fsynced; batches
+// queued behind one fsync share the next one, as Pebble's commit pipeline
+// does.
+//
+// Pebble makes an applied batch readable before its fsync completes, so
+// every read (Scan, CustomerEvents, CustomerVersion, Get) stops at
+// DurableSeq: nothing is observable before it is durable. When a commit
+// fails, every caller of that batch and of later ones gets the error and
+// the store refuses further appends (its in-memory state may be ahead of
+// the log) until it is reopened.
+//
+// Readers use their own Pebble iterators and never block the writer.
+// Close waits for the writer to finish the call it has started and for
+// running reads, then closes Pebble.
+package eventstore

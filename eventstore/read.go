@@ -1,0 +1,207 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Scan calls fn for records from..to inclusive (to 0: up to DurableSeq) in
+// sequence order. rec and its slices are valid only during the call.
+// A to beyond DurableSeq is cut back to it: readers never see a record
+// before its fsync. An error from fn stops the scan and is returned.
+func (s *Store) Scan(ctx context.Context, from, to uint64, fn func(rec *Record) error) error {
+	if err := s.readLock(); err != nil {
+		return err
+	}
+	defer s.readUnlock()
+	durable := s.durable.Load()
+	if to == 0 || to > durable {
+		to = durable
+	}
+	if from == 0 {
+		from = 1
+	}
+	if from > to {
+		return nil
+	}
+	it, err := s.db.NewIterWithContext(ctx, &pebble.IterOptions{
+		LowerBound: eventKey(nil, from),
+		UpperBound: eventKey(nil, to+1),
+	})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var (
+		rec  Record
+		view recordView
+		want = from
+	)
+	for ok := it.First(); ok; ok = it.Next() {
+		if want&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		seq, _ := seqFromEventKey(it.Key())
+		if seq != want {
+			return fmt.Errorf("eventstore: record %d missing (found %d); run verify", want, seq)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("eventstore: read record %d: %w", seq, err)
+		}
+		if err := parseRecord(v, &view); err != nil || view.seq != seq {
+			return fmt.Errorf("eventstore: record %d: %w; run verify", seq, errMalformed)
+		}
+		view.fill(&rec, false)
+		if err := fn(&rec); err != nil {
+			return err
+		}
+		want++
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("eventstore: scan at %d: %w", want, err)
+	}
+	if want != to+1 {
+		return fmt.Errorf("eventstore: record %d missing; run verify", want)
+	}
+	return nil
+}
+
+// CustomerEvents returns up to limit (0: all) of the customer's records
+// with version > afterVersion, oldest first. Records past DurableSeq are
+// not returned.
+func (s *Store) CustomerEvents(ctx context.Context, customer string, afterVersion uint64, limit int) ([]Record, error) {
+	if err := s.readLock(); err != nil {
+		return nil, err
+	}
+	defer s.readUnlock()
+	durable := s.durable.Load()
+	lower, upper := customerBounds(customer)
+	it, err := s.db.NewIterWithContext(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	// First the customer's index entries, then the records, on one view.
+	var seqs []uint64
+	it.SetBounds(lower, upper)
+	start := customerKey(nil, customer, afterVersion+1)
+	for ok := it.SeekGE(start); ok; ok = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: customer %q index: %w", customer, err)
+		}
+		seq, err := decodeSeqValue(v)
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: customer %q index: %w", customer, err)
+		}
+		if seq > durable {
+			break
+		}
+		seqs = append(seqs, seq)
+		if limit > 0 && len(seqs) == limit {
+			break
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("eventstore: customer %q index: %w", customer, err)
+	}
+	if len(seqs) == 0 {
+		return nil, nil
+	}
+	it.SetBounds(eventKey(nil, seqs[0]), eventKey(nil, seqs[len(seqs)-1]+1))
+	recs := make([]Record, len(seqs))
+	var (
+		key  []byte
+		view recordView
+	)
+	for i, seq := range seqs {
+		key = eventKey(key[:0], seq)
+		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
+			if err := it.Error(); err != nil {
+				return nil, fmt.Errorf("eventstore: read record %d: %w", seq, err)
+			}
+			return nil, fmt.Errorf("eventstore: customer %q: record %d missing; run verify", customer, seq)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("eventstore: read record %d: %w", seq, err)
+		}
+		if err := parseRecord(v, &view); err != nil || view.seq != seq || string(view.customer) != customer {
+			return nil, fmt.Errorf("eventstore: customer %q: record %d does not match its index; run verify", customer, seq)
+		}
+		view.fill(&recs[i], true)
+	}
+	return recs, nil
+}
+
+// CustomerVersion is the customer's current durable version (0: no events).
+func (s *Store) CustomerVersion(customer string) (uint64, error) {
+	if err := s.readLock(); err != nil {
+		return 0, err
+	}
+	defer s.readUnlock()
+	durable := s.durable.Load()
+	lower, upper := customerBounds(customer)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return 0, err
+	}
+	defer it.Close()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return 0, fmt.Errorf("eventstore: customer %q index: %w", customer, err)
+		}
+		seq, err := decodeSeqValue(v)
+		if err != nil {
+			return 0, fmt.Errorf("eventstore: customer %q index: %w", customer, err)
+		}
+		if seq <= durable {
+			return binary.BigEndian.Uint64(it.Key()[len(lower):]), nil
+		}
+	}
+	return 0, it.Error()
+}
+
+// Get returns the record with event id, found false when none (or when it
+// is not yet durable). rec.Raw is the caller's own copy.
+func (s *Store) Get(id string) (rec Record, found bool, err error) {
+	if err := s.readLock(); err != nil {
+		return rec, false, err
+	}
+	defer s.readUnlock()
+	durable := s.durable.Load()
+	v, closer, err := s.db.Get(idKey(nil, id))
+	if err == pebble.ErrNotFound {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, fmt.Errorf("eventstore: get %q: %w", id, err)
+	}
+	seq, err := decodeSeqValue(v)
+	closer.Close()
+	if err != nil {
+		return rec, false, fmt.Errorf("eventstore: get %q: %w", id, err)
+	}
+	if seq > durable {
+		return rec, false, nil
+	}
+	v, closer, err = s.db.Get(eventKey(nil, seq))
+	if err != nil {
+		return rec, false, fmt.Errorf("eventstore: get %q: record %d: %w", id, seq, err)
+	}
+	defer closer.Close()
+	var view recordView
+	if err := parseRecord(v, &view); err != nil || view.seq != seq || string(view.id) != id {
+		return rec, false, fmt.Errorf("eventstore: get %q: record %d does not match the id index; run verify", id, seq)
+	}
+	view.fill(&rec, true)
+	return rec, true, nil
+}

@@ -1,0 +1,298 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Store is the append-only touchpoint log on Pebble.
+//
+// Concurrency: every method is safe for concurrent use. One writer
+// goroutine owns sequence assignment, the head hash and the customer
+// version cache; a syncer goroutine waits for each batch's fsync in commit
+// order, then publishes the durable position and completes the callers.
+// Readers use Pebble iterators and never go past DurableSeq.
+type Store struct {
+	db   *pebble.DB
+	opts Options
+
+	reqCh   chan *pending  // Append → writer (unbuffered)
+	syncCh  chan *inflight // writer → syncer, in commit order
+	closing chan struct{}
+	closeMu sync.Once
+	wg      sync.WaitGroup
+
+	// Readers (and Quarantine) count themselves in rd; Close marks the store
+	// closed, then waits for the count to drop to zero before closing
+	// Pebble. Reads may nest (a Scan callback may call Get).
+	rdMu    sync.Mutex
+	rdCond  sync.Cond
+	readers int
+	closed  bool
+
+	failed atomic.Pointer[error] // set once: the writer refuses appends
+
+	durable  atomic.Uint64 // DurableSeq
+	headMu   sync.Mutex    // guards headHash, headWake
+	headHash [32]byte
+	headWake chan struct{} // closed and replaced when durable advances
+
+	qMu    sync.Mutex // serializes quarantine sequence assignment
+	qSeq   uint64
+	qCount atomic.Uint64
+
+	w *writer
+}
+
+// maxBatchBytes caps the record bytes of one group-commit batch.
+const maxBatchBytes = 16 << 20
+
+// maxInflight is how many applied batches may wait for their fsync.
+const maxInflight = 4
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Clock == nil {
+		r.Clock = time.Now
+	}
+	if r.MaxBatchEvents <= 0 {
+		r.MaxBatchEvents = 8192
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	return r
+}
+
+// PebbleOptions returns the Pebble options the log is opened with, tuned
+// for an append-mostly log: a 64 MiB memtable, bloom filters on every level
+// (the writer probes the id index on every append), larger blocks, no WAL
+// bytes-per-sync (every commit that matters is fsynced anyway) and a
+// generous L0 stop threshold so that bulk imports do not stall on
+// compactions. fs nil means the OS file system. The store benchmark opens
+// its raw Pebble baseline with the same options.
+func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
+	o := &pebble.Options{
+		FS:                          fs,
+		FormatMajorVersion:          pebble.FormatNewest,
+		MemTableSize:                64 << 20,
+		MemTableStopWritesThreshold: 4,
+		L0CompactionThreshold:       4,
+		L0StopWritesThreshold:       24,
+		LBaseMaxBytes:               256 << 20,
+		WALBytesPerSync:             0,
+		BytesPerSync:                1 << 20,
+		CacheSize:                   64 << 20,
+		MaxOpenFiles:                1000,
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if logger != nil {
+		o.Logger = pebbleLogger{logger}
+	}
+	for i := range o.Levels {
+		o.Levels[i].BlockSize = 32 << 10
+		o.Levels[i].IndexBlockSize = 256 << 10
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		o.Levels[i].FilterType = pebble.TableFilter
+	}
+	o.CompactionConcurrencyRange = func() (int, int) { return 1, 2 }
+	return o
+}
+
+// pebbleLogger sends Pebble's chatter to slog: info at debug level.
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	p.l.Error("pebble fatal: " + msg)
+	panic(msg)
+}
+
+// Open opens (creating if needed) the log in dir.
+//
+// It recovers the head sequence and hash from the last record. When that
+// record cannot be read (the log is damaged), Open still succeeds so that
+// Verify can name the damage, but Append returns ErrDamaged.
+func Open(dir string, opts *Options) (*Store, error) {
+	o := opts.withDefaults()
+	db, err := pebble.Open(dir, PebbleOptions(o.FS, o.Logger))
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
+	}
+	s := &Store{
+		db:       db,
+		opts:     o,
+		reqCh:    make(chan *pending),
+		syncCh:   make(chan *inflight, maxInflight),
+		closing:  make(chan struct{}),
+		headWake: make(chan struct{}),
+	}
+	s.rdCond.L = &s.rdMu
+	head, hash, herr := s.recoverHead()
+	if herr != nil {
+		o.Logger.Error("eventstore: cannot read the head of the log; appends refused until it is repaired", "dir", dir, "err", herr)
+		damaged := fmt.Errorf("%w: %v", ErrDamaged, herr)
+		s.failed.Store(&damaged)
+	}
+	s.durable.Store(head)
+	s.headHash = hash
+	if err := s.recoverQuarantine(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
+	}
+	s.w = newWriter(s, head, hash)
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.w.run() }()
+	go func() { defer s.wg.Done(); s.syncLoop() }()
+	return s, nil
+}
+
+// recoverHead reads the last record of the log.
+func (s *Store) recoverHead() (uint64, [32]byte, error) {
+	var hash [32]byte
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefixEvent, UpperBound: prefixEnd(prefixEvent)})
+	if err != nil {
+		return 0, hash, err
+	}
+	defer it.Close()
+	if !it.Last() {
+		return 0, hash, it.Error()
+	}
+	seq, ok := seqFromEventKey(it.Key())
+	if !ok {
+		return 0, hash, fmt.Errorf("bad event key %x", it.Key())
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return 0, hash, fmt.Errorf("read record %d: %w", seq, err)
+	}
+	var r recordView
+	if err := parseRecord(v, &r); err != nil || r.seq != seq {
+		return 0, hash, fmt.Errorf("record %d: %w", seq, errMalformed)
+	}
+	copy(hash[:], r.hash)
+	return seq, hash, nil
+}
+
+// Close stops the writer after the batch in flight and closes Pebble.
+func (s *Store) Close() error {
+	first := false
+	s.closeMu.Do(func() { first = true; close(s.closing) })
+	if !first {
+		return ErrClosed
+	}
+	s.wg.Wait()
+	s.rdMu.Lock()
+	s.closed = true
+	for s.readers > 0 {
+		s.rdCond.Wait()
+	}
+	s.rdMu.Unlock()
+	s.headMu.Lock()
+	close(s.headWake)
+	s.headWake = nil
+	s.headMu.Unlock()
+	return s.db.Close()
+}
+
+// readLock holds the store open for a read; release with readUnlock.
+func (s *Store) readLock() error {
+	s.rdMu.Lock()
+	defer s.rdMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.readers++
+	return nil
+}
+
+func (s *Store) readUnlock() {
+	s.rdMu.Lock()
+	s.readers--
+	if s.readers == 0 {
+		s.rdCond.Broadcast()
+	}
+	s.rdMu.Unlock()
+}
+
+// DurableSeq is the highest sequence known to be fsynced.
+func (s *Store) DurableSeq() uint64 { return s.durable.Load() }
+
+// Head returns the durable head sequence and its hash.
+func (s *Store) Head() (uint64, [32]byte) {
+	s.headMu.Lock()
+	defer s.headMu.Unlock()
+	return s.durable.Load(), s.headHash
+}
+
+// WaitDurable blocks until DurableSeq() > after or ctx ends, returning DurableSeq().
+func (s *Store) WaitDurable(ctx context.Context, after uint64) (uint64, error) {
+	for {
+		s.headMu.Lock()
+		seq, wake := s.durable.Load(), s.headWake
+		s.headMu.Unlock()
+		if seq > after {
+			return seq, nil
+		}
+		if wake == nil {
+			return seq, ErrClosed
+		}
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return s.durable.Load(), ctx.Err()
+		}
+	}
+}
+
+// publish makes seq (with hash) the durable head and wakes waiters.
+func (s *Store) publish(seq uint64, hash [32]byte) {
+	s.headMu.Lock()
+	s.headHash = hash
+	s.durable.Store(seq)
+	if s.headWake != nil {
+		close(s.headWake)
+		s.headWake = make(chan struct{})
+	}
+	s.headMu.Unlock()
+}
+
+// fail records the first store failure; later appends return it.
+func (s *Store) fail(err error) error {
+	wrapped := fmt.Errorf("%w: %v", ErrFailed, err)
+	if s.failed.CompareAndSwap(nil, &wrapped) {
+		s.opts.Logger.Error("eventstore: commit failed; appends refused until reopen", "err", err)
+		return wrapped
+	}
+	return *s.failed.Load()
+}
+
+func (s *Store) failure() error {
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// isCorruption reports whether err is Pebble's corruption marker.
+func isCorruption(err error) bool { return errors.Is(err, pebble.ErrCorruption) }

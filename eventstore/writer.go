@@ -1,0 +1,420 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"hash"
+	"unicode/utf8"
+
+	"github.com/cockroachdb/pebble/v2"
+	journey "github.com/journey-cdp/journey"
+)
+
+// pending is one Append call on its way through the writer. The writer
+// fills results; the syncer (or the writer, for a call it never batched)
+// sets err and closes done exactly once.
+type pending struct {
+	ctx     context.Context
+	reqs    []Request
+	results []Result
+	next    int // first request not yet placed in a batch (writer only)
+	err     error
+	done    chan struct{}
+	closed  bool // syncer only
+}
+
+// span is the part reqs[from:to] of a call placed in one batch.
+type span struct {
+	p        *pending
+	from, to int
+}
+
+// inflight is one group-commit batch handed from the writer to the syncer.
+type inflight struct {
+	batch   *pebble.Batch // nil: nothing to fsync (all duplicates, NoSync)
+	spans   []span
+	lastSeq uint64
+	hash    [32]byte
+	err     error // the batch failed before it was committed
+}
+
+// maxCachedCustomers bounds the writer's customer → version cache; the
+// cache is cleared when it grows past it (between batches only).
+const maxCachedCustomers = 1 << 20
+
+type writer struct {
+	s        *Store
+	seq      uint64   // last assigned sequence
+	hash     [32]byte // hash of record seq
+	versions map[string]uint64
+	h        hash.Hash
+	key      []byte
+	sum      [32]byte
+
+	// Per batch.
+	iter    *pebble.Iterator // lazily opened view of every applied batch
+	inBatch map[string]batchEntry
+	err     error // first read error of the batch
+}
+
+// batchEntry is an event placed in the batch being built.
+type batchEntry struct {
+	seq, version uint64
+	raw          []byte
+}
+
+func newWriter(s *Store, seq uint64, hash [32]byte) *writer {
+	return &writer{
+		s: s, seq: seq, hash: hash,
+		versions: make(map[string]uint64),
+		h:        sha256.New(),
+		inBatch:  make(map[string]batchEntry),
+	}
+}
+
+// Append appends reqs in order; concurrent calls are merged by one writer
+// into one Pebble batch and one fsync. It returns after the fsync. A
+// non-nil error means the store failed and nothing in reqs is acknowledged.
+//
+// Each Result says what happened to its Request: a new Seq and Version; a
+// Duplicate (the id is stored with identical bytes: the original Seq and
+// Version); or Err, a *journey.Error with CodeIDConflict or
+// CodeVersionConflict, or ErrInvalidRequest, in which case nothing was
+// written for that request. Duplicates of an event appended earlier in the
+// same call, or in a concurrent one, are detected too.
+//
+// When ctx ends before the fsync, Append returns ctx.Err(); the events may
+// or may not have been written, and appending them again is safe.
+func (s *Store) Append(ctx context.Context, reqs []Request) ([]Result, error) {
+	if len(reqs) == 0 {
+		return nil, nil
+	}
+	if err := s.failure(); err != nil {
+		return nil, err
+	}
+	p := &pending{ctx: ctx, reqs: reqs, results: make([]Result, len(reqs)), done: make(chan struct{})}
+	select {
+	case s.reqCh <- p:
+	case <-s.closing:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	return p.results, nil
+}
+
+// run is the writer goroutine: it merges pending calls into batches until
+// the store closes (finishing a call it has started).
+func (w *writer) run() {
+	s := w.s
+	defer close(s.syncCh)
+	var carry *pending
+	for {
+		p := carry
+		carry = nil
+		if p == nil {
+			select {
+			case p = <-s.reqCh:
+			case <-s.closing:
+				return
+			}
+		}
+		inf := &inflight{}
+		var b *pebble.Batch
+		events, size := 0, 0
+		for p != nil {
+			if p.next == 0 {
+				if err := w.admit(p); err != nil {
+					p.err = err
+					close(p.done)
+					p = w.tryRecv()
+					continue
+				}
+			}
+			if b == nil {
+				b = s.db.NewBatchWithSize(1 << 20)
+			}
+			from := p.next
+			for p.next < len(p.reqs) && events < s.opts.MaxBatchEvents && size < maxBatchBytes {
+				n := w.add(b, &p.reqs[p.next], &p.results[p.next])
+				p.next++
+				if n > 0 {
+					events++
+					size += n
+				}
+			}
+			inf.spans = append(inf.spans, span{p: p, from: from, to: p.next})
+			if p.next < len(p.reqs) {
+				carry = p
+				break
+			}
+			if events >= s.opts.MaxBatchEvents || size >= maxBatchBytes {
+				break
+			}
+			p = w.tryRecv()
+		}
+		if len(inf.spans) == 0 {
+			if b != nil {
+				_ = b.Close()
+			}
+			continue
+		}
+		w.commit(b, inf)
+	}
+}
+
+// tryRecv returns a waiting call, or nil.
+func (w *writer) tryRecv() *pending {
+	select {
+	case p := <-w.s.reqCh:
+		return p
+	default:
+		return nil
+	}
+}
+
+// admit checks a call before its first request is batched.
+func (w *writer) admit(p *pending) error {
+	if err := w.s.failure(); err != nil {
+		return err
+	}
+	return p.ctx.Err()
+}
+
+// commit applies b (without waiting for the fsync) and hands it to the
+// syncer. Read errors while building the batch fail it instead.
+func (w *writer) commit(b *pebble.Batch, inf *inflight) {
+	s := w.s
+	if w.iter != nil {
+		if err := w.iter.Close(); err != nil && w.err == nil {
+			w.err = err
+		}
+		w.iter = nil
+	}
+	clear(w.inBatch)
+	if len(w.versions) > maxCachedCustomers {
+		w.versions = make(map[string]uint64)
+	}
+	inf.lastSeq, inf.hash = w.seq, w.hash
+	switch {
+	case w.err != nil:
+		inf.err = s.fail(w.err)
+		w.err = nil
+		_ = b.Close()
+	case b == nil || b.Empty():
+		if b != nil {
+			_ = b.Close()
+		}
+	case s.opts.NoSync:
+		if err := s.db.Apply(b, pebble.NoSync); err != nil {
+			inf.err = s.fail(err)
+		}
+		_ = b.Close()
+	default:
+		if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+			inf.err = s.fail(err)
+			_ = b.Close()
+		} else {
+			inf.batch = b
+		}
+	}
+	s.syncCh <- inf
+}
+
+// syncLoop is the syncer goroutine: in commit order it waits for each
+// batch's fsync, publishes the durable head and completes the callers.
+func (s *Store) syncLoop() {
+	var broken error // once a batch failed, no later one is acknowledged
+	for inf := range s.syncCh {
+		if inf.err != nil && broken == nil {
+			broken = inf.err
+		}
+		if inf.batch != nil {
+			if err := inf.batch.SyncWait(); err != nil && broken == nil {
+				broken = s.fail(err)
+			}
+			_ = inf.batch.Close()
+		}
+		if broken == nil && inf.lastSeq > s.durable.Load() {
+			s.publish(inf.lastSeq, inf.hash)
+		}
+		for _, sp := range inf.spans {
+			p := sp.p
+			if p.closed {
+				continue
+			}
+			if broken != nil {
+				p.err = broken
+			} else if sp.to < len(p.reqs) {
+				continue // the rest of the call is in a later batch
+			}
+			p.closed = true
+			close(p.done)
+		}
+	}
+}
+
+// add places one request in b and returns the bytes it added (0 when it
+// was refused or a duplicate).
+func (w *writer) add(b *pebble.Batch, req *Request, res *Result) int {
+	ev := req.Event
+	if err := checkRequest(req); err != nil {
+		res.Err = err
+		return 0
+	}
+	// Idempotency: first this batch, then everything applied before it.
+	if e, ok := w.inBatch[ev.ID]; ok {
+		w.duplicate(res, ev, e.seq, e.version, e.raw)
+		return 0
+	}
+	if seq, version, raw, ok := w.lookupID(ev.ID); ok {
+		w.duplicate(res, ev, seq, version, raw)
+		return 0
+	} else if w.err != nil {
+		return 0
+	}
+	cur, ok := w.versions[ev.Subject]
+	if !ok {
+		cur = w.lookupVersion(ev.Subject)
+		if w.err != nil {
+			return 0
+		}
+	}
+	if req.ExpectedVersion != AnyVersion && uint64(req.ExpectedVersion) != cur {
+		res.Err = &journey.Error{Code: journey.CodeVersionConflict, Field: "subject",
+			Rule: fmt.Sprintf("expected version %d, customer is at %d", req.ExpectedVersion, cur)}
+		return 0
+	}
+	seq, version := w.seq+1, cur+1
+	n := recordLen(ev)
+	op := b.SetDeferred(len(prefixEvent)+8, n)
+	eventKey(op.Key[:0], seq)
+	body := op.Value[hashLen:]
+	putBody(body, seq, version, w.s.opts.Clock().UnixNano(), ev)
+	w.h.Reset()
+	w.h.Write(w.hash[:])
+	w.h.Write(body)
+	w.h.Sum(w.sum[:0])
+	copy(op.Value[:hashLen], w.sum[:])
+	_ = op.Finish()
+
+	var sv [8]byte
+	binary.BigEndian.PutUint64(sv[:], seq)
+	w.key = customerKey(w.key[:0], ev.Subject, version)
+	_ = b.Set(w.key, sv[:], nil)
+	w.key = idKey(w.key[:0], ev.ID)
+	_ = b.Set(w.key, sv[:], nil)
+
+	w.seq, w.hash = seq, w.sum
+	w.versions[ev.Subject] = version
+	w.inBatch[ev.ID] = batchEntry{seq: seq, version: version, raw: ev.Raw}
+	res.Seq, res.Version = seq, version
+	return n
+}
+
+func (w *writer) duplicate(res *Result, ev *journey.Event, seq, version uint64, raw []byte) {
+	if !bytes.Equal(raw, ev.Raw) {
+		res.Err = &journey.Error{Code: journey.CodeIDConflict, Field: "id",
+			Rule: fmt.Sprintf("id %q is stored at sequence %d with other bytes", ev.ID, seq)}
+		return
+	}
+	res.Seq, res.Version, res.Duplicate = seq, version, true
+}
+
+// checkRequest rejects requests no caller should send.
+func checkRequest(req *Request) error {
+	ev := req.Event
+	switch {
+	case ev == nil:
+		return fmt.Errorf("%w: nil Event", ErrInvalidRequest)
+	case ev.ID == "" || len(ev.ID) > journey.MaxIDBytes:
+		return fmt.Errorf("%w: id must be 1..%d bytes", ErrInvalidRequest, journey.MaxIDBytes)
+	case ev.Subject == "" || len(ev.Subject) > journey.MaxSubjectBytes || bytes.IndexByte([]byte(ev.Subject), 0) >= 0:
+		return fmt.Errorf("%w: subject must be 1..%d bytes without NUL", ErrInvalidRequest, journey.MaxSubjectBytes)
+	case ev.Type == "" || len(ev.Type) > 64:
+		return fmt.Errorf("%w: missing type", ErrInvalidRequest)
+	case len(ev.Raw) == 0:
+		return fmt.Errorf("%w: empty Raw", ErrInvalidRequest)
+	case !utf8.ValidString(ev.ID):
+		return fmt.Errorf("%w: id is not UTF-8", ErrInvalidRequest)
+	case req.ExpectedVersion < AnyVersion:
+		return fmt.Errorf("%w: ExpectedVersion %d", ErrInvalidRequest, req.ExpectedVersion)
+	}
+	return nil
+}
+
+// view returns the batch's read view of the log, opening it on first use.
+func (w *writer) view() *pebble.Iterator {
+	if w.iter == nil {
+		it, err := w.s.db.NewIter(nil)
+		if err != nil {
+			w.err = err
+			return nil
+		}
+		w.iter = it
+	}
+	return w.iter
+}
+
+// lookupID finds a stored event by id in the applied log.
+func (w *writer) lookupID(id string) (seq, version uint64, raw []byte, ok bool) {
+	it := w.view()
+	if it == nil {
+		return 0, 0, nil, false
+	}
+	w.key = idKey(w.key[:0], id)
+	if !it.SeekPrefixGE(w.key) || !bytes.Equal(it.Key(), w.key) {
+		w.err = it.Error()
+		return 0, 0, nil, false
+	}
+	v, err := it.ValueAndErr()
+	if err == nil {
+		seq, err = decodeSeqValue(v)
+	}
+	if err != nil {
+		w.err = fmt.Errorf("id index %q: %w", id, err)
+		return 0, 0, nil, false
+	}
+	w.key = eventKey(w.key[:0], seq)
+	if !it.SeekGE(w.key) || !bytes.Equal(it.Key(), w.key) {
+		w.err = fmt.Errorf("id %q points to missing record %d: %w", id, seq, it.Error())
+		return 0, 0, nil, false
+	}
+	v, err = it.ValueAndErr()
+	var r recordView
+	if err == nil {
+		err = parseRecord(v, &r)
+	}
+	if err != nil {
+		w.err = fmt.Errorf("record %d: %w", seq, err)
+		return 0, 0, nil, false
+	}
+	return seq, r.version, r.raw, true
+}
+
+// lookupVersion reads a customer's last version from the applied log.
+func (w *writer) lookupVersion(customer string) uint64 {
+	it := w.view()
+	if it == nil {
+		return 0
+	}
+	w.key = customerKey(w.key[:0], customer, 0)
+	prefix := w.key[:len(w.key)-8]
+	upper := append(append([]byte(nil), prefix[:len(prefix)-1]...), 1)
+	if !it.SeekLT(upper) || !bytes.HasPrefix(it.Key(), prefix) || len(it.Key()) != len(prefix)+8 {
+		w.err = it.Error()
+		return 0
+	}
+	return binary.BigEndian.Uint64(it.Key()[len(prefix):])
+}
