@@ -1,10 +1,14 @@
 package journey
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Code is a stable, documented error code that callers act on. Codes appear
 // in quarantine entries, in the journey.rejected notices and in the replies
-// of the synchronous append.
+// of the synchronous append. The table in the package documentation says
+// what each one means.
 type Code string
 
 // Error codes.
@@ -21,13 +25,18 @@ const (
 )
 
 // Error is a rejection: a stable Code, the Field (a JSON path such as
-// "data.amount", empty when the whole event is at fault) and the Rule it broke.
+// "data.amount", empty when the whole event is at fault) and the Rule it
+// broke, in words meant for the publisher, e.g.
+//
+//	invalid_field: data.amount: "1.234" has more decimals than EUR allows (2)
 type Error struct {
 	Code  Code
 	Field string
 	Rule  string
 }
 
+// Error formats the rejection as "code: field: rule", or "code: rule" when
+// Field is empty.
 func (e *Error) Error() string {
 	if e.Field == "" {
 		return fmt.Sprintf("%s: %s", e.Code, e.Rule)
@@ -35,10 +44,25 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Rule)
 }
 
-// Is makes errors.Is(err, &Error{Code: c}) match any Error with code c.
+// Is makes errors.Is(err, &Error{Code: c}) match any Error with code c, and
+// errors.Is(err, &Error{Code: c, Field: f}) only those for field f. The
+// target's Rule is ignored.
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Code == e.Code && (t.Field == "" || t.Field == e.Field)
+}
+
+// CodeOf returns the Code of the first *Error in err's chain, CodeInternal
+// when err is another error, and "" when err is nil.
+func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
 }
 
 func errorf(code Code, field, format string, args ...any) *Error {

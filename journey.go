@@ -1,11 +1,3 @@
-// Package journey is the touchpoint vocabulary of the journey engine: the
-// CloudEvents 1.0 envelope every point-of-sale, web and support system
-// publishes, the kinds of touchpoint, their data, and the rules that make an
-// event valid. Every other package imports it; it imports none of them.
-//
-// Decode is the one entry point: it takes the raw bytes a till sent and
-// returns either a validated *Event (whose Raw field is those exact bytes)
-// or an *Error with a stable Code, the Field and the Rule it broke.
 package journey
 
 import (
@@ -37,12 +29,36 @@ func Kinds() []Kind { return append([]Kind(nil), kinds[:]...) }
 
 // Known reports whether k is a kind of the contract.
 func (k Kind) Known() bool {
-	for _, x := range kinds {
-		if x == k {
-			return true
-		}
+	_, ok := kindOf(k)
+	return ok
+}
+
+// kindList is the contract's kinds, for rules.
+const kindList = "visit, purchase, return, complaint, complaint_resolved, feedback, thank_you, referral, profile"
+
+// kindOf returns the Kind constant spelled s, without allocating.
+func kindOf[T ~string | ~[]byte](s T) (Kind, bool) {
+	switch string(s) {
+	case "visit":
+		return KindVisit, true
+	case "purchase":
+		return KindPurchase, true
+	case "return":
+		return KindReturn, true
+	case "complaint":
+		return KindComplaint, true
+	case "complaint_resolved":
+		return KindComplaintResolved, true
+	case "feedback":
+		return KindFeedback, true
+	case "thank_you":
+		return KindThankYou, true
+	case "referral":
+		return KindReferral, true
+	case "profile":
+		return KindProfile, true
 	}
-	return false
+	return "", false
 }
 
 // Limits of the event contract.
@@ -55,22 +71,25 @@ const (
 )
 
 // Event is a decoded, validated touchpoint. Raw holds the exact bytes as
-// received; everything else is parsed from them.
+// received; everything else is parsed from them. Extension attributes and
+// data fields the contract does not define are not parsed: they stay in Raw.
 type Event struct {
 	ID      string
 	Source  string
 	Type    Kind
-	Subject string // the customer id
-	Time    time.Time
+	Subject string    // the customer id
+	Time    time.Time // event time, in UTC (the offset the source used stays in Raw)
 	Data    Data
 	Raw     []byte
 }
 
 // Data is the union of every kind's data fields, parsed exactly. Fields a
-// kind does not define are zero. Money is in integer minor units of
-// Currency (ISO 4217 exponent). CSAT and NPS are -1 when absent.
+// kind does not define are zero, even when the event carries them (they
+// stay in Raw). Money is in integer minor units of Currency (ISO 4217
+// exponent). CSAT and NPS are -1 when absent. Enumerated values are the
+// contract's spellings; optional strings are "" when absent.
 type Data struct {
-	Channel  string // visit, purchase, thank_you
+	Channel  string // visit: store, web, app, phone; purchase (optional), thank_you: any non-empty
 	StoreID  string // visit
 	OrderID  string // purchase, return
 	Amount   int64  // purchase, return: minor units
@@ -79,7 +98,7 @@ type Data struct {
 	Discount int64  // purchase: minor units (0 when absent)
 
 	ReturnKind string // return: refund, exchange
-	Reason     string // return: reason; thank_you: reason
+	Reason     string // return: free text (optional); thank_you: repeat_purchase, feedback, complaint_resolved, holiday, referral
 
 	CaseID      string // complaint, complaint_resolved
 	Severity    string // complaint: low, medium, high
@@ -87,16 +106,16 @@ type Data struct {
 	EscalatedTo string // complaint: authority, media, consumer_association, legal
 	Outcome     string // complaint_resolved: resolved, compensated, rejected
 
-	CSAT    int // feedback: 1..5, -1 when absent
-	NPS     int // feedback: 0..10, -1 when absent
-	Comment string
-	Public  bool
+	CSAT    int    // feedback: 1..5, -1 when absent
+	NPS     int    // feedback: 0..10, -1 when absent
+	Comment string // feedback (optional)
+	Public  bool   // feedback: a public review (false when absent)
 
 	MessageID string // thank_you
 
 	Referred string // referral: the referred customer id
 
-	ProfileKind string // profile: individual, business, internal
-	Country     string // profile
-	Traits      map[string]string
+	ProfileKind string            // profile: individual, business, internal
+	Country     string            // profile
+	Traits      map[string]string // profile: nil when absent or empty
 }
