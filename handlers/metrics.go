@@ -1,0 +1,114 @@
+package handlers
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	journey "github.com/journey-cdp/journey"
+)
+
+// Metrics are the engine's Prometheus metrics, on their own registry (never
+// the global one, so that several engines can live in one test binary).
+// A nil *Metrics is valid everywhere and records nothing.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	Appended   prometheus.Counter     // events newly appended to the log
+	Duplicates prometheus.Counter     // events already in the log (redelivery, republish)
+	Rejected   *prometheus.CounterVec // events refused, by code
+	Batch      prometheus.Histogram   // events per ingest batch
+	AppendDur  prometheus.Histogram   // one store Append call: Pebble commit + fsync
+	BatchDur   prometheus.Histogram   // one ingest batch: first message taken to last ack sent
+	NakDelayed prometheus.Counter     // messages nak'ed after a store failure
+	Pending    prometheus.Gauge       // consumer NumPending (not yet delivered), polled
+	AckPending prometheus.Gauge       // consumer NumAckPending (delivered, not acked), polled
+}
+
+// NewMetrics creates the metrics on a new registry, with the Go runtime and
+// process collectors.
+func NewMetrics() *Metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	latency := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
+	m := &Metrics{
+		Registry: reg,
+		Appended: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "journey_events_appended_total", Help: "Events appended to the log (durable, fsynced).",
+		}),
+		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "journey_events_duplicate_total", Help: "Events whose id was already in the log with identical bytes.",
+		}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "journey_events_rejected_total", Help: "Events refused, by error code.",
+		}, []string{"code"}),
+		Batch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "journey_ingest_batch_events", Help: "Events per ingest batch (one Append, one fsync).",
+			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000},
+		}),
+		AppendDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "journey_append_fsync_seconds", Help: "Duration of one store Append call, which returns after its fsync.",
+			Buckets: latency,
+		}),
+		BatchDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "journey_ingest_batch_seconds", Help: "Duration of one ingest batch from its first message taken to its last ack sent.",
+			Buckets: latency,
+		}),
+		NakDelayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "journey_ingest_nak_total", Help: "Messages nak'ed with a delay after a transient store failure.",
+		}),
+		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "journey_consumer_pending", Help: "Stream messages not yet delivered to the engine's consumer (consumer lag).",
+		}),
+		AckPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "journey_consumer_ack_pending", Help: "Messages delivered to the engine but not yet acknowledged.",
+		}),
+	}
+	reg.MustRegister(m.Appended, m.Duplicates, m.Rejected, m.Batch, m.AppendDur, m.BatchDur, m.NakDelayed, m.Pending, m.AckPending)
+	return m
+}
+
+// Gauge registers a gauge whose value fn computes at scrape time (quarantine
+// size, durable sequence).
+func (m *Metrics) Gauge(name, help string, fn func() float64) {
+	if m == nil {
+		return
+	}
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
+}
+
+func (m *Metrics) appended(n int) {
+	if m != nil && n > 0 {
+		m.Appended.Add(float64(n))
+	}
+}
+
+func (m *Metrics) duplicates(n int) {
+	if m != nil && n > 0 {
+		m.Duplicates.Add(float64(n))
+	}
+}
+
+func (m *Metrics) rejected(code journey.Code) {
+	if m != nil {
+		m.Rejected.WithLabelValues(string(code)).Inc()
+	}
+}
+
+func (m *Metrics) observeAppend(seconds float64) {
+	if m != nil {
+		m.AppendDur.Observe(seconds)
+	}
+}
+
+func (m *Metrics) observeBatch(n int, seconds float64) {
+	if m != nil {
+		m.Batch.Observe(float64(n))
+		m.BatchDur.Observe(seconds)
+	}
+}
+
+func (m *Metrics) naked(n int) {
+	if m != nil {
+		m.NakDelayed.Add(float64(n))
+	}
+}

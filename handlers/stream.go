@@ -1,0 +1,107 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of the NATS surface.
+const (
+	DefaultStream        = "JOURNEY"
+	DefaultSubjectPrefix = "journey.events"
+	DefaultConsumer      = "journey-engine"
+	DefaultRejectSubject = "journey.rejected"
+	DefaultAppendSubject = "journey.append"
+	DefaultAppendQueue   = "journey-engine"
+	DefaultDedupeWindow  = 2 * time.Minute
+	DefaultAckWait       = 30 * time.Second
+	DefaultMaxAckPending = 20000
+	DefaultBatchSize     = 1000
+)
+
+// StreamOptions name and shape the JetStream stream the touchpoints are
+// published to and the engine's durable pull consumer. Zero fields take the
+// defaults above.
+type StreamOptions struct {
+	Stream        string        // stream name
+	SubjectPrefix string        // the stream holds SubjectPrefix + ".*" (one token: the customer)
+	Consumer      string        // durable pull consumer name
+	DedupeWindow  time.Duration // Nats-Msg-Id dedupe window of the stream
+	AckWait       time.Duration // redelivery after this long without an ack
+	MaxAckPending int           // delivered but unacked messages the server allows in flight
+	Replicas      int           // stream replicas on a cluster (0: 1)
+}
+
+func (o StreamOptions) withDefaults() StreamOptions {
+	if o.Stream == "" {
+		o.Stream = DefaultStream
+	}
+	if o.SubjectPrefix == "" {
+		o.SubjectPrefix = DefaultSubjectPrefix
+	}
+	if o.Consumer == "" {
+		o.Consumer = DefaultConsumer
+	}
+	if o.DedupeWindow == 0 {
+		o.DedupeWindow = DefaultDedupeWindow
+	}
+	if o.AckWait == 0 {
+		o.AckWait = DefaultAckWait
+	}
+	if o.MaxAckPending == 0 {
+		o.MaxAckPending = DefaultMaxAckPending
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	return o
+}
+
+// Provision makes sure the stream and the durable consumer exist: each is
+// created when missing and left exactly as it is when present (an operator
+// may have tuned it). It returns the consumer.
+func Provision(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstream.Consumer, error) {
+	o = o.withDefaults()
+	st, err := js.Stream(ctx, o.Stream)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		st, err = js.CreateStream(ctx, jetstream.StreamConfig{
+			Name:        o.Stream,
+			Description: "journey touchpoints, one subject token per customer",
+			Subjects:    []string{o.SubjectPrefix + ".*"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  o.DedupeWindow,
+			Replicas:    o.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			st, err = js.Stream(ctx, o.Stream) // another engine won the race
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("handlers: stream %s: %w", o.Stream, err)
+	}
+	cons, err := st.Consumer(ctx, o.Consumer)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) {
+		cons, err = st.CreateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       o.Consumer,
+			Description:   "journey engine: appends to the log, acks after fsync",
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       o.AckWait,
+			MaxDeliver:    -1,
+			MaxAckPending: o.MaxAckPending,
+			FilterSubject: o.SubjectPrefix + ".*",
+		})
+		if errors.Is(err, jetstream.ErrConsumerExists) {
+			cons, err = st.Consumer(ctx, o.Consumer)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("handlers: consumer %s on %s: %w", o.Consumer, o.Stream, err)
+	}
+	return cons, nil
+}
