@@ -163,6 +163,27 @@ func TestFitCDNOWSummary(t *testing.T) {
 	}
 }
 
+// TestFitCDNOWStarts fits from far-off starting points and through the
+// Nelder–Mead fallback: all reach the published optimum.
+func TestFitCDNOWStarts(t *testing.T) {
+	cs := customersOf(readSummary(t))
+	for _, init := range []Params{{R: 100, Alpha: 1e-3, A: 50, B: 0.01}, {R: 1e-3, Alpha: 1e4, A: 1e-3, B: 100}, {R: 5, Alpha: 5, A: 5, B: 5}} {
+		f, err := Fit(context.Background(), cs, &FitOptions{Initial: init})
+		if err != nil {
+			t.Fatalf("from %+v: %v", init, err)
+		}
+		checkPublished(t, f)
+	}
+	nelderMeadFirst = true
+	defer func() { nelderMeadFirst = false }()
+	f, err := Fit(context.Background(), cs, nil)
+	if err != nil {
+		t.Fatalf("Nelder–Mead path: %v", err)
+	}
+	t.Logf("Nelder–Mead then BFGS: %+v", f)
+	checkPublished(t, f)
+}
+
 func TestLogLikelihoodPublished(t *testing.T) {
 	cs := customersOf(readSummary(t))
 	for _, p := range []Params{paperParams, lifetimesParams} {

@@ -36,9 +36,10 @@
 //
 // Log-likelihoods are computed with lgamma and log-sum-exp so that large x
 // and T neither overflow nor lose the D-term. The fit maximises over the
-// log-parameters (Nelder–Mead, then BFGS with the analytic gradient, both
-// from gonum.org/v1/gonum/optimize) after collapsing customers with equal
-// (x, t_x, T). The Gauss hypergeometric function 2F1 of eqs. 7 and 10 is
+// log-parameters (BFGS with the analytic gradient, with a Nelder–Mead
+// fallback, both from gonum.org/v1/gonum/optimize) after collapsing
+// customers with equal (x, t_x, T), and rejects optima where the
+// likelihood is flat in some direction (parameters not identified). The Gauss hypergeometric function 2F1 of eqs. 7 and 10 is
 // taken through Euler's transformation, (1−z)^(r+x)·2F1(r+x, b+x; a+b+x−1; z)
 // = (1−z)^(a−1)·2F1(a+b−1−r, a−1; a+b+x−1; z), which stays small for
 // customers with many purchases; it is summed as a series for z ≤ 0.95 and

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 
+	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/optimize"
 )
@@ -90,52 +91,70 @@ func aggregate(cs []Customer) ([]group, error) {
 
 // objective evaluates the weighted log-likelihood of the groups and its
 // gradient with respect to the log-parameters (log r, log α, log a, log b).
-// grad may be nil.
+// grad may be nil. The groups are sorted by x, so the x-only terms (the
+// lgamma and digamma values) are computed once per distinct x.
 func objective(gs []group, p Params, grad []float64) float64 {
 	lgr, lab, lb := lgamma(p.R), lgamma(p.A+p.B), lgamma(p.B)
 	la, lal := math.Log(p.A), math.Log(p.Alpha)
-	var ll float64
-	if grad == nil {
-		for _, g := range gs {
-			ll += g.w * customerLL(p, g.x, g.tx, g.T, lgr, lab, lb, la, lal)
-		}
-		return ll
+	psiR, psiAB, psiB := 0.0, 0.0, 0.0
+	if grad != nil {
+		psiR, psiAB, psiB = mathext.Digamma(p.R), mathext.Digamma(p.A+p.B), mathext.Digamma(p.B)
 	}
-	psiR, psiAB, psiB := mathext.Digamma(p.R), mathext.Digamma(p.A+p.B), mathext.Digamma(p.B)
-	var dr, dal, da, db float64
+	var (
+		ll, dr, dal, da, db float64
+		lastX               = math.NaN()
+		// Per-x terms: A1 + A2 minus r·log α, their derivatives, log(b+x−1).
+		base, gr0, ga0, gb0, lbx1 float64
+	)
 	for _, g := range gs {
 		rx := p.R + g.x
-		psiABX := mathext.Digamma(p.A + p.B + g.x)
-		a1 := lgamma(rx) - lgr + p.R*lal
-		a2 := lab + lgamma(p.B+g.x) - lb - lgamma(p.A+p.B+g.x)
+		if g.x != lastX {
+			lastX = g.x
+			base = lgamma(rx) - lgr + p.R*lal + lab + lgamma(p.B+g.x) - lb - lgamma(p.A+p.B+g.x)
+			if g.x > 0 {
+				lbx1 = math.Log(p.B + g.x - 1)
+			}
+			if grad != nil {
+				psiABX := mathext.Digamma(p.A + p.B + g.x)
+				gr0 = mathext.Digamma(rx) - psiR + lal
+				ga0 = psiAB - psiABX
+				gb0 = psiAB + mathext.Digamma(p.B+g.x) - psiB - psiABX
+			}
+		}
 		lT := math.Log(p.Alpha + g.T)
 		a3 := -rx * lT
-		// Derivatives of A1 + A2 + A3.
-		gr := mathext.Digamma(rx) - psiR + lal - lT
-		gal := p.R/p.Alpha - rx/(p.Alpha+g.T)
-		ga := psiAB - psiABX
-		gb := psiAB + mathext.Digamma(p.B+g.x) - psiB - psiABX
-		l := a1 + a2 + a3
+		l := base + a3
+		var ltx, w4 float64
 		if g.x > 0 {
-			ltx := math.Log(p.Alpha + g.tx)
-			a4 := la - math.Log(p.B+g.x-1) - rx*ltx
+			ltx = math.Log(p.Alpha + g.tx)
+			a4 := la - lbx1 - rx*ltx
 			lse := logSumExp(a3, a4)
-			l = a1 + a2 + lse
-			// Weight of the D-term in the log-sum-exp; the A3 derivatives
-			// above are replaced by the mixture w3·dA3 + w4·dA4.
-			w4 := math.Exp(a4 - lse)
+			l = base + lse
+			// Weight of the D-term in the log-sum-exp: the derivatives of
+			// log(e^A3 + e^A4) are the mixture (1−w4)·dA3 + w4·dA4.
+			w4 = math.Exp(a4 - lse)
+		}
+		ll += g.w * l
+		if grad == nil {
+			continue
+		}
+		gr := gr0 - lT
+		gal := p.R/p.Alpha - rx/(p.Alpha+g.T)
+		ga, gb := ga0, gb0
+		if g.x > 0 {
 			gr += w4 * (lT - ltx)
 			gal += w4 * (rx/(p.Alpha+g.T) - rx/(p.Alpha+g.tx))
 			ga += w4 / p.A
 			gb -= w4 / (p.B + g.x - 1)
 		}
-		ll += g.w * l
 		dr += g.w * gr
 		dal += g.w * gal
 		da += g.w * ga
 		db += g.w * gb
 	}
-	grad[0], grad[1], grad[2], grad[3] = dr*p.R, dal*p.Alpha, da*p.A, db*p.B
+	if grad != nil {
+		grad[0], grad[1], grad[2], grad[3] = dr*p.R, dal*p.Alpha, da*p.A, db*p.B
+	}
 	return ll
 }
 
@@ -147,15 +166,17 @@ func fromLog(x []float64) Params {
 const logBound = 25
 
 // Fit estimates the BG/NBD parameters by maximum likelihood. The optimiser
-// works on the log-parameters (so they stay positive): Nelder–Mead from the
-// starting point, then BFGS with the analytic gradient to polish.
+// works on the log-parameters (so they stay positive): BFGS with the
+// analytic gradient, falling back to Nelder–Mead followed by BFGS when that
+// does not converge. An optimum is accepted only where the likelihood is
+// strictly curved in every direction (the parameters are identified).
 // Customers with identical (X, TX, T) are aggregated first, so the cost of an
 // evaluation grows with the number of distinct histories, not customers.
 //
 // Errors: [ErrNoCustomers] for empty input; a descriptive error for a
 // customer with non-finite, negative or non-integer X, or TX > T; ctx's
 // error when it is cancelled; [ErrNotConverged] (wrapped, with the best
-// parameters found in the returned Fit) when the optimum was not reached.
+// parameters found in the returned Model) when the optimum was not reached.
 func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 	if opts == nil {
 		opts = &FitOptions{}
@@ -225,41 +246,66 @@ func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 		return Model{}, err
 	}
 
-	nm, err := optimize.Minimize(problem, x0, &optimize.Settings{
-		MajorIterations: maxIter,
-		Converger:       &optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-12, Iterations: 50},
-	}, &optimize.NelderMead{})
-	if cerr := ctx.Err(); cerr != nil {
-		return Model{}, cerr
-	}
-	if err != nil && nm == nil {
-		return Model{}, fmt.Errorf("bgnbd: Nelder–Mead: %w", err)
-	}
-	iters := nm.MajorIterations
-	best := nm.X
-
-	bf, err := optimize.Minimize(problem, best, &optimize.Settings{
-		MajorIterations:   maxIter,
-		GradientThreshold: 1e-9,
-		Converger:         &optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-15, Iterations: 20},
-	}, &optimize.BFGS{})
-	if cerr := ctx.Err(); cerr != nil {
-		return Model{}, cerr
-	}
-	converged := nm.Status != optimize.IterationLimit
-	status := nm.Status
-	if bf != nil {
-		status = bf.Status
-		iters += bf.MajorIterations
-		if bf.F <= nm.F {
-			best = bf.X
-			// BFGS may stop on a line-search failure right at the optimum;
-			// accept that when the gradient is already tiny.
-			converged = bf.Status == optimize.GradientThreshold ||
-				bf.Status == optimize.FunctionConvergence ||
-				(bf.Gradient != nil && maxAbs(bf.Gradient) < 1e-5)
+	// BFGS with the analytic gradient usually converges from the default
+	// start in a few dozen iterations; when it does not, Nelder–Mead (which
+	// copes with the +Inf walls and flat regions) finds the basin and BFGS
+	// polishes from there.
+	bfgs := func(from []float64) (*optimize.Result, bool) {
+		// A line-search failure comes back as an error with a usable
+		// result; only the result and its status are judged here.
+		res, _ := optimize.Minimize(problem, from, &optimize.Settings{
+			MajorIterations:   maxIter,
+			GradientThreshold: 1e-9,
+			Converger:         &optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-15, Iterations: 20},
+		}, &optimize.BFGS{})
+		if res == nil {
+			return nil, false
 		}
+		ok := !math.IsInf(res.F, 0) && !math.IsNaN(res.F) &&
+			(res.Status == optimize.GradientThreshold || res.Status == optimize.FunctionConvergence ||
+				// BFGS may stop on a line-search failure right at the
+				// optimum; accept that when the gradient is already tiny.
+				res.Gradient != nil && maxAbs(res.Gradient) < 1e-5)
+		return res, ok
 	}
+	var (
+		res *optimize.Result
+		ok  bool
+	)
+	if !nelderMeadFirst {
+		res, ok = bfgs(x0)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return Model{}, cerr
+	}
+	iters, status := 0, optimize.NotTerminated
+	if res != nil {
+		iters, status = res.MajorIterations, res.Status
+	}
+	if !ok {
+		nm, err := optimize.Minimize(problem, x0, &optimize.Settings{
+			MajorIterations: maxIter,
+			Converger:       &optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-12, Iterations: 50},
+		}, &optimize.NelderMead{})
+		if cerr := ctx.Err(); cerr != nil {
+			return Model{}, cerr
+		}
+		if nm == nil {
+			return Model{}, fmt.Errorf("bgnbd: Nelder–Mead: %w", err)
+		}
+		iters += nm.MajorIterations
+		res, ok = bfgs(nm.X)
+		if cerr := ctx.Err(); cerr != nil {
+			return Model{}, cerr
+		}
+		if res == nil || !(res.F <= nm.F) {
+			res, ok = nm, nm.Status == optimize.FunctionConvergence
+		} else {
+			iters += res.MajorIterations
+		}
+		status = res.Status
+	}
+	best := res.X
 	p := fromLog(best)
 	out := Model{Params: p, LogLikelihood: objective(gs, p, nil), Customers: len(cs), Iterations: iters}
 	if math.IsNaN(out.LogLikelihood) || math.IsInf(out.LogLikelihood, 0) {
@@ -270,10 +316,55 @@ func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 			return out, fmt.Errorf("%w: degenerate optimum %+v (a parameter runs off to 0 or ∞; try FitOptions.Penalizer)", ErrNotConverged, p)
 		}
 	}
-	if !converged {
+	if !ok {
 		return out, fmt.Errorf("%w: optimiser stopped (%v) at %+v", ErrNotConverged, status, p)
 	}
+	if ev := minCurvature(f, best); !(ev > minCurvatureTol) {
+		return out, fmt.Errorf("%w: parameters not identified by the data at %+v (smallest curvature %.3g; try FitOptions.Penalizer)", ErrNotConverged, p, ev)
+	}
 	return out, nil
+}
+
+// nelderMeadFirst makes Fit skip the first BFGS attempt (tests use it to
+// exercise the Nelder–Mead path).
+var nelderMeadFirst = false
+
+// minCurvatureTol is the smallest Hessian eigenvalue of the mean negative
+// log-likelihood per customer (in log-parameters) accepted at an optimum.
+// Interior optima of real data sets have eigenvalues of order 1e-3..1;
+// parameters drifting to a boundary along a flat ridge give ≈ 0.
+const minCurvatureTol = 1e-6
+
+// minCurvature returns the smallest eigenvalue of the Hessian of f at x,
+// by central differences of its gradient.
+func minCurvature(f func(x, grad []float64) float64, x []float64) float64 {
+	const h = 1e-4
+	n := len(x)
+	h2 := mat.NewSymDense(n, nil)
+	gp, gm := make([]float64, n), make([]float64, n)
+	xx := make([]float64, n)
+	cols := make([][]float64, n)
+	for i := range n {
+		copy(xx, x)
+		xx[i] = x[i] + h
+		f(xx, gp)
+		xx[i] = x[i] - h
+		f(xx, gm)
+		cols[i] = make([]float64, n)
+		for j := range n {
+			cols[i][j] = (gp[j] - gm[j]) / (2 * h)
+		}
+	}
+	for i := range n {
+		for j := i; j < n; j++ {
+			h2.SetSym(i, j, (cols[i][j]+cols[j][i])/2)
+		}
+	}
+	var es mat.EigenSym
+	if !es.Factorize(h2, false) {
+		return math.NaN()
+	}
+	return slices.Min(es.Values(nil))
 }
 
 func maxAbs(v []float64) float64 {
