@@ -3,6 +3,7 @@ package bgnbd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -17,8 +18,9 @@ import (
 // posterior integrates functions of (λ, p) against the BG/NBD prior
 // Gamma(r, α) × Beta(a, b) by brute-force Gauss–Legendre quadrature, as an
 // independent check of the closed forms (which integrate analytically).
-// Substituting λ = v^(1/r) and p = u^(1/a) removes the prior's endpoint
-// singularities (r, a < 1 on CDNOW): λ^(r−1)dλ = dv/r, p^(a−1)dp = du/a.
+// Shape parameters below 1 make the prior densities singular at 0; the
+// substitutions λ = v^(1/r) and p = u^(1/a) (used only then) remove that:
+// λ^(r−1)dλ = dv/r and p^(a−1)dp = du/a.
 type posterior struct {
 	p          Params
 	lam, wLam  []float64 // λ nodes and weights, prior density included
@@ -29,22 +31,24 @@ func newPosterior(p Params, n int) *posterior {
 	q := &posterior{p: p}
 	v := make([]float64, n)
 	wv := make([]float64, n)
-	lamMax := 150 / p.Alpha
-	quad.Legendre{}.FixedLocations(v, wv, 0, math.Pow(lamMax, p.R))
-	logNormG := p.R*math.Log(p.Alpha) - lgamma(p.R) - math.Log(p.R)
+	lamMax := (150 + 10*p.R) / p.Alpha
+	sr := math.Min(p.R, 1)
+	quad.Legendre{}.FixedLocations(v, wv, 0, math.Pow(lamMax, sr))
+	logNormG := p.R*math.Log(p.Alpha) - lgamma(p.R) - math.Log(sr)
 	for i := range v {
-		l := math.Pow(v[i], 1/p.R)
+		l := math.Pow(v[i], 1/sr)
 		q.lam = append(q.lam, l)
-		q.wLam = append(q.wLam, wv[i]*math.Exp(logNormG-p.Alpha*l))
+		q.wLam = append(q.wLam, wv[i]*math.Exp(logNormG-p.Alpha*l)*math.Pow(v[i], p.R/sr-1))
 	}
 	u := make([]float64, n)
 	wu := make([]float64, n)
+	sa := math.Min(p.A, 1)
 	quad.Legendre{}.FixedLocations(u, wu, 0, 1)
-	logNormB := -math.Log(p.A) - mathext.Lbeta(p.A, p.B)
+	logNormB := -math.Log(sa) - mathext.Lbeta(p.A, p.B)
 	for i := range u {
-		pp := math.Pow(u[i], 1/p.A)
+		pp := math.Pow(u[i], 1/sa)
 		q.prob = append(q.prob, pp)
-		q.wPrb = append(q.wPrb, wu[i]*math.Exp(logNormB)*math.Pow(1-pp, p.B-1))
+		q.wPrb = append(q.wPrb, wu[i]*math.Exp(logNormB)*math.Pow(u[i], p.A/sa-1)*math.Pow(1-pp, p.B-1))
 	}
 	return q
 }
@@ -94,7 +98,16 @@ var quadCustomers = []Customer{
 }
 
 func TestClosedFormsAgainstQuadrature(t *testing.T) {
-	p := lifetimesParams
+	// CDNOW's optimum (r, a < 1), a > 1 with heavy buyers, and a + b − 1
+	// close to 0 (the 2F1 lower parameter small).
+	for _, p := range []Params{lifetimesParams, {R: 2, Alpha: 10, A: 3.5, B: 6}, {R: 0.8, Alpha: 3, A: 0.2, B: 1}} {
+		t.Run(fmt.Sprintf("r=%v,alpha=%v,a=%v,b=%v", p.R, p.Alpha, p.A, p.B), func(t *testing.T) {
+			checkQuadrature(t, p)
+		})
+	}
+}
+
+func checkQuadrature(t *testing.T, p Params) {
 	q := newPosterior(p, 400)
 	if norm := q.integrate(func(float64, float64) float64 { return 1 }); math.Abs(norm-1) > 1e-6 {
 		t.Fatalf("quadrature prior mass = %.9f, want 1", norm)
