@@ -1,0 +1,83 @@
+package projections
+
+import (
+	"time"
+
+	"github.com/journey-cdp/journey/projections/bgnbd"
+)
+
+// Churn thresholds: at_risk past AtRiskGaps × the expected gap, churned past
+// ChurnedGaps × the expected gap or MaxRecency, or when the BG/NBD p_alive
+// is below MinPAlive.
+const (
+	AtRiskGaps  = 2
+	ChurnedGaps = 4
+	MaxRecency  = 365 * 24 * time.Hour
+	MinPAlive   = 0.2
+)
+
+// ChurnAnswer is the churn part of a customer's answer.
+type ChurnAnswer struct {
+	Status       string   // active, at_risk, churned
+	ExpectedGap  float64  // days; 0 for a prospect
+	RecencyDays  *float64 // nil for a prospect
+	PAlive       *float64 // nil without a BG/NBD fit
+	ExpectedNext *float64 // nil without a BG/NBD fit
+}
+
+// Churn returns the churn status of s at asOf, by recency against the
+// customer's own rhythm:
+//
+//   - expected gap = the mean gap between the customer's purchase days (≥ 2
+//     purchase days), else pop.MedianGap, else Config.FallbackGapDays;
+//   - recency = asOf − last purchase; at_risk when recency > 2 × expected
+//     gap; churned when recency > 4 × expected gap or > 365 days;
+//   - with a BG/NBD fit (pop.Churn): p_alive and the expected purchases in
+//     the next Config.ForecastDays, from the purchase days up to asOf's day
+//     (bgnbd.FromPurchaseDays); churned also when p_alive < 0.2.
+//
+// A prospect (no purchase) is active until 365 days after they were last
+// seen, then churned.
+func (c *Config) Churn(s *State, asOf time.Time, pop *Population) ChurnAnswer {
+	if s.Purchases == 0 || s.LastPurchase.IsZero() {
+		if !s.LastSeen.IsZero() && asOf.Sub(s.LastSeen) > MaxRecency {
+			return ChurnAnswer{Status: ChurnChurned}
+		}
+		return ChurnAnswer{Status: ChurnActive}
+	}
+	var a ChurnAnswer
+	gap, ok := s.MeanGapDays()
+	if !ok {
+		if pop != nil && pop.MedianGap > 0 {
+			gap = pop.MedianGap.Hours() / 24
+		} else {
+			gap = c.fallbackGapDays()
+		}
+	}
+	a.ExpectedGap = gap
+	rec := asOf.Sub(s.LastPurchase)
+	recDays := rec.Hours() / 24
+	a.RecencyDays = &recDays
+	switch {
+	case rec > MaxRecency || recDays > ChurnedGaps*gap:
+		a.Status = ChurnChurned
+	case recDays > AtRiskGaps*gap:
+		a.Status = ChurnAtRisk
+	default:
+		a.Status = ChurnActive
+	}
+	if pop != nil && pop.Churn != nil {
+		p := bgnbd.Params{R: pop.Churn.R, Alpha: pop.Churn.Alpha, A: pop.Churn.A, B: pop.Churn.B}
+		if p.Valid() {
+			unit := pop.Churn.UnitDays()
+			bc := bgnbd.FromPurchaseDays(s.PurchaseDays(asOf), bgnbd.Day(asOf), unit)
+			pa := p.PAlive(bc)
+			en := p.ConditionalExpected(c.forecastDays()/unit, bc)
+			a.PAlive, a.ExpectedNext = &pa, &en
+			if pa < MinPAlive {
+				a.Status = ChurnChurned
+			}
+		}
+	}
+	return a
+}

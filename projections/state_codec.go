@@ -1,0 +1,399 @@
+package projections
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+)
+
+// The binary encoding of a State (views database value). Version 1:
+//
+//	byte     version (1)
+//	string   Customer                       string = uvarint length, bytes
+//	uvarint  LastSeq                        time   = uvarint 0 (zero time) or
+//	time     LastTime                                zigzag(unix s)+1, uvarint ns
+//	uvarint  Events; time FirstSeen, LastSeen
+//	uvarint  Visits; time FirstVisit, LastVisit
+//	uvarint  Purchases, DiscountedPurchases, Items; time FirstPurchase, LastPurchase
+//	money    Revenue, Discounts             money  = uvarint n, n × (string, varint), by currency
+//	days     ShoppingDays                   days   = uvarint n, varint first, uvarint deltas
+//	time     ReactivatedAt; uvarint Reactivations
+//	uvarint  Returns, Exchanges; money Refunds
+//	uvarint  Complaints, Escalations, ComplaintsResolved
+//	uvarint  n, n × (string CaseID, string Severity, string EscalatedTo, time Opened)
+//	uvarint  Feedbacks, CSATCount, NPSCount; varint LastCSAT, LastNPS; time LastFeedback
+//	uvarint  Promoters, Passives, Detractors, PublicReviews, PublicPraise
+//	uvarint  ThankYous; time LastThankYou
+//	uvarint  ReferralsMade; time LastReferral; string ReferredBy; time ReferredAt; uvarint ReferredSeq
+//	string   ProfileKind, Country; uvarint n, n × (string key, string value), by key
+//	uvarint  n, n × string Stores; string LastStore
+//	uvarint  n, n × (varint Δ At, byte Kind, byte Value, uvarint Store)
+const stateCodecVersion = 1
+
+// errCorrupt is returned by UnmarshalBinary for bytes it cannot decode.
+var errCorrupt = errors.New("projections: corrupt state encoding")
+
+// MarshalBinary encodes the state for the views database: a compact,
+// versioned, hand-rolled varint encoding (see AppendBinary).
+func (s *State) MarshalBinary() ([]byte, error) {
+	return s.AppendBinary(make([]byte, 0, s.sizeHint()))
+}
+
+func (s *State) sizeHint() int {
+	return 160 + len(s.Customer) + 8*len(s.Revenue) + 3*len(s.ShoppingDays) + 40*len(s.OpenComplaints) +
+		32*len(s.Traits) + 16*len(s.Stores) + 8*len(s.Signals)
+}
+
+// AppendBinary appends the encoding of MarshalBinary to b.
+func (s *State) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, stateCodecVersion)
+	b = putString(b, s.Customer)
+	b = binary.AppendUvarint(b, s.LastSeq)
+	b = putTime(b, s.LastTime)
+	b = putInt(b, s.Events)
+	b = putTime(b, s.FirstSeen)
+	b = putTime(b, s.LastSeen)
+	b = putInt(b, s.Visits)
+	b = putTime(b, s.FirstVisit)
+	b = putTime(b, s.LastVisit)
+	b = putInt(b, s.Purchases)
+	b = putInt(b, s.DiscountedPurchases)
+	b = putInt(b, s.Items)
+	b = putTime(b, s.FirstPurchase)
+	b = putTime(b, s.LastPurchase)
+	b = putMoney(b, s.Revenue)
+	b = putMoney(b, s.Discounts)
+	b = binary.AppendUvarint(b, uint64(len(s.ShoppingDays)))
+	prev := int32(0)
+	for i, d := range s.ShoppingDays {
+		if i == 0 {
+			b = binary.AppendVarint(b, int64(d))
+		} else {
+			b = binary.AppendUvarint(b, uint64(d-prev))
+		}
+		prev = d
+	}
+	b = putTime(b, s.ReactivatedAt)
+	b = putInt(b, s.Reactivations)
+	b = putInt(b, s.Returns)
+	b = putInt(b, s.Exchanges)
+	b = putMoney(b, s.Refunds)
+	b = putInt(b, s.Complaints)
+	b = putInt(b, s.Escalations)
+	b = putInt(b, s.ComplaintsResolved)
+	b = binary.AppendUvarint(b, uint64(len(s.OpenComplaints)))
+	for _, c := range s.OpenComplaints {
+		b = putString(b, c.CaseID)
+		b = putString(b, c.Severity)
+		b = putString(b, c.EscalatedTo)
+		b = putTime(b, c.Opened)
+	}
+	b = putInt(b, s.Feedbacks)
+	b = putInt(b, s.CSATCount)
+	b = putInt(b, s.NPSCount)
+	b = binary.AppendVarint(b, int64(s.LastCSAT))
+	b = binary.AppendVarint(b, int64(s.LastNPS))
+	b = putTime(b, s.LastFeedback)
+	b = putInt(b, s.Promoters)
+	b = putInt(b, s.Passives)
+	b = putInt(b, s.Detractors)
+	b = putInt(b, s.PublicReviews)
+	b = putInt(b, s.PublicPraise)
+	b = putInt(b, s.ThankYous)
+	b = putTime(b, s.LastThankYou)
+	b = putInt(b, s.ReferralsMade)
+	b = putTime(b, s.LastReferral)
+	b = putString(b, s.ReferredBy)
+	b = putTime(b, s.ReferredAt)
+	b = binary.AppendUvarint(b, s.ReferredSeq)
+	b = putString(b, s.ProfileKind)
+	b = putString(b, s.Country)
+	b = binary.AppendUvarint(b, uint64(len(s.Traits)))
+	if len(s.Traits) == 1 {
+		for k, v := range s.Traits {
+			b = putString(b, k)
+			b = putString(b, v)
+		}
+	} else if len(s.Traits) > 1 {
+		for _, k := range slices.Sorted(mapKeys(s.Traits)) {
+			b = putString(b, k)
+			b = putString(b, s.Traits[k])
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(s.Stores)))
+	for _, st := range s.Stores {
+		b = putString(b, st)
+	}
+	b = putString(b, s.LastStore)
+	b = binary.AppendUvarint(b, uint64(len(s.Signals)))
+	var at int64
+	for _, sg := range s.Signals {
+		b = binary.AppendVarint(b, sg.At-at)
+		at = sg.At
+		b = append(b, byte(sg.Kind), byte(sg.Value))
+		b = binary.AppendUvarint(b, uint64(sg.Store))
+	}
+	return b, nil
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func putInt(b []byte, v int) []byte { return binary.AppendUvarint(b, uint64(v)) }
+
+func putString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func putTime(b []byte, t time.Time) []byte {
+	if t.IsZero() {
+		return append(b, 0)
+	}
+	sec := t.Unix()
+	b = binary.AppendUvarint(b, uint64(sec<<1^(sec>>63))+1)
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+func putMoney(b []byte, m Money) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	switch len(m) {
+	case 0:
+	case 1:
+		for c, v := range m {
+			b = putString(b, c)
+			b = binary.AppendVarint(b, v)
+		}
+	default:
+		for _, c := range slices.Sorted(mapKeys(m)) {
+			b = putString(b, c)
+			b = binary.AppendVarint(b, m[c])
+		}
+	}
+	return b
+}
+
+// decoder reads the encoding; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() {
+	if d.err == nil {
+		d.err = errCorrupt
+	}
+	d.b = nil
+}
+
+func (d *decoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) int() int {
+	v := d.uvarint()
+	if v > math.MaxInt32*1024 {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+// count reads a length that needs at least min bytes per element.
+func (d *decoder) count(min int) int {
+	v := d.uvarint()
+	if v > uint64(len(d.b)/min) {
+		d.fail()
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) byte() byte {
+	if len(d.b) == 0 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *decoder) time() time.Time {
+	v := d.uvarint()
+	if v == 0 {
+		return time.Time{}
+	}
+	v--
+	sec := int64(v>>1) ^ -int64(v&1)
+	ns := d.uvarint()
+	if ns >= 1e9 {
+		d.fail()
+		return time.Time{}
+	}
+	return time.Unix(sec, int64(ns)).UTC()
+}
+
+func (d *decoder) money() Money {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	m := make(Money, n)
+	for range n {
+		c := d.string()
+		m[c] = d.varint()
+	}
+	return m
+}
+
+// UnmarshalBinary decodes what MarshalBinary wrote, replacing s.
+func (s *State) UnmarshalBinary(b []byte) error {
+	if len(b) == 0 || b[0] != stateCodecVersion {
+		if len(b) == 0 {
+			return errCorrupt
+		}
+		return fmt.Errorf("projections: state encoding version %d, want %d", b[0], stateCodecVersion)
+	}
+	d := &decoder{b: b[1:]}
+	*s = State{}
+	s.Customer = d.string()
+	s.LastSeq = d.uvarint()
+	s.LastTime = d.time()
+	s.Events = d.int()
+	s.FirstSeen = d.time()
+	s.LastSeen = d.time()
+	s.Visits = d.int()
+	s.FirstVisit = d.time()
+	s.LastVisit = d.time()
+	s.Purchases = d.int()
+	s.DiscountedPurchases = d.int()
+	s.Items = d.int()
+	s.FirstPurchase = d.time()
+	s.LastPurchase = d.time()
+	s.Revenue = d.money()
+	s.Discounts = d.money()
+	if n := d.count(1); n > 0 {
+		s.ShoppingDays = make([]int32, n)
+		var prev int64
+		for i := range n {
+			if i == 0 {
+				prev = d.varint()
+			} else {
+				prev += int64(d.uvarint())
+			}
+			s.ShoppingDays[i] = int32(prev)
+		}
+	}
+	s.ReactivatedAt = d.time()
+	s.Reactivations = d.int()
+	s.Returns = d.int()
+	s.Exchanges = d.int()
+	s.Refunds = d.money()
+	s.Complaints = d.int()
+	s.Escalations = d.int()
+	s.ComplaintsResolved = d.int()
+	if n := d.count(4); n > 0 {
+		s.OpenComplaints = make([]Complaint, n)
+		for i := range s.OpenComplaints {
+			c := &s.OpenComplaints[i]
+			c.CaseID = d.string()
+			c.Severity = d.string()
+			c.EscalatedTo = d.string()
+			c.Opened = d.time()
+		}
+	}
+	s.Feedbacks = d.int()
+	s.CSATCount = d.int()
+	s.NPSCount = d.int()
+	s.LastCSAT = int(d.varint())
+	s.LastNPS = int(d.varint())
+	s.LastFeedback = d.time()
+	s.Promoters = d.int()
+	s.Passives = d.int()
+	s.Detractors = d.int()
+	s.PublicReviews = d.int()
+	s.PublicPraise = d.int()
+	s.ThankYous = d.int()
+	s.LastThankYou = d.time()
+	s.ReferralsMade = d.int()
+	s.LastReferral = d.time()
+	s.ReferredBy = d.string()
+	s.ReferredAt = d.time()
+	s.ReferredSeq = d.uvarint()
+	s.ProfileKind = d.string()
+	s.Country = d.string()
+	if n := d.count(2); n > 0 {
+		s.Traits = make(map[string]string, n)
+		for range n {
+			k := d.string()
+			s.Traits[k] = d.string()
+		}
+	}
+	if n := d.count(1); n > 0 {
+		s.Stores = make([]string, n)
+		for i := range s.Stores {
+			s.Stores[i] = d.string()
+		}
+	}
+	s.LastStore = d.string()
+	if n := d.count(4); n > 0 {
+		s.Signals = make([]Signal, n)
+		var at int64
+		for i := range s.Signals {
+			at += d.varint()
+			k := d.byte()
+			v := d.byte()
+			st := d.uvarint()
+			if k == 0 || SignalKind(k) >= signalKinds || st > uint64(len(s.Stores)) {
+				d.fail()
+				break
+			}
+			s.Signals[i] = Signal{At: at, Kind: SignalKind(k), Value: int8(v), Store: uint16(st)}
+		}
+	}
+	if d.err != nil {
+		return d.err
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("projections: %d trailing bytes after state encoding", len(d.b))
+	}
+	return nil
+}
