@@ -1,0 +1,76 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/journey-cdp/journey/projections/bgnbd"
+)
+
+// FitChurn fits a BG/NBD model (Fader, Hardie & Lee 2005) to every
+// customer's purchase days up to asOf's day (zero: now), in model time
+// units of unit ("week": 7 days, the default; "day": 1), and stores it in
+// the views: later Customer and Segments answers carry p_alive and the
+// expected purchases. Only customers with a purchase on or before asOf's
+// day enter the fit. A rebuild keeps the fit; deleted views lose it.
+func (v *Views) FitChurn(ctx context.Context, asOf time.Time, unit string) (*ChurnFit, error) {
+	var unitDays float64
+	switch unit {
+	case "", "week":
+		unit, unitDays = "week", 7
+	case "day":
+		unitDays = 1
+	default:
+		return nil, fmt.Errorf("projections: churn fit unit %q: want week or day", unit)
+	}
+	if asOf.IsZero() {
+		asOf = v.now()
+	}
+	asOf = asOf.UTC()
+	// Hold applyMu so that the population written back is not a stale copy.
+	v.applyMu.Lock()
+	defer v.applyMu.Unlock()
+	d, err := v.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer d.use.RUnlock()
+	asOfDay := bgnbd.Day(asOf)
+	var cs []bgnbd.Customer
+	err = forEachState(ctx, d.db, func(_ string, e *entry) error {
+		days := e.st.PurchaseDays(asOf)
+		if len(days) == 0 {
+			return nil
+		}
+		cs = append(cs, bgnbd.FromPurchaseDays(days, asOfDay, unitDays))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	m, err := bgnbd.Fit(ctx, cs, nil)
+	if err != nil && !(errors.Is(err, bgnbd.ErrNotConverged) && m.Params.Valid()) {
+		return nil, fmt.Errorf("projections: churn fit: %w", err)
+	}
+	if err != nil {
+		v.opts.Logger.Warn("projections: churn fit did not fully converge; storing the best parameters found", "err", err)
+	}
+	fit := &ChurnFit{R: m.R, Alpha: m.Alpha, A: m.A, B: m.B, Unit: unit, AsOf: asOf, LogLikelihood: m.LogLikelihood, Customers: m.Customers}
+
+	meta := d.meta.Load()
+	nm := &dbMeta{pop: meta.pop, gaps: meta.gaps, maxTime: meta.maxTime}
+	nm.pop.Churn = fit
+	pj, err := json.Marshal(nm.pop)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.db.Set(keyPopulation, pj, pebble.Sync); err != nil {
+		return nil, err
+	}
+	d.meta.Store(nm)
+	return fit, nil
+}
