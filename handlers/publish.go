@@ -1,0 +1,295 @@
+package handlers
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// PublishOptions configure Publish. Zero fields take defaults.
+type PublishOptions struct {
+	SubjectPrefix string // "": DefaultSubjectPrefix; an event goes to SubjectPrefix + "." + its subject
+	// MaxPending bounds the publishes awaiting their JetStream ack; 0: 4096.
+	MaxPending int
+	// AckTimeout fails a publish whose ack has not come; 0: 30s.
+	AckTimeout time.Duration
+	// Progress, when set, is called about every ProgressEvery (0: 200ms)
+	// from another goroutine, and once more at the end.
+	Progress      func(PublishProgress)
+	ProgressEvery time.Duration
+	// MaxErrors bounds the errors kept in the summary (all are counted); 0: 100.
+	MaxErrors int
+}
+
+// PublishProgress is a snapshot of a running Publish.
+type PublishProgress struct {
+	Lines      int   // lines read so far
+	Bytes      int64 // bytes read so far
+	Published  int   // acknowledged by JetStream as stored
+	Duplicates int   // of which JetStream reported as duplicates (Nats-Msg-Id seen in its window)
+	Failed     int   // lines that could not be published
+}
+
+// PublishSummary is the outcome of Publish. Published counts every line
+// JetStream acknowledged, Duplicates those of them it had already (its
+// dedupe window); Failed counts lines that were not published, described
+// in Errors (at most MaxErrors of them).
+type PublishSummary struct {
+	Published  int         `json:"published"`
+	Duplicates int         `json:"duplicates"`
+	Failed     int         `json:"failed"`
+	Errors     []LineError `json:"errors,omitempty"`
+}
+
+// LineError says why one input line was not published.
+type LineError struct {
+	Line    int    `json:"line,omitempty"` // 1-based input line (0: known only by id)
+	ID      string `json:"id,omitempty"`
+	Message string `json:"message"`
+}
+
+// maxLineBytes is the longest line Publish reads; the engine refuses
+// events over journey.MaxEventBytes (and quarantines them), but a line must
+// still fit a NATS message.
+const maxLineBytes = 1 << 20
+
+// Publish reads JSONL events from r and publishes each to JetStream on
+// SubjectPrefix.<subject>, with Nats-Msg-Id set to the event id, so that a
+// republished file is absorbed by the stream's dedupe window (and, beyond
+// it, by the log's idempotent append). The subject and id come from a light
+// parse; full validation happens in the engine, which quarantines what is
+// invalid. A line without a usable id or subject is counted as failed with
+// its line number, and publishing goes on. Publish is asynchronous with a
+// bounded window of MaxPending unacknowledged messages and returns after
+// every publish has its JetStream ack (or failed). The error is non-nil
+// only when reading r failed or ctx ended (with the summary so far).
+func Publish(ctx context.Context, nc *nats.Conn, r io.Reader, o PublishOptions) (PublishSummary, error) {
+	if o.SubjectPrefix == "" {
+		o.SubjectPrefix = DefaultSubjectPrefix
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 4096
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 30 * time.Second
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 200 * time.Millisecond
+	}
+	if o.MaxErrors <= 0 {
+		o.MaxErrors = 100
+	}
+	p := &publisher{o: o}
+	js, err := jetstream.New(nc,
+		jetstream.WithPublishAsyncMaxPending(o.MaxPending),
+		jetstream.WithPublishAsyncTimeout(o.AckTimeout),
+		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, _ *nats.Msg, ack *jetstream.PubAck) {
+			p.published.Add(1)
+			if ack.Duplicate {
+				p.duplicates.Add(1)
+			}
+		}),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
+			p.fail(0, m.Header.Get(jetstream.MsgIDHeader), fmt.Sprintf("not acknowledged: %v", err))
+		}),
+	)
+	if err != nil {
+		return PublishSummary{}, fmt.Errorf("handlers: jetstream: %w", err)
+	}
+	defer js.CleanupPublisher()
+
+	stopProgress := p.progressLoop()
+	readErr := p.readAll(ctx, js, r)
+
+	// Wait for every ack (or its timeout) even after an error: what was
+	// sent is reported truthfully.
+	wait := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(context.WithoutCancel(ctx), o.AckTimeout)
+		defer cancel()
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-wait.Done():
+		if readErr == nil {
+			readErr = wait.Err()
+		}
+	}
+	stopProgress()
+	return p.summary(), readErr
+}
+
+type publisher struct {
+	o          PublishOptions
+	lines      atomic.Int64
+	bytes      atomic.Int64
+	published  atomic.Int64
+	duplicates atomic.Int64
+	failed     atomic.Int64
+
+	mu     sync.Mutex
+	errors []LineError
+}
+
+func (p *publisher) fail(line int, id, msg string) {
+	p.failed.Add(1)
+	p.mu.Lock()
+	if len(p.errors) < p.o.MaxErrors {
+		p.errors = append(p.errors, LineError{Line: line, ID: id, Message: msg})
+	}
+	p.mu.Unlock()
+}
+
+func (p *publisher) snapshot() PublishProgress {
+	return PublishProgress{
+		Lines:      int(p.lines.Load()),
+		Bytes:      p.bytes.Load(),
+		Published:  int(p.published.Load()),
+		Duplicates: int(p.duplicates.Load()),
+		Failed:     int(p.failed.Load()),
+	}
+}
+
+func (p *publisher) summary() PublishSummary {
+	s := p.snapshot()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PublishSummary{Published: s.Published, Duplicates: s.Duplicates, Failed: s.Failed,
+		Errors: append([]LineError(nil), p.errors...)}
+}
+
+// progressLoop calls Progress now and then until the returned stop, which
+// makes the last call.
+func (p *publisher) progressLoop() (stop func()) {
+	if p.o.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(p.o.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.o.Progress(p.snapshot())
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		p.o.Progress(p.snapshot())
+	}
+}
+
+func (p *publisher) readAll(ctx context.Context, js jetstream.JetStream, r io.Reader) error {
+	br := bufio.NewReaderSize(r, maxLineBytes)
+	prefix := p.o.SubjectPrefix + "."
+	var pk peeker
+	var slab []byte
+	line := 0
+	for {
+		if line&255 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			line++
+			n := int64(len(b))
+			for errors.Is(err, bufio.ErrBufferFull) {
+				b, err = br.ReadSlice('\n')
+				n += int64(len(b))
+			}
+			p.lines.Add(1)
+			p.bytes.Add(n)
+			p.fail(line, "", fmt.Sprintf("line is longer than %d bytes", maxLineBytes))
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("handlers: read line %d: %w", line, err)
+			}
+			continue
+		}
+		if len(b) == 0 && err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("handlers: read line %d: %w", line+1, err)
+		}
+		line++
+		p.lines.Add(1)
+		p.bytes.Add(int64(len(b)))
+		ev := bytes.TrimSpace(b)
+		if len(ev) > 0 {
+			if perr := p.publishLine(js, &pk, &slab, prefix, line, ev); perr != nil {
+				return perr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("handlers: read line %d: %w", line, err)
+		}
+	}
+}
+
+// publishLine publishes one event; a line it cannot route is counted as
+// failed. The error is returned only when the connection is closed.
+func (p *publisher) publishLine(js jetstream.JetStream, pk *peeker, slab *[]byte, prefix string, line int, ev []byte) error {
+	id, subject, ok := pk.peek(ev)
+	switch {
+	case !ok:
+		p.fail(line, id, "not a JSON object")
+		return nil
+	case id == "":
+		p.fail(line, "", `no string "id" attribute`)
+		return nil
+	case subject == "":
+		p.fail(line, id, `no string "subject" attribute`)
+		return nil
+	case !validToken(subject):
+		p.fail(line, id, fmt.Sprintf("subject %q is not a customer id (1-128 of A-Z a-z 0-9 _ - : @)", subject))
+		return nil
+	}
+	// Copy the line out of the reader's buffer into a slab: one
+	// allocation per 1 MiB instead of one per event.
+	if len(*slab) < len(ev) {
+		*slab = make([]byte, max(maxLineBytes, len(ev)))
+	}
+	data := (*slab)[:len(ev):len(ev)]
+	*slab = (*slab)[len(ev):]
+	copy(data, ev)
+	m := &nats.Msg{Subject: prefix + subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	for {
+		_, err := js.PublishMsgAsync(m, jetstream.WithStallWait(p.o.AckTimeout))
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
+			continue
+		}
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			p.fail(line, id, err.Error())
+			return fmt.Errorf("handlers: publish line %d: %w", line, err)
+		}
+		p.fail(line, id, err.Error())
+		return nil
+	}
+}

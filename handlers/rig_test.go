@@ -1,0 +1,107 @@
+package handlers_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/handlers"
+	"github.com/journey-cdp/journey/internal/natstest"
+)
+
+// rig is a real engine core for a test: an in-process NATS server with
+// JetStream, a store on disk, the stream and consumer, and a running
+// Ingester, all torn down when the test ends (ingester first).
+type rig struct {
+	srv     *server.Server
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	store   *eventstore.Store
+	cons    jetstream.Consumer
+	metrics *handlers.Metrics
+	stop    func()
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	r := &rig{srv: natstest.RunServer(t)}
+	r.nc = natstest.Connect(t, r.srv)
+	var err error
+	if r.js, err = jetstream.New(r.nc); err != nil {
+		t.Fatal(err)
+	}
+	if r.store, err = eventstore.Open(t.TempDir(), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.store.Close(); err != nil {
+			t.Errorf("store close: %v", err)
+		}
+	})
+	ctx := context.Background()
+	if r.cons, err = handlers.Provision(ctx, r.js, handlers.StreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r.metrics = handlers.NewMetrics()
+	in := handlers.NewIngester(r.store, r.nc, r.cons, handlers.IngestOptions{Metrics: r.metrics, LagEvery: 50 * time.Millisecond})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(rctx) }()
+	stopped := false
+	r.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ingester Run: %v", err)
+		}
+	}
+	t.Cleanup(r.stop)
+	return r
+}
+
+// settle waits until the consumer has nothing pending or unacked and the
+// log's durable head is want.
+func (r *rig) settle(t *testing.T, want uint64) {
+	t.Helper()
+	natstest.WaitFor(t, 60*time.Second, func() error {
+		info, err := r.cons.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("consumer pending=%d ack_pending=%d", info.NumPending, info.NumAckPending)
+		}
+		if got := r.store.DurableSeq(); got != want {
+			return fmt.Errorf("durable seq %d, want %d", got, want)
+		}
+		return nil
+	})
+}
+
+// value reads a counter or gauge.
+func value(t *testing.T, c prometheus.Metric) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	t.Fatalf("not a counter or gauge: %v", c.Desc())
+	return 0
+}
