@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/internal/cli"
+	"github.com/spf13/cobra"
+)
+
+// importBatch is how many events go to the store in one Append (one fsync).
+const importBatch = 1000
+
+// maxLineBytes is the longest input line kept whole; longer lines are
+// quarantined as too_large with their first maxLineBytes bytes.
+const maxLineBytes = 1 << 20
+
+type importSummary struct {
+	Appended   int `json:"appended"`
+	Duplicates int `json:"duplicates"`
+	Rejected   int `json:"rejected"`
+}
+
+func (a *app) importCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "import [--data DIR] [--format cloudevents|cdnow|online-retail] FILE|-",
+		Short: "Append touchpoints from a file straight into a stopped engine's log",
+		Long: `import reads FILE (or stdin for -) and appends every valid touchpoint to the
+log in batches of 1,000 (one fsync each). Invalid lines are kept in the
+quarantine with their reason (origin import:FILE:LINE) and do not make the
+command fail; see journey quarantine list. Re-importing a file appends nothing
+new: events whose id is stored are counted as duplicates.
+
+Formats:
+  cloudevents    JSONL, one CloudEvent per line (default; what simulate writes)
+  cdnow          the CDNOW purchase log (whitespace-separated: [master id] id
+                 yyyymmdd cds dollars), each row a purchase in USD
+  online-retail  the UCI Online Retail baskets CSV (gzipped or not):
+                 customer_id,basket_ts,lines,amount_gbp,is_return,country;
+                 a purchase per basket, a return when is_return=1, and a
+                 profile with the country at a customer's first basket
+Converted rows get deterministic ids, so importing a file twice is harmless.`,
+		Example: `  journey simulate --customers 1000 --days 180 --seed 1 > events.jsonl
+  journey import events.jsonl
+  journey import --format cdnow ../shared/data/cdnow/CDNOW_sample.txt
+  journey import --format online-retail ../shared/data/online_retail/baskets_2010-12-01_2011-12-09.csv.gz`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			conv, ok := converters[format]
+			if !ok {
+				return usageErrorf("--format %q is not one of cloudevents, cdnow, online-retail", format)
+			}
+			return a.runImport(cmd.Context(), args[0], conv)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "cloudevents", "input format: cloudevents, cdnow, online-retail")
+	return cmd
+}
+
+// logger is the slog logger of the CLI's stores: warnings and errors on stderr.
+func (a *app) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+func (a *app) storeOptions() *eventstore.Options {
+	return &eventstore.Options{Clock: a.now, Logger: a.logger()}
+}
+
+// openInput opens name ("-": stdin) and returns its size (-1 unknown).
+func (a *app) openInput(name string) (io.Reader, int64, func() error, error) {
+	if name == "-" {
+		return a.stdin, -1, func() error { return nil }, nil
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	size := int64(-1)
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		size = fi.Size()
+	}
+	return f, size, f.Close, nil
+}
+
+func (a *app) runImport(ctx context.Context, name string, conv converter) error {
+	in, size, closeIn, err := a.openInput(name)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	store, err := cli.OpenLog(a.dataDir(), true, a.storeOptions())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	counted := &countingReader{r: in}
+	bar := cli.NewProgress(a.stderr, size, "import")
+	originName := name
+	if name == "-" {
+		originName = "stdin"
+	}
+	imp := &importer{store: store, now: a.now, origin: "import:" + originName}
+	src, err := conv(counted)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	var runErr error
+	for {
+		if ctx.Err() != nil {
+			runErr = ctx.Err()
+			break
+		}
+		raw, line, rej, err := src.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			runErr = fmt.Errorf("%s: %w", name, err)
+			break
+		}
+		if rej != nil {
+			if err := imp.reject(ctx, line, raw, rej); err != nil {
+				runErr = err
+				break
+			}
+		} else if err := imp.add(ctx, line, raw); err != nil {
+			runErr = err
+			break
+		}
+		bar.Set(counted.n)
+	}
+	// Drain: what was read is appended even when interrupted.
+	if err := imp.flush(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+		runErr = err
+	}
+	bar.Finish()
+	if err := a.printImportSummary(imp.sum); err != nil {
+		return err
+	}
+	return runErr
+}
+
+func (a *app) printImportSummary(s importSummary) error {
+	if a.jsonOut {
+		return a.printJSON(s)
+	}
+	a.printf("appended %d, duplicates %d, rejected %d (see journey quarantine list)\n", s.Appended, s.Duplicates, s.Rejected)
+	return nil
+}
+
+// importer batches decoded events into Appends and quarantines the rest.
+type importer struct {
+	store  *eventstore.Store
+	now    func() time.Time
+	origin string
+	reqs   []eventstore.Request
+	lines  []int
+	sum    importSummary
+}
+
+func (imp *importer) add(ctx context.Context, line int, raw []byte) error {
+	ev, err := journey.Decode(raw, imp.now())
+	if err != nil {
+		return imp.reject(ctx, line, raw, err)
+	}
+	imp.reqs = append(imp.reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
+	imp.lines = append(imp.lines, line)
+	if len(imp.reqs) >= importBatch {
+		return imp.flush(ctx)
+	}
+	return nil
+}
+
+func (imp *importer) flush(ctx context.Context) error {
+	if len(imp.reqs) == 0 {
+		return nil
+	}
+	res, err := imp.store.Append(ctx, imp.reqs)
+	if err != nil {
+		return fmt.Errorf("append: %w", err)
+	}
+	for i, r := range res {
+		switch {
+		case r.Err != nil:
+			if err := imp.reject(ctx, imp.lines[i], imp.reqs[i].Event.Raw, r.Err); err != nil {
+				return err
+			}
+		case r.Duplicate:
+			imp.sum.Duplicates++
+		default:
+			imp.sum.Appended++
+		}
+	}
+	imp.reqs, imp.lines = imp.reqs[:0], imp.lines[:0]
+	return nil
+}
+
+// reject keeps raw in the quarantine with the reason it was refused.
+func (imp *importer) reject(ctx context.Context, line int, raw []byte, why error) error {
+	e := eventstore.QuarantineEntry{
+		ReceivedAt: imp.now().UTC(),
+		Code:       journey.CodeInvalidJSON,
+		Reason:     why.Error(),
+		Origin:     fmt.Sprintf("%s:%d", imp.origin, line),
+		Raw:        raw,
+	}
+	var je *journey.Error
+	if errors.As(why, &je) {
+		e.Code, e.Field = je.Code, je.Field
+	}
+	if _, err := imp.store.Quarantine(ctx, e); err != nil {
+		return fmt.Errorf("quarantine line %d: %w", line, err)
+	}
+	imp.sum.Rejected++
+	return nil
+}
+
+// countingReader counts the bytes read, for the progress bar.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// lineReader reads lines of any length without failing: a line longer
+// than maxLineBytes is returned cut to that length with its full size.
+type lineReader struct {
+	r    *bufio.Reader
+	line int
+	buf  []byte
+}
+
+func newLineReader(r io.Reader) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 256<<10)}
+}
+
+// next returns the next line without its line ending (valid until the
+// next call), its line number and its full length in bytes.
+func (l *lineReader) next() (b []byte, line, size int, err error) {
+	l.buf = l.buf[:0]
+	for {
+		chunk, err := l.r.ReadSlice('\n')
+		size += len(chunk)
+		if room := maxLineBytes + 2 - len(l.buf); room > 0 {
+			l.buf = append(l.buf, chunk[:min(room, len(chunk))]...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, 0, err
+		}
+		if errors.Is(err, io.EOF) && size == 0 {
+			return nil, 0, 0, io.EOF
+		}
+		l.line++
+		b = l.buf
+		if n := len(b); n > 0 && b[n-1] == '\n' {
+			b, size = b[:n-1], size-1
+		}
+		if n := len(b); n > 0 && b[n-1] == '\r' {
+			b, size = b[:n-1], size-1
+		}
+		if len(b) > maxLineBytes {
+			b = b[:maxLineBytes]
+		}
+		return b, l.line, size, nil
+	}
+}

@@ -1,0 +1,188 @@
+// Command journey is the journey engine's one binary: it serves (embedded
+// NATS, ingestion, projections, HTTP API), publishes and imports
+// touchpoints, simulates realistic journeys, replays and verifies the log,
+// and answers questions about customers and segments.
+//
+// Every subcommand takes --json for machine-readable output. The exit
+// status is 0 on success, 1 on failure (e.g. a log that does not verify),
+// 2 on a usage error (unknown command or flag, bad argument).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/journey-cdp/journey/internal/cli"
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sig
+		fmt.Fprintln(os.Stderr, "journey: stopping (interrupt again to abort)")
+		cancel()
+		<-sig
+		fmt.Fprintln(os.Stderr, "journey: aborted")
+		os.Exit(130)
+	}()
+	err := run(ctx, os.Args[1:])
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "journey: %v\n", err)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintln(os.Stderr, "Run 'journey --help' for usage.")
+		}
+	}
+	os.Exit(exitCode(err))
+}
+
+// run runs the journey command line args with the process's standard streams.
+func run(ctx context.Context, args []string) error {
+	return newApp(os.Stdin, os.Stdout, os.Stderr).execute(ctx, args)
+}
+
+// exitCode maps run's error to the process exit status.
+func exitCode(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
+// usageError is a mistake in the command line: exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// app is one invocation: its streams, environment, clock and global flags.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	now            func() time.Time
+
+	jsonOut  bool
+	dataFlag string
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
+	return &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: os.Getenv, now: time.Now}
+}
+
+// dataDir is the data directory: --data, $JOURNEY_DATA or ./data.
+func (a *app) dataDir() string { return cli.DataDir(a.dataFlag, a.getenv) }
+
+// printJSON writes one JSON object per line to stdout.
+func (a *app) printJSON(v any) error { return cli.WriteJSON(a.stdout, v) }
+
+// printf writes human-readable output to stdout.
+func (a *app) printf(format string, args ...any) {
+	fmt.Fprintf(a.stdout, format, args...)
+}
+
+func (a *app) execute(ctx context.Context, args []string) error {
+	root := a.rootCommand()
+	if args == nil {
+		args = []string{} // cobra reads os.Args when given nil
+	}
+	root.SetArgs(args)
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	_, err := root.ExecuteContextC(ctx)
+	return err
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "journey",
+		Short: "An event-sourced customer-journey engine",
+		Long: `journey keeps every customer touchpoint (visit, purchase, return, complaint,
+feedback, thank-you, referral, profile) in a tamper-evident, append-only log
+and folds it into customer state: lifecycle stage, satisfaction, churn, segments.
+
+The data directory is --data, else $JOURNEY_DATA, else ./data.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Args:          cobra.ArbitraryArgs,
+		RunE:          groupRunE,
+	}
+	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "machine-readable JSON output")
+	root.PersistentFlags().StringVar(&a.dataFlag, "data", "", "data directory (default $"+cli.DataEnv+" or ./data)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.AddCommand(
+		a.simulateCommand(),
+		a.importCommand(),
+		a.historyCommand(),
+		a.verifyCommand(),
+		a.quarantineCommand(),
+	)
+	for _, add := range extraCommands {
+		root.AddCommand(add(a))
+	}
+	return root
+}
+
+// extraCommands are the subcommands registered by files that depend on
+// packages beyond the event store (projections, handlers, engine).
+var extraCommands []func(*app) *cobra.Command
+
+// groupRunE is the RunE of a command that only groups subcommands: without
+// arguments it shows help; anything else is an unknown command.
+func groupRunE(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return cmd.Help()
+	}
+	return usageErrorf("unknown command %q for %q", args[0], cmd.CommandPath())
+}
+
+// exactArgs is cobra.ExactArgs whose error is a usage error.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s takes %d argument(s), got %d (see %s --help)", cmd.CommandPath(), n, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// noArgs is cobra.NoArgs whose error is a usage error.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q", cmd.CommandPath(), args[0])
+	}
+	return nil
+}
+
+// asOfFlag parses an --as-of value; empty means the clock.
+func (a *app) asOf(s string) (time.Time, error) {
+	if s == "" {
+		return a.now().UTC(), nil
+	}
+	t, err := cli.ParseAsOf(s)
+	if err != nil {
+		return time.Time{}, &usageError{err}
+	}
+	return t, nil
+}

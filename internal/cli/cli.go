@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// DataEnv is the environment variable that names the default data directory.
+const DataEnv = "JOURNEY_DATA"
+
+// DataDir resolves the data directory: flag when set, else $JOURNEY_DATA
+// (getenv is os.Getenv or a test's stand-in), else ./data.
+func DataDir(flag string, getenv func(string) string) string {
+	if flag != "" {
+		return flag
+	}
+	if getenv != nil {
+		if d := getenv(DataEnv); d != "" {
+			return d
+		}
+	}
+	return "data"
+}
+
+// LogDir and ViewsDir are the fixed places of the two databases.
+func LogDir(dataDir string) string { return filepath.Join(dataDir, "log") }
+
+// ViewsDir is where the projections' database lives.
+func ViewsDir(dataDir string) string { return filepath.Join(dataDir, "views") }
+
+// InUseError says that another process (a running journey serve) holds
+// the data directory's log open.
+type InUseError struct {
+	Dir string
+	Err error
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("data dir %s is in use by a running journey serve; stop it or pass --server http://…", e.Dir)
+}
+
+func (e *InUseError) Unwrap() error { return e.Err }
+
+// NoDataError says that the data directory holds no log yet.
+type NoDataError struct{ Dir string }
+
+func (e *NoDataError) Error() string {
+	return fmt.Sprintf("no journey data in %s (import or serve first, or pass --data DIR)", e.Dir)
+}
+
+// IsLockError reports whether err is Pebble failing to take a database's
+// LOCK because another process (or this one) holds it.
+func IsLockError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EWOULDBLOCK) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "lock held by current process") ||
+		strings.Contains(msg, "resource temporarily unavailable") && strings.Contains(msg, "LOCK")
+}
+
+// CheckFree fails with an *InUseError when another process holds the
+// Pebble database in dir. A missing dir is free.
+func CheckFree(dataDir, dir string) error {
+	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	if err != nil {
+		if IsLockError(err) {
+			return &InUseError{Dir: dataDir, Err: err}
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return nil // let Open report anything else
+	}
+	return lock.Close()
+}
+
+// OpenLog opens the log of dataDir. With create false a missing log is a
+// *NoDataError (read commands should not create an empty data dir); a log
+// held by a running server is an *InUseError.
+func OpenLog(dataDir string, create bool, opts *eventstore.Options) (*eventstore.Store, error) {
+	dir := LogDir(dataDir)
+	if !create {
+		if m, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*")); len(m) == 0 {
+			return nil, &NoDataError{Dir: dataDir}
+		}
+	} else if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := CheckFree(dataDir, dir); err != nil {
+		return nil, err
+	}
+	s, err := eventstore.Open(dir, opts)
+	if err != nil {
+		if IsLockError(err) {
+			return nil, &InUseError{Dir: dataDir, Err: err}
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// ParseAsOf parses an --as-of instant: RFC 3339 (with or without
+// fractional seconds), or a plain date YYYY-MM-DD meaning the end of that
+// day in UTC (23:59:59.999999999), so that the whole day is included.
+func ParseAsOf(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.Parse(time.DateOnly, s); err == nil {
+		return d.Add(24*time.Hour - time.Nanosecond), nil
+	}
+	return time.Time{}, fmt.Errorf("as-of %q is neither RFC 3339 (2006-01-02T15:04:05Z) nor a date (2006-01-02)", s)
+}
+
+// IsTerminal reports whether w is a terminal (progress bars only go there).
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Progress is a progress bar on a terminal and nothing elsewhere. Its
+// methods are safe on a nil *Progress.
+type Progress struct{ bar *progressbar.ProgressBar }
+
+// NewProgress returns a bar of max steps (-1: unknown, a spinner) on w
+// when w is a terminal, else nil.
+func NewProgress(w io.Writer, max int64, desc string) *Progress {
+	if !IsTerminal(w) {
+		return nil
+	}
+	return &Progress{bar: progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("ev"),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionClearOnFinish(),
+	)}
+}
+
+// Add advances the bar by n.
+func (p *Progress) Add(n int) {
+	if p != nil {
+		_ = p.bar.Add(n)
+	}
+}
+
+// Set moves the bar to n.
+func (p *Progress) Set(n int64) {
+	if p != nil {
+		_ = p.bar.Set64(n)
+	}
+}
+
+// Finish completes and clears the bar.
+func (p *Progress) Finish() {
+	if p != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+// WriteJSON writes v as one line of JSON (json v2, deterministic map order).
+func WriteJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v, json.Deterministic(true))
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	_, err = w.Write(b)
+	return err
+}
+
+// RawJSON embeds already-encoded JSON (a stored event) in an output object
+// as it is.
+type RawJSON = jsontext.Value
