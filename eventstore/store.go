@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -81,7 +80,8 @@ func (o *Options) withDefaults() Options {
 // (the writer probes the id index on every append), larger blocks, no WAL
 // bytes-per-sync (every commit that matters is fsynced anyway) and a
 // generous L0 stop threshold so that bulk imports do not stall on
-// compactions. fs nil means the OS file system. The store benchmark opens
+// compactions. On-disk corruption is logged (not fatal) and surfaces as
+// read errors. fs nil means the OS file system, logger nil slog.Default(). The store benchmark opens
 // its raw Pebble baseline with the same options.
 func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 	o := &pebble.Options{
@@ -100,9 +100,15 @@ func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
-	if logger != nil {
-		o.Logger = pebbleLogger{logger}
+	if logger == nil {
+		logger = slog.Default()
 	}
+	o.Logger = pebbleLogger{logger}
+	// Pebble's default for on-disk corruption is a fatal log; a damaged log
+	// must instead surface as read errors that Verify reports.
+	o.EventListener = &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
+		logger.Error("pebble: data corruption", "info", info.String())
+	}}
 	for i := range o.Levels {
 		o.Levels[i].BlockSize = 32 << 10
 		o.Levels[i].IndexBlockSize = 256 << 10
@@ -294,5 +300,6 @@ func (s *Store) failure() error {
 	return nil
 }
 
-// isCorruption reports whether err is Pebble's corruption marker.
-func isCorruption(err error) bool { return errors.Is(err, pebble.ErrCorruption) }
+// isCorruption reports whether err carries Pebble's corruption mark (a
+// cockroachdb/errors mark, which the standard errors.Is does not see).
+func isCorruption(err error) bool { return err != nil && pebble.IsCorruptionError(err) }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -69,10 +70,11 @@ func (v *verifier) report() VerifyReport {
 }
 
 func describe(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
 	if isCorruption(err) {
-		return "pebble reports corruption: " + err.Error()
+		return "pebble reports corruption: " + msg
 	}
-	return err.Error()
+	return msg
 }
 
 func (v *verifier) walk() error {
