@@ -186,7 +186,7 @@ func TestVerifyCorruptSSTable(t *testing.T) {
 		}
 	}
 	if !flipped {
-	t.Fatalf("marker of record %d not found in %d sstables", target, len(ssts))
+		t.Fatalf("marker of record %d not found in %d sstables", target, len(ssts))
 	}
 	s, err = Open(dir, &Options{FS: fs})
 	if err != nil {
