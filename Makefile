@@ -1,0 +1,45 @@
+# journey: build, run, test. Needs only Go (>= 1.26) on PATH.
+GO      ?= go
+BIN     := bin/journey
+DATA    ?= ./data
+# Packages with goroutines of their own: also tested with the race detector.
+RACE_PKGS := ./eventstore/... ./handlers/... ./projections/... ./internal/engine/...
+
+.PHONY: all build run test testrace bench lint fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/journey
+
+run: build
+	@echo "journey serve: embedded NATS on 127.0.0.1:4222, HTTP on 127.0.0.1:8080, data in $(DATA)"
+	@echo "In another terminal, publish simulated traffic and watch it arrive:"
+	@echo "  bin/journey simulate --customers 200 --days 90 --seed 1 | bin/journey publish --nats-url nats://127.0.0.1:4222 -"
+	@echo "  curl -s localhost:8080/metrics | grep journey_events"
+	@echo "  curl -s localhost:8080/v1/customers/<id>      # an id from: bin/journey simulate --customers 200 --days 90 --seed 1 | head -1"
+	@echo "Stop with Ctrl-C (drains the batch in flight)."
+	$(BIN) serve --data $(DATA)
+
+test:
+	$(GO) vet ./...
+	$(GO) test ./...
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then \
+		echo "$(GO) test -race $(RACE_PKGS)"; $(GO) test -race $(RACE_PKGS); \
+	else echo "skipping go test -race: the race detector needs cgo (a C compiler)"; fi
+
+testrace:
+	$(GO) test -race ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. ./...
+
+lint:
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin
