@@ -20,7 +20,41 @@ func (m *Money) add(cur string, v int64) {
 	if *m == nil {
 		*m = make(Money, 1)
 	}
-	(*m)[cur] += v
+	if old, ok := (*m)[cur]; ok {
+		(*m)[cur] = old + v
+		return
+	}
+	(*m)[intern(cur)] = v
+}
+
+// intern returns a string equal to s that does not share memory with the
+// event it came from: a literal for the common vocabulary, else a copy.
+func intern(s string) string {
+	switch s {
+	case "":
+		return ""
+	case "GBP":
+		return "GBP"
+	case "EUR":
+		return "EUR"
+	case "USD":
+		return "USD"
+	case "individual":
+		return "individual"
+	case "business":
+		return "business"
+	case "internal":
+		return "internal"
+	case "authority":
+		return "authority"
+	case "media":
+		return "media"
+	case "consumer_association":
+		return "consumer_association"
+	case "legal":
+		return "legal"
+	}
+	return strings.Clone(s)
 }
 
 // Complaint is an open complaint case.
@@ -204,6 +238,9 @@ func (s *State) Apply(ev *journey.Event, seq uint64) {
 		for i := range s.OpenComplaints {
 			if s.OpenComplaints[i].CaseID == d.CaseID {
 				s.OpenComplaints = slices.Delete(s.OpenComplaints, i, i+1)
+				if len(s.OpenComplaints) == 0 {
+					s.OpenComplaints = nil // as UnmarshalBinary gives
+				}
 				break
 			}
 		}
@@ -227,17 +264,17 @@ func (s *State) Apply(ev *journey.Event, seq uint64) {
 		}
 	case journey.KindProfile:
 		if d.ProfileKind != "" {
-			s.ProfileKind = d.ProfileKind
+			s.ProfileKind = intern(d.ProfileKind)
 		}
 		if d.Country != "" {
-			s.Country = strings.ToUpper(d.Country)
+			s.Country = strings.Clone(strings.ToUpper(d.Country))
 		}
 		if len(d.Traits) > 0 {
 			if s.Traits == nil {
 				s.Traits = make(map[string]string, len(d.Traits))
 			}
 			for k, v := range d.Traits {
-				s.Traits[k] = v
+				s.Traits[strings.Clone(k)] = strings.Clone(v)
 			}
 		}
 	}
@@ -286,11 +323,12 @@ func (s *State) applyPurchase(ev *journey.Event, t time.Time) {
 }
 
 func (s *State) applyComplaint(d *journey.Data, t time.Time) {
-	sev := d.Severity
-	switch sev {
-	case "low", "medium", "high":
-	default:
-		sev = "medium"
+	sev := "medium"
+	switch d.Severity {
+	case "low":
+		sev = "low"
+	case "high":
+		sev = "high"
 	}
 	var c *Complaint
 	for i := range s.OpenComplaints {
@@ -301,13 +339,13 @@ func (s *State) applyComplaint(d *journey.Data, t time.Time) {
 	}
 	if c == nil { // a new case
 		s.Complaints++
-		s.OpenComplaints = append(s.OpenComplaints, Complaint{CaseID: d.CaseID, Severity: sev, Opened: t})
+		s.OpenComplaints = append(s.OpenComplaints, Complaint{CaseID: strings.Clone(d.CaseID), Severity: sev, Opened: t})
 		c = &s.OpenComplaints[len(s.OpenComplaints)-1]
 	} else if severityRank(sev) > severityRank(c.Severity) { // an update of an open case
 		c.Severity = sev
 	}
 	if d.EscalatedTo != "" && c.EscalatedTo == "" {
-		c.EscalatedTo = d.EscalatedTo
+		c.EscalatedTo = intern(d.EscalatedTo)
 		s.Escalations++
 	}
 	k := SignalComplaintMedium
@@ -433,7 +471,7 @@ func (s *State) MarkReferred(by string, t time.Time, seq uint64) {
 	}
 	t = t.UTC()
 	if s.ReferredBy == "" || t.Before(s.ReferredAt) || (t.Equal(s.ReferredAt) && seq < s.ReferredSeq) {
-		s.ReferredBy, s.ReferredAt, s.ReferredSeq = by, t, seq
+		s.ReferredBy, s.ReferredAt, s.ReferredSeq = strings.Clone(by), t, seq
 	}
 }
 
