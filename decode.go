@@ -191,16 +191,41 @@ type decodeState struct {
 	bb  bytes.Buffer // aliases raw: jsontext then reads raw in place
 	dec jsontext.Decoder
 
-	// The raw JSON values of the attributes and data fields, aliasing raw;
-	// nil when absent. A JSON null is recorded as absent.
-	attrs  [numAttrs]jsontext.Value
-	fields [numFields]jsontext.Value
+	// Where the raw JSON values of the attributes and data fields are in
+	// raw; the zero span when absent. A JSON null is recorded as absent.
+	// Offsets rather than slices: no pointers, so no write barriers.
+	raw    []byte
+	attrs  [numAttrs]span
+	fields [numFields]span
 
 	// Every string the Event keeps is appended to arena, and assigned
 	// from one string conversion at the end: one allocation for all.
 	arena   []byte
 	pending []pendingString
 	tmp     []byte // unquoting scratch for values that are not kept
+}
+
+// span is the position of a value in raw, [start, end); end is 0 when the
+// value is absent (no value ends at 0: raw starts with '{').
+type span struct{ start, end int32 }
+
+// value returns the raw JSON value at sp, nil when absent.
+func (s *decodeState) value(sp span) jsontext.Value {
+	if sp.end == 0 {
+		return nil
+	}
+	return s.raw[sp.start:sp.end]
+}
+
+// attr and field return the raw JSON value of an attribute or data field,
+// nil when absent.
+func (s *decodeState) attr(a int) jsontext.Value  { return s.value(s.attrs[a]) }
+func (s *decodeState) field(f int) jsontext.Value { return s.value(s.fields[f]) }
+
+// spanOf returns the span of v, which the decoder just returned.
+func (s *decodeState) spanOf(v jsontext.Value) span {
+	end := int32(s.dec.InputOffset())
+	return span{start: end - int32(len(v)), end: end}
 }
 
 type pendingString struct {
@@ -211,8 +236,9 @@ type pendingString struct {
 var statePool = sync.Pool{New: func() any { return new(decodeState) }}
 
 func (s *decodeState) release() {
-	s.attrs = [numAttrs]jsontext.Value{}
-	s.fields = [numFields]jsontext.Value{}
+	s.raw = nil
+	s.attrs = [numAttrs]span{}
+	s.fields = [numFields]span{}
 	clear(s.pending)
 	s.pending = s.pending[:0]
 	s.arena = s.arena[:0]
@@ -224,7 +250,8 @@ func (s *decodeState) release() {
 		s.tmp = nil
 	}
 	s.bb = bytes.Buffer{}
-	s.dec.Reset(&s.bb)
+	// s.dec still refers to raw until its next Reset; a pooled state lives
+	// at most until the next garbage collections.
 }
 
 func (s *decodeState) decode(raw []byte, now time.Time) (*Event, error) {
@@ -251,6 +278,7 @@ func (s *decodeState) decode(raw []byte, now time.Time) (*Event, error) {
 // after it, no duplicate names, valid UTF-8) and recording the values of
 // the known attributes and data fields.
 func (s *decodeState) scan(raw []byte) *Error {
+	s.raw = raw
 	s.bb = *bytes.NewBuffer(raw)
 	s.dec.Reset(&s.bb)
 	d := &s.dec
@@ -274,10 +302,14 @@ func (s *decodeState) scan(raw []byte) *Error {
 		}
 		a := attrIndex(s.unquoteTmp(name))
 		if a == aData && d.PeekKind() == '{' {
+			start := int32(d.InputOffset())
+			for raw[start] != '{' { // skip the white space and ':' before the object
+				start++
+			}
 			if err := s.scanData(); err != nil {
 				return syntaxError(raw, err)
 			}
-			s.attrs[aData] = objectMarker // present and an object
+			s.attrs[aData] = span{start: start, end: int32(d.InputOffset())}
 			continue
 		}
 		if a < 0 {
@@ -291,7 +323,7 @@ func (s *decodeState) scan(raw []byte) *Error {
 			return syntaxError(raw, err)
 		}
 		if v[0] != 'n' {
-			s.attrs[a] = v
+			s.attrs[a] = s.spanOf(v)
 		}
 	}
 	if _, err := d.ReadToken(); err != nil { // the closing '}'
@@ -330,7 +362,7 @@ func (s *decodeState) scanData() error {
 			return err
 		}
 		if v[0] != 'n' {
-			s.fields[f] = v
+			s.fields[f] = s.spanOf(v)
 		}
 	}
 	_, err := d.ReadToken()
@@ -403,9 +435,6 @@ func kindName(k jsontext.Kind) string {
 	return "nothing"
 }
 
-// objectMarker stands for a data object that scan has read field by field.
-var objectMarker = jsontext.Value("{}")
-
 // valueKind names the JSON type of a raw value, for rules.
 func valueKind(v jsontext.Value) string {
 	if len(v) == 0 {
@@ -449,7 +478,7 @@ func (s *decodeState) keep(v jsontext.Value, dst *string) []byte {
 // ev's envelope fields.
 func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	// specversion
-	v := s.attrs[aSpecVersion]
+	v := s.attr(aSpecVersion)
 	if v == nil {
 		return missing("specversion", "required attribute")
 	}
@@ -467,7 +496,7 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	}
 
 	// type
-	v = s.attrs[aType]
+	v = s.attr(aType)
 	if v == nil {
 		return missing("type", "required attribute")
 	}
@@ -481,7 +510,7 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	ev.Type = k
 
 	// subject
-	v = s.attrs[aSubject]
+	v = s.attr(aSubject)
 	if v == nil {
 		return missing("subject", "required attribute")
 	}
@@ -493,7 +522,7 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	}
 
 	// time
-	v = s.attrs[aTime]
+	v = s.attr(aTime)
 	if v == nil {
 		return missing("time", "required attribute")
 	}
@@ -513,17 +542,17 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	ev.Time = t
 
 	// datacontenttype
-	if v = s.attrs[aDataContentType]; v != nil {
+	if v = s.attr(aDataContentType); v != nil {
 		if v[0] != '"' || !isJSONMediaType(s.unquoteTmp(v)) {
 			return errorf(CodeInvalidField, "datacontenttype", `must be "application/json", got %s`, showValue(s, v))
 		}
 	}
 
 	// data
-	if s.attrs[aDataBase64] != nil {
+	if s.attr(aDataBase64) != nil {
 		return errorf(CodeInvalidField, "data_base64", "binary data is not accepted; data must be a JSON object")
 	}
-	v = s.attrs[aData]
+	v = s.attr(aData)
 	if v == nil {
 		return missing("data", "required attribute")
 	}
@@ -549,7 +578,7 @@ func showValue(s *decodeState, v jsontext.Value) string {
 // boundedString checks a required, non-empty string attribute of at most max
 // bytes and keeps it in *dst.
 func (s *decodeState) boundedString(a int, field string, max int, dst *string) *Error {
-	v := s.attrs[a]
+	v := s.attr(a)
 	if v == nil {
 		return missing(field, "required attribute")
 	}

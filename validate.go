@@ -104,7 +104,7 @@ func (s *decodeState) validateData(k Kind, d *Data) *Error {
 		return s.channel(true, &d.Channel)
 
 	case KindReferral:
-		v := s.fields[fReferred]
+		v := s.field(fReferred)
 		if v == nil {
 			return missing(fieldPath[fReferred], "required for referral")
 		}
@@ -135,7 +135,7 @@ func mustBe(f int, what string, v jsontext.Value) *Error {
 
 // text checks a string field and keeps it in *dst.
 func (s *decodeState) text(f int, required, nonEmpty bool, dst *string) *Error {
-	v := s.fields[f]
+	v := s.field(f)
 	if v == nil {
 		if required {
 			return missing(fieldPath[f], "required")
@@ -153,7 +153,7 @@ func (s *decodeState) text(f int, required, nonEmpty bool, dst *string) *Error {
 
 // enum checks a field whose value is one of values and returns that value.
 func (s *decodeState) enum(f int, required bool, values []string) (string, *Error) {
-	v := s.fields[f]
+	v := s.field(f)
 	if v == nil {
 		if required {
 			return "", missing(fieldPath[f], "required")
@@ -175,7 +175,7 @@ func (s *decodeState) enum(f int, required bool, values []string) (string, *Erro
 // channel checks a free channel name (purchase, thank_you): a non-empty
 // string; the common names are interned.
 func (s *decodeState) channel(required bool, dst *string) *Error {
-	v := s.fields[fChannel]
+	v := s.field(fChannel)
 	if v != nil && v[0] == '"' {
 		b := s.unquoteTmp(v)
 		for _, x := range commonChannels {
@@ -190,7 +190,7 @@ func (s *decodeState) channel(required bool, dst *string) *Error {
 
 // currency checks data.currency of purchase and return.
 func (s *decodeState) currency() (currency, *Error) {
-	v := s.fields[fCurrency]
+	v := s.field(fCurrency)
 	if v == nil {
 		return currency{}, missing(fieldPath[fCurrency], "required with an amount")
 	}
@@ -207,7 +207,7 @@ func (s *decodeState) currency() (currency, *Error) {
 
 // money checks an amount in currency c, a decimal string.
 func (s *decodeState) money(f int, required bool, c currency) (int64, *Error) {
-	v := s.fields[f]
+	v := s.field(f)
 	if v == nil {
 		if required {
 			return 0, missing(fieldPath[f], "required")
@@ -251,7 +251,7 @@ func integer(v jsontext.Value) (int, bool) {
 
 // count checks data.items, a non-negative integer, 0 when absent.
 func (s *decodeState) count(f int) (int, *Error) {
-	v := s.fields[f]
+	v := s.field(f)
 	if v == nil {
 		return 0, nil
 	}
@@ -264,7 +264,7 @@ func (s *decodeState) count(f int) (int, *Error) {
 
 // score checks an integer rating in [lo, hi]; -1 when absent.
 func (s *decodeState) score(f, lo, hi int) (int, *Error) {
-	v := s.fields[f]
+	v := s.field(f)
 	if v == nil {
 		return -1, nil
 	}
@@ -288,7 +288,7 @@ func showNumber(v jsontext.Value) string {
 
 // boolean checks an optional JSON boolean, false when absent.
 func (s *decodeState) boolean(f int) (bool, *Error) {
-	v := s.fields[f]
+	v := s.field(f)
 	switch {
 	case v == nil:
 		return false, nil
@@ -302,7 +302,7 @@ func (s *decodeState) boolean(f int) (bool, *Error) {
 
 // country checks data.country of profile: an ISO 3166-1 alpha-2 code.
 func (s *decodeState) country(dst *string) *Error {
-	v := s.fields[fCountry]
+	v := s.field(fCountry)
 	if v == nil {
 		return nil
 	}
@@ -321,7 +321,7 @@ func (s *decodeState) country(dst *string) *Error {
 // returns it as a map (nil when absent or empty). It runs after scan, so
 // it may reuse the decoder.
 func (s *decodeState) traits() (map[string]string, *Error) {
-	v := s.fields[fTraits]
+	v := s.field(fTraits)
 	if v == nil {
 		return nil, nil
 	}
