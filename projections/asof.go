@@ -34,8 +34,12 @@ func (v *Views) Customer(ctx context.Context, id string, asOf time.Time) (*Custo
 		if e == nil {
 			return nil, ErrNotFound
 		}
+		now := v.now()
 		pop := d.meta.Load().pop
-		return v.derive(e.st, v.now(), &pop), nil
+		if pop.RFM, err = v.cachedRFM(ctx, d, time.Time{}, now); err != nil {
+			return nil, err
+		}
+		return v.derive(e.st, now, &pop), nil
 	}
 	st, _, err := v.foldHistory(ctx, d.db, id, d.checkpoint.Load(), asOf)
 	if err != nil {
@@ -48,7 +52,44 @@ func (v *Views) Customer(ctx context.Context, id string, asOf time.Time) (*Custo
 	if err != nil {
 		return nil, err
 	}
+	if !asOf.Before(d.meta.Load().maxTime) {
+		// The stored states are the population at asOf.
+		if pop.RFM, err = v.cachedRFM(ctx, d, asOf, asOf); err != nil {
+			return nil, err
+		}
+	}
 	return v.derive(st, asOf, &pop), nil
+}
+
+// rfmCacheTTL is how long the RFM quintiles of "now" answers are reused
+// while the views move on.
+const rfmCacheTTL = time.Minute
+
+type rfmCache struct {
+	d     *viewsDB
+	cp    uint64
+	at    time.Time // the as-of instant; zero for "now" answers
+	built time.Time // wall clock
+	sc    *RFMScorer
+}
+
+// cachedRFM returns the RFM quintiles of the stored states at now, for
+// answers at asOf (zero: now answers, which reuse quintiles built less
+// than rfmCacheTTL ago).
+func (v *Views) cachedRFM(ctx context.Context, d *viewsDB, asOf, now time.Time) (*RFMScorer, error) {
+	cp := d.checkpoint.Load()
+	v.rfmMu.Lock()
+	defer v.rfmMu.Unlock()
+	c := v.rfm
+	if c.d == d && c.at.Equal(asOf) && (c.cp == cp || (asOf.IsZero() && time.Since(c.built) < rfmCacheTTL)) {
+		return c.sc, nil
+	}
+	sc, err := rfmScorer(ctx, d.db, now)
+	if err != nil {
+		return nil, err
+	}
+	v.rfm = rfmCache{d: d, cp: cp, at: asOf, built: time.Now(), sc: sc}
+	return sc, nil
 }
 
 // populationAt is the population as it stood at asOf: the median gap over
@@ -78,14 +119,14 @@ func (v *Views) populationAt(ctx context.Context, d *viewsDB, asOf time.Time) (P
 	return pop, nil
 }
 
-// statesAt calls fn for every customer state as it stood at asOf (zero:
-// the stored states). When some stored event is later than asOf, the
+// statesAt calls fn with a reader of the customer states as they stood at
+// asOf (zero: the stored states). When some stored event is later than asOf, the
 // population is folded afresh from the log into a scratch database (the
 // rebuild's parallel fold, events with time ≤ asOf), which is deleted
 // afterwards.
-func (v *Views) statesAt(ctx context.Context, d *viewsDB, asOf time.Time, fn func(customer string, e *entry) error) error {
+func (v *Views) statesAt(ctx context.Context, d *viewsDB, asOf time.Time, fn func(r pebble.Reader) error) error {
 	if asOf.IsZero() || !asOf.Before(d.meta.Load().maxTime) {
-		return forEachState(ctx, d.db, fn)
+		return fn(d.db)
 	}
 	fs := v.opts.FS
 	var rnd [6]byte
@@ -98,7 +139,7 @@ func (v *Views) statesAt(ctx context.Context, d *viewsDB, asOf time.Time, fn fun
 	}
 	_, err = v.buildInto(ctx, db, d.checkpoint.Load(), asOf, nil)
 	if err == nil {
-		err = forEachState(ctx, db, fn)
+		err = fn(db)
 	}
 	return errors.Join(err, db.Close())
 }

@@ -174,7 +174,7 @@ func (p *liveBatch) derive(e *entry, at time.Time) *Customer {
 
 // apply folds one record.
 func (p *liveBatch) apply(ctx context.Context, r *logRecord) error {
-	ev, err := journey.Decode(r.raw, time.Time{})
+	ev, err := journey.DecodeStored(r.raw)
 	if err != nil {
 		// The log holds what was valid when it was appended; an event the
 		// current vocabulary rejects is skipped, the same way everywhere.
@@ -285,7 +285,7 @@ func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer s
 		if r.Seq > maxSeq || (!asOf.IsZero() && r.EventTime.After(asOf)) {
 			continue
 		}
-		ev, err := journey.Decode(r.Raw, time.Time{})
+		ev, err := journey.DecodeStored(r.Raw)
 		if err != nil {
 			v.opts.Logger.Warn("projections: skipping an event the vocabulary rejects", "seq", r.Seq, "err", err)
 			continue
@@ -341,5 +341,3 @@ func cloneState(s *State) *State {
 func (v *Views) derive(s *State, asOf time.Time, pop *Population) *Customer {
 	return v.opts.Config.Derive(s, asOf, pop)
 }
-
-

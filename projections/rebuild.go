@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"hash/maphash"
 	"sync"
@@ -81,6 +82,10 @@ func (v *Views) Rebuild(ctx context.Context) (RebuildStats, error) {
 		return fail(ErrClosed)
 	}
 	if _, err := v.catchUpTo(ctx, nd, old.checkpoint.Load(), nil); err != nil {
+		_ = nd.db.Close()
+		return fail(err)
+	}
+	if err := carryChurn(old, nd); err != nil {
 		_ = nd.db.Close()
 		return fail(err)
 	}
@@ -229,7 +234,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 				}
 			}
 			if rec.Type == journey.KindReferral {
-				ev, err := journey.Decode(rec.Raw, time.Time{})
+				ev, err := journey.DecodeStored(rec.Raw)
 				if err != nil || ev.Data.Referred == "" || ev.Data.Referred == ev.Subject {
 					return nil // the worker skips an invalid event the same way
 				}
@@ -344,7 +349,7 @@ func (w *rbWorker) get(customer string) (*entry, error) {
 }
 
 func (w *rbWorker) event(raw []byte, seq uint64) error {
-	ev, err := journey.Decode(raw, time.Time{})
+	ev, err := journey.DecodeStored(raw)
 	if err != nil {
 		w.skipped++
 		return nil
@@ -446,3 +451,23 @@ func (w *rbWorker) finish(ctx context.Context) error {
 	return w.commit()
 }
 
+// carryChurn copies the churn fit of from into to (a fit made while the
+// rebuild ran). The caller holds applyMu.
+func carryChurn(from, to *viewsDB) error {
+	fit := from.meta.Load().pop.Churn
+	m := to.meta.Load()
+	if fit == m.pop.Churn {
+		return nil
+	}
+	nm := &dbMeta{pop: m.pop, gaps: m.gaps, maxTime: m.maxTime}
+	nm.pop.Churn = fit
+	pj, err := json.Marshal(nm.pop)
+	if err != nil {
+		return err
+	}
+	if err := to.db.Set(keyPopulation, pj, pebble.Sync); err != nil {
+		return err
+	}
+	to.meta.Store(nm)
+	return nil
+}

@@ -127,6 +127,9 @@ type Views struct {
 	// final step of Rebuild). Lock order: rebuildMu, applyMu, mu, viewsDB.use.
 	applyMu   sync.Mutex
 	rebuildMu sync.Mutex
+
+	rfmMu sync.Mutex // guards rfm
+	rfm   rfmCache
 }
 
 // viewsDB is one views database with the in-memory copy of its metadata.
@@ -684,4 +687,3 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	slog.Error("pebble: " + fmt.Sprintf(format, args...))
 	os.Exit(1)
 }
-

@@ -1,0 +1,194 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Segmentations accepted by Segments ("by").
+const (
+	ByStage        = "stage"         // lifecycle stage
+	ByHighestStage = "highest_stage" // furthest stage ever reached
+	ByFlag         = "flag"          // advocate, detractor (a customer may have both or none)
+	ByType         = "type"          // the twelve customer types (tags: zero or more each)
+	ByStore        = "store"         // stores the customer was seen at (NoStore: none)
+	ByChurn        = "churn"         // active, at_risk, churned
+	ByRFM          = "rfm"           // named RFM segment (NoRFM: no purchase)
+	ByRule         = "rule"          // CEL rule segments of Config.Rules that match
+)
+
+// NoStore and NoRFM are the keys of customers without a store, and
+// without an RFM score (no purchase).
+const (
+	NoStore = "none"
+	NoRFM   = "none"
+)
+
+// SegmentBys lists the segmentations of Segments.
+func SegmentBys() []string {
+	return []string{ByStage, ByHighestStage, ByFlag, ByType, ByStore, ByChurn, ByRFM, ByRule}
+}
+
+// SegmentCounts are the customer counts of every segmentation at one
+// instant.
+type SegmentCounts struct {
+	AsOf      time.Time                 `json:"as_of"`
+	Customers int                       `json:"customers"`
+	By        map[string]map[string]int `json:"by"`
+}
+
+// Segments counts customers by one segmentation (see SegmentBys) at asOf
+// (zero: now), as Segmentation does.
+func (v *Views) Segments(ctx context.Context, by string, asOf time.Time) (map[string]int, error) {
+	if !slices.Contains(SegmentBys(), by) {
+		return nil, fmt.Errorf("%w: %q (want one of %v)", ErrUnknownSegmentation, by, SegmentBys())
+	}
+	sc, err := v.Segmentation(ctx, asOf)
+	if err != nil {
+		return nil, err
+	}
+	return sc.By[by], nil
+}
+
+// Segmentation counts the customers by every segmentation at asOf in one
+// pass. With a zero asOf the stored states are derived now (Options.Clock).
+// Otherwise the answer is what the engine would have said at asOf: the
+// population as folded from the events with time ≤ asOf (a parallel fold of
+// the log, the rebuild's, into a scratch database, unless no stored event
+// is later than asOf), derived at asOf. RFM quintiles are those of the
+// population at that instant.
+func (v *Views) Segmentation(ctx context.Context, asOf time.Time) (*SegmentCounts, error) {
+	out := &SegmentCounts{By: map[string]map[string]int{}}
+	for _, b := range SegmentBys() {
+		out.By[b] = map[string]int{}
+	}
+	err := v.withPopulation(ctx, asOf, true, func(r pebble.Reader, at time.Time, pop *Population) error {
+		out.AsOf = at
+		return forEachState(ctx, r, func(_ string, e *entry) error {
+			cu := v.derive(e.st, at, pop)
+			out.Customers++
+			count(out.By[ByStage], cu.Stage)
+			count(out.By[ByHighestStage], cu.HighestStage)
+			count(out.By[ByChurn], cu.Churn)
+			for _, f := range cu.Flags {
+				count(out.By[ByFlag], f)
+			}
+			for _, t := range cu.Types {
+				count(out.By[ByType], t)
+			}
+			for _, s := range cu.Segments {
+				count(out.By[ByRule], s)
+			}
+			if len(e.st.Stores) == 0 {
+				count(out.By[ByStore], NoStore)
+			}
+			for _, s := range e.st.Stores {
+				count(out.By[ByStore], s)
+			}
+			if cu.RFM != nil {
+				count(out.By[ByRFM], cu.RFM.Segment)
+			} else {
+				count(out.By[ByRFM], NoRFM)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func count(m map[string]int, k string) { m[k]++ }
+
+// NPS returns the population Net Promoter Score (−100..100) by "store" or
+// by "month" ("2006-01", UTC), or "overall" (one key, "overall"), over the
+// answers given up to asOf (zero: now). The store of an answer is the one
+// NPSAggregator documents.
+func (v *Views) NPS(ctx context.Context, by string, asOf time.Time) (map[string]float64, error) {
+	res, err := v.NPSResult(ctx, asOf)
+	if err != nil {
+		return nil, err
+	}
+	var src map[string]NPS
+	switch by {
+	case "store":
+		src = res.ByStore
+	case "month":
+		src = res.ByMonth
+	case "overall", "":
+		src = map[string]NPS{"overall": res.Overall}
+	default:
+		return nil, fmt.Errorf("%w: NPS by %q (want store, month or overall)", ErrUnknownSegmentation, by)
+	}
+	out := make(map[string]float64, len(src))
+	for k, n := range src {
+		if n.Responses > 0 {
+			out[k] = n.Score
+		}
+	}
+	return out, nil
+}
+
+// NPSResult returns the full NPS tallies (responses, promoters, passives,
+// detractors, score) overall, by store and by month, at asOf (zero: now).
+func (v *Views) NPSResult(ctx context.Context, asOf time.Time) (NPSResult, error) {
+	var agg NPSAggregator
+	err := v.withPopulation(ctx, asOf, false, func(r pebble.Reader, at time.Time, _ *Population) error {
+		agg.AsOf = at
+		return forEachState(ctx, r, func(_ string, e *entry) error {
+			agg.Add(e.st)
+			return nil
+		})
+	})
+	return agg.Result(), err
+}
+
+// withPopulation calls fn with the customer states and the population at
+// asOf (zero: now): the stored states when no stored event is later than
+// the instant, else a scratch fold of the log up to it. With rfm, the
+// population carries the RFM quintiles of those states at the instant.
+func (v *Views) withPopulation(ctx context.Context, asOf time.Time, rfm bool, fn func(r pebble.Reader, at time.Time, pop *Population) error) error {
+	d, err := v.acquire()
+	if err != nil {
+		return err
+	}
+	defer d.use.RUnlock()
+	var pop Population
+	if asOf.IsZero() {
+		asOf = v.now()
+		pop = d.meta.Load().pop
+	} else if pop, err = v.populationAt(ctx, d, asOf); err != nil {
+		return err
+	}
+	asOf = asOf.UTC()
+	return v.statesAt(ctx, d, asOf, func(r pebble.Reader) error {
+		if rfm {
+			sc, err := rfmScorer(ctx, r, asOf)
+			if err != nil {
+				return err
+			}
+			pop.RFM = sc
+		}
+		return fn(r, asOf, &pop)
+	})
+}
+
+// rfmScorer builds the RFM quintiles of the states of r at asOf.
+func rfmScorer(ctx context.Context, r pebble.Reader, asOf time.Time) (*RFMScorer, error) {
+	var ins []RFMInput
+	err := forEachState(ctx, r, func(_ string, e *entry) error {
+		if in, ok := RFMInputOf(e.st, asOf); ok {
+			ins = append(ins, in)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return NewRFMScorer(ins), nil
+}
