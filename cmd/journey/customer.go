@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/journey-cdp/journey/projections"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) customerCommand() *cobra.Command {
+	var asOf, server, config string
+	cmd := &cobra.Command{
+		Use:   "customer [--data DIR] CUSTOMER [--as-of T]",
+		Short: "The customer's state, stage, flags, types, satisfaction and churn",
+		Long: `customer answers about one customer: lifecycle stage and the highest stage ever
+reached, flags (advocate, detractor), customer types, satisfaction (0–100),
+churn status (and p_alive after journey churn fit), RFM and rule segments.
+The views are brought up to date with the log first. With --as-of T the answer
+is what the engine would have said at T: only events with time ≤ T, churn
+measured at T. --json prints the full state.`,
+		Example: `  journey customer cdnow-00004 --as-of 1997-09-30
+  journey customer cdnow-00004 --json
+  journey customer 0194223e-9ba0-761b-be31-e0f0d8d43ad6 --server http://127.0.0.1:8080`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var at time.Time
+			if asOf != "" {
+				t, err := a.asOf(asOf)
+				if err != nil {
+					return err
+				}
+				at = t
+			}
+			if server != "" {
+				q := url.Values{}
+				if !at.IsZero() {
+					q.Set("as_of", at.Format(time.RFC3339Nano))
+				}
+				return a.serverGet(cmd.Context(), server, "/v1/customers/"+url.PathEscape(args[0]), q)
+			}
+			return a.runCustomer(cmd.Context(), args[0], at, config)
+		},
+	}
+	cmd.Flags().StringVar(&asOf, "as-of", "", "answer as of T (RFC 3339 or YYYY-MM-DD = end of that day, UTC)")
+	cmd.Flags().StringVar(&server, "server", "", "ask a running journey serve at this URL instead of opening the data dir")
+	configFlag(cmd, &config)
+	return cmd
+}
+
+func (a *app) runCustomer(ctx context.Context, id string, asOf time.Time, config string) error {
+	v, closeAll, err := a.openViews(ctx, config, projections.Options{}, false)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	c, err := v.Customer(ctx, id, asOf)
+	if err != nil {
+		return notFound(id, err)
+	}
+	if a.jsonOut {
+		return a.printJSON(c)
+	}
+	a.printCustomer(id, c)
+	return nil
+}
+
+func (a *app) printCustomer(id string, c *projections.Customer) {
+	none := func(s []string) string {
+		if len(s) == 0 {
+			return "-"
+		}
+		return strings.Join(s, ", ")
+	}
+	a.printf("customer      %s\n", id)
+	a.printf("as of         %s\n", c.AsOf.UTC().Format(time.RFC3339))
+	a.printf("stage         %s (highest reached: %s)\n", c.Stage, c.HighestStage)
+	a.printf("flags         %s\n", none(c.Flags))
+	a.printf("types         %s\n", none(c.Types))
+	a.printf("satisfaction  %.1f / 100\n", c.Satisfaction)
+	churn := c.Churn
+	if c.RecencyDays != nil {
+		churn += fmt.Sprintf(" (%.0f days since the last purchase, expected gap %.0f days)", *c.RecencyDays, c.ExpectedGapDays)
+	}
+	a.printf("churn         %s\n", churn)
+	if c.PAlive != nil {
+		a.printf("p_alive       %.3f\n", *c.PAlive)
+	}
+	if c.ExpectedNext != nil {
+		a.printf("expected      %.2f purchases in the next period\n", *c.ExpectedNext)
+	}
+	if c.RFM != nil {
+		a.printf("rfm           %s\n", rfmString(c.RFM))
+	}
+	if len(c.Segments) > 0 {
+		a.printf("segments      %s\n", strings.Join(c.Segments, ", "))
+	}
+	a.printf("(journey customer %s --json for the full state)\n", id)
+}
+
+func rfmString(r *projections.RFMScore) string {
+	return fmt.Sprintf("%s (R%d F%d M%d)", r.Segment, r.R, r.F, r.M)
+}

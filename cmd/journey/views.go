@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/journey-cdp/journey/internal/cli"
+	"github.com/journey-cdp/journey/projections"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	extraCommands = append(extraCommands,
+		(*app).customerCommand,
+		(*app).segmentsCommand,
+		(*app).churnCommand,
+		(*app).rebuildCommand,
+	)
+}
+
+// openViews opens the log and the views of the data dir and, unless
+// noCatchUp, brings the views up to date with the log. close closes both.
+func (a *app) openViews(ctx context.Context, configPath string, opts projections.Options, noCatchUp bool) (v *projections.Views, closeAll func(), err error) {
+	var cfg *projections.Config
+	if configPath != "" {
+		if cfg, err = projections.LoadConfig(configPath); err != nil {
+			return nil, nil, err
+		}
+	}
+	store, err := cli.OpenLog(a.dataDir(), false, a.storeOptions())
+	if err != nil {
+		return nil, nil, err
+	}
+	opts.Config = cfg
+	opts.Clock = a.now
+	opts.Logger = a.logger()
+	v, err = projections.Open(a.dataDir(), store, &opts)
+	if err != nil {
+		store.Close()
+		if cli.IsLockError(err) {
+			return nil, nil, &cli.InUseError{Dir: a.dataDir(), Err: err}
+		}
+		return nil, nil, err
+	}
+	closeAll = func() {
+		v.Close()
+		store.Close()
+	}
+	if !noCatchUp {
+		bar := (*cli.Progress)(nil)
+		if behind := store.DurableSeq() - min(v.Checkpoint(), store.DurableSeq()); behind > 50000 {
+			bar = cli.NewProgress(a.stderr, int64(behind), "catch up")
+		}
+		from := v.Checkpoint()
+		done := make(chan struct{})
+		go a.followProgress(bar, v, from, done)
+		_, err := v.CatchUp(ctx)
+		close(done)
+		bar.Finish()
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+	}
+	return v, closeAll, nil
+}
+
+// followProgress moves bar with the views' checkpoint until done.
+func (a *app) followProgress(bar *cli.Progress, v *projections.Views, from uint64, done <-chan struct{}) {
+	if bar == nil {
+		return
+	}
+	t := newTicker()
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			bar.Set(int64(v.Checkpoint() - from))
+		}
+	}
+}
+
+// notFound turns a projections "no such customer" into a clear error.
+func notFound(id string, err error) error {
+	if errors.Is(err, projections.ErrNotFound) {
+		return errors.New("customer " + id + " has no events (at that instant)")
+	}
+	return err
+}
+
+// configFlag adds --config to cmd.
+func configFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "config", "", "projection rules file (JSON: satisfaction weights, home_country, CEL rule segments)")
+}
+
+// newTicker ticks for progress bars.
+func newTicker() *time.Ticker { return time.NewTicker(200 * time.Millisecond) }
