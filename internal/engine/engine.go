@@ -1,0 +1,271 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/handlers"
+	"github.com/journey-cdp/journey/internal/natsconn"
+	"github.com/journey-cdp/journey/projections"
+)
+
+// DefaultHTTP is the default HTTP listen address: loopback only.
+const DefaultHTTP = "127.0.0.1:8080"
+
+// Config is what `journey serve` runs. Zero fields take defaults.
+type Config struct {
+	// DataDir holds <data>/log, <data>/views and <data>/nats. Required.
+	DataDir string
+
+	// NATS is the client connection. With an empty NATS.URL the engine
+	// starts an embedded server (JetStream under <data>/nats) on NATSListen
+	// and connects to it in process.
+	NATS natsconn.Client
+	// NATSListen is the embedded server's address; "": 127.0.0.1:4222.
+	NATSListen string
+	// NATSSyncAlways makes the embedded JetStream fsync every write;
+	// NATSSyncInterval sets its background fsync interval (0: 2 minutes).
+	NATSSyncAlways   bool
+	NATSSyncInterval time.Duration
+
+	// HTTP is the HTTP listen address; "": DefaultHTTP; "off": none.
+	HTTP string
+
+	// Stream names and shapes the stream and the durable consumer.
+	Stream handlers.StreamOptions
+	// BatchSize is the most events per ingest Append (0: 1000).
+	BatchSize int
+	// AppendSubject and AppendQueue are the synchronous append's subject
+	// and queue group ("": journey.append, journey-engine); RejectSubject
+	// gets the rejection notices ("": journey.rejected).
+	AppendSubject, AppendQueue, RejectSubject string
+
+	// NoViews runs without the live projections (and their HTTP reads).
+	NoViews bool
+	// Projections configures the fold (nil: defaults).
+	Projections *projections.Config
+
+	// NoSync skips the log's fsync: benchmarks and tests only.
+	NoSync bool
+
+	Logger *slog.Logger     // nil: slog.Default()
+	Clock  func() time.Time // nil: time.Now
+
+	// OnReady, when set, is called once the engine serves, with where.
+	OnReady func(Info)
+}
+
+// Info says where a running engine serves.
+type Info struct {
+	HTTPAddr string // "" when HTTP is off
+	NATSURL  string // the server the engine is connected to
+}
+
+// Run serves until ctx ends, then shuts down in order and returns nil; it
+// returns an error when starting fails or a part stops on its own.
+func Run(ctx context.Context, cfg Config) (err error) {
+	if cfg.DataDir == "" {
+		return errors.New("engine: no data dir")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	clock := cfg.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	// closers run in reverse order at the end.
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			if cerr := closers[i](); cerr != nil && err == nil {
+				err = cerr
+			}
+		}
+	}()
+
+	store, err := eventstore.Open(filepath.Join(cfg.DataDir, "log"), &eventstore.Options{
+		Clock: clock, Logger: log.With("component", "eventstore"), NoSync: cfg.NoSync,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: open log: %w", err)
+	}
+	closers = append(closers, store.Close)
+	head, _ := store.Head()
+	log.Info("log open", "dir", filepath.Join(cfg.DataDir, "log"), "head", head)
+
+	ncfg := cfg.NATS
+	ncfg.Logger = log.With("component", "nats")
+	var srv *server.Server
+	if ncfg.URL == "" && ncfg.InProcess == nil {
+		srv, err = natsconn.Start(natsconn.Embedded{
+			StoreDir:     filepath.Join(cfg.DataDir, "nats"),
+			Listen:       cfg.NATSListen,
+			SyncAlways:   cfg.NATSSyncAlways,
+			SyncInterval: cfg.NATSSyncInterval,
+			Logger:       log,
+		})
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		closers = append(closers, func() error { srv.Shutdown(); srv.WaitForShutdown(); return nil })
+		ncfg.InProcess = srv
+		log.Info("embedded NATS started", "url", srv.ClientURL(), "store", filepath.Join(cfg.DataDir, "nats"))
+	}
+	nc, err := natsconn.Connect(ncfg)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	closers = append(closers, func() error {
+		// Flush the last acks and replies before closing.
+		ferr := nc.FlushTimeout(5 * time.Second)
+		nc.Close()
+		if ferr != nil && !errors.Is(ferr, nats.ErrConnectionClosed) {
+			log.Warn("nats flush at shutdown", "err", ferr)
+		}
+		return nil
+	})
+	natsURL := nc.ConnectedUrlRedacted()
+	if srv != nil {
+		natsURL = srv.ClientURL()
+	}
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("engine: jetstream: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cons, err := handlers.Provision(pctx, js, cfg.Stream)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	info, err := cons.Info(ctx)
+	if err == nil {
+		log.Info("consumer ready", "stream", info.Stream, "consumer", info.Name, "pending", info.NumPending, "ack_pending", info.NumAckPending)
+	}
+
+	metrics := handlers.NewMetrics()
+	metrics.Gauge("journey_quarantine_entries", "Entries in the quarantine.", func() float64 { return float64(store.QuarantineCount()) })
+	metrics.Gauge("journey_log_durable_seq", "Highest log sequence known to be fsynced.", func() float64 { return float64(store.DurableSeq()) })
+
+	var views *projections.Views
+	var caughtUp atomic.Bool
+	if !cfg.NoViews {
+		views, err = projections.Open(cfg.DataDir, store, &projections.Options{Config: cfg.Projections, Clock: clock, Logger: log.With("component", "projections")})
+		if err != nil {
+			return fmt.Errorf("engine: open views: %w", err)
+		}
+		closers = append(closers, views.Close)
+		metrics.Gauge("journey_views_checkpoint", "Highest log sequence folded into the views.", func() float64 { return float64(views.Checkpoint()) })
+	} else {
+		caughtUp.Store(true)
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	ingester := handlers.NewIngester(store, nc, cons, handlers.IngestOptions{
+		SubjectPrefix: cfg.Stream.SubjectPrefix, RejectSubject: cfg.RejectSubject, BatchSize: cfg.BatchSize,
+		Clock: clock, Logger: log.With("component", "ingest"), Metrics: metrics,
+	})
+	g.Go(func() error { return ingester.Run(gctx) })
+
+	appender := handlers.NewAppender(store, handlers.AppendOptions{
+		Clock: clock, Logger: log.With("component", "append"), Metrics: metrics, RejectSubject: cfg.RejectSubject, Conn: nc,
+	})
+	svc, err := appender.Serve(nc, cfg.AppendSubject, cfg.AppendQueue)
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+
+	if views != nil {
+		g.Go(func() error {
+			n, err := views.CatchUp(gctx)
+			if err != nil {
+				return fmt.Errorf("engine: views catch-up: %w", err)
+			}
+			caughtUp.Store(true)
+			log.Info("views caught up", "applied", n, "checkpoint", views.Checkpoint())
+			if err := views.Follow(gctx); err != nil && gctx.Err() == nil {
+				return fmt.Errorf("engine: views: %w", err)
+			}
+			return nil
+		})
+	}
+
+	ready := func() error {
+		switch {
+		case !nc.IsConnected():
+			return errors.New("NATS not connected")
+		case !ingester.ConsumerOK():
+			return errors.New("consumer not reachable")
+		case !caughtUp.Load():
+			return errors.New("views catching up")
+		}
+		return nil
+	}
+	var httpSrv *http.Server
+	httpAddr := ""
+	if cfg.HTTP != "off" {
+		addr := cfg.HTTP
+		if addr == "" {
+			addr = DefaultHTTP
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = svc.Stop()
+			return fmt.Errorf("engine: http: %w", err)
+		}
+		httpAddr = ln.Addr().String()
+		httpSrv = &http.Server{
+			Handler: handlers.NewHTTPHandler(handlers.HTTPOptions{
+				Store: store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
+			}),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		g.Go(func() error {
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("engine: http: %w", err)
+			}
+			return nil
+		})
+		log.Info("http listening", "addr", httpAddr)
+	}
+	if cfg.OnReady != nil {
+		cfg.OnReady(Info{HTTPAddr: httpAddr, NATSURL: natsURL})
+	}
+
+	<-gctx.Done()
+	log.Info("shutting down")
+	if httpSrv != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_ = httpSrv.Shutdown(sctx)
+		cancel()
+	}
+	if err := svc.Stop(); err != nil {
+		log.Warn("append service stop", "err", err)
+	}
+	runErr := g.Wait()
+	if runErr != nil && ctx.Err() == nil {
+		return runErr
+	}
+	log.Info("stopped", "durable_seq", store.DurableSeq())
+	return nil
+}

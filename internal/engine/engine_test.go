@@ -1,0 +1,287 @@
+package engine_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/handlers"
+	"github.com/journey-cdp/journey/internal/engine"
+	"github.com/journey-cdp/journey/internal/ingestbench"
+	"github.com/journey-cdp/journey/internal/natsconn"
+	"github.com/journey-cdp/journey/internal/natstest"
+)
+
+// Environment of the serve child process (TestHelperServe).
+const (
+	envData = "JOURNEY_TEST_SERVE_DATA"
+	envNATS = "JOURNEY_TEST_SERVE_NATS"
+)
+
+// TestHelperServe is not a test: it is the `serve` child process of
+// TestServeKill9, the test binary re-executing itself with the data dir
+// and the NATS URL in its environment. SIGTERM stops it gracefully.
+func TestHelperServe(t *testing.T) {
+	data := os.Getenv(envData)
+	if data == "" {
+		t.Skip("helper process for TestServeKill9")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	err := engine.Run(ctx, engine.Config{
+		DataDir: data,
+		NATS:    natsconn.Client{URL: os.Getenv(envNATS)},
+		HTTP:    "off",
+		Stream:  handlers.StreamOptions{AckWait: 2 * time.Second},
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "engine.Run:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func startChild(t *testing.T, data, url string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperServe$", "-test.v=false")
+	cmd.Env = append(os.Environ(), envData+"="+data, envNATS+"="+url)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, &out
+}
+
+// slowReader hands out at most 16 KiB per Read, pausing before each, so
+// that a publish lasts long enough to kill the engine in its middle.
+type slowReader struct {
+	r     io.Reader
+	pause time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.pause)
+	if len(p) > 16<<10 {
+		p = p[:16<<10]
+	}
+	return s.r.Read(p)
+}
+
+// TestServeKill9 kills a serve process with SIGKILL in the middle of a
+// publish, restarts it, lets the publish complete, and checks that the log
+// holds exactly the input's ids, once each, and that the chain verifies.
+//
+// NATS runs in this (parent) process, so the stream and the consumer's
+// unacked messages outlive the engine; the engine's data dir survives on
+// disk. (The embedded-NATS variant differs only in where JetStream's files
+// live; that the engine restarts on its own <data>/nats is covered by
+// TestServeEmbedded.)
+func TestServeKill9(t *testing.T) {
+	srv := natstest.RunServer(t)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := t.TempDir()
+	const n = 20000
+	evs, err := ingestbench.Events(n, 1000, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := ingestbench.JSONL(evs)
+
+	child, out := startChild(t, data, srv.ClientURL())
+	ctx := context.Background()
+	var cons jetstream.Consumer
+	natstest.WaitFor(t, 20*time.Second, func() error {
+		cons, err = js.Consumer(ctx, handlers.DefaultStream, handlers.DefaultConsumer)
+		return err
+	})
+
+	pubDone := make(chan handlers.PublishSummary, 1)
+	pubErr := make(chan error, 1)
+	go func() {
+		s, err := handlers.Publish(ctx, nc, &slowReader{r: bytes.NewReader(file), pause: 3 * time.Millisecond}, handlers.PublishOptions{})
+		pubDone <- s
+		pubErr <- err
+	}()
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.AckFloor.Stream < n/4 {
+			return fmt.Errorf("ack floor %d", info.AckFloor.Stream)
+		}
+		return nil
+	})
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, _ := js.Stream(ctx, handlers.DefaultStream)
+	sinfo, _ := stream.Info(ctx)
+	t.Logf("killed: stream has %d, acked floor %d, ack pending %d", sinfo.State.Msgs, info.AckFloor.Stream, info.NumAckPending)
+	if sinfo.State.Msgs >= n {
+		t.Logf("publish had already finished when the engine was killed")
+	}
+
+	child, out = startChild(t, data, srv.ClientURL())
+	sum := <-pubDone
+	if err := <-pubErr; err != nil || sum.Published != n || sum.Failed != 0 {
+		t.Fatalf("publish: %+v, %v", sum, err)
+	}
+	natstest.WaitFor(t, 60*time.Second, func() error {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("pending %d, ack pending %d", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+	if err := child.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Wait(); err != nil {
+		t.Fatalf("serve after SIGTERM: %v\n%s", err, out)
+	}
+
+	store, err := eventstore.Open(filepath.Join(data, "log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	want := map[string]bool{}
+	for _, raw := range evs {
+		var p struct{ ID string }
+		_ = jsonUnmarshal(raw, &p)
+		want[p.ID] = true
+	}
+	seen := map[string]int{}
+	if err := store.Scan(ctx, 1, 0, func(rec *eventstore.Record) error {
+		seen[rec.ID]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("log has %d ids, want %d", len(seen), len(want))
+	}
+	for id, c := range seen {
+		if c != 1 || !want[id] {
+			t.Fatalf("id %s: %d times, in input %v", id, c, want[id])
+		}
+	}
+	rep, err := store.Verify(ctx, nil)
+	if err != nil || !rep.OK || rep.Events != n {
+		t.Fatalf("verify: %+v, %v", rep, err)
+	}
+}
+
+// TestServeEmbedded runs the engine as `journey serve` does by default
+// (embedded NATS, HTTP), publishes to it, reads a customer back over HTTP,
+// stops it with ctx, restarts it on the same data dir and checks that
+// nothing is appended twice.
+func TestServeEmbedded(t *testing.T) {
+	data := t.TempDir()
+	evs, err := ingestbench.Events(2000, 50, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(publish bool) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		infoc := make(chan engine.Info, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- engine.Run(ctx, engine.Config{
+				DataDir: data, NATSListen: "127.0.0.1:0", HTTP: "127.0.0.1:0",
+				Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+				OnReady: func(i engine.Info) { infoc <- i },
+			})
+		}()
+		var info engine.Info
+		select {
+		case info = <-infoc:
+		case err := <-done:
+			t.Fatalf("engine.Run: %v", err)
+		}
+		nc, err := nats.Connect(info.NATSURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		if publish {
+			sum, err := handlers.Publish(ctx, nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{})
+			if err != nil || sum.Published != len(evs) {
+				t.Fatalf("publish: %+v %v", sum, err)
+			}
+		}
+		get := func(path string) (int, string) {
+			resp, err := http.Get("http://" + info.HTTPAddr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		natstest.WaitFor(t, 30*time.Second, func() error {
+			code, body := get("/metrics")
+			if code != 200 || !strings.Contains(body, fmt.Sprintf("journey_views_checkpoint %d", len(evs))) {
+				return errors.New("views not at the end of the log yet")
+			}
+			if code, body := get("/readyz"); code != 200 {
+				return fmt.Errorf("readyz %d %s", code, body)
+			}
+			return nil
+		})
+		if code, body := get("/v1/customers/cust-000007"); code != 200 || !strings.Contains(body, `"stage"`) {
+			t.Fatalf("customer: %d %s", code, body)
+		}
+		if code, body := get("/v1/segments?by=stage"); code != 200 || !strings.Contains(body, `"counts"`) {
+			t.Fatalf("segments: %d %s", code, body)
+		}
+		code, body := get("/metrics")
+		if code != 200 || !strings.Contains(body, fmt.Sprintf("journey_log_durable_seq %d", len(evs))) {
+			t.Fatalf("metrics after run: %s", body)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("engine.Run after cancel: %v", err)
+		}
+	}
+	run(true)
+	run(false) // restart on the same data dir: the stream is there, nothing redelivered twice
+}
