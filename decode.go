@@ -655,7 +655,9 @@ func ValidCustomerID(id string) bool {
 
 // parseTime parses an RFC 3339 timestamp, YYYY-MM-DDTHH:MM:SS with an
 // optional fraction of 1 to 9 digits and Z or a ±HH:MM offset, and returns
-// it in UTC. Leap seconds (:60) are not accepted.
+// it in UTC. Leap seconds (:60) are not accepted, nor instants outside the
+// years 0000 to 9999 in UTC (e.g. 0000-01-01T00:00:00+01:00), which could not
+// be written back in UTC.
 func parseTime(b []byte) (time.Time, bool) {
 	if len(b) < len("2006-01-02T15:04:05Z") {
 		return time.Time{}, false
@@ -719,7 +721,11 @@ func parseTime(b []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	return t.Add(-time.Duration(offset) * time.Second), true
+	t = t.Add(-time.Duration(offset) * time.Second)
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, false // not writable in RFC 3339 in UTC
+	}
+	return t, true
 }
 
 // digits parses a short run of ASCII digits.
