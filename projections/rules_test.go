@@ -1,0 +1,100 @@
+package projections
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestRulesCompileErrors(t *testing.T) {
+	c := &Config{Rules: map[string]string{
+		"ok":         `customer.stage == "loyal"`,
+		"syntax":     `customer.purchases >`,
+		"undeclared": `customer.purchase > 2`,
+		"not_bool":   `customer.purchases + 1`,
+	}}
+	err := c.Compile()
+	if err == nil {
+		t.Fatal("Compile accepted broken rules")
+	}
+	var names []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var re *RuleError
+		if !errors.As(e, &re) {
+			t.Fatalf("%v is not a *RuleError", e)
+		}
+		names = append(names, re.Rule)
+		if !strings.Contains(e.Error(), `rule "`+re.Rule+`"`) {
+			t.Errorf("error %q does not name its rule", e)
+		}
+	}
+	if want := []string{"not_bool", "syntax", "undeclared"}; !slices.Equal(names, want) {
+		t.Fatalf("failing rules %v, want %v", names, want)
+	}
+	if !strings.Contains(err.Error(), "want bool") {
+		t.Errorf("non-bool rule error unclear: %v", err)
+	}
+	// The rule that compiled still works.
+	if got := c.compiled().names; !slices.Equal(got, []string{"ok"}) {
+		t.Fatalf("compiled rules %v, want [ok]", got)
+	}
+}
+
+func TestRulesMatch(t *testing.T) {
+	c := &Config{Rules: map[string]string{
+		"loyal_gb":      `customer.stage == "loyal" && customer.revenue["GBP"] >= 4000 && customer.country == ""`,
+		"advocates":     `"advocate" in customer.flags`,
+		"happy":         `customer.satisfaction > 80.0`,
+		"big_spender":   `customer.revenue["GBP"] > 100000`,
+		"gold":          `"tier" in customer.traits && customer.traits["tier"] == "gold"`,
+		"recent":        `customer.recency_days >= 0.0 && customer.recency_days < 31.0`,
+		"no_fit":        `customer.p_alive < 0.0`,
+		"typed":         `"loyal" in customer.types && customer.purchases == 4 && customer.highest_stage == "loyal"`,
+		"bought_in_may": `customer.last_purchase > timestamp("2024-05-31T00:00:00Z")`,
+		"missing_key":   `customer.revenue["EUR"] > 0`, // no EUR: evaluation error → no match
+	}}
+	if err := c.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	var loyal *foldCase
+	for _, fc := range readFoldCases(t) {
+		if fc.file == "stages.txt" && fc.name == "loyal" {
+			loyal = fc
+		}
+	}
+	loyal.cfg = c
+	cu := loyal.run(t)
+	want := []string{"advocates", "bought_in_may", "happy", "loyal_gb", "no_fit", "recent", "typed"}
+	if !slices.Equal(cu.Segments, want) {
+		t.Fatalf("segments %v, want %v (satisfaction %.1f)", cu.Segments, want, cu.Satisfaction)
+	}
+	if ok, err := c.MatchRule("gold", cu); ok || err != nil {
+		t.Fatalf("MatchRule(gold) = %v, %v", ok, err)
+	}
+	cu.State.Traits = map[string]string{"tier": "gold"}
+	if ok, err := c.MatchRule("gold", cu); !ok || err != nil {
+		t.Fatalf("MatchRule(gold) after trait = %v, %v", ok, err)
+	}
+	if _, err := c.MatchRule("missing_key", cu); err == nil {
+		t.Fatal("MatchRule(missing_key): no evaluation error")
+	}
+	if _, err := c.MatchRule("nope", cu); err == nil {
+		t.Fatal("MatchRule(nope): no error")
+	}
+	// Derive compiles on first use when Compile was not called.
+	c2 := &Config{Rules: map[string]string{"all": "true"}}
+	if got := c2.Derive(cu.State, cu.AsOf, nil).Segments; !slices.Equal(got, []string{"all"}) {
+		t.Fatalf("lazy compile: segments %v", got)
+	}
+}
+
+// TestRuleVariablesDocumented: every variable is in RULES.md.
+func TestRuleVariablesDocumented(t *testing.T) {
+	doc := readRulesDoc(t)
+	for _, v := range RuleVariables() {
+		if !strings.Contains(doc, "`"+v+"`") {
+			t.Errorf("RULES.md does not document %s", v)
+		}
+	}
+}
