@@ -1,0 +1,270 @@
+package ingestbench
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/handlers"
+	"github.com/journey-cdp/journey/internal/natsconn"
+)
+
+// Config says what to measure. Zero fields take defaults.
+type Config struct {
+	Events    int    // events published (0: 200,000)
+	Customers int    // customers they belong to (0: Events/10)
+	Seed      uint64 // event generator seed
+	BatchSize int    // ingest batch / raw Pebble batch (0: 1000)
+	// Dir holds the servers' and stores' files ("": a temporary directory,
+	// removed at the end). Put it on the disk you mean to measure.
+	Dir string
+	// Logger (nil: discard).
+	Logger *slog.Logger
+	// Profile, when set, is called around the end-to-end run only (start
+	// true, then false), e.g. to start and stop a CPU profile.
+	Profile func(start bool)
+}
+
+// Result is one measurement: the engine beside a baseline measured in the
+// same run on the same events.
+type Result struct {
+	Bench              string  `json:"bench"`
+	Events             int     `json:"events"`
+	EventsPerS         float64 `json:"events_per_s"`
+	Baseline           string  `json:"baseline"`
+	BaselineEventsPerS float64 `json:"baseline_events_per_s"`
+	Ratio              float64 `json:"ratio"`
+	Seconds            float64 `json:"seconds"`
+}
+
+// Run measures, on the same generated events:
+//
+//   - end to end: JSONL published (handlers.Publish, over a TCP loopback
+//     connection as a till would) to an embedded JetStream, pulled by the
+//     engine's Ingester (in-process connection, as `journey serve` does),
+//     decoded and validated, appended with hash chain and indexes, fsynced
+//     and acked — timed from the first publish to the last ack;
+//   - JetStream publish alone: the same publisher into a stream nobody consumes;
+//   - raw Pebble append: the raw bytes set under a sequence key, one
+//     fsynced Pebble batch per BatchSize events, no decoding, no indexes.
+//
+// It returns one Result per baseline.
+func Run(ctx context.Context, cfg Config) ([]Result, error) {
+	if cfg.Events <= 0 {
+		cfg.Events = 200000
+	}
+	if cfg.Customers <= 0 {
+		cfg.Customers = max(1, cfg.Events/10)
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = handlers.DefaultBatchSize
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	dir := cfg.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "journey-bench-ingest-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	evs, err := Events(cfg.Events, cfg.Customers, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	file := JSONL(evs)
+
+	pubEPS, err := publishOnly(ctx, filepath.Join(dir, "publish"), file, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("ingestbench: publish baseline: %w", err)
+	}
+	rawEPS, err := rawPebble(filepath.Join(dir, "raw"), evs, cfg.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("ingestbench: pebble baseline: %w", err)
+	}
+	if cfg.Profile != nil {
+		cfg.Profile(true)
+	}
+	e2e, secs, err := endToEnd(ctx, filepath.Join(dir, "e2e"), file, cfg)
+	if cfg.Profile != nil {
+		cfg.Profile(false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ingestbench: end to end: %w", err)
+	}
+	res := func(baseline string, beps float64) Result {
+		return Result{Bench: "ingest", Events: cfg.Events, EventsPerS: e2e, Baseline: baseline,
+			BaselineEventsPerS: beps, Ratio: e2e / beps, Seconds: secs}
+	}
+	return []Result{res("jetstream_publish", pubEPS), res("pebble_raw_append", rawEPS)}, nil
+}
+
+// startServer starts an embedded JetStream server on a random loopback port.
+func startServer(dir string, log *slog.Logger) (*server.Server, error) {
+	return natsconn.Start(natsconn.Embedded{StoreDir: dir, Listen: "127.0.0.1:0", Logger: log})
+}
+
+func stopServer(s *server.Server) { s.Shutdown(); s.WaitForShutdown() }
+
+// publish connects like a till (TCP) and publishes file, returning the
+// duration.
+func publish(ctx context.Context, s *server.Server, file []byte, n int) (time.Duration, error) {
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	t0 := time.Now()
+	sum, err := handlers.Publish(ctx, nc, bytes.NewReader(file), handlers.PublishOptions{})
+	d := time.Since(t0)
+	if err != nil {
+		return 0, err
+	}
+	if sum.Published != n || sum.Failed != 0 {
+		return 0, fmt.Errorf("published %d of %d (%d failed: %v)", sum.Published, n, sum.Failed, sum.Errors)
+	}
+	return d, nil
+}
+
+func publishOnly(ctx context.Context, dir string, file []byte, cfg Config) (float64, error) {
+	s, err := startServer(dir, cfg.Logger)
+	if err != nil {
+		return 0, err
+	}
+	defer stopServer(s)
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, err
+	}
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: handlers.DefaultStream,
+		Subjects: []string{handlers.DefaultSubjectPrefix + ".*"}, Storage: jetstream.FileStorage, Duplicates: handlers.DefaultDedupeWindow})
+	if err != nil {
+		return 0, err
+	}
+	_ = st
+	d, err := publish(ctx, s, file, cfg.Events)
+	if err != nil {
+		return 0, err
+	}
+	return float64(cfg.Events) / d.Seconds(), nil
+}
+
+func rawPebble(dir string, evs [][]byte, batch int) (float64, error) {
+	db, err := pebble.Open(dir, eventstore.PebbleOptions(nil, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	t0 := time.Now()
+	key := make([]byte, 10)
+	copy(key, "e/")
+	for i := 0; i < len(evs); i += batch {
+		b := db.NewBatch()
+		for j := i; j < min(i+batch, len(evs)); j++ {
+			binary.BigEndian.PutUint64(key[2:], uint64(j+1))
+			if err := b.Set(key, evs[j], nil); err != nil {
+				return 0, err
+			}
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return 0, err
+		}
+		_ = b.Close()
+	}
+	return float64(len(evs)) / time.Since(t0).Seconds(), nil
+}
+
+func endToEnd(ctx context.Context, dir string, file []byte, cfg Config) (eps, secs float64, err error) {
+	s, err := startServer(filepath.Join(dir, "nats"), cfg.Logger)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stopServer(s)
+	store, err := eventstore.Open(filepath.Join(dir, "log"), &eventstore.Options{Logger: cfg.Logger})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer store.Close()
+	nc, err := natsconn.Connect(natsconn.Client{InProcess: s, Logger: cfg.Logger})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, 0, err
+	}
+	cons, err := handlers.Provision(ctx, js, handlers.StreamOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	in := handlers.NewIngester(store, nc, cons, handlers.IngestOptions{BatchSize: cfg.BatchSize, Logger: cfg.Logger})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(rctx) }()
+	defer func() {
+		cancel()
+		if rerr := <-done; rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+
+	n := uint64(cfg.Events)
+	t0 := time.Now()
+	pubErr := make(chan error, 1)
+	go func() { _, err := publish(ctx, s, file, cfg.Events); pubErr <- err }()
+	for store.DurableSeq() < n {
+		select {
+		case err := <-pubErr:
+			if err != nil {
+				return 0, 0, err
+			}
+			pubErr = nil
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+	// Durable; now wait for the acks to be processed by the server.
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		if info.NumAckPending == 0 && info.NumPending == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d := time.Since(t0)
+	if pubErr != nil {
+		if err := <-pubErr; err != nil {
+			return 0, 0, err
+		}
+	}
+	if got := store.DurableSeq(); got != n {
+		return 0, 0, errors.New("ingestbench: log holds more events than published")
+	}
+	return float64(n) / d.Seconds(), d.Seconds(), nil
+}

@@ -1,0 +1,65 @@
+package ingestbench
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"runtime/pprof"
+	"testing"
+)
+
+// TestRunSmall runs the whole measurement on a few events: every result
+// is shaped as `journey bench` prints it.
+func TestRunSmall(t *testing.T) {
+	res, err := Run(context.Background(), Config{Events: 3000, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 {
+		t.Fatalf("%d results, want 2", len(res))
+	}
+	for _, r := range res {
+		if r.Bench != "ingest" || r.Events != 3000 || r.EventsPerS <= 0 || r.BaselineEventsPerS <= 0 || r.Baseline == "" {
+			t.Fatalf("result %+v", r)
+		}
+		b, _ := json.Marshal(r)
+		t.Logf("%s", b)
+	}
+}
+
+// BenchmarkIngest measures end to end (and both baselines) once per
+// iteration; -benchtime=1x is enough. JOURNEY_INGEST_CPUPROFILE=file
+// profiles the end-to-end part only.
+func BenchmarkIngest(b *testing.B) {
+	n := 200000
+	prof := os.Getenv("JOURNEY_INGEST_CPUPROFILE")
+	for b.Loop() {
+		cfg := Config{Events: n, Dir: b.TempDir()}
+		if prof != "" {
+			cfg.Profile = func(start bool) {
+				if start {
+					f, err := os.Create(prof)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := pprof.StartCPUProfile(f); err != nil {
+						b.Fatal(err)
+					}
+					return
+				}
+				pprof.StopCPUProfile()
+			}
+		}
+		res, err := Run(context.Background(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(res[0].EventsPerS, "e2e_events/s")
+		b.ReportMetric(res[0].BaselineEventsPerS, "publish_events/s")
+		b.ReportMetric(res[1].BaselineEventsPerS, "pebble_events/s")
+		for _, r := range res {
+			j, _ := json.Marshal(r)
+			b.Logf("%s", j)
+		}
+	}
+}
