@@ -90,13 +90,14 @@ func Currencies() []string {
 
 // ParseAmount parses a decimal amount such as "42.50" exactly into integer
 // minor units of currency, by the currency's ISO 4217 exponent: "42.5" EUR
-// is 4250, "1500" JPY is 1500, "1.250" KWD is 1250. The amount is digits
+// is 4250, "1500" JPY is 1500, "1.25" KWD is 1250. The amount is digits
 // with an optional "." and at least one fraction digit; fraction digits
 // beyond the exponent must be zeros ("1.230" EUR is 123, "1.234" is
 // rejected). Signs, exponents, spaces, an empty string and amounts beyond
-// int64 minor units are rejected. A rejection is an *Error with CodeInvalidField
-// (CodeInvalidField with Field "currency" for an unknown currency) and an
-// empty Field for the amount, which the caller knows.
+// int64 minor units are rejected. A rejection is an *Error with
+// CodeInvalidField: Field "currency" when the currency is not in the table,
+// else an empty Field (the caller knows where the amount came from) and
+// the same Rule Decode gives.
 func ParseAmount(amount, currency string) (int64, error) {
 	c, ok := lookupCurrency(currency)
 	if !ok {
