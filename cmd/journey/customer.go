@@ -40,7 +40,16 @@ measured at T. --json prints the full state.`,
 				if !at.IsZero() {
 					q.Set("as_of", at.Format(time.RFC3339Nano))
 				}
-				return a.serverGet(cmd.Context(), server, "/v1/customers/"+url.PathEscape(args[0]), q)
+				path := "/v1/customers/" + url.PathEscape(args[0])
+				if a.jsonOut {
+					return a.serverGet(cmd.Context(), server, path, q)
+				}
+				var c projections.Customer
+				if err := a.serverJSON(cmd.Context(), server, path, q, &c); err != nil {
+					return err
+				}
+				a.printCustomer(args[0], &c)
+				return nil
 			}
 			return a.runCustomer(cmd.Context(), args[0], at, config)
 		},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/spf13/cobra"
@@ -54,14 +55,11 @@ object per line: {"seq":…,"version":…,"recorded_at":…,"event":{…}}.`,
 				return usageErrorf("--limit must be ≥ 0")
 			}
 			if server != "" {
-				q := url.Values{}
-				if asOf != "" {
-					q.Set("as_of", at.Format(time.RFC3339Nano))
+				recs, err := a.serverHistory(cmd.Context(), server, args[0])
+				if err != nil {
+					return err
 				}
-				if limit > 0 {
-					q.Set("limit", strconv.Itoa(limit))
-				}
-				return a.serverGet(cmd.Context(), server, "/v1/customers/"+url.PathEscape(args[0])+"/events", q)
+				return a.printHistory(args[0], recs, at, limit)
 			}
 			return a.runHistory(cmd.Context(), args[0], at, limit)
 		},
@@ -82,8 +80,13 @@ func (a *app) runHistory(ctx context.Context, customer string, asOf time.Time, l
 	if err != nil {
 		return err
 	}
+	return a.printHistory(customer, recs, asOf, limit)
+}
+
+// printHistory prints a customer's records in event-time order.
+func (a *app) printHistory(customer string, recs []eventstore.Record, asOf time.Time, limit int) error {
 	if len(recs) == 0 {
-		return fmt.Errorf("customer %q has no events in %s", customer, a.dataDir())
+		return fmt.Errorf("customer %q has no events", customer)
 	}
 	sortEventTime(recs)
 	n := 0
@@ -105,6 +108,43 @@ func (a *app) runHistory(ctx context.Context, customer string, asOf time.Time, l
 		a.printf("%s  seq %-8d v%-4d %-18s %-24s %s\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version, r.Type, sourceOf(r.Raw), dataOf(r.Raw))
 	}
 	return nil
+}
+
+// serverHistory pages through GET /v1/customers/{id}/events of a server.
+func (a *app) serverHistory(ctx context.Context, server, customer string) ([]eventstore.Record, error) {
+	var recs []eventstore.Record
+	after := uint64(0)
+	for {
+		var page struct {
+			Events []struct {
+				Seq        uint64         `json:"seq"`
+				Version    uint64         `json:"version"`
+				RecordedAt time.Time      `json:"recorded_at"`
+				Event      jsontext.Value `json:"event"`
+			} `json:"events"`
+			NextAfter uint64 `json:"next_after"`
+		}
+		q := url.Values{"after": {strconv.FormatUint(after, 10)}, "limit": {"1000"}}
+		if err := a.serverJSON(ctx, server, "/v1/customers/"+url.PathEscape(customer)+"/events", q, &page); err != nil {
+			return nil, err
+		}
+		for _, e := range page.Events {
+			var env struct {
+				Time time.Time    `json:"time"`
+				Type journey.Kind `json:"type"`
+				ID   string       `json:"id"`
+			}
+			if err := json.Unmarshal(e.Event, &env); err != nil {
+				return nil, fmt.Errorf("event %d from %s: %w", e.Seq, server, err)
+			}
+			recs = append(recs, eventstore.Record{Seq: e.Seq, Version: e.Version, RecordedAt: e.RecordedAt, EventTime: env.Time,
+				ID: env.ID, Customer: customer, Type: env.Type, Raw: e.Event})
+		}
+		if page.NextAfter == 0 || page.NextAfter <= after || len(page.Events) == 0 {
+			return recs, nil
+		}
+		after = page.NextAfter
+	}
 }
 
 // sortEventTime orders records by event time, then sequence.

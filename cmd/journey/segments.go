@@ -43,7 +43,13 @@ mapping each group to its count. Rule segments are CEL expressions set in
 				if !at.IsZero() {
 					q.Set("as_of", at.Format(time.RFC3339Nano))
 				}
-				return a.serverGet(cmd.Context(), server, "/v1/segments", q)
+				var ans struct {
+					Counts map[string]int `json:"counts"`
+				}
+				if err := a.serverJSON(cmd.Context(), server, "/v1/segments", q, &ans); err != nil {
+					return err
+				}
+				return a.printCounts(ans.Counts)
 			}
 			return a.runSegments(cmd.Context(), by, at, config)
 		},
@@ -72,6 +78,11 @@ func (a *app) runSegments(ctx context.Context, by string, asOf time.Time, config
 	if err != nil {
 		return err
 	}
+	return a.printCounts(counts)
+}
+
+// printCounts prints segment counts: one JSON object, or a table by count.
+func (a *app) printCounts(counts map[string]int) error {
 	if a.jsonOut {
 		if counts == nil {
 			counts = map[string]int{}

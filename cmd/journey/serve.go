@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/journey-cdp/journey/internal/cli"
+	"github.com/journey-cdp/journey/internal/engine"
+	"github.com/journey-cdp/journey/projections"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).serveCommand, (*app).publishCommand)
+}
+
+// natsFlags are the client options of a NATS connection (serve, publish).
+type natsFlags struct {
+	url, user, password, token, nkey, creds, ca, cert, key string
+}
+
+func (n *natsFlags) add(cmd *cobra.Command, urlHelp string) {
+	f := cmd.Flags()
+	f.StringVar(&n.url, "nats-url", "", urlHelp)
+	f.StringVar(&n.user, "nats-user", "", "NATS user (with --nats-password)")
+	f.StringVar(&n.password, "nats-password", "", "NATS password")
+	f.StringVar(&n.token, "nats-token", "", "NATS token")
+	f.StringVar(&n.nkey, "nats-nkey", "", "NATS nkey seed file")
+	f.StringVar(&n.creds, "nats-creds", "", "NATS credentials file (JWT + nkey)")
+	f.StringVar(&n.ca, "nats-ca", "", "CA bundle to verify the NATS server (enables TLS)")
+	f.StringVar(&n.cert, "nats-cert", "", "client certificate for mutual TLS (with --nats-key)")
+	f.StringVar(&n.key, "nats-key", "", "client key for mutual TLS")
+}
+
+func (n *natsFlags) validate() error {
+	if (n.cert == "") != (n.key == "") {
+		return usageErrorf("--nats-cert and --nats-key go together")
+	}
+	if n.password != "" && n.user == "" {
+		return usageErrorf("--nats-password needs --nats-user")
+	}
+	return nil
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var (
+		cfg        engine.Config
+		nf         natsFlags
+		logLevel   string
+		logJSON    bool
+		config     string
+		syncAlways bool
+		syncEvery  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "serve [--data DIR] [--nats-url URL | --nats-listen HOST:PORT] [--http HOST:PORT]",
+		Short: "Run the engine: NATS ingestion, the log, live projections, the HTTP API",
+		Long: `serve runs the engine until interrupted. Without --nats-url it starts an
+embedded NATS server with JetStream (loopback, store under DATA/nats) on
+--nats-listen; with --nats-url it connects to an existing NATS (cluster) with
+the given credentials and TLS options, and reconnects on its own.
+
+It provisions the JetStream stream (--stream, subjects journey.events.*) and the
+durable pull consumer (--consumer) when missing, takes touchpoints into the log
+(one fsync per batch, acks after it), quarantines invalid ones (notice on
+journey.rejected), answers the synchronous append on journey.append, keeps the
+projections live, and serves HTTP on --http:
+  /healthz /readyz /metrics  POST /v1/events  GET /v1/customers/{id}[/events]
+  GET /v1/segments?by=&as_of=
+
+The first interrupt (Ctrl-C, SIGTERM) drains: fetching stops, the batch in
+flight is stored and acked, NATS and Pebble close. A second one aborts.`,
+		Example: `  journey serve --data ./data
+  journey serve --data /var/lib/journey --nats-url nats://nats-1:4222,nats://nats-2:4222 --nats-creds journey.creds --http :8080`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := nf.validate(); err != nil {
+				return err
+			}
+			if nf.url != "" && cmd.Flags().Changed("nats-listen") {
+				return usageErrorf("--nats-url and --nats-listen exclude each other: connect to a server or embed one")
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			var h slog.Handler = slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})
+			if logJSON {
+				h = slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level})
+			}
+			if config != "" {
+				pc, err := projections.LoadConfig(config)
+				if err != nil {
+					return err
+				}
+				cfg.Projections = pc
+			}
+			cfg.DataDir = a.dataDir()
+			if err := cli.CheckFree(cfg.DataDir, cli.LogDir(cfg.DataDir)); err != nil {
+				return fmt.Errorf("data dir %s is in use by another journey process; stop it or pass another --data", cfg.DataDir)
+			}
+			cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password, cfg.NATS.Token = nf.url, nf.user, nf.password, nf.token
+			cfg.NATS.NKeySeedFile, cfg.NATS.CredsFile = nf.nkey, nf.creds
+			cfg.NATS.TLSCA, cfg.NATS.TLSCert, cfg.NATS.TLSKey = nf.ca, nf.cert, nf.key
+			cfg.NATSSyncAlways, cfg.NATSSyncInterval = syncAlways, syncEvery
+			cfg.Logger = slog.New(h)
+			cfg.Clock = a.now
+			cfg.OnReady = func(info engine.Info) {
+				parts := []string{"NATS " + info.NATSURL}
+				if info.HTTPAddr != "" {
+					parts = append(parts, "HTTP http://"+info.HTTPAddr)
+				}
+				fmt.Fprintf(a.stderr, "journey serving (%s), data in %s; Ctrl-C to stop\n", strings.Join(parts, ", "), cfg.DataDir)
+			}
+			err := engine.Run(cmd.Context(), cfg)
+			if err != nil && cli.IsLockError(err) {
+				return &cli.InUseError{Dir: cfg.DataDir, Err: err}
+			}
+			if errors.Is(err, cmd.Context().Err()) {
+				return nil
+			}
+			return err
+		},
+	}
+	nf.add(cmd, "connect to this NATS server (cluster: comma-separated URLs) instead of embedding one")
+	f := cmd.Flags()
+	f.StringVar(&cfg.NATSListen, "nats-listen", "127.0.0.1:4222", "embedded NATS: client listen address")
+	f.BoolVar(&syncAlways, "nats-sync-always", false, "embedded NATS: fsync JetStream on every write")
+	f.DurationVar(&syncEvery, "nats-sync-interval", 0, "embedded NATS: JetStream background fsync interval (0: server default, 2m)")
+	f.StringVar(&cfg.HTTP, "http", engine.DefaultHTTP, `HTTP listen address ("off": none)`)
+	f.StringVar(&cfg.Stream.Stream, "stream", "", "JetStream stream name (default JOURNEY)")
+	f.StringVar(&cfg.Stream.SubjectPrefix, "subject-prefix", "", "subject prefix of the touchpoints (default journey.events)")
+	f.StringVar(&cfg.Stream.Consumer, "consumer", "", "durable pull consumer name (default journey-engine)")
+	f.IntVar(&cfg.Stream.Replicas, "stream-replicas", 0, "stream replicas when created on a cluster (default 1)")
+	f.IntVar(&cfg.BatchSize, "batch", 0, "most events per log append (default 1000)")
+	f.StringVar(&cfg.AppendSubject, "append-subject", "", "subject of the synchronous append (default journey.append)")
+	f.StringVar(&cfg.RejectSubject, "reject-subject", "", "subject of the rejection notices (default journey.rejected)")
+	f.BoolVar(&cfg.NoViews, "no-views", false, "run without the live projections (ingest only)")
+	f.StringVar(&config, "config", "", "projection rules file (JSON)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&logJSON, "log-json", false, "log as JSON lines")
+	return cmd
+}

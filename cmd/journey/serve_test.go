@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-json-experiment/json"
+)
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServePublishQuery runs journey serve in-process (embedded NATS on a
+// free port), publishes simulated traffic with journey publish, reads it
+// back through --server, and stops the server with its context.
+func TestServePublishQuery(t *testing.T) {
+	_, data := simulated(t)
+	dir := t.TempDir() + "/data"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var serveErr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		a := newApp(nil, &bytes.Buffer{}, &serveErr)
+		a.getenv = func(string) string { return "" }
+		a.now = func() time.Time { return testClock }
+		done <- a.execute(ctx, []string{"serve", "--data", dir, "--nats-listen", "127.0.0.1:-1", "--http", "127.0.0.1:0", "--log-level", "warn"})
+	}()
+	ready := regexp.MustCompile(`journey serving \(NATS (\S+), HTTP (\S+)\)`)
+	var natsURL, httpURL string
+	for deadline := time.Now().Add(20 * time.Second); natsURL == ""; time.Sleep(20 * time.Millisecond) {
+		if m := ready.FindStringSubmatch(serveErr.String()); m != nil {
+			natsURL, httpURL = m[1], m[2]
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped: %v\n%s", err, serveErr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready after 20s:\n%s", serveErr.String())
+		}
+	}
+
+	var sum publishLine
+	if err := json.Unmarshal([]byte(mustRun(t, data, "publish", "--json", "--nats-url", natsURL, "-")), &sum); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Count(string(data), "\n")
+	if sum.Published != lines || sum.Duplicates != 0 {
+		t.Fatalf("publish: %+v, want %d published", sum, lines)
+	}
+	// the engine validates: the invalid ones end in quarantine, the rest in the log
+	cust := busiestCustomer(t, data)
+	local := strings.Count(string(data), `"subject":"`+cust+`"`)
+	var hist string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r := runCLI(t, nil, "history", "--server", httpURL, "--json", cust)
+		hist = r.stdout
+		if r.code == 0 && strings.Count(hist, "\n") >= local-2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("history --server of %s: exit %d %v, %d lines, want about %d", cust, r.code, r.err, strings.Count(hist, "\n"), local)
+		}
+	}
+	if r := runCLI(t, nil, "history", "--data", dir, cust); r.code != 1 || !strings.Contains(r.err.Error(), "in use by a running journey serve") {
+		t.Errorf("history on the served data dir: exit %d, %v", r.code, r.err)
+	}
+	if out := mustRun(t, nil, "customer", "--server", httpURL, cust); !strings.Contains(out, "stage ") {
+		t.Errorf("customer --server:\n%s", out)
+	}
+	var counts map[string]int
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if err := json.Unmarshal([]byte(mustRun(t, nil, "segments", "--server", httpURL, "--json", "--by", "stage")), &counts); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range counts {
+			n += c
+		}
+		if n == 40 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segments --server: %v, want 40 customers", counts)
+		}
+	}
+	if r := runCLI(t, nil, "customer", "--server", httpURL, "nobody"); r.code != 1 {
+		t.Errorf("customer nobody --server: exit %d", r.code)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve after interrupt: %v\n%s", err, serveErr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of its context ending")
+	}
+	// the served log verifies and the quarantine holds the invalid events
+	var rep verifyResult
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "verify", "--data", dir, "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	q := strings.Count(mustRun(t, nil, "quarantine", "list", "--data", dir, "--json"), "\n")
+	if !rep.OK || int(rep.Events)+q != lines {
+		t.Fatalf("after serve: verify %+v and %d quarantined, want %d events in all", rep, q, lines)
+	}
+}
