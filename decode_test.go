@@ -619,3 +619,40 @@ func TestValidCustomerID(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeConcurrent decodes events of every kind from many goroutines
+// (the pooled decoder state must not leak between calls; run with -race).
+func TestDecodeConcurrent(t *testing.T) {
+	want := map[Kind]*Event{}
+	for _, k := range Kinds() {
+		ev, err := Decode(event(k, ""), clock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[k] = ev
+	}
+	bad := event(KindPurchase, `{"order_id":"o","amount":"1.234","currency":"EUR"}`)
+	errc := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 500 {
+				k := Kinds()[(g+i)%len(Kinds())]
+				ev, err := Decode(event(k, ""), clock)
+				if err != nil || !reflect.DeepEqual(ev.Data, want[k].Data) || ev.Type != k {
+					errc <- fmt.Errorf("goroutine %d: %s decoded to %+v, %v", g, k, ev, err)
+					return
+				}
+				if _, err := Decode(bad, clock); CodeOf(err) != CodeInvalidField {
+					errc <- fmt.Errorf("goroutine %d: bad event = %v", g, err)
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
