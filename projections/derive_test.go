@@ -268,3 +268,24 @@ func TestEverLoyalMatchesBruteForce(t *testing.T) {
 }
 
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 99)) }
+
+func readRulesDoc(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("RULES.md")
+	if err != nil {
+		t.Fatalf("RULES.md: %v", err)
+	}
+	return string(b)
+}
+
+// TestRulesDocumented: every stage, flag, type and RFM segment has a row in
+// RULES.md.
+func TestRulesDocumented(t *testing.T) {
+	doc := readRulesDoc(t)
+	names := append(append(append(Stages(), FlagAdvocate, FlagDetractor), Types()...), RFMSegments()...)
+	for _, n := range names {
+		if !strings.Contains(doc, "| `"+n+"`") {
+			t.Errorf("RULES.md has no table row for %s", n)
+		}
+	}
+}

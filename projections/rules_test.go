@@ -98,3 +98,24 @@ func TestRuleVariablesDocumented(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesDocExamplesCompile: the examples of RULES.md compile.
+func TestRulesDocExamplesCompile(t *testing.T) {
+	doc := readRulesDoc(t)
+	_, after, _ := strings.Cut(doc, "Examples:\n\n```\n")
+	block, _, _ := strings.Cut(after, "```")
+	rules := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		name, expr, ok := strings.Cut(line, ":")
+		if !ok {
+			t.Fatalf("bad example line %q", line)
+		}
+		rules[strings.Trim(name, `"`)] = strings.TrimSpace(expr)
+	}
+	if len(rules) < 3 {
+		t.Fatalf("found %d examples", len(rules))
+	}
+	if err := (&Config{Rules: rules}).Compile(); err != nil {
+		t.Fatal(err)
+	}
+}
