@@ -136,10 +136,12 @@ func TestMaxSignals(t *testing.T) {
 		ev.ev.Time = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
 		s.Apply(ev.ev, uint64(i+1))
 	}
-	if len(s.Signals) != MaxSignals || s.Purchases != MaxSignals+10 {
+	// At the 1025th signal the oldest 256 go: 768 + 10 remain, the oldest
+	// being the 257th.
+	if len(s.Signals) != MaxSignals*3/4+10 || s.Purchases != MaxSignals+10 {
 		t.Fatalf("signals %d purchases %d", len(s.Signals), s.Purchases)
 	}
-	if want := time.Date(2020, 1, 1, 10, 0, 0, 0, time.UTC).Unix(); s.Signals[0].At != want {
-		t.Fatalf("oldest kept signal at %d, want %d (the 11th)", s.Signals[0].At, want)
+	if want := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Add(MaxSignals / 4 * time.Hour).Unix(); s.Signals[0].At != want {
+		t.Fatalf("oldest kept signal at %d, want %d", s.Signals[0].At, want)
 	}
 }

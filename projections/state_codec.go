@@ -112,16 +112,10 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	b = putString(b, s.ProfileKind)
 	b = putString(b, s.Country)
 	b = binary.AppendUvarint(b, uint64(len(s.Traits)))
-	if len(s.Traits) == 1 {
-		for k, v := range s.Traits {
-			b = putString(b, k)
-			b = putString(b, v)
-		}
-	} else if len(s.Traits) > 1 {
-		for _, k := range slices.Sorted(mapKeys(s.Traits)) {
-			b = putString(b, k)
-			b = putString(b, s.Traits[k])
-		}
+	var kb [8]string
+	for _, k := range sortedKeys(s.Traits, kb[:0]) {
+		b = putString(b, k)
+		b = putString(b, s.Traits[k])
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.Stores)))
 	for _, st := range s.Stores {
@@ -137,6 +131,15 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.AppendUvarint(b, uint64(sg.Store))
 	}
 	return b, nil
+}
+
+// sortedKeys appends m's keys to buf, sorted.
+func sortedKeys[V any](m map[string]V, buf []string) []string {
+	for k := range m {
+		buf = append(buf, k)
+	}
+	slices.Sort(buf)
+	return buf
 }
 
 func mapKeys[V any](m map[string]V) func(func(string) bool) {
@@ -167,18 +170,10 @@ func putTime(b []byte, t time.Time) []byte {
 
 func putMoney(b []byte, m Money) []byte {
 	b = binary.AppendUvarint(b, uint64(len(m)))
-	switch len(m) {
-	case 0:
-	case 1:
-		for c, v := range m {
-			b = putString(b, c)
-			b = binary.AppendVarint(b, v)
-		}
-	default:
-		for _, c := range slices.Sorted(mapKeys(m)) {
-			b = putString(b, c)
-			b = binary.AppendVarint(b, m[c])
-		}
+	var kb [8]string
+	for _, c := range sortedKeys(m, kb[:0]) {
+		b = putString(b, c)
+		b = binary.AppendVarint(b, m[c])
 	}
 	return b
 }
@@ -186,6 +181,7 @@ func putMoney(b []byte, m Money) []byte {
 // decoder reads the encoding; the first error sticks.
 type decoder struct {
 	b   []byte
+	str string // the same bytes as one string: decoded strings are substrings of it
 	err error
 }
 
@@ -251,9 +247,9 @@ func (d *decoder) string() string {
 		d.fail()
 		return ""
 	}
-	s := string(d.b[:n])
+	off := len(d.str) - len(d.b)
 	d.b = d.b[n:]
-	return s
+	return d.str[off : off+int(n)]
 }
 
 func (d *decoder) time() time.Time {
@@ -292,7 +288,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		}
 		return fmt.Errorf("projections: state encoding version %d, want %d", b[0], stateCodecVersion)
 	}
-	d := &decoder{b: b[1:]}
+	d := &decoder{b: b[1:], str: string(b[1:])}
 	*s = State{}
 	s.Customer = d.string()
 	s.LastSeq = d.uvarint()
