@@ -68,7 +68,7 @@ Converted rows get deterministic ids, so importing a file twice is harmless.`,
 
 // logger is the slog logger of the CLI's stores: warnings and errors on stderr.
 func (a *app) logger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return cli.Logger(a.stderr)
 }
 
 func (a *app) storeOptions() *eventstore.Options {

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,7 +38,9 @@ func main() {
 	err := run(ctx, os.Args[1:])
 	cancel()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "journey: %v\n", err)
+		// cockroachdb/errors appends this marker line to Pebble's corruption errors.
+		msg := strings.ReplaceAll(err.Error(), "\n<corruption detail carrier>", "")
+		fmt.Fprintf(os.Stderr, "journey: %s\n", msg)
 		var ue *usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintln(os.Stderr, "Run 'journey --help' for usage.")

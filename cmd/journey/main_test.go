@@ -372,3 +372,43 @@ func TestImportOnlineRetail(t *testing.T) {
 	golden(t, "import/online-retail/stdout", mustRun(t, nil, "import", "--data", dir, "--json", "--format", "online-retail", filepath.Join("testdata", "retail.csv")))
 	golden(t, "history/online-retail/stdout", mustRun(t, nil, "history", "--data", dir, "retail-17850"))
 }
+
+// TestVerifyPebbleCorruption damages an sstable of the log: verify reports
+// it (exit 1, ok false) instead of crashing, and so do the readers.
+func TestVerifyPebbleCorruption(t *testing.T) {
+	file, _ := simulated(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	mustRun(t, nil, "import", "--data", dir, file)
+	mustRun(t, nil, "verify", "--data", dir) // reopening flushes the WAL into an sstable
+	ssts, _ := filepath.Glob(filepath.Join(cli.LogDir(dir), "*.sst"))
+	if len(ssts) == 0 {
+		t.Fatal("no sstable to damage")
+	}
+	b, err := os.ReadFile(ssts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(b) / 4; i < len(b)/4+32; i++ {
+		b[i] ^= 0xff
+	}
+	if err := os.WriteFile(ssts[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "verify", "--data", dir, "--json")
+	if r.code != 1 {
+		t.Fatalf("verify of a damaged sstable: exit %d (%v)\n%s", r.code, r.err, r.stdout)
+	}
+	var rep verifyResult
+	if err := json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &rep); err != nil {
+		t.Fatalf("verify --json output %q: %v", r.stdout, err)
+	}
+	if rep.OK || rep.Reason == "" {
+		t.Fatalf("verify of a damaged sstable: %+v", rep)
+	}
+	if rep.FirstBadSeq != nil && (*rep.FirstBadSeq == 0 || *rep.FirstBadSeq > 180) {
+		t.Errorf("first_bad_seq %d out of the log's range", *rep.FirstBadSeq)
+	}
+	if strings.Contains(r.stderr, "goroutine ") {
+		t.Errorf("stack trace on stderr:\n%s", r.stderr)
+	}
+}
