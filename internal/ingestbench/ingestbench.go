@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -33,6 +34,9 @@ type Config struct {
 	Dir string
 	// Logger (nil: discard).
 	Logger *slog.Logger
+	// EngineTCP connects the engine to the server over TCP loopback
+	// instead of in process (net.Pipe), for comparison.
+	EngineTCP bool
 	// Profile, when set, is called around the end-to-end run only (start
 	// true, then false), e.g. to start and stop a CPU profile.
 	Profile func(start bool)
@@ -48,6 +52,22 @@ type Result struct {
 	BaselineEventsPerS float64 `json:"baseline_events_per_s"`
 	Ratio              float64 `json:"ratio"`
 	Seconds            float64 `json:"seconds"`
+	// CPUMicrosPerEvent is the process CPU time (user+system, every
+	// goroutine: publisher, NATS server, engine) per event of the engine
+	// run, and BaselineCPUMicrosPerEvent the same of the baseline: on a
+	// shared machine, where wall-clock rates vary with the neighbours'
+	// load, these say what the pipeline itself costs.
+	CPUMicrosPerEvent         float64 `json:"cpu_us_per_event"`
+	BaselineCPUMicrosPerEvent float64 `json:"baseline_cpu_us_per_event"`
+}
+
+// cpuTime is the process's user+system CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Run measures, on the same generated events:
@@ -90,29 +110,37 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	file := JSONL(evs)
 
+	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(cfg.Events) }
+	c0 := cpuTime()
 	pubEPS, err := publishOnly(ctx, filepath.Join(dir, "publish"), file, cfg)
+	pubCPU := perEvent(cpuTime() - c0)
 	if err != nil {
 		return nil, fmt.Errorf("ingestbench: publish baseline: %w", err)
 	}
+	c0 = cpuTime()
 	rawEPS, err := rawPebble(filepath.Join(dir, "raw"), evs, cfg.BatchSize)
+	rawCPU := perEvent(cpuTime() - c0)
 	if err != nil {
 		return nil, fmt.Errorf("ingestbench: pebble baseline: %w", err)
 	}
 	if cfg.Profile != nil {
 		cfg.Profile(true)
 	}
+	c0 = cpuTime()
 	e2e, secs, err := endToEnd(ctx, filepath.Join(dir, "e2e"), file, cfg)
+	e2eCPU := perEvent(cpuTime() - c0)
 	if cfg.Profile != nil {
 		cfg.Profile(false)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingestbench: end to end: %w", err)
 	}
-	res := func(baseline string, beps float64) Result {
+	res := func(baseline string, beps, bcpu float64) Result {
 		return Result{Bench: "ingest", Events: cfg.Events, EventsPerS: e2e, Baseline: baseline,
-			BaselineEventsPerS: beps, Ratio: e2e / beps, Seconds: secs}
+			BaselineEventsPerS: beps, Ratio: e2e / beps, Seconds: secs,
+			CPUMicrosPerEvent: e2eCPU, BaselineCPUMicrosPerEvent: bcpu}
 	}
-	return []Result{res("jetstream_publish", pubEPS), res("pebble_raw_append", rawEPS)}, nil
+	return []Result{res("jetstream_publish", pubEPS, pubCPU), res("pebble_raw_append", rawEPS, rawCPU)}, nil
 }
 
 // startServer starts an embedded JetStream server on a random loopback port.
@@ -206,7 +234,11 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg Config) (eps, se
 		return 0, 0, err
 	}
 	defer store.Close()
-	nc, err := natsconn.Connect(natsconn.Client{InProcess: s, Logger: cfg.Logger})
+	ncc := natsconn.Client{InProcess: s, Logger: cfg.Logger}
+	if cfg.EngineTCP {
+		ncc = natsconn.Client{URL: s.ClientURL(), Logger: cfg.Logger}
+	}
+	nc, err := natsconn.Connect(ncc)
 	if err != nil {
 		return 0, 0, err
 	}

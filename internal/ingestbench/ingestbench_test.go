@@ -34,7 +34,7 @@ func BenchmarkIngest(b *testing.B) {
 	n := 200000
 	prof := os.Getenv("JOURNEY_INGEST_CPUPROFILE")
 	for b.Loop() {
-		cfg := Config{Events: n, Dir: b.TempDir()}
+		cfg := Config{Events: n, Dir: b.TempDir(), EngineTCP: os.Getenv("JOURNEY_INGEST_TCP") != ""}
 		if prof != "" {
 			cfg.Profile = func(start bool) {
 				if start {
@@ -57,6 +57,8 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(res[0].EventsPerS, "e2e_events/s")
 		b.ReportMetric(res[0].BaselineEventsPerS, "publish_events/s")
 		b.ReportMetric(res[1].BaselineEventsPerS, "pebble_events/s")
+		b.ReportMetric(res[0].CPUMicrosPerEvent, "e2e_cpu_us/event")
+		b.ReportMetric(res[0].BaselineCPUMicrosPerEvent, "publish_cpu_us/event")
 		for _, r := range res {
 			j, _ := json.Marshal(r)
 			b.Logf("%s", j)
