@@ -26,6 +26,7 @@ type Store struct {
 
 	reqCh   chan *pending  // Append → writer (unbuffered)
 	syncCh  chan *inflight // writer → syncer, in commit order
+	slots   chan struct{}  // one per batch between commit and completion
 	closing chan struct{}
 	closeMu sync.Once
 	wg      sync.WaitGroup
@@ -56,7 +57,7 @@ type Store struct {
 const maxBatchBytes = 16 << 20
 
 // maxInflight is how many applied batches may wait for their fsync.
-const maxInflight = 4
+const maxInflight = 2
 
 func (o *Options) withDefaults() Options {
 	var r Options
@@ -94,7 +95,7 @@ func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		LBaseMaxBytes:               256 << 20,
 		WALBytesPerSync:             0,
 		BytesPerSync:                1 << 20,
-		CacheSize:                   64 << 20,
+		CacheSize:                   256 << 20, // memtables are charged to it
 		MaxOpenFiles:                1000,
 	}
 	if o.FS == nil {
@@ -110,7 +111,7 @@ func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		logger.Error("pebble: data corruption", "info", info.String())
 	}}
 	for i := range o.Levels {
-		o.Levels[i].BlockSize = 32 << 10
+		o.Levels[i].BlockSize = 4 << 10
 		o.Levels[i].IndexBlockSize = 256 << 10
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		o.Levels[i].FilterType = pebble.TableFilter
@@ -150,6 +151,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		opts:     o,
 		reqCh:    make(chan *pending),
 		syncCh:   make(chan *inflight, maxInflight),
+		slots:    make(chan struct{}, maxInflight),
 		closing:  make(chan struct{}),
 		headWake: make(chan struct{}),
 	}

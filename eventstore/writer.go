@@ -7,7 +7,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash"
-	"unicode/utf8"
+	"hash/maphash"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	journey "github.com/journey-cdp/journey"
@@ -50,14 +51,21 @@ type writer struct {
 	seq      uint64   // last assigned sequence
 	hash     [32]byte // hash of record seq
 	versions map[string]uint64
+	// complete is true while versions holds every customer of the log: the
+	// log was empty at Open and the cache was never cleared. A miss then
+	// means version 0, without a read.
+	complete bool
 	h        hash.Hash
 	key      []byte
 	sum      [32]byte
 
 	// Per batch.
-	iter    *pebble.Iterator // lazily opened view of every applied batch
-	inBatch map[string]batchEntry
-	err     error // first read error of the batch
+	iter     *pebble.Iterator // lazily opened view of every applied batch
+	inBatch  map[string]batchEntry
+	idFilter [64]uint64 // bit per maphash(id) mod 4096 of the ids in inBatch
+	seed     maphash.Seed
+	now      int64 // recorded_at of the batch, unix ns; 0: not read yet
+	err      error // first read error of the batch
 }
 
 // batchEntry is an event placed in the batch being built.
@@ -70,8 +78,10 @@ func newWriter(s *Store, seq uint64, hash [32]byte) *writer {
 	return &writer{
 		s: s, seq: seq, hash: hash,
 		versions: make(map[string]uint64),
+		complete: seq == 0,
 		h:        sha256.New(),
 		inBatch:  make(map[string]batchEntry),
+		seed:     maphash.MakeSeed(),
 	}
 }
 
@@ -114,15 +124,27 @@ func (s *Store) Append(ctx context.Context, reqs []Request) ([]Result, error) {
 	return p.results, nil
 }
 
+// group is the batch being built.
+type group struct {
+	b            *pebble.Batch
+	inf          *inflight
+	events, size int
+}
+
+func (w *writer) full(g *group) bool {
+	return g.events >= w.s.opts.MaxBatchEvents || g.size >= maxBatchBytes
+}
+
 // run is the writer goroutine: it merges pending calls into batches until
-// the store closes (finishing a call it has started).
+// the store closes (finishing a call it has started). At most maxInflight
+// batches wait for their fsync; while none can be added, the writer keeps
+// merging arrivals into the next batch, so the batch size follows the load.
 func (w *writer) run() {
 	s := w.s
 	defer close(s.syncCh)
 	var carry *pending
 	for {
 		p := carry
-		carry = nil
 		if p == nil {
 			select {
 			case p = <-s.reqCh:
@@ -130,48 +152,61 @@ func (w *writer) run() {
 				return
 			}
 		}
-		inf := &inflight{}
-		var b *pebble.Batch
-		events, size := 0, 0
-		for p != nil {
-			if p.next == 0 {
-				if err := w.admit(p); err != nil {
-					p.err = err
-					close(p.done)
-					p = w.tryRecv()
-					continue
-				}
-			}
-			if b == nil {
-				b = s.db.NewBatchWithSize(1 << 20)
-			}
-			from := p.next
-			for p.next < len(p.reqs) && events < s.opts.MaxBatchEvents && size < maxBatchBytes {
-				n := w.add(b, &p.reqs[p.next], &p.results[p.next])
-				p.next++
-				if n > 0 {
-					events++
-					size += n
-				}
-			}
-			inf.spans = append(inf.spans, span{p: p, from: from, to: p.next})
-			if p.next < len(p.reqs) {
-				carry = p
-				break
-			}
-			if events >= s.opts.MaxBatchEvents || size >= maxBatchBytes {
-				break
-			}
-			p = w.tryRecv()
-		}
-		if len(inf.spans) == 0 {
-			if b != nil {
-				_ = b.Close()
-			}
+		g := &group{inf: &inflight{}}
+		carry = w.fill(g, p)
+		if len(g.inf.spans) == 0 {
 			continue
 		}
-		w.commit(b, inf)
+		for waiting := true; waiting; {
+			if carry != nil || w.full(g) {
+				s.slots <- struct{}{}
+				break
+			}
+			select {
+			case s.slots <- struct{}{}:
+				waiting = false
+			case p := <-s.reqCh:
+				carry = w.fill(g, p)
+			}
+		}
+		w.commit(g.b, g.inf)
 	}
+}
+
+// fill adds p and then every waiting call to g until it is full. It
+// returns a call that did not fit entirely (to be continued), or nil.
+func (w *writer) fill(g *group, p *pending) *pending {
+	for p != nil {
+		if p.next == 0 {
+			if err := w.admit(p); err != nil {
+				p.err = err
+				close(p.done)
+				p = w.tryRecv()
+				continue
+			}
+		}
+		if g.b == nil {
+			g.b = w.s.db.NewBatchWithSize(1 << 20)
+		}
+		from := p.next
+		for p.next < len(p.reqs) && !w.full(g) {
+			n := w.add(g.b, &p.reqs[p.next], &p.results[p.next])
+			p.next++
+			if n > 0 {
+				g.events++
+				g.size += n
+			}
+		}
+		g.inf.spans = append(g.inf.spans, span{p: p, from: from, to: p.next})
+		if p.next < len(p.reqs) {
+			return p
+		}
+		if w.full(g) {
+			return nil
+		}
+		p = w.tryRecv()
+	}
+	return nil
 }
 
 // tryRecv returns a waiting call, or nil.
@@ -203,8 +238,11 @@ func (w *writer) commit(b *pebble.Batch, inf *inflight) {
 		w.iter = nil
 	}
 	clear(w.inBatch)
+	w.idFilter = [64]uint64{}
+	w.now = 0
 	if len(w.versions) > maxCachedCustomers {
 		w.versions = make(map[string]uint64)
+		w.complete = false
 	}
 	inf.lastSeq, inf.hash = w.seq, w.hash
 	switch {
@@ -262,6 +300,7 @@ func (s *Store) syncLoop() {
 			p.closed = true
 			close(p.done)
 		}
+		<-s.slots
 	}
 }
 
@@ -274,9 +313,12 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result) int {
 		return 0
 	}
 	// Idempotency: first this batch, then everything applied before it.
-	if e, ok := w.inBatch[ev.ID]; ok {
-		w.duplicate(res, ev, e.seq, e.version, e.raw)
-		return 0
+	bit := maphash.String(w.seed, ev.ID) & 4095
+	if w.idFilter[bit>>6]&(1<<(bit&63)) != 0 {
+		if e, ok := w.inBatch[ev.ID]; ok {
+			w.duplicate(res, ev, e.seq, e.version, e.raw)
+			return 0
+		}
 	}
 	if seq, version, raw, ok := w.lookupID(ev.ID); ok {
 		w.duplicate(res, ev, seq, version, raw)
@@ -285,7 +327,7 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result) int {
 		return 0
 	}
 	cur, ok := w.versions[ev.Subject]
-	if !ok {
+	if !ok && !w.complete {
 		cur = w.lookupVersion(ev.Subject)
 		if w.err != nil {
 			return 0
@@ -301,7 +343,10 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result) int {
 	op := b.SetDeferred(len(prefixEvent)+8, n)
 	eventKey(op.Key[:0], seq)
 	body := op.Value[hashLen:]
-	putBody(body, seq, version, w.s.opts.Clock().UnixNano(), ev)
+	if w.now == 0 {
+		w.now = w.s.opts.Clock().UnixNano()
+	}
+	putBody(body, seq, version, w.now, ev)
 	w.h.Reset()
 	w.h.Write(w.hash[:])
 	w.h.Write(body)
@@ -319,6 +364,7 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result) int {
 	w.seq, w.hash = seq, w.sum
 	w.versions[ev.Subject] = version
 	w.inBatch[ev.ID] = batchEntry{seq: seq, version: version, raw: ev.Raw}
+	w.idFilter[bit>>6] |= 1 << (bit & 63)
 	res.Seq, res.Version = seq, version
 	return n
 }
@@ -340,14 +386,12 @@ func checkRequest(req *Request) error {
 		return fmt.Errorf("%w: nil Event", ErrInvalidRequest)
 	case ev.ID == "" || len(ev.ID) > journey.MaxIDBytes:
 		return fmt.Errorf("%w: id must be 1..%d bytes", ErrInvalidRequest, journey.MaxIDBytes)
-	case ev.Subject == "" || len(ev.Subject) > journey.MaxSubjectBytes || bytes.IndexByte([]byte(ev.Subject), 0) >= 0:
+	case ev.Subject == "" || len(ev.Subject) > journey.MaxSubjectBytes || strings.IndexByte(ev.Subject, 0) >= 0:
 		return fmt.Errorf("%w: subject must be 1..%d bytes without NUL", ErrInvalidRequest, journey.MaxSubjectBytes)
 	case ev.Type == "" || len(ev.Type) > 64:
 		return fmt.Errorf("%w: missing type", ErrInvalidRequest)
 	case len(ev.Raw) == 0:
 		return fmt.Errorf("%w: empty Raw", ErrInvalidRequest)
-	case !utf8.ValidString(ev.ID):
-		return fmt.Errorf("%w: id is not UTF-8", ErrInvalidRequest)
 	case req.ExpectedVersion < AnyVersion:
 		return fmt.Errorf("%w: ExpectedVersion %d", ErrInvalidRequest, req.ExpectedVersion)
 	}

@@ -1,0 +1,221 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	journey "github.com/journey-cdp/journey"
+)
+
+var (
+	benchEventsOnce sync.Once
+	benchEvents     []*journey.Event
+)
+
+// benchEventPool is a shared pool of pre-generated events; benchmarks that
+// need more than it holds cycle through fresh stores.
+func benchEventPool(b testing.TB) []*journey.Event {
+	benchEventsOnce.Do(func() {
+		evs, err := GenerateBenchEvents(200_000, 20_000, 1000, 42)
+		if err != nil {
+			panic(err)
+		}
+		benchEvents = evs
+	})
+	return benchEvents
+}
+
+func benchOpen(b *testing.B) *Store {
+	b.Helper()
+	s, err := Open(b.TempDir(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// BenchmarkAppend appends synced batches of n events on disk.
+func BenchmarkAppend(b *testing.B) {
+	for _, n := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			pool := benchEventPool(b)
+			s := benchOpen(b)
+			defer s.Close()
+			ctx := context.Background()
+			reqs := make([]Request, n)
+			next, events, size := 0, 0, int64(0)
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
+				if next+n > len(pool) {
+					b.StopTimer()
+					s.Close()
+					s = benchOpen(b)
+					next = 0
+					b.StartTimer()
+				}
+				for i := range reqs {
+					ev := pool[next+i]
+					reqs[i] = Request{Event: ev, ExpectedVersion: AnyVersion}
+					size += int64(len(ev.Raw))
+				}
+				next += n
+				if _, err := s.Append(ctx, reqs); err != nil {
+					b.Fatal(err)
+				}
+				events += n
+			}
+			b.ReportMetric(float64(events)/time.Since(start).Seconds(), "events/s")
+			b.SetBytes(size / int64(max(1, b.N)))
+		})
+	}
+}
+
+// BenchmarkAppendConcurrent has 64 goroutines each appending one event at
+// a time through the group commit.
+func BenchmarkAppendConcurrent(b *testing.B) {
+	b.Run("writers=64", func(b *testing.B) {
+		pool := benchEventPool(b)
+		s := benchOpen(b)
+		defer s.Close()
+		ctx := context.Background()
+		b.SetParallelism(32) // 2 CPUs × 32 = 64 goroutines
+		var mu sync.Mutex
+		next := 0
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				mu.Lock()
+				i := next % len(pool)
+				next++
+				mu.Unlock()
+				// Past the pool the ids repeat: duplicates, still one round trip.
+				if _, err := s.Append(ctx, []Request{{Event: pool[i], ExpectedVersion: AnyVersion}}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	})
+}
+
+// benchFilled returns a store holding the first n pool events.
+func benchFilled(b *testing.B, n int) *Store {
+	pool := benchEventPool(b)
+	s := benchOpen(b)
+	reqs := make([]Request, 0, 1000)
+	for i := 0; i < n; i += 1000 {
+		reqs = reqs[:0]
+		for _, ev := range pool[i:min(i+1000, n)] {
+			reqs = append(reqs, Request{Event: ev, ExpectedVersion: AnyVersion})
+		}
+		if _, err := s.Append(context.Background(), reqs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+// BenchmarkScan reads the whole log.
+func BenchmarkScan(b *testing.B) {
+	const n = 200_000
+	s := benchFilled(b, n)
+	defer s.Close()
+	b.ReportAllocs()
+	start := time.Now()
+	var total int
+	for b.Loop() {
+		if err := s.Scan(context.Background(), 1, 0, func(rec *Record) error { total += len(rec.Raw); return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(total / b.N))
+	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "events/s")
+}
+
+// BenchmarkCustomerEvents reads the history of a customer with 1,000
+// events spread over a 200,000-event log.
+func BenchmarkCustomerEvents(b *testing.B) {
+	s := benchFilled(b, 200_000)
+	defer s.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		recs, err := s.CustomerEvents(context.Background(), benchHistoryCustomer, 0, 0)
+		if err != nil || len(recs) != 1000 {
+			b.Fatalf("%d records, %v", len(recs), err)
+		}
+	}
+}
+
+// BenchmarkAppendCPU isolates the CPU cost of appending (no fsync, files in
+// memory): the engine's batched Append against a raw Pebble batch of the
+// same three keys per event.
+// (vfs.NewMem is slower than a real disk here, so this runs on TempDir.)
+func BenchmarkAppendCPU(b *testing.B) {
+	const n = 1000
+	pool := benchEventPool(b)
+	set := newBenchSet(pool)
+	b.Run("engine", func(b *testing.B) {
+		var s *Store
+		next := len(pool)
+		reqs := make([]Request, n)
+		for b.Loop() {
+			if next+n > len(pool) {
+				b.StopTimer()
+				if s != nil {
+					s.Close()
+				}
+				var err error
+				if s, err = Open(b.TempDir(), &Options{NoSync: true}); err != nil {
+					b.Fatal(err)
+				}
+				next = 0
+				b.StartTimer()
+			}
+			for i := range reqs {
+				reqs[i] = Request{Event: pool[next+i], ExpectedVersion: AnyVersion}
+			}
+			next += n
+			if _, err := s.Append(context.Background(), reqs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		s.Close()
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("raw", func(b *testing.B) {
+		var db *pebble.DB
+		next := len(pool)
+		var key []byte
+		for b.Loop() {
+			if next+n > len(pool) {
+				b.StopTimer()
+				if db != nil {
+					db.Close()
+				}
+				var err error
+				if db, err = pebble.Open(b.TempDir(), PebbleOptions(nil, nil)); err != nil {
+					b.Fatal(err)
+				}
+				next = 0
+				b.StartTimer()
+			}
+			batch := db.NewBatch()
+			for i := next; i < next+n; i++ {
+				key = rawSet(batch, set, i, key)
+			}
+			next += n
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				b.Fatal(err)
+			}
+			batch.Close()
+		}
+		db.Close()
+		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}
