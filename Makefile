@@ -17,7 +17,8 @@ run: build
 	@echo "In another terminal, publish simulated traffic and watch it arrive:"
 	@echo "  bin/journey simulate --customers 200 --days 90 --seed 1 | bin/journey publish --nats-url nats://127.0.0.1:4222 -"
 	@echo "  curl -s localhost:8080/metrics | grep journey_events"
-	@echo "  curl -s localhost:8080/v1/customers/<id>      # an id from: bin/journey simulate --customers 200 --days 90 --seed 1 | head -1"
+	@echo "  curl -s 'localhost:8080/v1/customers/019431ed-5140-765a-94ef-b8c6ab4641cc?as_of=2025-04-01'"
+	@echo "  bin/journey customer 019431ed-5140-765a-94ef-b8c6ab4641cc --as-of 2025-04-01 --server http://127.0.0.1:8080"
 	@echo "Stop with Ctrl-C (drains the batch in flight)."
 	$(BIN) serve --data $(DATA)
 
