@@ -9,13 +9,15 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/internal/ingestbench"
-	"github.com/journey-cdp/journey/projections"
 	"github.com/spf13/cobra"
 )
 
 func init() {
 	extraCommands = append(extraCommands, (*app).benchCommand)
 }
+
+// benchRebuild runs projections.BenchRebuild (set in bench_rebuild.go).
+var benchRebuild func(ctx context.Context, a *app, dir string, events int) ([]any, error)
 
 // benchRow is the common part of every measurement, for the human table.
 type benchRow struct {
@@ -127,14 +129,14 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 			results = append(results, r)
 		}
 	case "rebuild":
-		bo := &projections.BenchOptions{Logger: a.logger()}
-		rs, err := projections.BenchRebuild(ctx, dir, events, bo)
+		if benchRebuild == nil {
+			return fmt.Errorf("bench rebuild is not built into this binary")
+		}
+		rs, err := benchRebuild(ctx, a, dir, events)
 		if err != nil {
 			return err
 		}
-		for _, r := range rs {
-			results = append(results, r)
-		}
+		results = rs
 	}
 	return a.printBench(results)
 }

@@ -105,7 +105,7 @@ func (a *app) printHistory(customer string, recs []eventstore.Record, asOf time.
 			}
 			continue
 		}
-		a.printf("%s  seq %-8d v%-4d %-18s %-24s %s\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version, r.Type, sourceOf(r.Raw), dataOf(r.Raw))
+		a.printf("%s  seq %-8d v%-4d %-19s %-24s %s\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version, r.Type, sourceOf(r.Raw), dataOf(r.Raw))
 	}
 	return nil
 }
