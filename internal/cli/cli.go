@@ -34,7 +34,7 @@ func DataDir(flag string, getenv func(string) string) string {
 			return d
 		}
 	}
-	return "data"
+	return "./data"
 }
 
 // LogDir and ViewsDir are the fixed places of the two databases.

@@ -38,7 +38,7 @@ func TestDataDir(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ flag, env, want string }{
-		{"/x", "/y", "/x"}, {"", "/y", "/y"}, {"", "", "data"},
+		{"/x", "/y", "/x"}, {"", "/y", "/y"}, {"", "", "./data"},
 	} {
 		if got := DataDir(tc.flag, env(tc.env)); got != tc.want {
 			t.Errorf("DataDir(%q) with $%s=%q = %q, want %q", tc.flag, DataEnv, tc.env, got, tc.want)
