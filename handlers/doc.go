@@ -15,10 +15,11 @@
 //
 // # Concurrency
 //
-// An Ingester runs three stages: the NATS client's delivery goroutine, a
-// batcher that decodes and cuts batches while the appender is busy, and the
-// appender (the goroutine of Run), which is the only one that appends and
-// acks, so stream order is log order. The synchronous append serves each
+// An Ingester runs four stages: the NATS client's delivery goroutine, a
+// batcher that decodes and cuts batches while the appender is busy, the
+// appender (the goroutine of Run), the only one that appends, so stream
+// order is log order, and an acker that acks, quarantines and naks after
+// each Append. The synchronous append serves each
 // request on its own goroutine (bounded), so concurrent requests share the
 // store's group commits.
 package handlers

@@ -38,10 +38,12 @@ type IngestOptions struct {
 // Append (one fsync), and ack each message only after that fsync. Invalid
 // ones are quarantined, announced on the reject subject and terminated.
 //
-// Three goroutines overlap: the NATS client delivers messages, the batcher
-// decodes them and cuts batches while the appender is busy, and the
-// appender appends, acks and handles rejects. So decoding of the next batch
-// runs while the previous one is being fsynced.
+// Four goroutines overlap: the NATS client delivers messages, the batcher
+// decodes them and cuts batches while the appender is busy, the appender
+// hands each batch to the store (one Append at a time, so stream order is
+// log order), and the acker acks, quarantines and naks after each Append.
+// So decoding of the next batch runs while the previous one is being
+// fsynced, and acking the previous one while the next is appended.
 type Ingester struct {
 	store *eventstore.Store
 	nc    *nats.Conn
@@ -49,6 +51,7 @@ type Ingester struct {
 	o     IngestOptions
 
 	consumerOK atomic.Bool
+	failures   int // store failures in a row; the acker's
 }
 
 // NewIngester returns an Ingester reading cons (see Provision) and
@@ -123,7 +126,15 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 
 	batches := make(chan batch)
-	var wg sync.WaitGroup
+	acks := make(chan appended, 1)
+	var fatal atomic.Pointer[error]
+	setFatal := func(err error) {
+		if fatal.CompareAndSwap(nil, &err) {
+			in.o.Logger.Error("ingest stopped", "err", err)
+			cc.Stop()
+		}
+	}
+	var wg, ackWG sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); in.pollLag(ctx) }()
 	go func() {
@@ -131,33 +142,52 @@ func (in *Ingester) Run(ctx context.Context) error {
 		defer close(batches)
 		in.batcher(ctx, msgs, batches)
 	}()
+	// The acker: acks, naks and quarantines after each Append, so that the
+	// appender can hand the store its next batch at once.
+	ackWG.Add(1)
+	go func() {
+		defer ackWG.Done()
+		for a := range acks {
+			if fatal.Load() != nil {
+				nakAll(a.b.items)
+				continue
+			}
+			if err := in.finish(context.WithoutCancel(ctx), a); err != nil {
+				setFatal(err)
+			}
+		}
+	}()
 
-	// The appender: this goroutine. The batch in flight is finished with a
-	// context that ignores cancellation: once taken, it is made durable and
-	// acked (or nak'ed) before Run returns.
+	// The appender: this goroutine, the only one that appends, so stream
+	// order is log order. The batch in flight is finished with a context
+	// that ignores cancellation: once taken, it is made durable and acked
+	// (or nak'ed) before Run returns.
 	bctx := context.WithoutCancel(ctx)
-	var runErr error
 	failures := 0
 	for b := range batches {
-		if runErr != nil {
+		if fatal.Load() != nil {
 			nakAll(b.items)
 			continue
 		}
-		pause, err := in.process(bctx, b, &failures)
-		if pause > 0 {
+		a := in.append(bctx, b)
+		acks <- a
+		switch {
+		case a.err == nil:
+			failures = 0
+		case errors.Is(a.err, eventstore.ErrClosed):
+			setFatal(a.err)
+		default:
 			// Back off before the next batch so that a failing disk is
-			// not hammered; the nak'ed messages come back after their delay.
+			// not hammered; the acker naks the batch with this delay.
+			failures++
 			select {
 			case <-ctx.Done():
-			case <-time.After(pause):
+			case <-time.After(in.backoff(failures)):
 			}
 		}
-		if err != nil {
-			runErr = err
-			in.o.Logger.Error("ingest stopped", "err", err)
-			cc.Stop()
-		}
 	}
+	close(acks)
+	ackWG.Wait()
 	close(stopping)
 	cc.Stop()
 	wg.Wait()
@@ -171,7 +201,10 @@ func (in *Ingester) Run(ctx context.Context) error {
 		}
 		break
 	}
-	return runErr
+	if e := fatal.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // batcher decodes messages and hands batches to the appender: it
@@ -180,6 +213,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 func (in *Ingester) batcher(ctx context.Context, msgs <-chan jetstream.Msg, out chan<- batch) {
 	prefix := in.o.SubjectPrefix + "."
 	var cur batch
+	var now time.Time
 	for {
 		var send chan<- batch
 		var recv <-chan jetstream.Msg = msgs
@@ -205,18 +239,21 @@ func (in *Ingester) batcher(ctx context.Context, msgs <-chan jetstream.Msg, out 
 			cur = batch{}
 		case m := <-recv:
 			if len(cur.items) == 0 {
-				cur.start = time.Now()
+				now = in.o.Clock()
+				cur.start = now
 				cur.items = make([]item, 0, in.o.BatchSize)
+			} else if len(cur.items)%64 == 0 {
+				now = in.o.Clock()
 			}
-			cur.items = append(cur.items, in.decode(m, prefix))
+			cur.items = append(cur.items, in.decode(m, prefix, now))
 		}
 	}
 }
 
-// decode validates one message, including that its subject token is the
-// event's subject (the customer).
-func (in *Ingester) decode(m jetstream.Msg, prefix string) item {
-	ev, err := journey.Decode(m.Data(), in.o.Clock())
+// decode validates one message at the engine's clock now, including that
+// its subject token is the event's subject (the customer).
+func (in *Ingester) decode(m jetstream.Msg, prefix string, now time.Time) item {
+	ev, err := journey.Decode(m.Data(), now)
 	if err != nil {
 		var je *journey.Error
 		if !errors.As(err, &je) {
@@ -232,70 +269,81 @@ func (in *Ingester) decode(m jetstream.Msg, prefix string) item {
 	return item{msg: m, ev: ev}
 }
 
-// process appends a batch's valid events in one Append and acks them after
-// its fsync; it quarantines the invalid ones. After a store failure it
-// returns how long to pause; it returns an error only when the store is
-// closed.
-func (in *Ingester) process(ctx context.Context, b batch, failures *int) (pause time.Duration, err error) {
+// appended is a batch after its Append: idx maps res to the batch's items.
+type appended struct {
+	b   batch
+	idx []int
+	res []eventstore.Result
+	err error // the store failed: nothing in the batch is durable
+}
+
+// append appends a batch's valid events in one Append (one fsync).
+func (in *Ingester) append(ctx context.Context, b batch) appended {
 	reqs := make([]eventstore.Request, 0, len(b.items))
-	idx := make([]int, 0, len(b.items))
+	a := appended{b: b, idx: make([]int, 0, len(b.items))}
 	for i := range b.items {
 		if b.items[i].err == nil {
 			reqs = append(reqs, eventstore.Request{Event: b.items[i].ev, ExpectedVersion: eventstore.AnyVersion})
-			idx = append(idx, i)
+			a.idx = append(a.idx, i)
 		}
 	}
-	var storeErr error
 	if len(reqs) > 0 {
 		t0 := time.Now()
-		res, aerr := in.store.Append(ctx, reqs)
+		a.res, a.err = in.store.Append(ctx, reqs)
 		in.o.Metrics.observeAppend(time.Since(t0).Seconds())
-		if err := aerr; err != nil {
-			storeErr = err
-			if errors.Is(err, eventstore.ErrClosed) {
-				nakAll(b.items)
-				return 0, err
-			}
-			in.nakDelayed(b.items, idx, failures, err)
-		} else {
-			*failures = 0
-			appended, dups := 0, 0
-			for j, r := range res {
-				it := &b.items[idx[j]]
-				switch {
-				case r.Err == nil:
-					if r.Duplicate {
-						dups++
-					} else {
-						appended++
-					}
-					_ = it.msg.Ack()
-				default:
-					var je *journey.Error
-					if errors.As(r.Err, &je) && je.Code != journey.CodeInternal {
-						it.err = je // id_conflict: quarantined below
-						continue
-					}
-					in.o.Logger.Warn("append refused", "id", it.ev.ID, "err", r.Err)
-					_ = it.msg.NakWithDelay(in.o.NakDelay)
-					in.o.Metrics.naked(1)
-				}
-			}
-			in.o.Metrics.appended(appended)
-			in.o.Metrics.duplicates(dups)
-		}
 	}
-	for i := range b.items {
-		it := &b.items[i]
+	return a
+}
+
+// finish acks what a's Append made durable, quarantines and terminates the
+// invalid messages and the id conflicts, and naks (with a delay) what the
+// store failed. It returns an error only when the store is closed.
+func (in *Ingester) finish(ctx context.Context, a appended) error {
+	items := a.b.items
+	switch {
+	case a.err != nil && errors.Is(a.err, eventstore.ErrClosed):
+		nakAll(items)
+		return a.err
+	case a.err != nil:
+		in.failures++
+		in.nakDelayed(items, a.idx, in.failures, a.err)
+	default:
+		in.failures = 0
+		appended, dups := 0, 0
+		for j, r := range a.res {
+			it := &items[a.idx[j]]
+			if r.Err == nil {
+				if r.Duplicate {
+					dups++
+				} else {
+					appended++
+				}
+				_ = it.msg.Ack()
+				continue
+			}
+			var je *journey.Error
+			if errors.As(r.Err, &je) && je.Code != journey.CodeInternal {
+				it.err = je // id_conflict: quarantined below
+				continue
+			}
+			in.o.Logger.Warn("append refused", "id", it.ev.ID, "err", r.Err)
+			_ = it.msg.NakWithDelay(in.o.NakDelay)
+			in.o.Metrics.naked(1)
+		}
+		in.o.Metrics.appended(appended)
+		in.o.Metrics.duplicates(dups)
+	}
+	for i := range items {
+		it := &items[i]
 		if it.err == nil {
 			continue
 		}
-		err = quarantine(ctx, in.store, in.nc, in.o.RejectSubject, in.o.Metrics, in.o.Clock,
+		err := quarantine(ctx, in.store, in.nc, in.o.RejectSubject, in.o.Metrics, in.o.Clock,
 			it.msg.Data(), it.err, "nats:"+it.msg.Subject())
 		if err != nil {
 			if errors.Is(err, eventstore.ErrClosed) {
-				nakAll(b.items[i:])
-				return 0, err
+				nakAll(items[i:])
+				return err
 			}
 			in.o.Logger.Error("quarantine failed; will retry", "subject", it.msg.Subject(), "err", err)
 			_ = it.msg.NakWithDelay(in.o.NakDelay)
@@ -304,18 +352,14 @@ func (in *Ingester) process(ctx context.Context, b batch, failures *int) (pause 
 		}
 		_ = it.msg.Term()
 	}
-	in.o.Metrics.observeBatch(len(b.items), time.Since(b.start).Seconds())
-	if storeErr != nil {
-		return in.backoff(*failures), nil
-	}
-	return 0, nil
+	in.o.Metrics.observeBatch(len(items), time.Since(a.b.start).Seconds())
+	return nil
 }
 
 // nakDelayed naks the appended part of a batch after a store failure, with
 // a delay growing with the failures in a row.
-func (in *Ingester) nakDelayed(items []item, idx []int, failures *int, err error) {
-	*failures++
-	d := in.backoff(*failures)
+func (in *Ingester) nakDelayed(items []item, idx []int, failures int, err error) {
+	d := in.backoff(failures)
 	in.o.Logger.Error("append failed; batch nak'ed for redelivery", "events", len(idx), "delay", d, "err", err)
 	for _, i := range idx {
 		_ = items[i].msg.NakWithDelay(d)

@@ -20,7 +20,8 @@ type PublishOptions struct {
 	SubjectPrefix string // "": DefaultSubjectPrefix; an event goes to SubjectPrefix + "." + its subject
 	// MaxPending bounds the publishes awaiting their JetStream ack; 0: 4096.
 	MaxPending int
-	// AckTimeout fails a publish whose ack has not come; 0: 30s.
+	// AckTimeout gives up waiting for the missing acks when none has come
+	// for this long; 0: 30s. (One watchdog, not a timer per message.)
 	AckTimeout time.Duration
 	// Progress, when set, is called about every ProgressEvery (0: 200ms)
 	// from another goroutine, and once more at the end.
@@ -91,7 +92,6 @@ func Publish(ctx context.Context, nc *nats.Conn, r io.Reader, o PublishOptions) 
 	p := &publisher{o: o}
 	js, err := jetstream.New(nc,
 		jetstream.WithPublishAsyncMaxPending(o.MaxPending),
-		jetstream.WithPublishAsyncTimeout(o.AckTimeout),
 		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, _ *nats.Msg, ack *jetstream.PubAck) {
 			p.published.Add(1)
 			if ack.Duplicate {
@@ -118,15 +118,42 @@ func Publish(ctx context.Context, nc *nats.Conn, r io.Reader, o PublishOptions) 
 		wait, cancel = context.WithTimeout(context.WithoutCancel(ctx), o.AckTimeout)
 		defer cancel()
 	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-wait.Done():
-		if readErr == nil {
-			readErr = wait.Err()
-		}
+	if err := p.waitAcks(wait, js); err != nil && readErr == nil {
+		readErr = err
 	}
 	stopProgress()
 	return p.summary(), readErr
+}
+
+// waitAcks waits until every publish has its ack or failed, giving up
+// when none has come for AckTimeout: those left are counted as failed.
+func (p *publisher) waitAcks(ctx context.Context, js jetstream.JetStream) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	last, since := p.published.Load()+p.failed.Load(), time.Now()
+	for {
+		select {
+		case <-js.PublishAsyncComplete():
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			if n := p.published.Load() + p.failed.Load(); n != last {
+				last, since = n, time.Now()
+				continue
+			}
+			if time.Since(since) >= p.o.AckTimeout {
+				pending := js.PublishAsyncPending()
+				p.failed.Add(int64(pending))
+				p.mu.Lock()
+				if len(p.errors) < p.o.MaxErrors {
+					p.errors = append(p.errors, LineError{Message: fmt.Sprintf("%d publishes not acknowledged within %v", pending, p.o.AckTimeout)})
+				}
+				p.mu.Unlock()
+				return fmt.Errorf("handlers: %d publishes not acknowledged within %v", pending, p.o.AckTimeout)
+			}
+		}
+	}
 }
 
 type publisher struct {
@@ -237,7 +264,7 @@ func (p *publisher) readAll(ctx context.Context, js jetstream.JetStream, r io.Re
 		p.bytes.Add(int64(len(b)))
 		ev := bytes.TrimSpace(b)
 		if len(ev) > 0 {
-			if perr := p.publishLine(js, &pk, &slab, prefix, line, ev); perr != nil {
+			if perr := p.publishLine(ctx, js, &pk, &slab, prefix, line, ev); perr != nil {
 				return perr
 			}
 		}
@@ -251,8 +278,9 @@ func (p *publisher) readAll(ctx context.Context, js jetstream.JetStream, r io.Re
 }
 
 // publishLine publishes one event; a line it cannot route is counted as
-// failed. The error is returned only when the connection is closed.
-func (p *publisher) publishLine(js jetstream.JetStream, pk *peeker, slab *[]byte, prefix string, line int, ev []byte) error {
+// failed. The error is returned only when the connection is closed, ctx
+// ended or JetStream stopped acknowledging.
+func (p *publisher) publishLine(ctx context.Context, js jetstream.JetStream, pk *peeker, slab *[]byte, prefix string, line int, ev []byte) error {
 	id, subject, ok := pk.peek(ev)
 	switch {
 	case !ok:
@@ -277,13 +305,26 @@ func (p *publisher) publishLine(js jetstream.JetStream, pk *peeker, slab *[]byte
 	*slab = (*slab)[len(ev):]
 	copy(data, ev)
 	m := &nats.Msg{Subject: prefix + subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
+	stalledAt := int64(-1)
 	for {
 		_, err := js.PublishMsgAsync(m, jetstream.WithStallWait(p.o.AckTimeout))
 		if err == nil {
 			return nil
 		}
 		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			continue
+			// The window stayed full for AckTimeout: keep waiting while
+			// acks still come (the engine's stream may be slow), give up
+			// when none did.
+			if ctx.Err() != nil {
+				p.fail(line, id, ctx.Err().Error())
+				return ctx.Err()
+			}
+			if n := p.published.Load() + p.failed.Load(); n != stalledAt {
+				stalledAt = n
+				continue
+			}
+			p.fail(line, id, err.Error())
+			return fmt.Errorf("handlers: publish line %d: no JetStream ack for %v: %w", line, p.o.AckTimeout, err)
 		}
 		if errors.Is(err, nats.ErrConnectionClosed) {
 			p.fail(line, id, err.Error())
