@@ -88,7 +88,7 @@ flight is stored and acked, NATS and Pebble close. A second one aborts.`,
 				return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
 			var h slog.Handler = slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level})
-			if logJSON {
+			if logJSON || a.jsonOut {
 				h = slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level})
 			}
 			if config != "" {
@@ -141,6 +141,6 @@ flight is stored and acked, NATS and Pebble close. A second one aborts.`,
 	f.BoolVar(&cfg.NoViews, "no-views", false, "run without the live projections (ingest only)")
 	f.StringVar(&config, "config", "", "projection rules file (JSON)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.BoolVar(&logJSON, "log-json", false, "log as JSON lines")
+	f.BoolVar(&logJSON, "log-json", false, "log as JSON lines (also with --json)")
 	return cmd
 }
