@@ -67,6 +67,22 @@ func TestProjectionCommands(t *testing.T) {
 		mustRun(t, nil, "segments", "--data", dir, "--json", "--by", by)
 	}
 
+	var nps map[string]struct {
+		Responses int     `json:"responses"`
+		Score     float64 `json:"nps"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "nps", "--data", dir, "--json", "--by", "month")), &nps); err != nil {
+		t.Fatal(err)
+	}
+	for month, n := range nps {
+		if !strings.HasPrefix(month, "2025-0") || n.Score < -100 || n.Score > 100 || n.Responses == 0 {
+			t.Errorf("nps %s: %+v", month, n)
+		}
+	}
+	if r := runCLI(t, nil, "nps", "--data", dir, "--by", "week"); r.code != 2 {
+		t.Errorf("nps --by week: exit %d, want 2", r.code)
+	}
+
 	var rb rebuildLine
 	if err := json.Unmarshal([]byte(mustRun(t, nil, "rebuild", "--data", dir, "--json")), &rb); err != nil {
 		t.Fatal(err)

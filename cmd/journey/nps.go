@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/journey-cdp/journey/projections"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).npsCommand)
+}
+
+func (a *app) npsCommand() *cobra.Command {
+	var asOf, by string
+	cmd := &cobra.Command{
+		Use:   "nps [--data DIR] [--by overall|store|month] [--as-of T]",
+		Short: "Population Net Promoter Score (% promoters − % detractors), overall, by store or by month",
+		Long: `nps tallies the NPS answers of feedback events given up to --as-of (default now):
+promoters answer 9–10, passives 7–8, detractors 0–6; the score is % promoters −
+% detractors (−100..100). --by store uses the store the answer was given at (or
+the customer's latest store before it); --by month the UTC month. --json prints
+one object mapping each group to {"responses","promoters","passives","detractors","nps"}.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if by != "overall" && by != "store" && by != "month" {
+				return usageErrorf("--by %q: want overall, store or month", by)
+			}
+			var at time.Time
+			if asOf != "" {
+				t, err := a.asOf(asOf)
+				if err != nil {
+					return err
+				}
+				at = t
+			}
+			return a.runNPS(cmd.Context(), by, at)
+		},
+	}
+	cmd.Flags().StringVar(&asOf, "as-of", "", "answers up to T (RFC 3339 or YYYY-MM-DD = end of that day, UTC)")
+	cmd.Flags().StringVar(&by, "by", "overall", "overall, store or month")
+	return cmd
+}
+
+func (a *app) runNPS(ctx context.Context, by string, asOf time.Time) error {
+	v, closeAll, err := a.openViews(ctx, "", projections.Options{}, false)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	res, err := v.NPSResult(ctx, asOf)
+	if err != nil {
+		return err
+	}
+	groups := map[string]projections.NPS{"overall": res.Overall}
+	switch by {
+	case "store":
+		groups = res.ByStore
+	case "month":
+		groups = res.ByMonth
+	}
+	if groups == nil {
+		groups = map[string]projections.NPS{}
+	}
+	if a.jsonOut {
+		return a.printJSON(groups)
+	}
+	keys := make([]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	a.printf("%-16s %7s %10s %9s %11s %7s\n", by, "nps", "responses", "promoters", "detractors", "passives")
+	for _, k := range keys {
+		n := groups[k]
+		a.printf("%-16s %7.1f %10d %9d %11d %7d\n", k, n.Score, n.Responses, n.Promoters, n.Detractors, n.Passives)
+	}
+	return nil
+}
