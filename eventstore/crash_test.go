@@ -103,6 +103,7 @@ func TestCrashRecovery(t *testing.T) {
 		acked := make(map[string]bool)
 		var other []string
 		readDone := make(chan error)
+		firstAck := make(chan struct{})
 		go func() {
 			r := bufio.NewReader(stdout)
 			for {
@@ -116,13 +117,23 @@ func TestCrashRecovery(t *testing.T) {
 				}
 				line = strings.TrimSuffix(line, "\n")
 				if id, ok := strings.CutPrefix(line, "ack "); ok {
+					if len(acked) == 0 {
+						close(firstAck)
+					}
 					acked[id] = true
 				} else {
 					other = append(other, line)
 				}
 			}
 		}()
-		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
+		// Kill at a random moment once the child is appending.
+		select {
+		case <-firstAck:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("round %d: child acknowledged nothing in 20 s", round)
+		}
+		time.Sleep(time.Duration(100+rng.IntN(500)) * time.Millisecond)
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}

@@ -24,9 +24,10 @@ type Store struct {
 	db   *pebble.DB
 	opts Options
 
-	reqCh   chan *pending  // Append → writer (unbuffered)
+	reqCh   chan *pending  // Append → writer
+	stopped chan struct{}  // closed when the writer and syncer have finished
 	syncCh  chan *inflight // writer → syncer, in commit order
-	slots   chan struct{}  // one per batch between commit and completion
+	slots   chan struct{}  // held by the one batch between handoff and completion
 	closing chan struct{}
 	closeMu sync.Once
 	wg      sync.WaitGroup
@@ -56,8 +57,10 @@ type Store struct {
 // maxBatchBytes caps the record bytes of one group-commit batch.
 const maxBatchBytes = 16 << 20
 
-// maxInflight is how many applied batches may wait for their fsync.
-const maxInflight = 2
+// reqQueue is how many Append calls may wait for the writer without
+// blocking their goroutine.
+const reqQueue = 1024
+
 
 func (o *Options) withDefaults() Options {
 	var r Options
@@ -149,9 +152,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s := &Store{
 		db:       db,
 		opts:     o,
-		reqCh:    make(chan *pending),
-		syncCh:   make(chan *inflight, maxInflight),
-		slots:    make(chan struct{}, maxInflight),
+		reqCh:    make(chan *pending, reqQueue),
+		stopped:  make(chan struct{}),
+		syncCh:   make(chan *inflight, 1),
+		slots:    make(chan struct{}, 1),
 		closing:  make(chan struct{}),
 		headWake: make(chan struct{}),
 	}
@@ -172,6 +176,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.w.run() }()
 	go func() { defer s.wg.Done(); s.syncLoop() }()
+	go func() { s.wg.Wait(); close(s.stopped) }()
 	return s, nil
 }
 

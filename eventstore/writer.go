@@ -59,19 +59,49 @@ type writer struct {
 	key      []byte
 	sum      [32]byte
 
-	// Per batch.
+	// Per batch. cur holds the events of the batch being built, prev those
+	// of the batch handed to the syncer, which may not be applied yet (and
+	// so not visible to iter). Their raw bytes point into the batches,
+	// which the writer closes only once they are no longer needed.
 	iter     *pebble.Iterator // lazily opened view of every applied batch
-	inBatch  map[string]batchEntry
-	idFilter [64]uint64 // bit per maphash(id) mod 4096 of the ids in inBatch
+	cur      batchIDs
+	prev     batchIDs
+	prevB    *pebble.Batch // the batch of prev, closed at the next handoff
 	seed     maphash.Seed
 	now      int64 // recorded_at of the batch, unix ns; 0: not read yet
 	err      error // first read error of the batch
 }
 
-// batchEntry is an event placed in the batch being built.
+// batchIDs are the events of one batch by id, with a small filter in front
+// of the map.
+type batchIDs struct {
+	m      map[string]batchEntry
+	filter [64]uint64 // bit per maphash(id) mod 4096
+}
+
+func (b *batchIDs) get(id string, bit uint64) (batchEntry, bool) {
+	if b.filter[bit>>6]&(1<<(bit&63)) == 0 {
+		return batchEntry{}, false
+	}
+	e, ok := b.m[id]
+	return e, ok
+}
+
+func (b *batchIDs) put(id string, bit uint64, e batchEntry) {
+	b.m[id] = e
+	b.filter[bit>>6] |= 1 << (bit & 63)
+}
+
+func (b *batchIDs) reset() {
+	clear(b.m)
+	b.filter = [64]uint64{}
+}
+
+// batchEntry is an event placed in a batch.
 type batchEntry struct {
 	seq, version uint64
-	raw          []byte
+	customer     string
+	raw          []byte // inside the batch's record value
 }
 
 func newWriter(s *Store, seq uint64, hash [32]byte) *writer {
@@ -80,7 +110,8 @@ func newWriter(s *Store, seq uint64, hash [32]byte) *writer {
 		versions: make(map[string]uint64),
 		complete: seq == 0,
 		h:        sha256.New(),
-		inBatch:  make(map[string]batchEntry),
+		cur:      batchIDs{m: make(map[string]batchEntry)},
+		prev:     batchIDs{m: make(map[string]batchEntry)},
 		seed:     maphash.MakeSeed(),
 	}
 }
@@ -117,6 +148,12 @@ func (s *Store) Append(ctx context.Context, reqs []Request) ([]Result, error) {
 	case <-p.done:
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.stopped:
+		select {
+		case <-p.done: // completed before the writer stopped
+		default:
+			return nil, ErrClosed // queued after the writer's last look
+		}
 	}
 	if p.err != nil {
 		return nil, p.err
@@ -136,12 +173,17 @@ func (w *writer) full(g *group) bool {
 }
 
 // run is the writer goroutine: it merges pending calls into batches until
-// the store closes (finishing a call it has started). At most maxInflight
-// batches wait for their fsync; while none can be added, the writer keeps
-// merging arrivals into the next batch, so the batch size follows the load.
+// the store closes (finishing a call it has started). One batch at a time
+// is with the syncer (being applied and fsynced); meanwhile the writer
+// merges arrivals into the next batch, so the batch size follows the load
+// and the writer's work overlaps Pebble's.
 func (w *writer) run() {
 	s := w.s
-	defer close(s.syncCh)
+	defer func() {
+		s.slots <- struct{}{} // the last batch is done
+		w.closePrev()
+		close(s.syncCh)
+	}()
 	var carry *pending
 	for {
 		p := carry
@@ -149,6 +191,7 @@ func (w *writer) run() {
 			select {
 			case p = <-s.reqCh:
 			case <-s.closing:
+				w.refuseQueued()
 				return
 			}
 		}
@@ -169,6 +212,8 @@ func (w *writer) run() {
 				carry = w.fill(g, p)
 			}
 		}
+		// The previous batch is applied, fsynced and acknowledged.
+		w.closePrev()
 		w.commit(g.b, g.inf)
 	}
 }
@@ -209,6 +254,19 @@ func (w *writer) fill(g *group, p *pending) *pending {
 	return nil
 }
 
+// refuseQueued completes the calls still queued at Close with ErrClosed.
+func (w *writer) refuseQueued() {
+	for {
+		select {
+		case p := <-w.s.reqCh:
+			p.err = ErrClosed
+			close(p.done)
+		default:
+			return
+		}
+	}
+}
+
 // tryRecv returns a waiting call, or nil.
 func (w *writer) tryRecv() *pending {
 	select {
@@ -237,52 +295,51 @@ func (w *writer) commit(b *pebble.Batch, inf *inflight) {
 		}
 		w.iter = nil
 	}
-	clear(w.inBatch)
-	w.idFilter = [64]uint64{}
 	w.now = 0
-	if len(w.versions) > maxCachedCustomers {
-		w.versions = make(map[string]uint64)
-		w.complete = false
-	}
 	inf.lastSeq, inf.hash = w.seq, w.hash
 	switch {
 	case w.err != nil:
 		inf.err = s.fail(w.err)
 		w.err = nil
-		_ = b.Close()
-	case b == nil || b.Empty():
-		if b != nil {
-			_ = b.Close()
+	case !b.Empty():
+		inf.batch = b
+	}
+	// This batch's events become prev; the cache keeps at least them.
+	w.prev, w.cur = w.cur, w.prev
+	w.prevB = b
+	if len(w.versions) > maxCachedCustomers {
+		w.versions = make(map[string]uint64, len(w.prev.m))
+		for _, e := range w.prev.m {
+			w.versions[e.customer] = max(w.versions[e.customer], e.version)
 		}
-	case s.opts.NoSync:
-		if err := s.db.Apply(b, pebble.NoSync); err != nil {
-			inf.err = s.fail(err)
-		}
-		_ = b.Close()
-	default:
-		if err := s.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
-			inf.err = s.fail(err)
-			_ = b.Close()
-		} else {
-			inf.batch = b
-		}
+		w.complete = false
 	}
 	s.syncCh <- inf
 }
 
-// syncLoop is the syncer goroutine: in commit order it waits for each
-// batch's fsync, publishes the durable head and completes the callers.
+// closePrev forgets the previous batch once the syncer is done with it
+// (it is applied, so iterators see its events).
+func (w *writer) closePrev() {
+	w.prev.reset()
+	if w.prevB != nil {
+		_ = w.prevB.Close()
+		w.prevB = nil
+	}
+}
+
+// syncLoop is the syncer goroutine: in order it applies each batch with
+// an fsync, publishes the durable head and completes the callers. The
+// writer closes the batches.
 func (s *Store) syncLoop() {
 	var broken error // once a batch failed, no later one is acknowledged
 	for inf := range s.syncCh {
 		if inf.err != nil && broken == nil {
 			broken = inf.err
 		}
-		if inf.batch != nil {
-			if err := inf.batch.SyncWait(); err != nil && broken == nil {
+		if inf.batch != nil && broken == nil {
+			if err := s.db.Apply(inf.batch, s.writeOpts()); err != nil {
 				broken = s.fail(err)
 			}
-			_ = inf.batch.Close()
 		}
 		if broken == nil && inf.lastSeq > s.durable.Load() {
 			s.publish(inf.lastSeq, inf.hash)
@@ -314,11 +371,13 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result) int {
 	}
 	// Idempotency: first this batch, then everything applied before it.
 	bit := maphash.String(w.seed, ev.ID) & 4095
-	if w.idFilter[bit>>6]&(1<<(bit&63)) != 0 {
-		if e, ok := w.inBatch[ev.ID]; ok {
-			w.duplicate(res, ev, e.seq, e.version, e.raw)
-			return 0
-		}
+	if e, ok := w.cur.get(ev.ID, bit); ok {
+		w.duplicate(res, ev, e.seq, e.version, e.raw)
+		return 0
+	}
+	if e, ok := w.prev.get(ev.ID, bit); ok {
+		w.duplicate(res, ev, e.seq, e.version, e.raw)
+		return 0
 	}
 	if seq, version, raw, ok := w.lookupID(ev.ID); ok {
 		w.duplicate(res, ev, seq, version, raw)
@@ -352,6 +411,9 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result) int {
 	w.h.Write(body)
 	w.h.Sum(w.sum[:0])
 	copy(op.Value[:hashLen], w.sum[:])
+	// The batch's copy of the raw bytes (the caller may reuse ev.Raw once
+	// acknowledged). If the batch buffer grows, this keeps the old array.
+	stored := op.Value[len(op.Value)-len(ev.Raw):]
 	_ = op.Finish()
 
 	var sv [8]byte
@@ -363,8 +425,8 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result) int {
 
 	w.seq, w.hash = seq, w.sum
 	w.versions[ev.Subject] = version
-	w.inBatch[ev.ID] = batchEntry{seq: seq, version: version, raw: ev.Raw}
-	w.idFilter[bit>>6] |= 1 << (bit & 63)
+	w.cur.put(ev.ID, bit, batchEntry{seq: seq, version: version, customer: ev.Subject,
+		raw: stored})
 	res.Seq, res.Version = seq, version
 	return n
 }
