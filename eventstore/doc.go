@@ -49,12 +49,13 @@
 // One writer goroutine owns sequence assignment, the head hash, a cache of
 // customer versions and the idempotency checks. It drains the pending
 // Append calls into one Pebble batch (up to Options.MaxBatchEvents events
-// or 16 MiB), applies it without waiting for the fsync, and hands it to a
-// syncer goroutine, which waits for the batch's WAL fsync in commit order,
-// publishes the new durable head and completes the callers. The writer
-// builds the next batch while the previous one is being fsynced; batches
-// queued behind one fsync share the next one, as Pebble's commit pipeline
-// does.
+// or 16 MiB) and hands it to a syncer goroutine, which applies it with one
+// fsync (pebble.Sync), publishes the new durable head and completes the
+// callers. One batch at a time is with the syncer; while it is being
+// applied and fsynced, the writer merges the calls that arrive into the
+// next batch, so under load many calls share one batch and one fsync, and
+// the writer's work overlaps Pebble's. Ids of the batch in flight are
+// checked from memory, the rest from the log's i/ index.
 //
 // Pebble makes an applied batch readable before its fsync completes, so
 // every read (Scan, CustomerEvents, CustomerVersion, Get) stops at
