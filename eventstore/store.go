@@ -61,7 +61,6 @@ const maxBatchBytes = 16 << 20
 // blocking their goroutine.
 const reqQueue = 1024
 
-
 func (o *Options) withDefaults() Options {
 	var r Options
 	if o != nil {

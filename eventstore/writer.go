@@ -63,13 +63,13 @@ type writer struct {
 	// of the batch handed to the syncer, which may not be applied yet (and
 	// so not visible to iter). Their raw bytes point into the batches,
 	// which the writer closes only once they are no longer needed.
-	iter     *pebble.Iterator // lazily opened view of every applied batch
-	cur      batchIDs
-	prev     batchIDs
-	prevB    *pebble.Batch // the batch of prev, closed at the next handoff
-	seed     maphash.Seed
-	now      int64 // recorded_at of the batch, unix ns; 0: not read yet
-	err      error // first read error of the batch
+	iter  *pebble.Iterator // lazily opened view of every applied batch
+	cur   batchIDs
+	prev  batchIDs
+	prevB *pebble.Batch // the batch of prev, closed at the next handoff
+	seed  maphash.Seed
+	now   int64 // recorded_at of the batch, unix ns; 0: not read yet
+	err   error // first read error of the batch
 }
 
 // batchIDs are the events of one batch by id, with a small filter in front
