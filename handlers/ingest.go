@@ -127,20 +127,24 @@ func (in *Ingester) Run(ctx context.Context) error {
 
 	batches := make(chan batch)
 	acks := make(chan appended, 1)
+	// rctx stops the stages on ctx's end or on a fatal error.
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rcancel()
 	var fatal atomic.Pointer[error]
 	setFatal := func(err error) {
 		if fatal.CompareAndSwap(nil, &err) {
 			in.o.Logger.Error("ingest stopped", "err", err)
 			cc.Stop()
+			rcancel()
 		}
 	}
 	var wg, ackWG sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); in.pollLag(ctx) }()
+	go func() { defer wg.Done(); in.pollLag(rctx) }()
 	go func() {
 		defer wg.Done()
 		defer close(batches)
-		in.batcher(ctx, msgs, batches)
+		in.batcher(rctx, msgs, batches)
 	}()
 	// The acker: acks, naks and quarantines after each Append, so that the
 	// appender can hand the store its next batch at once.
@@ -181,7 +185,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 			// not hammered; the acker naks the batch with this delay.
 			failures++
 			select {
-			case <-ctx.Done():
+			case <-rctx.Done():
 			case <-time.After(in.backoff(failures)):
 			}
 		}

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -224,5 +225,51 @@ func TestIngestRejects(t *testing.T) {
 		if v := value(t, r.metrics.Rejected.WithLabelValues(string(code))); v != n {
 			t.Errorf("rejected{code=%s}=%v, want %v", code, v, n)
 		}
+	}
+}
+
+// TestIngestStoreClosed closes the store under a running ingester: the
+// next batch must not be acked (it stays with JetStream for the next run)
+// and Run must return the store's error.
+func TestIngestStoreClosed(t *testing.T) {
+	r := newRig(t)
+	r.expectErr = true
+	ctx := context.Background()
+	evs, err := ingestbench.Events(2, 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := func(raw []byte) {
+		t.Helper()
+		ev, err := journey.Decode(raw, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.js.Publish(ctx, "journey.events."+ev.Subject, raw, jetstream.WithMsgID(ev.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub(evs[0])
+	r.settle(t, 1)
+	if err := r.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pub(evs[1])
+	select {
+	case err := <-r.done:
+		if !errors.Is(err, eventstore.ErrClosed) {
+			t.Fatalf("Run returned %v, want ErrClosed", err)
+		}
+		r.done <- nil // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not stop on a closed store")
+	}
+	info, err := r.cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.AckFloor.Stream != 1 || info.NumPending+uint64(info.NumAckPending) != 1 {
+		t.Fatalf("after the failure: ack floor %d, pending %d, ack pending %d; want 1 acked, 1 left",
+			info.AckFloor.Stream, info.NumPending, info.NumAckPending)
 	}
 }

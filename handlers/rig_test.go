@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"testing"
@@ -28,6 +29,9 @@ type rig struct {
 	cons    jetstream.Consumer
 	metrics *handlers.Metrics
 	stop    func()
+	done    chan error // Run's result
+	// expectErr: the test makes Run fail on purpose.
+	expectErr bool
 }
 
 func newRig(t *testing.T) *rig {
@@ -42,7 +46,7 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := r.store.Close(); err != nil {
+		if err := r.store.Close(); err != nil && !errors.Is(err, eventstore.ErrClosed) {
 			t.Errorf("store close: %v", err)
 		}
 	})
@@ -55,6 +59,7 @@ func newRig(t *testing.T) *rig {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- in.Run(rctx) }()
+	r.done = done
 	stopped := false
 	r.stop = func() {
 		if stopped {
@@ -62,7 +67,7 @@ func newRig(t *testing.T) *rig {
 		}
 		stopped = true
 		cancel()
-		if err := <-done; err != nil {
+		if err := <-done; err != nil && !r.expectErr {
 			t.Errorf("ingester Run: %v", err)
 		}
 	}
