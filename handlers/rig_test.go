@@ -1,8 +1,8 @@
 package handlers_test
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
