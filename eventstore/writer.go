@@ -49,8 +49,8 @@ const maxCachedCustomers = 1 << 20
 
 type writer struct {
 	s        *Store
-	seq      uint64   // last assigned sequence
-	hash     [32]byte // hash of record seq
+	seq      uint64             // last assigned sequence
+	hash     [32]byte           // hash of record seq
 	versions map[string]*uint64 // values live in vslab
 	vslab    []uint64
 	ptrs     []*uint64 // per request of the current window: versions[subject]
