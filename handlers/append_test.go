@@ -194,3 +194,40 @@ func TestHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryService reads a customer's events over the NATS micro service.
+func TestQueryService(t *testing.T) {
+	r := newRig(t)
+	app := handlers.NewAppender(r.store, handlers.AppendOptions{})
+	if _, err := app.Append(context.Background(), visit(t, "q-1", "cust-q"), -1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := handlers.ServeQueries(r.nc, handlers.Queries{Store: r.store}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	client := natsConnect(t, r)
+	m, err := client.Request("journey.query.events", []byte(`{"id":"cust-q"}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var page handlers.EventsPage
+	if err := json.Unmarshal(m.Data, &page); err != nil || len(page.Events) != 1 || page.Events[0].Seq != 1 {
+		t.Fatalf("events answer %s (%v)", m.Data, err)
+	}
+	m, err = client.Request("journey.query.events", []byte(`{"id":"nobody"}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Header.Get("Nats-Service-Error-Code"); got != "404" {
+		t.Fatalf("unknown customer: error code %q, body %s", got, m.Data)
+	}
+	m, err = client.Request("journey.query.customer", []byte(`{"id":"cust-q"}`), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := m.Header.Get("Nats-Service-Error-Code"); got != "503" {
+		t.Fatalf("customer without views: error code %q, body %s", got, m.Data)
+	}
+}

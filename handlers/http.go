@@ -141,10 +141,9 @@ func writeError(w http.ResponseWriter, status int, b ErrorBody) {
 	writeJSON(w, status, ErrorReply{Error: b})
 }
 
-// parseAsOf parses the as_of query parameter: RFC 3339, or a date
+// parseAsOf parses an as_of parameter: RFC 3339, or a date
 // (YYYY-MM-DD, meaning the end of that day in UTC). Empty: zero (now).
-func parseAsOf(r *http.Request) (time.Time, error) {
-	v := r.URL.Query().Get("as_of")
+func parseAsOf(v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}

@@ -53,6 +53,9 @@ type Config struct {
 	// and queue group ("": journey.append, journey-engine); RejectSubject
 	// gets the rejection notices ("": journey.rejected).
 	AppendSubject, AppendQueue, RejectSubject string
+	// QueryPrefix is the NATS query service's subject prefix ("":
+	// journey.query; endpoints .customer, .events, .segments).
+	QueryPrefix string
 
 	// NoViews runs without the live projections (and their HTTP reads).
 	NoViews bool
@@ -195,6 +198,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("engine: %w", err)
 	}
 
+	qsvc, err := handlers.ServeQueries(nc, handlers.Queries{Store: store, Views: views}, cfg.QueryPrefix, cfg.AppendQueue)
+	if err != nil {
+		_ = svc.Stop()
+		return fmt.Errorf("engine: %w", err)
+	}
+
 	if views != nil {
 		g.Go(func() error {
 			n, err := views.CatchUp(gctx)
@@ -231,6 +240,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			_ = svc.Stop()
+			_ = qsvc.Stop()
 			return fmt.Errorf("engine: http: %w", err)
 		}
 		httpAddr = ln.Addr().String()
@@ -261,6 +271,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	if err := svc.Stop(); err != nil {
 		log.Warn("append service stop", "err", err)
+	}
+	if err := qsvc.Stop(); err != nil {
+		log.Warn("query service stop", "err", err)
 	}
 	runErr := g.Wait()
 	if runErr != nil && ctx.Err() == nil {

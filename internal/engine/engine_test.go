@@ -270,6 +270,13 @@ func TestServeEmbedded(t *testing.T) {
 		if code, body := get("/v1/customers/cust-000007"); code != 200 || !strings.Contains(body, `"stage"`) {
 			t.Fatalf("customer: %d %s", code, body)
 		}
+		m, err := nc.Request("journey.query.customer", []byte(`{"id":"cust-000007"}`), 10*time.Second)
+		if err != nil {
+			t.Fatalf("NATS customer query: %v", err)
+		}
+		if !strings.Contains(string(m.Data), `"stage"`) {
+			t.Fatalf("NATS customer query: %s", m.Data)
+		}
 		if code, body := get("/v1/segments?by=stage"); code != 200 || !strings.Contains(body, `"counts"`) {
 			t.Fatalf("segments: %d %s", code, body)
 		}
