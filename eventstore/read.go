@@ -37,10 +37,9 @@ func (s *Store) Scan(ctx context.Context, from, to uint64, fn func(rec *Record) 
 	}
 	defer it.Close()
 	var (
-		rec       Record
-		view      recordView
-		want      = from
-		customers = make(interner)
+		rec  Record
+		view recordView
+		want = from
 	)
 	for ok := it.First(); ok; ok = it.Next() {
 		if want&1023 == 0 {
@@ -59,7 +58,7 @@ func (s *Store) Scan(ctx context.Context, from, to uint64, fn func(rec *Record) 
 		if err := parseRecord(v, &view); err != nil || view.seq != seq {
 			return fmt.Errorf("eventstore: record %d: %w; run verify", seq, errMalformed)
 		}
-		view.fill(&rec, false, customers)
+		view.fill(&rec, false)
 		if err := fn(&rec); err != nil {
 			return err
 		}
@@ -137,7 +136,7 @@ func (s *Store) CustomerEvents(ctx context.Context, customer string, afterVersio
 		if err := parseRecord(v, &view); err != nil || view.seq != seq || string(view.customer) != customer {
 			return nil, fmt.Errorf("eventstore: customer %q: record %d does not match its index; run verify", customer, seq)
 		}
-		view.fill(&recs[i], true, nil)
+		view.fill(&recs[i], true)
 	}
 	return recs, nil
 }
@@ -203,6 +202,6 @@ func (s *Store) Get(id string) (rec Record, found bool, err error) {
 	if err := parseRecord(v, &view); err != nil || view.seq != seq || string(view.id) != id {
 		return rec, false, fmt.Errorf("eventstore: get %q: record %d does not match the id index; run verify", id, seq)
 	}
-	view.fill(&rec, true, nil)
+	view.fill(&rec, true)
 	return rec, true, nil
 }

@@ -200,37 +200,14 @@ func kindOf(b []byte) journey.Kind {
 	return journey.Kind(b)
 }
 
-// interner returns one string per distinct customer id seen by a scan, so
-// that a scan allocates per customer rather than per record.
-type interner map[string]string
-
-// maxInterned bounds an interner; past it, strings are allocated.
-const maxInterned = 1 << 16
-
-func (in interner) str(b []byte) string {
-	if s, ok := in[string(b)]; ok {
-		return s
-	}
-	s := string(b)
-	if len(in) < maxInterned {
-		in[s] = s
-	}
-	return s
-}
-
-// fill sets rec from r. Raw aliases the stored value unless copyRaw;
-// customer ids go through in when it is not nil.
-func (r *recordView) fill(rec *Record, copyRaw bool, in interner) {
+// fill sets rec from r. Raw aliases the stored value unless copyRaw.
+func (r *recordView) fill(rec *Record, copyRaw bool) {
 	rec.Seq = r.seq
 	rec.Version = r.version
 	rec.RecordedAt = time.Unix(0, r.recordedAt).UTC()
 	rec.EventTime = time.Unix(r.eventSec, int64(r.eventNsec)).UTC()
 	rec.Type = kindOf(r.typ)
-	if in != nil {
-		rec.Customer = in.str(r.customer)
-	} else {
-		rec.Customer = string(r.customer)
-	}
+	rec.Customer = string(r.customer)
 	rec.ID = string(r.id)
 	if copyRaw {
 		rec.Raw = append([]byte(nil), r.raw...)
