@@ -84,6 +84,13 @@ func Provision(ctx context.Context, js jetstream.JetStream, o StreamOptions) (je
 	if err != nil {
 		return nil, fmt.Errorf("handlers: stream %s: %w", o.Stream, err)
 	}
+	// Without a filter the server walks the stream in order instead of
+	// matching every subject against a wildcard; a filter is needed only
+	// when an operator's stream holds other subjects too.
+	filter := o.SubjectPrefix + ".*"
+	if subj := st.CachedInfo().Config.Subjects; len(subj) == 1 && subj[0] == filter {
+		filter = ""
+	}
 	cons, err := st.Consumer(ctx, o.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
 		cons, err = st.CreateConsumer(ctx, jetstream.ConsumerConfig{
@@ -94,7 +101,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, o StreamOptions) (je
 			AckWait:       o.AckWait,
 			MaxDeliver:    -1,
 			MaxAckPending: o.MaxAckPending,
-			FilterSubject: o.SubjectPrefix + ".*",
+			FilterSubject: filter,
 		})
 		if errors.Is(err, jetstream.ErrConsumerExists) {
 			cons, err = st.Consumer(ctx, o.Consumer)
