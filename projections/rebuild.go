@@ -1,12 +1,12 @@
 package projections
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
 	"hash/maphash"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -27,6 +27,12 @@ type RebuildStats struct {
 	// EventsPerSec is Events / Duration (the log scan, fold and writes).
 	EventsPerSec float64 `json:"events_per_s"`
 	Dir          string  `json:"dir,omitempty"` // the new views directory
+	// The phases: the first pass over the log, the passes for the late
+	// customers, and (Rebuild) flushing, reopening and catching up the new
+	// views before the swap.
+	FirstPass time.Duration `json:"first_pass_ns"`
+	LatePass  time.Duration `json:"late_pass_ns"`
+	Finish    time.Duration `json:"finish_ns,omitempty"`
 }
 
 // Rebuild builds fresh views from the log into a new views database, in
@@ -59,6 +65,7 @@ func (v *Views) Rebuild(ctx context.Context) (RebuildStats, error) {
 	}
 	target := v.log.DurableSeq()
 	stats, err := v.buildInto(ctx, db, target, time.Time{}, pop.Churn)
+	finish := time.Now()
 	if err == nil {
 		err = db.Flush()
 	}
@@ -96,6 +103,7 @@ func (v *Views) Rebuild(ctx context.Context) (RebuildStats, error) {
 	v.mu.Lock()
 	v.cur = nd
 	v.mu.Unlock()
+	stats.Finish = time.Since(finish)
 
 	// Readers that pinned the old views finish first.
 	old.use.Lock()
@@ -140,6 +148,7 @@ func (v *Views) buildInto(ctx context.Context, db *pebble.DB, target uint64, asO
 // buildResult is what build folded.
 type buildResult struct {
 	stats   RebuildStats
+	bytes   uint64 // event bytes folded
 	gaps    gapHist
 	maxTime time.Time
 	hash    [32]byte // log hash at target
@@ -174,26 +183,98 @@ var chunkPool = sync.Pool{New: func() any {
 // customer's events reach one worker in log order; referral events are
 // decoded by the scanner too, to deal a mark to the referred customer's
 // worker. A worker keeps states in memory up to Options.MaxStates, then
-// spills them to db; an event older than its customer's newest makes the
-// worker drop the customer and re-fold them from the log at the end.
+// spills them to db. An event older than its customer's newest makes the
+// worker drop the customer ("late"); after the first pass, further scans
+// of the log collect the late customers' events (in groups whose events
+// fit lateBudget), which the workers sort by (time, seq) and fold.
 func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf time.Time) (buildResult, error) {
 	nw := v.opts.Workers
-	g, gctx := errgroup.WithContext(ctx)
-	chans := make([]chan *rbChunk, nw)
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		chans[i] = make(chan *rbChunk, 8)
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[string]*entry{}, refold: map[string]struct{}{}, gaps: gapHist{}, asOf: asOf, target: target}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[string]*entry{}, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
 	}
-	var res buildResult
-	var skippedAsOf atomic.Uint64
+	defer func() {
+		for _, w := range workers {
+			_ = w.b.Close()
+		}
+	}()
+	seed := maphash.MakeSeed()
+	res := buildResult{gaps: gapHist{}}
+	start := time.Now()
+	if err := v.pass(ctx, target, asOf, seed, workers, nil, &res); err != nil {
+		return buildResult{}, err
+	}
+	res.stats.FirstPass = time.Since(start)
+	start = time.Now()
+	// The late customers, in groups of about lateBudget bytes of events.
+	var lateEvents int
+	var folded uint64
+	for _, w := range workers {
+		for _, n := range w.late {
+			lateEvents += n
+		}
+		folded += w.events
+	}
+	if lateEvents > 0 && lateEvents*64 < int(folded) {
+		// Few: read their histories by customer.
+		g, gctx := errgroup.WithContext(ctx)
+		for _, w := range workers {
+			g.Go(func() error { return w.refoldFromLog(gctx) })
+		}
+		if err := g.Wait(); err != nil {
+			return buildResult{}, err
+		}
+	} else if lateEvents > 0 {
+		perEvent := 512 + 2*int(res.bytes/max(1, folded))
+		groups := max(1, (lateEvents*perEvent+lateBudget-1)/lateBudget)
+		for g := range groups {
+			only := map[string]struct{}{}
+			for _, w := range workers {
+				for c := range w.late {
+					if groups == 1 || int(maphash.String(seed, c)>>32)%groups == g {
+						only[c] = struct{}{}
+					}
+				}
+			}
+			if err := v.pass(ctx, target, asOf, seed, workers, only, nil); err != nil {
+				return buildResult{}, err
+			}
+		}
+	}
+	res.stats.LatePass = time.Since(start)
+	for _, w := range workers {
+		res.gaps.add(w.gaps)
+		res.stats.Events += w.events
+		res.stats.Skipped += w.skipped
+		res.stats.Customers += w.customers
+		res.stats.Refolded += uint64(len(w.late))
+	}
+	res.gaps.clean()
+	res.stats.Workers = nw
+	return res, nil
+}
+
+// lateBudget bounds the memory of the late customers' events collected
+// in one pass.
+const lateBudget = 128 << 20
+
+// pass scans the log up to target (events with time ≤ asOf when asOf is
+// not zero) into the workers. With only nil it is the first pass: every
+// record, referral marks, and res is filled; else only the events of the
+// customers in only are dealt, and the workers fold them at the end.
+func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed maphash.Seed, workers []*rbWorker, only map[string]struct{}, res *buildResult) error {
+	nw := len(workers)
+	g, gctx := errgroup.WithContext(ctx)
+	chans := make([]chan *rbChunk, nw)
+	for i := range chans {
+		chans[i] = make(chan *rbChunk, 8)
+	}
 	g.Go(func() error {
 		defer func() {
 			for _, c := range chans {
 				close(c)
 			}
 		}()
-		seed := maphash.MakeSeed()
 		pending := make([]*rbChunk, nw)
 		for i := range pending {
 			pending[i] = chunkPool.Get().(*rbChunk)
@@ -209,19 +290,25 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 		}
 		var done uint64
 		err := v.log.Scan(gctx, 1, target, func(rec *eventstore.Record) error {
-			done++
-			if rec.Seq == target {
-				res.hash = rec.Hash
-			}
-			if v.opts.Progress != nil && done&0xffff == 0 {
-				v.opts.Progress(done, target)
-			}
-			if !asOf.IsZero() && rec.EventTime.After(asOf) {
-				skippedAsOf.Add(1)
-				return nil
-			}
-			if rec.EventTime.After(res.maxTime) {
-				res.maxTime = rec.EventTime
+			if only != nil {
+				if _, ok := only[rec.Customer]; !ok || (!asOf.IsZero() && rec.EventTime.After(asOf)) {
+					return nil
+				}
+			} else {
+				done++
+				if rec.Seq == target {
+					res.hash = rec.Hash
+				}
+				if v.opts.Progress != nil && done&0xffff == 0 {
+					v.opts.Progress(done, target)
+				}
+				if !asOf.IsZero() && rec.EventTime.After(asOf) {
+					return nil
+				}
+				if rec.EventTime.After(res.maxTime) {
+					res.maxTime = rec.EventTime
+				}
+				res.bytes += uint64(len(rec.Raw))
 			}
 			i := int(maphash.String(seed, rec.Customer) % uint64(nw))
 			c := pending[i]
@@ -233,7 +320,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 					return err
 				}
 			}
-			if rec.Type == journey.KindReferral {
+			if rec.Type == journey.KindReferral && only == nil {
 				ev, err := journey.DecodeStored(rec.Raw)
 				if err != nil || ev.Data.Referred == "" || ev.Data.Referred == ev.Subject {
 					return nil // the worker skips an invalid event the same way
@@ -257,19 +344,29 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 				if err := send(i); err != nil {
 					return err
 				}
+			} else {
+				chunkPool.Put(pending[i])
 			}
 		}
-		if v.opts.Progress != nil {
+		if v.opts.Progress != nil && only == nil {
 			v.opts.Progress(done, target)
 		}
 		return nil
 	})
-	for i := range nw {
-		w := workers[i]
+	for i, w := range workers {
 		g.Go(func() error {
-			defer w.b.Close()
+			var collected map[string][]histItem
+			if only != nil {
+				collected = map[string][]histItem{}
+			}
 			for c := range chans[i] {
-				if err := w.chunk(c); err != nil {
+				var err error
+				if only == nil {
+					err = w.chunk(c)
+				} else {
+					err = w.collect(c, collected)
+				}
+				if err != nil {
 					// Drain so that the scanner is not blocked.
 					go func() {
 						for range chans[i] {
@@ -278,23 +375,16 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 					return err
 				}
 			}
-			return w.finish(gctx)
+			if only == nil {
+				if err := w.drain(); err != nil {
+					return err
+				}
+				return w.spill()
+			}
+			return w.foldLate(gctx, collected)
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return buildResult{}, err
-	}
-	res.gaps = gapHist{}
-	for _, w := range workers {
-		res.gaps.add(w.gaps)
-		res.stats.Events += w.events
-		res.stats.Skipped += w.skipped
-		res.stats.Customers += w.customers
-		res.stats.Refolded += uint64(len(w.refold))
-	}
-	res.gaps.clean()
-	res.stats.Workers = nw
-	return res, nil
+	return g.Wait()
 }
 
 // rbWorker folds the customers of one shard.
@@ -303,10 +393,14 @@ type rbWorker struct {
 	db     *pebble.DB
 	b      *pebble.Batch
 	states map[string]*entry
-	refold map[string]struct{}
+	late   map[string]int // late customers → events seen
 	gaps   gapHist
-	asOf   time.Time
-	target uint64
+	// reorder holds the events of the reorder window; newest is the
+	// newest event time seen.
+	reorder reorderHeap
+	newest  time.Time
+	asOf    time.Time
+	target  uint64
 
 	events, skipped, customers uint64
 }
@@ -314,20 +408,71 @@ type rbWorker struct {
 func (w *rbWorker) chunk(c *rbChunk) error {
 	for i := range c.items {
 		it := &c.items[i]
-		var err error
 		if it.markFor != "" {
-			err = w.mark(it)
-		} else {
-			err = w.event(c.buf[it.off:it.end], it.seq)
+			if err := w.mark(it); err != nil {
+				return err
+			}
+			continue
 		}
+		ev, err := journey.DecodeStored(c.buf[it.off:it.end])
 		if err != nil {
-			return err
+			w.skipped++
+			continue
+		}
+		ev.Raw = nil // the chunk is reused; Apply does not need the bytes
+		w.events++
+		if ev.Time.After(w.newest) {
+			w.newest = ev.Time
+		}
+		heap.Push(&w.reorder, histItem{time: ev.Time, seq: it.seq, ev: ev})
+		// Apply what the reorder window has passed.
+		for len(w.reorder) > 0 && (len(w.reorder) > reorderMax || w.reorder[0].time.Before(w.newest.Add(-w.v.opts.ReorderWindow))) {
+			if err := w.apply(heap.Pop(&w.reorder).(histItem)); err != nil {
+				return err
+			}
 		}
 	}
 	c.items, c.buf = c.items[:0], c.buf[:0]
 	chunkPool.Put(c)
 	if len(w.states) >= w.v.opts.MaxStates {
 		return w.spill()
+	}
+	return nil
+}
+
+// reorderMax bounds the events in a rebuild worker's reorder window.
+// Events are applied in event-time order once the newest event time seen
+// is Options.ReorderWindow past them (or more than reorderMax events
+// wait), so that events that reached the log up to that much late need no
+// re-fold.
+const reorderMax = 100_000
+
+// reorderHeap is a min-heap of events by (time, seq).
+type reorderHeap []histItem
+
+func (h reorderHeap) Len() int { return len(h) }
+func (h reorderHeap) Less(i, j int) bool {
+	if c := h[i].time.Compare(h[j].time); c != 0 {
+		return c < 0
+	}
+	return h[i].seq < h[j].seq
+}
+func (h reorderHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *reorderHeap) Push(x any)   { *h = append(*h, x.(histItem)) }
+func (h *reorderHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	old[len(old)-1] = histItem{}
+	*h = old[:len(old)-1]
+	return it
+}
+
+// drain applies every event still in the reorder window.
+func (w *rbWorker) drain() error {
+	for len(w.reorder) > 0 {
+		if err := w.apply(heap.Pop(&w.reorder).(histItem)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -348,14 +493,11 @@ func (w *rbWorker) get(customer string) (*entry, error) {
 	return e, nil
 }
 
-func (w *rbWorker) event(raw []byte, seq uint64) error {
-	ev, err := journey.DecodeStored(raw)
-	if err != nil {
-		w.skipped++
-		return nil
-	}
-	w.events++
-	if _, ok := w.refold[ev.Subject]; ok {
+// apply folds one event, or marks its customer late.
+func (w *rbWorker) apply(it histItem) error {
+	ev := it.ev
+	if n, ok := w.late[ev.Subject]; ok {
+		w.late[ev.Subject] = n + 1
 		return nil
 	}
 	e, err := w.get(ev.Subject)
@@ -363,12 +505,12 @@ func (w *rbWorker) event(raw []byte, seq uint64) error {
 		return err
 	}
 	if ev.Time.Before(e.last) {
-		// Late: re-fold this customer from the log once, at the end.
-		w.refold[ev.Subject] = struct{}{}
+		// Late: fold this customer again from the log, after this pass.
+		w.late[ev.Subject] = e.st.Events + 1
 		delete(w.states, ev.Subject)
 		return nil
 	}
-	e.st.Apply(ev, seq)
+	e.st.Apply(ev, it.seq)
 	e.last = ev.Time
 	e.dirty = true
 	return nil
@@ -379,7 +521,7 @@ func (w *rbWorker) mark(it *rbItem) error {
 	if err := w.b.Set(markKey(it.markFor, it.seq), encodeMark(m), nil); err != nil {
 		return err
 	}
-	if _, ok := w.refold[it.markFor]; ok {
+	if _, ok := w.late[it.markFor]; ok {
 		return nil // the re-fold reads the mark back
 	}
 	e, err := w.get(it.markFor)
@@ -415,34 +557,81 @@ func (w *rbWorker) commit() error {
 	return nil
 }
 
-// finish writes the remaining states, then re-folds the late customers.
-func (w *rbWorker) finish(ctx context.Context) error {
-	if err := w.spill(); err != nil {
-		return err
+// collect keeps the events of c (late customers) for foldLate.
+func (w *rbWorker) collect(c *rbChunk, into map[string][]histItem) error {
+	for i := range c.items {
+		it := &c.items[i]
+		ev, err := journey.DecodeStored(c.buf[it.off:it.end])
+		if err != nil {
+			continue // counted as skipped in the first pass
+		}
+		ev.Raw = nil // the chunk is reused; Apply does not need the bytes
+		into[ev.Subject] = append(into[ev.Subject], histItem{time: ev.Time, seq: it.seq, ev: ev})
 	}
-	n := 0
-	for c := range w.refold {
-		st, last, err := w.v.foldHistory(ctx, w.db, c, w.target, w.asOf)
+	c.items, c.buf = c.items[:0], c.buf[:0]
+	chunkPool.Put(c)
+	return nil
+}
+
+// refoldFromLog folds each late customer from their history in the log.
+func (w *rbWorker) refoldFromLog(ctx context.Context) error {
+	collected := map[string][]histItem{}
+	for c := range w.late {
+		recs, err := w.v.log.CustomerEvents(ctx, c, 0, 0)
 		if err != nil {
 			return err
 		}
-		if st == nil {
-			continue
+		var items []histItem
+		for i := range recs {
+			r := &recs[i]
+			if r.Seq > w.target || (!w.asOf.IsZero() && r.EventTime.After(w.asOf)) {
+				continue
+			}
+			ev, err := journey.DecodeStored(r.Raw)
+			if err != nil {
+				continue
+			}
+			ev.Raw = nil
+			items = append(items, histItem{time: ev.Time, seq: r.Seq, ev: ev})
 		}
+		collected[c] = items
+		if len(collected) >= 1024 {
+			if err := w.foldLate(ctx, collected); err != nil {
+				return err
+			}
+		}
+	}
+	return w.foldLate(ctx, collected)
+}
+
+// foldLate folds the collected late customers in event-time order, with
+// the referral marks naming them, and writes them.
+func (w *rbWorker) foldLate(ctx context.Context, collected map[string][]histItem) error {
+	n := 0
+	for c, items := range collected {
+		ms, err := readMarks(w.db, c, w.target, w.asOf)
+		if err != nil {
+			return err
+		}
+		st, last := foldItems(c, items, ms)
+		e := &entry{st: st, last: last, stored: noGap}
 		old, err := loadEntry(w.db, c)
 		if err != nil {
 			return err
 		}
-		e := &entry{st: st, last: last, stored: noGap}
 		if old != nil {
-			e.stored = old.stored
+			e.stored, e.inDB = old.stored, true
 		} else {
 			w.customers++
 		}
 		if err := putEntry(w.b, c, e, w.gaps); err != nil {
 			return err
 		}
+		delete(collected, c)
 		if n++; n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			if err := w.commit(); err != nil {
 				return err
 			}

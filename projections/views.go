@@ -81,6 +81,10 @@ type Options struct {
 	// BatchEvents is the number of events CatchUp applies per Pebble batch
 	// (0: 2048).
 	BatchEvents int
+	// ReorderWindow is how late (in event time) an event may reach the log
+	// and still be put in order by a rebuild worker without re-folding its
+	// customer (0: 14 days; negative: none, every late event re-folds).
+	ReorderWindow time.Duration
 }
 
 func (o *Options) clone() *Options {
@@ -105,6 +109,9 @@ func (o *Options) clone() *Options {
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = 2048
+	}
+	if c.ReorderWindow == 0 {
+		c.ReorderWindow = 14 * 24 * time.Hour
 	}
 	return &c
 }

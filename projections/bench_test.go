@@ -1,0 +1,35 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"testing"
+)
+
+var benchEvents = flag.Int("rebuild.events", 0, "events of TestBenchRebuild (0: 20000, a quick check); e.g. 1000000 or 5000000 for the soak")
+
+// TestBenchRebuild runs `journey bench rebuild` on a small log (a larger
+// one with -rebuild.events=N) and reports throughput and peak memory.
+func TestBenchRebuild(t *testing.T) {
+	n := *benchEvents
+	if n == 0 {
+		n = 20000
+	}
+	res, err := BenchRebuild(context.Background(), t.TempDir(), n, &BenchOptions{Rounds: 1 + min(1, n/100000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 {
+		t.Fatalf("%d results", len(res))
+	}
+	r := res[0]
+	j, _ := json.Marshal(r)
+	t.Logf("%s", j)
+	if r.Events != n || !(r.EventsPerS > 0) || !(r.BaselineEventsPerS > 0) || r.Ratio != r.EventsPerS/r.BaselineEventsPerS || r.Customers == 0 {
+		t.Fatalf("result %s", j)
+	}
+	if *benchEvents > 0 && r.PeakRSSMiB > 1024 {
+		t.Fatalf("peak RSS %.0f MiB, want < 1 GiB", r.PeakRSSMiB)
+	}
+}
