@@ -105,7 +105,7 @@ func (s *Store) Quarantine(ctx context.Context, e QuarantineEntry) (uint64, erro
 	s.qMu.Lock()
 	defer s.qMu.Unlock()
 	seq := s.qSeq + 1
-	if err := s.db.Set(quarantineKey(nil, seq), val, s.writeOpts()); err != nil {
+	if err := guard(func() error { return s.db.Set(quarantineKey(nil, seq), val, s.writeOpts()) }); err != nil {
 		return 0, fmt.Errorf("eventstore: quarantine: %w", err)
 	}
 	s.qSeq = seq
@@ -183,7 +183,7 @@ func (s *Store) QuarantineDelete(seq uint64) error {
 	b := s.db.NewBatch()
 	_ = b.Delete(key, nil)
 	_ = b.Set(metaQuarantineSeq, seqValue(s.qSeq), nil)
-	if err := b.Commit(s.writeOpts()); err != nil {
+	if err := guard(func() error { return b.Commit(s.writeOpts()) }); err != nil {
 		return fmt.Errorf("eventstore: quarantine delete %d: %w", seq, err)
 	}
 	s.qCount.Add(^uint64(0))

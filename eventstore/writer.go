@@ -361,7 +361,7 @@ func (s *Store) syncLoop() {
 			broken = inf.err
 		}
 		if inf.batch != nil && broken == nil {
-			if err := s.db.Apply(inf.batch, s.writeOpts()); err != nil {
+			if err := s.apply(inf.batch); err != nil {
 				broken = s.fail(err)
 			}
 		}
@@ -383,6 +383,27 @@ func (s *Store) syncLoop() {
 		}
 		<-s.slots
 	}
+}
+
+// apply commits b with the store's sync setting.
+func (s *Store) apply(b *pebble.Batch) error {
+	return guard(func() error { return s.db.Apply(b, s.writeOpts()) })
+}
+
+// guard runs a Pebble write. Pebble reports a failed WAL write or fsync
+// through Logger.Fatalf, which panics with pebbleFatal; guard returns that
+// as the error.
+func guard(write func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = f
+		}
+	}()
+	return write()
 }
 
 // add places one request in b and returns the bytes it added (0 when it
