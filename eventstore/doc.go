@@ -41,6 +41,11 @@
 // sequence, and Verify names it. There is no separate head key: Open
 // recovers the head (sequence and hash) from the last record.
 //
+// What the chain cannot show: a log cut back at its end (the last records
+// and their index entries deleted) is a valid shorter chain. Auditors who
+// need that guarantee keep the head hash that Verify reports (or Head)
+// outside the log and compare it later.
+//
 // A quarantine entry is format(1)=1 | received_at unix ns(8) | uvarint-length
 // code, field, reason, origin | raw (the rest).
 //
@@ -63,6 +68,13 @@
 // fails, every caller of that batch and of later ones gets the error and
 // the store refuses further appends (its in-memory state may be ahead of
 // the log) until it is reopened.
+//
+// Pebble reports a failed WAL write or fsync through its logger's Fatalf
+// (by default: exit the process). The store recovers it around its own
+// commits: the batch's callers and every later Append get ErrFailed, and
+// nothing of that batch is ever acknowledged or read. On-disk corruption
+// found while reading is logged, not fatal; reads return the error and
+// Verify names the sequence.
 //
 // Readers use their own Pebble iterators and never block the writer.
 // Close waits for the writer to finish the call it has started and for
