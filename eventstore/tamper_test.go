@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -134,6 +135,14 @@ func TestVerifyDetectsTampering(t *testing.T) {
 // disk: Pebble's block checksum reports corruption, and Verify names a
 // sequence at or before the damaged record instead of panicking.
 func TestVerifyCorruptSSTable(t *testing.T) {
+	t.Run("middle", func(t *testing.T) { testCorruptSSTable(t, 2000) })
+	// The last record: Open cannot read the head; appends are refused and
+	// Verify still reports (the damaged block may also hold the first id
+	// index entries, then sequence 1 is named: its index cannot be read).
+	t.Run("head", func(t *testing.T) { testCorruptSSTable(t, 3000) })
+}
+
+func testCorruptSSTable(t *testing.T, target int) {
 	dir := t.TempDir()
 	fs := vfs.Default
 	// Events with an incompressible marker so the bytes are findable in the
@@ -142,7 +151,7 @@ func TestVerifyCorruptSSTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n, target = 3000, 2000
+	const n = 3000
 	var marker string
 	var reqs []Request
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -197,13 +206,22 @@ func TestVerifyCorruptSSTable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	if rep.OK || rep.FirstBadSeq == 0 || rep.FirstBadSeq > target || !strings.Contains(rep.Reason, "corruption") {
+	if rep.OK || rep.FirstBadSeq == 0 || rep.FirstBadSeq > uint64(target) || !strings.Contains(rep.Reason, "corruption") {
 		t.Fatalf("Verify = %+v, want a corruption at or before %d", rep, target)
 	}
 	if rep.Events != rep.FirstBadSeq-1 {
 		t.Fatalf("Verify counted %d good events before first bad %d", rep.Events, rep.FirstBadSeq)
 	}
 	t.Logf("verify: first bad %d: %s", rep.FirstBadSeq, rep.Reason)
+	if target == n {
+		_, err := s.Append(context.Background(), []Request{unchecked(mkEvent(t, "x", "c", t0, ""))})
+		if !errors.Is(err, ErrDamaged) {
+			t.Fatalf("Append on a log with an unreadable head = %v, want ErrDamaged", err)
+		}
+	}
+	if target == n {
+		return // the durable head is unknown, so reads stop at 0
+	}
 	// Reading the damaged range fails with an error too, not a panic.
 	if err := s.Scan(context.Background(), 1, 0, func(*Record) error { return nil }); err == nil {
 		t.Fatal("Scan over a corrupt block succeeded")
