@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"runtime/pprof"
+	"strconv"
 	"testing"
 )
 
@@ -29,12 +30,16 @@ func TestRunSmall(t *testing.T) {
 
 // BenchmarkIngest measures end to end (and both baselines) once per
 // iteration; -benchtime=1x is enough. JOURNEY_INGEST_CPUPROFILE=file
-// profiles the end-to-end part only.
+// profiles the end-to-end part only; JOURNEY_INGEST_BATCH=N sets the batch
+// size and JOURNEY_INGEST_TCP=1 connects the engine over TCP.
 func BenchmarkIngest(b *testing.B) {
 	n := 200000
 	prof := os.Getenv("JOURNEY_INGEST_CPUPROFILE")
 	for b.Loop() {
 		cfg := Config{Events: n, Dir: b.TempDir(), EngineTCP: os.Getenv("JOURNEY_INGEST_TCP") != ""}
+		if v, err := strconv.Atoi(os.Getenv("JOURNEY_INGEST_BATCH")); err == nil {
+			cfg.BatchSize = v
+		}
 		if prof != "" {
 			cfg.Profile = func(start bool) {
 				if start {
