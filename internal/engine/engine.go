@@ -183,7 +183,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		caughtUp.Store(true)
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
+	runCtx, cancelRun := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(runCtx)
+	// On any return, the parts stop before NATS, the views and the log close.
+	closers = append(closers, func() error { cancelRun(); _ = g.Wait(); return nil })
 	ingester := handlers.NewIngester(store, nc, cons, handlers.IngestOptions{
 		SubjectPrefix: cfg.Stream.SubjectPrefix, RejectSubject: cfg.RejectSubject, BatchSize: cfg.BatchSize,
 		Clock: clock, Logger: log.With("component", "ingest"), Metrics: metrics,
