@@ -36,7 +36,7 @@ type span struct {
 
 // inflight is one group-commit batch handed from the writer to the syncer.
 type inflight struct {
-	batch   *pebble.Batch // nil: nothing to fsync (all duplicates, NoSync)
+	batch   *pebble.Batch // nil: nothing to write (all duplicates or refused)
 	spans   []span
 	lastSeq uint64
 	hash    [32]byte
@@ -304,8 +304,8 @@ func (w *writer) admit(p *pending) error {
 	return p.ctx.Err()
 }
 
-// commit applies b (without waiting for the fsync) and hands it to the
-// syncer. Read errors while building the batch fail it instead.
+// commit hands b to the syncer, which applies it with its fsync. A read
+// error while building the batch fails it (and the store) instead.
 func (w *writer) commit(b *pebble.Batch, inf *inflight) {
 	s := w.s
 	if w.iter != nil {
