@@ -27,7 +27,7 @@ type BenchConfig struct {
 	ConcurrentEvents int          // events of the concurrent pair; default 30,000
 	HistoryEvents    int          // events of the one customer whose history is read; default 1,000
 	Customers        int          // other customers; default 20,000
-	Rounds           int          // each measurement is taken this many times, the best kept; default 2
+	Rounds           int          // each measurement is taken this many times, the best kept; default 3
 	NoSync           bool         // skip fsync on both sides (not the product's setting)
 	Logger           *slog.Logger // nil: discard
 	Seed             uint64       // event generation seed; 0: 1
@@ -62,7 +62,7 @@ func (c *BenchConfig) withDefaults() BenchConfig {
 	def(&r.ConcurrentEvents, 30_000)
 	def(&r.HistoryEvents, 1000)
 	def(&r.Customers, 20_000)
-	def(&r.Rounds, 2)
+	def(&r.Rounds, 3)
 	if r.Logger == nil {
 		r.Logger = slog.New(slog.DiscardHandler)
 	}
