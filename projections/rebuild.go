@@ -1,11 +1,11 @@
 package projections
 
 import (
-	"container/heap"
 	"context"
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"slices"
 	"sync"
 	"time"
 
@@ -158,6 +158,7 @@ type buildResult struct {
 // the chunk's buffer) or a referral mark naming the worker's customer.
 type rbItem struct {
 	seq      uint64
+	h        uint64 // maphash of the customer (event) or the referred (mark)
 	off, end int    // event: raw = chunk.buf[off:end]
 	markFor  string // mark: the referred customer ("" for an event)
 	markBy   string
@@ -191,7 +192,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	nw := v.opts.Workers
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[string]*entry{}, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
 	}
 	defer func() {
 		for _, w := range workers {
@@ -310,11 +311,12 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 				}
 				res.bytes += uint64(len(rec.Raw))
 			}
-			i := int(maphash.String(seed, rec.Customer) % uint64(nw))
+			h := maphash.String(seed, rec.Customer)
+			i := int(h % uint64(nw))
 			c := pending[i]
 			off := len(c.buf)
 			c.buf = append(c.buf, rec.Raw...)
-			c.items = append(c.items, rbItem{seq: rec.Seq, off: off, end: len(c.buf)})
+			c.items = append(c.items, rbItem{seq: rec.Seq, h: h, off: off, end: len(c.buf)})
 			if len(c.items) >= chunkItems || len(c.buf) >= chunkBytes {
 				if err := send(i); err != nil {
 					return err
@@ -325,9 +327,10 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 				if err != nil || ev.Data.Referred == "" || ev.Data.Referred == ev.Subject {
 					return nil // the worker skips an invalid event the same way
 				}
-				j := int(maphash.String(seed, ev.Data.Referred) % uint64(nw))
+				h := maphash.String(seed, ev.Data.Referred)
+				j := int(h % uint64(nw))
 				c := pending[j]
-				c.items = append(c.items, rbItem{seq: rec.Seq, markFor: ev.Data.Referred, markBy: ev.Subject, markTime: ev.Time})
+				c.items = append(c.items, rbItem{seq: rec.Seq, h: h, markFor: ev.Data.Referred, markBy: ev.Subject, markTime: ev.Time})
 				if len(c.items) >= chunkItems {
 					if err := send(j); err != nil {
 						return err
@@ -379,7 +382,7 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 				if err := w.drain(); err != nil {
 					return err
 				}
-				return w.spill()
+				return w.spill(true)
 			}
 			return w.foldLate(gctx, collected)
 		})
@@ -389,10 +392,13 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 
 // rbWorker folds the customers of one shard.
 type rbWorker struct {
-	v      *Views
-	db     *pebble.DB
-	b      *pebble.Batch
-	states map[string]*entry
+	v  *Views
+	db *pebble.DB
+	b  *pebble.Batch
+	// states are the customers in memory, by the scanner's hash of their
+	// id; coll holds the rare customers whose hash collides with another's.
+	states map[uint64]*entry
+	coll   map[string]*entry
 	late   map[string]int // late customers → events seen
 	gaps   gapHist
 	// reorder holds the events of the reorder window; newest is the
@@ -401,11 +407,14 @@ type rbWorker struct {
 	newest  time.Time
 	asOf    time.Time
 	target  uint64
+	clock   uint32 // chunks processed: the recency of entry.touch
 
 	events, skipped, customers uint64
 }
 
 func (w *rbWorker) chunk(c *rbChunk) error {
+	w.clock++
+	window := w.v.opts.ReorderWindow
 	for i := range c.items {
 		it := &c.items[i]
 		if it.markFor != "" {
@@ -424,18 +433,30 @@ func (w *rbWorker) chunk(c *rbChunk) error {
 		if ev.Time.After(w.newest) {
 			w.newest = ev.Time
 		}
-		heap.Push(&w.reorder, histItem{time: ev.Time, seq: it.seq, ev: ev})
+		if window < 0 {
+			if err := w.apply(reorderItem{seq: it.seq, h: it.h, ev: ev}); err != nil {
+				return err
+			}
+			continue
+		}
+		w.reorder.push(reorderItem{sec: ev.Time.Unix(), nsec: int32(ev.Time.Nanosecond()), seq: it.seq, h: it.h, ev: ev})
 		// Apply what the reorder window has passed.
-		for len(w.reorder) > 0 && (len(w.reorder) > reorderMax || w.reorder[0].time.Before(w.newest.Add(-w.v.opts.ReorderWindow))) {
-			if err := w.apply(heap.Pop(&w.reorder).(histItem)); err != nil {
+		horizon := w.newest.Add(-window)
+		hs, hn := horizon.Unix(), int32(horizon.Nanosecond())
+		for len(w.reorder) > 0 {
+			top := &w.reorder[0]
+			if len(w.reorder) <= reorderMax && (top.sec > hs || (top.sec == hs && top.nsec >= hn)) {
+				break
+			}
+			if err := w.apply(w.reorder.pop()); err != nil {
 				return err
 			}
 		}
 	}
 	c.items, c.buf = c.items[:0], c.buf[:0]
 	chunkPool.Put(c)
-	if len(w.states) >= w.v.opts.MaxStates {
-		return w.spill()
+	if len(w.states)+len(w.coll) >= w.v.opts.MaxStates {
+		return w.spill(false)
 	}
 	return nil
 }
@@ -447,39 +468,94 @@ func (w *rbWorker) chunk(c *rbChunk) error {
 // re-fold.
 const reorderMax = 100_000
 
-// reorderHeap is a min-heap of events by (time, seq).
-type reorderHeap []histItem
-
-func (h reorderHeap) Len() int { return len(h) }
-func (h reorderHeap) Less(i, j int) bool {
-	if c := h[i].time.Compare(h[j].time); c != 0 {
-		return c < 0
-	}
-	return h[i].seq < h[j].seq
+// reorderItem is an event waiting in the reorder window.
+type reorderItem struct {
+	sec  int64 // event time
+	nsec int32
+	seq  uint64
+	h    uint64 // the scanner's hash of the customer id
+	ev   *journey.Event
 }
-func (h reorderHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *reorderHeap) Push(x any)   { *h = append(*h, x.(histItem)) }
-func (h *reorderHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = histItem{}
-	*h = old[:len(old)-1]
-	return it
+
+func (a *reorderItem) less(b *reorderItem) bool {
+	if a.sec != b.sec {
+		return a.sec < b.sec
+	}
+	if a.nsec != b.nsec {
+		return a.nsec < b.nsec
+	}
+	return a.seq < b.seq
+}
+
+// reorderHeap is a min-heap of events by (time, seq).
+type reorderHeap []reorderItem
+
+func (h *reorderHeap) push(it reorderItem) {
+	*h = append(*h, it)
+	s := *h
+	i := len(s) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s[i].less(&s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+}
+
+func (h *reorderHeap) pop() reorderItem {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	s[n] = reorderItem{}
+	s = s[:n]
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && s[r].less(&s[l]) {
+			m = r
+		}
+		if !s[m].less(&s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
 }
 
 // drain applies every event still in the reorder window.
 func (w *rbWorker) drain() error {
 	for len(w.reorder) > 0 {
-		if err := w.apply(heap.Pop(&w.reorder).(histItem)); err != nil {
+		if err := w.apply(w.reorder.pop()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// lookup returns the customer's entry in memory, nil when not there.
+func (w *rbWorker) lookup(h uint64, customer string) *entry {
+	if e, ok := w.states[h]; ok && e.st.Customer == customer {
+		return e
+	}
+	if len(w.coll) > 0 {
+		return w.coll[customer]
+	}
+	return nil
+}
+
 // get returns the customer's entry: in memory, spilled to the database, or new.
-func (w *rbWorker) get(customer string) (*entry, error) {
-	if e, ok := w.states[customer]; ok {
+func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
+	if e := w.lookup(h, customer); e != nil {
+		e.touch = w.clock
 		return e, nil
 	}
 	e, err := loadEntry(w.db, customer)
@@ -489,25 +565,41 @@ func (w *rbWorker) get(customer string) (*entry, error) {
 	if e == nil {
 		e = &entry{st: NewState(customer), stored: noGap}
 	}
-	w.states[customer] = e
+	e.touch = w.clock
+	if _, taken := w.states[h]; taken {
+		w.coll[customer] = e
+	} else {
+		w.states[h] = e
+	}
 	return e, nil
 }
 
-// apply folds one event, or marks its customer late.
-func (w *rbWorker) apply(it histItem) error {
-	ev := it.ev
-	if n, ok := w.late[ev.Subject]; ok {
-		w.late[ev.Subject] = n + 1
-		return nil
+// forget drops the customer's entry from memory.
+func (w *rbWorker) forget(h uint64, customer string) {
+	if e, ok := w.states[h]; ok && e.st.Customer == customer {
+		delete(w.states, h)
+		return
 	}
-	e, err := w.get(ev.Subject)
+	delete(w.coll, customer)
+}
+
+// apply folds one event, or marks its customer late.
+func (w *rbWorker) apply(it reorderItem) error {
+	ev := it.ev
+	if len(w.late) > 0 {
+		if n, ok := w.late[ev.Subject]; ok {
+			w.late[ev.Subject] = n + 1
+			return nil
+		}
+	}
+	e, err := w.get(it.h, ev.Subject)
 	if err != nil {
 		return err
 	}
 	if ev.Time.Before(e.last) {
 		// Late: fold this customer again from the log, after this pass.
 		w.late[ev.Subject] = e.st.Events + 1
-		delete(w.states, ev.Subject)
+		w.forget(it.h, ev.Subject)
 		return nil
 	}
 	e.st.Apply(ev, it.seq)
@@ -524,7 +616,7 @@ func (w *rbWorker) mark(it *rbItem) error {
 	if _, ok := w.late[it.markFor]; ok {
 		return nil // the re-fold reads the mark back
 	}
-	e, err := w.get(it.markFor)
+	e, err := w.get(it.h, it.markFor)
 	if err != nil {
 		return err
 	}
@@ -533,19 +625,53 @@ func (w *rbWorker) mark(it *rbItem) error {
 	return nil
 }
 
-// spill writes the states in memory to the database and forgets them.
-func (w *rbWorker) spill() error {
-	for c, e := range w.states {
+// spill writes states to the database and forgets them: all of them, or
+// (when the bound is reached) the half touched least recently.
+func (w *rbWorker) spill(all bool) error {
+	var cut uint32
+	if !all {
+		touches := make([]uint32, 0, len(w.states)+len(w.coll))
+		for _, e := range w.states {
+			touches = append(touches, e.touch)
+		}
+		for _, e := range w.coll {
+			touches = append(touches, e.touch)
+		}
+		slices.Sort(touches)
+		cut = touches[len(touches)/2]
+	}
+	out := func(e *entry) (bool, error) {
+		if !all && e.touch > cut {
+			return false, nil
+		}
 		if e.dirty {
 			if !e.inDB {
 				w.customers++
 			}
-			if err := putEntry(w.b, c, e, w.gaps); err != nil {
-				return err
+			if err := putEntry(w.b, e.st.Customer, e, w.gaps); err != nil {
+				return false, err
 			}
 		}
+		return true, nil
 	}
-	clear(w.states)
+	for h, e := range w.states {
+		gone, err := out(e)
+		if err != nil {
+			return err
+		}
+		if gone {
+			delete(w.states, h)
+		}
+	}
+	for c, e := range w.coll {
+		gone, err := out(e)
+		if err != nil {
+			return err
+		}
+		if gone {
+			delete(w.coll, c)
+		}
+	}
 	return w.commit()
 }
 

@@ -519,7 +519,8 @@ type entry struct {
 	// (noGap when none), so a write can move the histogram.
 	stored int32
 	dirty  bool
-	inDB   bool // a version is stored in the database
+	inDB   bool   // a version is stored in the database
+	touch  uint32 // rebuild: when the entry was last used (rbWorker.clock)
 }
 
 func encodeEntry(e *entry, gap int32) ([]byte, error) {

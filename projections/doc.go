@@ -1,0 +1,105 @@
+// Package projections folds the event log into the views: each customer's
+// state (a deterministic fold of their events in event-time order) and
+// everything derived from it — lifecycle stage, flags, types, satisfaction,
+// churn, RFM and rule segments, population NPS — answered now or as of any
+// instant.
+//
+// # The fold (state.go, derive.go & co.)
+//
+// State.Apply folds one event; Config.Derive answers about a state at an
+// instant against the Population (median inter-purchase gap, the BG/NBD
+// fit, RFM quintiles). Nothing in a State depends on "now": stage and churn
+// are derived at read time.
+//
+// # The views (views.go, projector.go, rebuild.go, asof.go, segments.go)
+//
+// Views is a Pebble database under the data directory, disposable: it can
+// be deleted at any time and is rebuilt from the log.
+//
+//	<data>/log            the event log (package eventstore)
+//	<data>/VIEWS          names the current views directory, e.g. "views-000002"
+//	                      (absent: "views")
+//	<data>/views[-NNNNNN] the views database
+//	<data>/asof-XXXXXXXX  scratch database of an as-of population fold (transient)
+//
+// Key layout of a views database:
+//
+//	key                               value
+//	--------------------------------  ---------------------------------------------
+//	"c/" customer                     stored state: header(17) | State.MarshalBinary
+//	                                  header = version(1)=1 | newest event time
+//	                                  (unix s(8) | ns(4)) | gap bucket (int32, hours;
+//	                                  -1: fewer than two purchase days)
+//	"r/" customer 0x00 seq(8)         referral mark: the referral event seq of the
+//	                                  referrer naming customer; value = time (12) | referrer
+//	"m/checkpoint"                    seq(8) | log hash at seq(32): the last event folded
+//	"m/population"                    JSON Population (median gap, churn fit)
+//	"m/gaps"                          histogram of the customers' mean gaps (uvarint
+//	                                  bucket, count pairs), the source of the median
+//	"m/maxtime"                       newest event time folded (unix s(8) | ns(4))
+//	"m/format"                        "1"
+//
+// (integers big-endian). Customer ids contain no 0x00 byte.
+//
+// # Live projection
+//
+// CatchUp applies the log from the checkpoint up to the log's durable
+// position (never past it), in batches: the batch's state updates, referral
+// marks, gap histogram, population and the new checkpoint are one Pebble
+// batch, so a crash loses whole batches, which CatchUp applies again. Follow
+// loops CatchUp and eventstore.Store.WaitDurable. An event older (in event
+// time) than the newest event folded into its customer is late: the
+// customer is folded again from their history in the log (sorted by time,
+// then sequence), so the views never depend on arrival order. Options.OnChange
+// sees, after each batch commits, every event's effect on its customer's
+// answer (and on the referred customer's, for a referral).
+//
+// Open checks that the views belong to the log (the hash at the checkpoint);
+// views of another log, or deleted views, start empty at checkpoint 0.
+//
+// # Referrals
+//
+// A referral event by A naming B is in A's stream, but also marks B as
+// referred (State.MarkReferred, order-independent: the earliest referral by
+// (time, seq) wins). The mark is kept under "r/" B so that every fold of B —
+// live, re-fold after a late event, rebuild, as-of — applies it; as of T,
+// only marks with time ≤ T count. A referred customer with no event of their
+// own exists in the views as a prospect. Self-referrals are ignored.
+//
+// # Rebuild
+//
+// Rebuild folds the whole log into a new database views-<n+1>, in parallel:
+// one goroutine scans the log and deals records to Options.Workers workers by
+// a hash of the customer id, so each customer's events reach one worker in
+// log order (the scanner also decodes referral events and deals the mark to
+// the referred customer's worker). A worker decodes, holds events in a
+// reorder window (Options.ReorderWindow of event time, at most 100,000
+// events) and applies them in (time, seq) order; an event later than that is
+// late and its customer is folded again after the pass, from a second scan
+// of the log (or, when few, from their histories). States stay in memory up
+// to Options.MaxStates per worker, then the least recently used half is
+// written out, so memory is flat whatever the size of the log. The new
+// database is written without a WAL and flushed; it is then caught up to the
+// current views' checkpoint, the VIEWS pointer is replaced atomically (temp
+// file, fsync, rename, directory fsync), and the database pointer is swapped
+// under a lock: calls in flight finish on the old views, which are then
+// closed and removed. The stored churn fit is carried over.
+//
+// # Time travel
+//
+// Customer(id, T) folds the customer's events with time ≤ T (and the marks
+// with time ≤ T) from the log, and derives at T against the population at T:
+// the median gap over every customer's purchase days up to T's day, and the
+// churn fit if its calibration ended by T (a later fit did not exist then).
+// Its RFM score is given only when no stored event is later than T (the
+// quintiles of an earlier population need the population fold below).
+// Segments, NPS and Customers as of T fold the population of events with
+// time ≤ T afresh (the rebuild's code path, into a scratch database), unless
+// no stored event is later than T.
+//
+// # Concurrency
+//
+// Views is safe for concurrent use. Lock order: rebuildMu, applyMu, mu,
+// viewsDB.use. Readers pin the current database (use, shared) for the
+// duration of a call.
+package projections
