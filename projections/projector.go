@@ -15,7 +15,9 @@ import (
 
 // CatchUp applies the log from the checkpoint up to the log's durable
 // position, in batches: each batch's view updates and the new checkpoint
-// are one Pebble batch. It returns the number of events applied.
+// are one Pebble batch. It returns the number of events applied. Fresh
+// views (checkpoint 0) behind a log of 100,000 events or more are built
+// by the rebuild's parallel fold instead, without OnChange calls.
 func (v *Views) CatchUp(ctx context.Context) (uint64, error) {
 	v.applyMu.Lock()
 	defer v.applyMu.Unlock()
@@ -24,8 +26,25 @@ func (v *Views) CatchUp(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	defer d.use.RUnlock()
-	return v.catchUpTo(ctx, d, v.log.DurableSeq(), v.opts.OnChange)
+	target := v.log.DurableSeq()
+	if d.checkpoint.Load() == 0 && target >= parallelCatchUpMin {
+		// Fresh (or deleted) views behind a long log: the rebuild's
+		// parallel fold, without OnChange (as a rebuild).
+		st, err := v.buildInto(ctx, d.db, target, time.Time{}, d.meta.Load().pop.Churn)
+		if err != nil {
+			return 0, err
+		}
+		if err := d.load(); err != nil {
+			return 0, err
+		}
+		return st.Events + st.Skipped, nil
+	}
+	return v.catchUpTo(ctx, d, target, v.opts.OnChange)
 }
+
+// parallelCatchUpMin is the log length from which CatchUp builds fresh
+// views with the parallel fold instead of event by event.
+var parallelCatchUpMin uint64 = 100_000
 
 // Follow keeps the views up to date with the log until ctx ends: CatchUp,
 // then wait for the log to grow. It returns ctx's error, or the first

@@ -289,6 +289,25 @@ func TestDeletedViewsCatchUp(t *testing.T) {
 		t.Fatalf("caught up %d events, want %d", n, log.DurableSeq())
 	}
 	sameAnswers(t, "before delete vs caught up", want, answers(t, v2, time.Time{}, false))
+
+	// Deleted again, with the parallel catch-up of fresh views.
+	vdir = v2.Dir()
+	if err := v2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(vdir); err != nil {
+		t.Fatal(err)
+	}
+	defer func(n uint64) { parallelCatchUpMin = n }(parallelCatchUpMin)
+	parallelCatchUpMin = 1
+	v3 := openViews(t, dir, log, &Options{Clock: fixedClock(testNow)})
+	if n := catchUp(t, v3); n != log.DurableSeq() || v3.Checkpoint() != log.DurableSeq() {
+		t.Fatalf("parallel catch-up: %d events, checkpoint %d, want %d", n, v3.Checkpoint(), log.DurableSeq())
+	}
+	sameAnswers(t, "before delete vs parallel catch-up", want, answers(t, v3, time.Time{}, false))
+	if n := catchUp(t, v3); n != 0 {
+		t.Fatalf("second catch-up applied %d", n)
+	}
 }
 
 func TestViewsOfAnotherLogStartAfresh(t *testing.T) {
