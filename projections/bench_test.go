@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/journey-cdp/journey/eventstore"
 )
 
 var benchEvents = flag.Int("rebuild.events", 0, "events of TestBenchRebuild (0: 20000, a quick check); e.g. 1000000 or 5000000 for the soak")
@@ -32,4 +36,37 @@ func TestBenchRebuild(t *testing.T) {
 	if *benchEvents > 0 && r.PeakRSSMiB > 1024 {
 		t.Fatalf("peak RSS %.0f MiB, want < 1 GiB", r.PeakRSSMiB)
 	}
+}
+
+// BenchmarkRebuild rebuilds the views of a simulated log of 100,000 events.
+func BenchmarkRebuild(b *testing.B) {
+	const n = 100_000
+	dir := b.TempDir()
+	logDir := filepath.Join(dir, "log")
+	if _, _, err := fillLog(context.Background(), logDir, n, BenchOptions{Seed: 1}); err != nil {
+		b.Fatal(err)
+	}
+	if err := compactLog(logDir); err != nil {
+		b.Fatal(err)
+	}
+	log, err := eventstore.Open(logDir, &eventstore.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer log.Close()
+	v, err := Open(dir, log, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer v.Close()
+	b.ReportAllocs()
+	start := time.Now()
+	rounds := 0
+	for b.Loop() {
+		if _, err := v.Rebuild(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		rounds++
+	}
+	b.ReportMetric(float64(n*rounds)/time.Since(start).Seconds(), "events/s")
 }

@@ -64,6 +64,8 @@ func TestLiveProjectionEqualsRebuild(t *testing.T) {
 	v.opts.MaxStates = 7
 	v.opts.Workers = 3
 	v.opts.ReorderWindow = -1
+	defer func(n int) { coldMax = n }(coldMax)
+	coldMax = 2000 // a few encoded states, then to the database
 	if st, err = v.Rebuild(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package projections
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"hash/maphash"
@@ -160,6 +162,8 @@ type rbItem struct {
 	seq      uint64
 	h        uint64 // maphash of the customer (event) or the referred (mark)
 	off, end int    // event: raw = chunk.buf[off:end]
+	sec      int64  // event: its time
+	nsec     int32
 	markFor  string // mark: the referred customer ("" for an event)
 	markBy   string
 	markTime time.Time
@@ -192,7 +196,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	nw := v.opts.Workers
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, cold: map[string]coldEntry{}, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
 	}
 	defer func() {
 		for _, w := range workers {
@@ -316,7 +320,7 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 			c := pending[i]
 			off := len(c.buf)
 			c.buf = append(c.buf, rec.Raw...)
-			c.items = append(c.items, rbItem{seq: rec.Seq, h: h, off: off, end: len(c.buf)})
+			c.items = append(c.items, rbItem{seq: rec.Seq, h: h, off: off, end: len(c.buf), sec: rec.EventTime.Unix(), nsec: int32(rec.EventTime.Nanosecond())})
 			if len(c.items) >= chunkItems || len(c.buf) >= chunkBytes {
 				if err := send(i); err != nil {
 					return err
@@ -399,12 +403,17 @@ type rbWorker struct {
 	// id; coll holds the rare customers whose hash collides with another's.
 	states map[uint64]*entry
 	coll   map[string]*entry
-	late   map[string]int // late customers → events seen
-	gaps   gapHist
+	// cold are states moved out of states, encoded (a few hundred bytes
+	// instead of a few kilobytes), coldBytes their size.
+	cold      map[string]coldEntry
+	coldBytes int
+	late      map[string]int // late customers → events seen
+	gaps      gapHist
 	// reorder holds the events of the reorder window; newest is the
 	// newest event time seen.
 	reorder reorderHeap
-	newest  time.Time
+	newSec  int64
+	newNsec int32
 	asOf    time.Time
 	target  uint64
 	clock   uint32 // chunks processed: the recency of entry.touch
@@ -423,25 +432,20 @@ func (w *rbWorker) chunk(c *rbChunk) error {
 			}
 			continue
 		}
-		ev, err := journey.DecodeStored(c.buf[it.off:it.end])
-		if err != nil {
-			w.skipped++
-			continue
-		}
-		ev.Raw = nil // the chunk is reused; Apply does not need the bytes
-		w.events++
-		if ev.Time.After(w.newest) {
-			w.newest = ev.Time
-		}
+		raw := c.buf[it.off:it.end]
 		if window < 0 {
-			if err := w.apply(reorderItem{seq: it.seq, h: it.h, ev: ev}); err != nil {
+			if err := w.apply(reorderItem{seq: it.seq, h: it.h, raw: raw}); err != nil {
 				return err
 			}
 			continue
 		}
-		w.reorder.push(reorderItem{sec: ev.Time.Unix(), nsec: int32(ev.Time.Nanosecond()), seq: it.seq, h: it.h, ev: ev})
+		if it.sec > w.newSec || (it.sec == w.newSec && it.nsec > w.newNsec) {
+			w.newSec, w.newNsec = it.sec, it.nsec
+		}
+		// The chunk is reused: the window keeps its own copy of the bytes.
+		w.reorder.push(reorderItem{sec: it.sec, nsec: it.nsec, seq: it.seq, h: it.h, raw: bytes.Clone(raw)})
 		// Apply what the reorder window has passed.
-		horizon := w.newest.Add(-window)
+		horizon := time.Unix(w.newSec, int64(w.newNsec)).Add(-window)
 		hs, hn := horizon.Unix(), int32(horizon.Nanosecond())
 		for len(w.reorder) > 0 {
 			top := &w.reorder[0]
@@ -466,7 +470,7 @@ func (w *rbWorker) chunk(c *rbChunk) error {
 // is Options.ReorderWindow past them (or more than reorderMax events
 // wait), so that events that reached the log up to that much late need no
 // re-fold.
-const reorderMax = 100_000
+const reorderMax = 32_768
 
 // reorderItem is an event waiting in the reorder window.
 type reorderItem struct {
@@ -474,7 +478,7 @@ type reorderItem struct {
 	nsec int32
 	seq  uint64
 	h    uint64 // the scanner's hash of the customer id
-	ev   *journey.Event
+	raw  []byte // the event as stored
 }
 
 func (a *reorderItem) less(b *reorderItem) bool {
@@ -552,18 +556,30 @@ func (w *rbWorker) lookup(h uint64, customer string) *entry {
 	return nil
 }
 
-// get returns the customer's entry: in memory, spilled to the database, or new.
+// get returns the customer's entry: in memory (decoded or encoded),
+// spilled to the database, or new.
 func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 	if e := w.lookup(h, customer); e != nil {
 		e.touch = w.clock
 		return e, nil
 	}
-	e, err := loadEntry(w.db, customer)
-	if err != nil {
-		return nil, err
-	}
-	if e == nil {
-		e = &entry{st: NewState(customer), stored: noGap}
+	var e *entry
+	if ce, ok := w.cold[customer]; ok {
+		var err error
+		if e, err = decodeEntry(customer, ce.b); err != nil {
+			return nil, err
+		}
+		e.stored, e.inDB, e.dirty = ce.stored, ce.inDB, ce.dirty
+		delete(w.cold, customer)
+		w.coldBytes -= len(ce.b)
+	} else {
+		var err error
+		if e, err = loadEntry(w.db, customer); err != nil {
+			return nil, err
+		}
+		if e == nil {
+			e = &entry{st: NewState(customer), stored: noGap}
+		}
 	}
 	e.touch = w.clock
 	if _, taken := w.states[h]; taken {
@@ -574,6 +590,18 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 	return e, nil
 }
 
+// coldEntry is a state kept encoded in memory (see rbWorker.cold).
+type coldEntry struct {
+	b      []byte // encodeEntry
+	stored int32  // gap bucket of the version in the database
+	inDB   bool
+	dirty  bool
+}
+
+// coldMax bounds the bytes of encoded states a rebuild worker keeps in
+// memory before writing them to the database.
+var coldMax = 48 << 20
+
 // forget drops the customer's entry from memory.
 func (w *rbWorker) forget(h uint64, customer string) {
 	if e, ok := w.states[h]; ok && e.st.Customer == customer {
@@ -583,9 +611,14 @@ func (w *rbWorker) forget(h uint64, customer string) {
 	delete(w.coll, customer)
 }
 
-// apply folds one event, or marks its customer late.
+// apply decodes and folds one event, or marks its customer late.
 func (w *rbWorker) apply(it reorderItem) error {
-	ev := it.ev
+	ev, err := journey.DecodeStored(it.raw)
+	if err != nil {
+		w.skipped++
+		return nil
+	}
+	w.events++
 	if len(w.late) > 0 {
 		if n, ok := w.late[ev.Subject]; ok {
 			w.late[ev.Subject] = n + 1
@@ -625,8 +658,9 @@ func (w *rbWorker) mark(it *rbItem) error {
 	return nil
 }
 
-// spill writes states to the database and forgets them: all of them, or
-// (when the bound is reached) the half touched least recently.
+// spill moves decoded states out of memory: all of them to the database,
+// or (when the bound is reached) the half touched least recently to the
+// encoded tier, which goes to the database when it exceeds coldMax.
 func (w *rbWorker) spill(all bool) error {
 	var cut uint32
 	if !all {
@@ -641,17 +675,29 @@ func (w *rbWorker) spill(all bool) error {
 		cut = touches[len(touches)/2]
 	}
 	out := func(e *entry) (bool, error) {
-		if !all && e.touch > cut {
+		if all {
+			if e.dirty {
+				if !e.inDB {
+					w.customers++
+				}
+				if err := putEntry(w.b, e.st.Customer, e, w.gaps); err != nil {
+					return false, err
+				}
+			}
+			return true, nil
+		}
+		if e.touch > cut {
 			return false, nil
 		}
-		if e.dirty {
-			if !e.inDB {
-				w.customers++
-			}
-			if err := putEntry(w.b, e.st.Customer, e, w.gaps); err != nil {
-				return false, err
-			}
+		if !e.dirty {
+			return true, nil // the database holds it
 		}
+		b, err := encodeEntry(e, gapBucket(e.st))
+		if err != nil {
+			return false, err
+		}
+		w.cold[e.st.Customer] = coldEntry{b: b, stored: e.stored, inDB: e.inDB, dirty: true}
+		w.coldBytes += len(b)
 		return true, nil
 	}
 	for h, e := range w.states {
@@ -672,7 +718,23 @@ func (w *rbWorker) spill(all bool) error {
 			delete(w.coll, c)
 		}
 	}
-	return w.commit()
+	if all || w.coldBytes > coldMax {
+		for c, ce := range w.cold {
+			if !ce.inDB {
+				w.customers++
+			}
+			if err := w.b.Set(stateKey(c), ce.b, nil); err != nil {
+				return err
+			}
+			w.gaps.move(ce.stored, int32(binary.BigEndian.Uint32(ce.b[13:17])))
+		}
+		clear(w.cold)
+		w.coldBytes = 0
+	}
+	if all || w.b.Len() > 0 {
+		return w.commit()
+	}
+	return nil
 }
 
 func (w *rbWorker) commit() error {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
@@ -75,8 +76,10 @@ type Options struct {
 	// FS is the file system of the data directory (nil: the OS file system).
 	// Tests may use vfs.NewMem().
 	FS vfs.FS
-	// MaxStates bounds the customer states a rebuild worker keeps in memory
-	// before spilling them to the new views (0: 50000). Lower is flatter.
+	// MaxStates bounds the decoded customer states a rebuild worker keeps
+	// in memory (0: 32768); beyond it, the least recently used half is kept
+	// encoded (up to 48 MiB per worker), then written to the new views.
+	// Lower is flatter.
 	MaxStates int
 	// BatchEvents is the number of events CatchUp applies per Pebble batch
 	// (0: 2048).
@@ -105,7 +108,7 @@ func (o *Options) clone() *Options {
 		c.FS = vfs.Default
 	}
 	if c.MaxStates <= 0 {
-		c.MaxStates = 50000
+		c.MaxStates = 32768
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = 2048
@@ -297,10 +300,16 @@ func (v *Views) pebbleOptions(bulk bool) *pebble.Options {
 	o := &pebble.Options{FS: v.opts.FS, Logger: quietLogger{}}
 	if bulk {
 		o.DisableWAL = true
-		o.MemTableSize = 64 << 20
+		o.MemTableSize = 32 << 20
 		o.L0CompactionThreshold = 8
 	} else {
 		o.MemTableSize = 16 << 20
+	}
+	// Bloom filters make the lookups of customers not in the views (new
+	// ones) cheap.
+	for i := range o.Levels {
+		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		o.Levels[i].FilterType = pebble.TableFilter
 	}
 	return o
 }
