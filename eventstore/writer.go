@@ -382,6 +382,9 @@ func (s *Store) syncLoop() {
 		if broken == nil && inf.lastSeq > s.durable.Load() {
 			s.publish(inf.lastSeq, inf.hash)
 		}
+		// The batch is applied: the writer may hand over the next one while
+		// this one's callers are woken.
+		<-s.slots
 		for _, sp := range inf.spans {
 			p := sp.p
 			if p.closed {
@@ -395,7 +398,6 @@ func (s *Store) syncLoop() {
 			p.closed = true
 			close(p.done)
 		}
-		<-s.slots
 	}
 }
 
