@@ -12,7 +12,8 @@ import (
 // Scan calls fn for records from..to inclusive (to 0: up to DurableSeq) in
 // sequence order. rec and its slices are valid only during the call.
 // A to beyond DurableSeq is cut back to it: readers never see a record
-// before its fsync. An error from fn stops the scan and is returned.
+// before its fsync. An error from fn stops the scan and is returned. fn may
+// call the store's other reads, but not Close (which waits for the scan).
 func (s *Store) Scan(ctx context.Context, from, to uint64, fn func(rec *Record) error) error {
 	if err := s.readLock(); err != nil {
 		return err
