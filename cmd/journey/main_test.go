@@ -352,7 +352,7 @@ func TestSimulateDeterministic(t *testing.T) {
 func TestImportCDNOW(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	golden(t, "import/cdnow/stdout", mustRun(t, nil, "import", "--data", dir, "--json", "--format", "cdnow", filepath.Join("testdata", "cdnow.txt")))
-	golden(t, "history/cdnow/stdout", mustRun(t, nil, "history", "--data", dir, "--json", "cdnow-00004"))
+	golden(t, "history/cdnow/stdout", mustRun(t, nil, "history", "--data", dir, "--json", "cdnow-90001"))
 	golden(t, "quarantine/cdnow/stdout", mustRun(t, nil, "quarantine", "list", "--data", dir, "--json"))
 
 	real := filepath.Join("..", "..", "..", "shared", "data", "cdnow", "CDNOW_sample.txt")
@@ -370,7 +370,7 @@ func TestImportCDNOW(t *testing.T) {
 func TestImportOnlineRetail(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	golden(t, "import/online-retail/stdout", mustRun(t, nil, "import", "--data", dir, "--json", "--format", "online-retail", filepath.Join("testdata", "retail.csv")))
-	golden(t, "history/online-retail/stdout", mustRun(t, nil, "history", "--data", dir, "retail-17850"))
+	golden(t, "history/online-retail/stdout", mustRun(t, nil, "history", "--data", dir, "retail-90101"))
 }
 
 // TestVerifyPebbleCorruption damages an sstable of the log: verify reports
