@@ -73,12 +73,13 @@
 // a hash of the customer id, so each customer's events reach one worker in
 // log order (the scanner also decodes referral events and deals the mark to
 // the referred customer's worker). A worker decodes, holds events in a
-// reorder window (Options.ReorderWindow of event time, at most 100,000
+// reorder window (Options.ReorderWindow of event time, at most 16 MiB of
 // events) and applies them in (time, seq) order; an event later than that is
 // late and its customer is folded again after the pass, from a second scan
 // of the log (or, when few, from their histories). States stay in memory up
 // to Options.MaxStates per worker, then the least recently used half is
-// written out, so memory is flat whatever the size of the log. The new
+// kept encoded (20 MiB per worker at most), then written to the new
+// database, so memory is flat whatever the size of the log. The new
 // database is written without a WAL and flushed; it is then caught up to the
 // current views' checkpoint, the VIEWS pointer is replaced atomically (temp
 // file, fsync, rename, directory fsync), and the database pointer is swapped

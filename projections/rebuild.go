@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"math"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -193,10 +196,17 @@ var chunkPool = sync.Pool{New: func() any {
 // of the log collect the late customers' events (in groups whose events
 // fit lateBudget), which the workers sort by (time, seq) and fold.
 func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf time.Time) (buildResult, error) {
+	if v.opts.MemoryLimit >= 0 {
+		defer limitMemory(v.opts.MemoryLimit)()
+	}
 	nw := v.opts.Workers
+	dbBefore, err := hasStates(db)
+	if err != nil {
+		return buildResult{}, err
+	}
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, cold: map[string]coldEntry{}, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, cold: map[string]coldEntry{}, spilled: map[uint64]struct{}{}, dbBefore: dbBefore, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
 	}
 	defer func() {
 		for _, w := range workers {
@@ -407,16 +417,22 @@ type rbWorker struct {
 	// instead of a few kilobytes), coldBytes their size.
 	cold      map[string]coldEntry
 	coldBytes int
-	late      map[string]int // late customers → events seen
-	gaps      gapHist
+	// spilled holds the hashes of the customers written to the database
+	// during this pass: a customer not in it is new (no lookup), unless
+	// dbBefore (the database held states before the build).
+	spilled  map[uint64]struct{}
+	dbBefore bool
+	late     map[string]int // late customers → events seen
+	gaps     gapHist
 	// reorder holds the events of the reorder window; newest is the
 	// newest event time seen.
-	reorder reorderHeap
-	newSec  int64
-	newNsec int32
-	asOf    time.Time
-	target  uint64
-	clock   uint32 // chunks processed: the recency of entry.touch
+	reorder      reorderHeap
+	reorderBytes int
+	newSec       int64
+	newNsec      int32
+	asOf         time.Time
+	target       uint64
+	clock        uint32 // chunks processed: the recency of entry.touch
 
 	events, skipped, customers uint64
 }
@@ -444,15 +460,18 @@ func (w *rbWorker) chunk(c *rbChunk) error {
 		}
 		// The chunk is reused: the window keeps its own copy of the bytes.
 		w.reorder.push(reorderItem{sec: it.sec, nsec: it.nsec, seq: it.seq, h: it.h, raw: bytes.Clone(raw)})
+		w.reorderBytes += len(raw) + reorderOverhead
 		// Apply what the reorder window has passed.
 		horizon := time.Unix(w.newSec, int64(w.newNsec)).Add(-window)
 		hs, hn := horizon.Unix(), int32(horizon.Nanosecond())
 		for len(w.reorder) > 0 {
 			top := &w.reorder[0]
-			if len(w.reorder) <= reorderMax && (top.sec > hs || (top.sec == hs && top.nsec >= hn)) {
+			if w.reorderBytes <= reorderMaxBytes && (top.sec > hs || (top.sec == hs && top.nsec >= hn)) {
 				break
 			}
-			if err := w.apply(w.reorder.pop()); err != nil {
+			it := w.reorder.pop()
+			w.reorderBytes -= len(it.raw) + reorderOverhead
+			if err := w.apply(it); err != nil {
 				return err
 			}
 		}
@@ -465,12 +484,16 @@ func (w *rbWorker) chunk(c *rbChunk) error {
 	return nil
 }
 
-// reorderMax bounds the events in a rebuild worker's reorder window.
+// reorderMaxBytes bounds the events in a rebuild worker's reorder window.
 // Events are applied in event-time order once the newest event time seen
-// is Options.ReorderWindow past them (or more than reorderMax events
-// wait), so that events that reached the log up to that much late need no
-// re-fold.
-const reorderMax = 32_768
+// is Options.ReorderWindow past them (or when the events waiting take more
+// than reorderMaxBytes), so that events that reached the log up to that
+// much late need no re-fold. reorderOverhead is the memory of one waiting
+// event besides its bytes.
+const (
+	reorderMaxBytes = 16 << 20
+	reorderOverhead = 64
+)
 
 // reorderItem is an event waiting in the reorder window.
 type reorderItem struct {
@@ -537,6 +560,7 @@ func (h *reorderHeap) pop() reorderItem {
 
 // drain applies every event still in the reorder window.
 func (w *rbWorker) drain() error {
+	w.reorderBytes = 0
 	for len(w.reorder) > 0 {
 		if err := w.apply(w.reorder.pop()); err != nil {
 			return err
@@ -572,16 +596,16 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 		e.stored, e.inDB, e.dirty = ce.stored, ce.inDB, ce.dirty
 		delete(w.cold, customer)
 		w.coldBytes -= len(ce.b)
-	} else {
+	} else if _, spilled := w.spilled[h]; spilled || w.dbBefore {
 		var err error
 		if e, err = loadEntry(w.db, customer); err != nil {
 			return nil, err
 		}
-		if e == nil {
-			e = &entry{st: NewState(customer), stored: noGap}
-		}
 	}
-	e.touch = w.clock
+	if e == nil {
+		e = &entry{st: NewState(customer), stored: noGap}
+	}
+	e.touch, e.h = w.clock, h
 	if _, taken := w.states[h]; taken {
 		w.coll[customer] = e
 	} else {
@@ -592,6 +616,7 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 
 // coldEntry is a state kept encoded in memory (see rbWorker.cold).
 type coldEntry struct {
+	h      uint64 // the scanner's hash of the customer id
 	b      []byte // encodeEntry
 	stored int32  // gap bucket of the version in the database
 	inDB   bool
@@ -600,7 +625,7 @@ type coldEntry struct {
 
 // coldMax bounds the bytes of encoded states a rebuild worker keeps in
 // memory before writing them to the database.
-var coldMax = 48 << 20
+var coldMax = 20 << 20
 
 // forget drops the customer's entry from memory.
 func (w *rbWorker) forget(h uint64, customer string) {
@@ -696,7 +721,7 @@ func (w *rbWorker) spill(all bool) error {
 		if err != nil {
 			return false, err
 		}
-		w.cold[e.st.Customer] = coldEntry{b: b, stored: e.stored, inDB: e.inDB, dirty: true}
+		w.cold[e.st.Customer] = coldEntry{h: e.h, b: b, stored: e.stored, inDB: e.inDB, dirty: true}
 		w.coldBytes += len(b)
 		return true, nil
 	}
@@ -726,6 +751,7 @@ func (w *rbWorker) spill(all bool) error {
 			if err := w.b.Set(stateKey(c), ce.b, nil); err != nil {
 				return err
 			}
+			w.spilled[ce.h] = struct{}{}
 			w.gaps.move(ce.stored, int32(binary.BigEndian.Uint32(ce.b[13:17])))
 		}
 		clear(w.cold)
@@ -847,4 +873,51 @@ func carryChurn(from, to *viewsDB) error {
 	}
 	to.meta.Store(nm)
 	return nil
+}
+
+// Builds in flight share one soft memory limit (see Options.MemoryLimit).
+var memLimit struct {
+	sync.Mutex
+	users int
+	set   bool
+}
+
+// limitMemory sets the Go soft memory limit for a build, unless one is
+// set already (GOMEMLIMIT), and returns the function that lifts it when
+// the last build in flight ends.
+func limitMemory(limit int64) func() {
+	memLimit.Lock()
+	defer memLimit.Unlock()
+	memLimit.users++
+	if memLimit.users == 1 && debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		if limit == 0 {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			limit = int64(ms.HeapAlloc) + defaultBuildMemory
+		}
+		debug.SetMemoryLimit(limit)
+		memLimit.set = true
+	}
+	return func() {
+		memLimit.Lock()
+		defer memLimit.Unlock()
+		if memLimit.users--; memLimit.users == 0 && memLimit.set {
+			debug.SetMemoryLimit(math.MaxInt64)
+			memLimit.set = false
+		}
+	}
+}
+
+// defaultBuildMemory is the Go memory a build may add to the heap in use
+// when it starts, under the default soft limit.
+const defaultBuildMemory = 512 << 20
+
+// hasStates reports whether db holds any customer state.
+func hasStates(db *pebble.DB) (bool, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefixState, UpperBound: prefixEnd(prefixState)})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	return found, errors.Join(it.Error(), it.Close())
 }

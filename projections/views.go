@@ -77,13 +77,19 @@ type Options struct {
 	// Tests may use vfs.NewMem().
 	FS vfs.FS
 	// MaxStates bounds the decoded customer states a rebuild worker keeps
-	// in memory (0: 32768); beyond it, the least recently used half is kept
-	// encoded (up to 48 MiB per worker), then written to the new views.
+	// in memory (0: 20000); beyond it, the least recently used half is kept
+	// encoded (up to 20 MiB per worker), then written to the new views.
 	// Lower is flatter.
 	MaxStates int
 	// BatchEvents is the number of events CatchUp applies per Pebble batch
 	// (0: 2048).
 	BatchEvents int
+	// MemoryLimit is the Go soft memory limit (runtime/debug.SetMemoryLimit)
+	// while a rebuild or an as-of population fold runs, when none is set
+	// (GOMEMLIMIT): 0 means the heap in use at the start plus 512 MiB;
+	// negative leaves the limit alone. It keeps the rebuild's peak memory
+	// flat; it applies to the whole process and is lifted afterwards.
+	MemoryLimit int64
 	// ReorderWindow is how late (in event time) an event may reach the log
 	// and still be put in order by a rebuild worker without re-folding its
 	// customer (0: 14 days; negative: none, every late event re-folds).
@@ -108,7 +114,7 @@ func (o *Options) clone() *Options {
 		c.FS = vfs.Default
 	}
 	if c.MaxStates <= 0 {
-		c.MaxStates = 32768
+		c.MaxStates = 20000
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = 2048
@@ -300,7 +306,8 @@ func (v *Views) pebbleOptions(bulk bool) *pebble.Options {
 	o := &pebble.Options{FS: v.opts.FS, Logger: quietLogger{}}
 	if bulk {
 		o.DisableWAL = true
-		o.MemTableSize = 32 << 20
+		o.MemTableSize = 16 << 20
+		o.CacheSize = 32 << 20 // states read back after a spill
 		o.L0CompactionThreshold = 8
 	} else {
 		o.MemTableSize = 16 << 20
@@ -530,6 +537,7 @@ type entry struct {
 	dirty  bool
 	inDB   bool   // a version is stored in the database
 	touch  uint32 // rebuild: when the entry was last used (rbWorker.clock)
+	h      uint64 // rebuild: the scanner's hash of the customer id
 }
 
 func encodeEntry(e *entry, gap int32) ([]byte, error) {
