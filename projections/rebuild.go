@@ -625,7 +625,7 @@ type coldEntry struct {
 
 // coldMax bounds the bytes of encoded states a rebuild worker keeps in
 // memory before writing them to the database.
-var coldMax = 20 << 20
+var coldMax = 40 << 20
 
 // forget drops the customer's entry from memory.
 func (w *rbWorker) forget(h uint64, customer string) {
@@ -878,8 +878,9 @@ func carryChurn(from, to *viewsDB) error {
 // Builds in flight share one soft memory limit (see Options.MemoryLimit).
 var memLimit struct {
 	sync.Mutex
-	users int
-	set   bool
+	users     int
+	set       bool
+	gcPercent int // to restore
 }
 
 // limitMemory sets the Go soft memory limit for a build, unless one is
@@ -896,6 +897,9 @@ func limitMemory(limit int64) func() {
 			limit = int64(ms.HeapAlloc) + defaultBuildMemory
 		}
 		debug.SetMemoryLimit(limit)
+		// Under the limit, collect less often than GOGC=100 would: the
+		// build's garbage is short-lived and the limit caps the heap.
+		memLimit.gcPercent = debug.SetGCPercent(400)
 		memLimit.set = true
 	}
 	return func() {
@@ -903,6 +907,7 @@ func limitMemory(limit int64) func() {
 		defer memLimit.Unlock()
 		if memLimit.users--; memLimit.users == 0 && memLimit.set {
 			debug.SetMemoryLimit(math.MaxInt64)
+			debug.SetGCPercent(memLimit.gcPercent)
 			memLimit.set = false
 		}
 	}

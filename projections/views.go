@@ -77,8 +77,8 @@ type Options struct {
 	// Tests may use vfs.NewMem().
 	FS vfs.FS
 	// MaxStates bounds the decoded customer states a rebuild worker keeps
-	// in memory (0: 20000); beyond it, the least recently used half is kept
-	// encoded (up to 20 MiB per worker), then written to the new views.
+	// in memory (0: 32768); beyond it, the least recently used half is kept
+	// encoded (up to 40 MiB per worker), then written to the new views.
 	// Lower is flatter.
 	MaxStates int
 	// BatchEvents is the number of events CatchUp applies per Pebble batch
@@ -87,8 +87,10 @@ type Options struct {
 	// MemoryLimit is the Go soft memory limit (runtime/debug.SetMemoryLimit)
 	// while a rebuild or an as-of population fold runs, when none is set
 	// (GOMEMLIMIT): 0 means the heap in use at the start plus 512 MiB;
-	// negative leaves the limit alone. It keeps the rebuild's peak memory
-	// flat; it applies to the whole process and is lifted afterwards.
+	// negative leaves the limit (and GOGC) alone. Under the limit, GOGC is
+	// raised to 400 (fewer collections). It keeps the rebuild's peak
+	// memory flat; it applies to the whole process and both are restored
+	// afterwards.
 	MemoryLimit int64
 	// ReorderWindow is how late (in event time) an event may reach the log
 	// and still be put in order by a rebuild worker without re-folding its
@@ -114,7 +116,7 @@ func (o *Options) clone() *Options {
 		c.FS = vfs.Default
 	}
 	if c.MaxStates <= 0 {
-		c.MaxStates = 20000
+		c.MaxStates = 32768
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = 2048
@@ -541,15 +543,18 @@ type entry struct {
 }
 
 func encodeEntry(e *entry, gap int32) ([]byte, error) {
-	body, err := e.st.MarshalBinary()
-	if err != nil {
-		return nil, err
-	}
-	b := make([]byte, 0, stateHeader+len(body))
+	b := make([]byte, 0, stateHeader+e.st.sizeHint())
 	b = append(b, 1)
 	b = encodeTime(b, e.last)
 	b = binary.BigEndian.AppendUint32(b, uint32(gap))
-	return append(b, body...), nil
+	b, err := e.st.AppendBinary(b)
+	if err != nil {
+		return nil, err
+	}
+	if cap(b) > len(b)+len(b)/4 {
+		b = bytes.Clone(b) // kept in memory by rebuilds: no slack
+	}
+	return b, nil
 }
 
 func decodeEntry(customer string, b []byte) (*entry, error) {
