@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash/maphash"
+	"maps"
 	"math"
 	"runtime"
 	"runtime/debug"
@@ -424,15 +425,14 @@ type rbWorker struct {
 	dbBefore bool
 	late     map[string]int // late customers → events seen
 	gaps     gapHist
-	// reorder holds the events of the reorder window; newest is the
-	// newest event time seen.
-	reorder      reorderHeap
-	reorderBytes int
-	newSec       int64
-	newNsec      int32
-	asOf         time.Time
-	target       uint64
-	clock        uint32 // chunks processed: the recency of entry.touch
+	// reorder holds the events of the reorder window; newSec/newNsec is
+	// the newest event time seen.
+	reorder reorderBuckets
+	newSec  int64
+	newNsec int32
+	asOf    time.Time
+	target  uint64
+	clock   uint32 // chunks processed: the recency of entry.touch
 
 	events, skipped, customers uint64
 }
@@ -440,6 +440,7 @@ type rbWorker struct {
 func (w *rbWorker) chunk(c *rbChunk) error {
 	w.clock++
 	window := w.v.opts.ReorderWindow
+	windowSec := int64(window / time.Second)
 	for i := range c.items {
 		it := &c.items[i]
 		if it.markFor != "" {
@@ -458,22 +459,23 @@ func (w *rbWorker) chunk(c *rbChunk) error {
 		if it.sec > w.newSec || (it.sec == w.newSec && it.nsec > w.newNsec) {
 			w.newSec, w.newNsec = it.sec, it.nsec
 		}
-		// The chunk is reused: the window keeps its own copy of the bytes.
-		w.reorder.push(reorderItem{sec: it.sec, nsec: it.nsec, seq: it.seq, h: it.h, raw: bytes.Clone(raw)})
-		w.reorderBytes += len(raw) + reorderOverhead
-		// Apply what the reorder window has passed.
-		horizon := time.Unix(w.newSec, int64(w.newNsec)).Add(-window)
-		hs, hn := horizon.Unix(), int32(horizon.Nanosecond())
-		for len(w.reorder) > 0 {
-			top := &w.reorder[0]
-			if w.reorderBytes <= reorderMaxBytes && (top.sec > hs || (top.sec == hs && top.nsec >= hn)) {
-				break
-			}
-			it := w.reorder.pop()
-			w.reorderBytes -= len(it.raw) + reorderOverhead
-			if err := w.apply(it); err != nil {
+		minute := floorMinute(it.sec)
+		rb := &w.reorder
+		if !rb.started {
+			rb.started, rb.min, rb.m = true, minute, map[int64][]reorderItem{}
+		}
+		if minute < rb.min {
+			// Later than the window: applied now (re-folded if late).
+			if err := w.apply(reorderItem{seq: it.seq, h: it.h, raw: raw}); err != nil {
 				return err
 			}
+			continue
+		}
+		// The chunk is reused: the window keeps its own copy of the bytes.
+		rb.push(minute, reorderItem{sec: it.sec, nsec: it.nsec, seq: it.seq, h: it.h, raw: bytes.Clone(raw)})
+		// Apply the minutes the reorder window has passed.
+		if err := w.release(floorMinute(w.newSec - windowSec)); err != nil {
+			return err
 		}
 	}
 	c.items, c.buf = c.items[:0], c.buf[:0]
@@ -514,58 +516,103 @@ func (a *reorderItem) less(b *reorderItem) bool {
 	return a.seq < b.seq
 }
 
-// reorderHeap is a min-heap of events by (time, seq).
-type reorderHeap []reorderItem
-
-func (h *reorderHeap) push(it reorderItem) {
-	*h = append(*h, it)
-	s := *h
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !s[i].less(&s[p]) {
-			break
-		}
-		s[i], s[p] = s[p], s[i]
-		i = p
-	}
+// reorderBuckets is the reorder window: events by the minute of their
+// time; a minute's events are sorted by (time, seq) when it is released.
+type reorderBuckets struct {
+	started bool
+	min     int64 // the first minute not released
+	m       map[int64][]reorderItem
+	bytes   int
+	free    [][]reorderItem
 }
 
-func (h *reorderHeap) pop() reorderItem {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	s[0] = s[n]
-	s[n] = reorderItem{}
-	s = s[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		m := l
-		if r := l + 1; r < n && s[r].less(&s[l]) {
-			m = r
-		}
-		if !s[m].less(&s[i]) {
-			break
-		}
-		s[i], s[m] = s[m], s[i]
-		i = m
+func (rb *reorderBuckets) push(minute int64, it reorderItem) {
+	b, ok := rb.m[minute]
+	if !ok && len(rb.free) > 0 {
+		b, rb.free = rb.free[len(rb.free)-1], rb.free[:len(rb.free)-1]
 	}
-	*h = s
-	return top
+	rb.m[minute] = append(b, it)
+	rb.bytes += len(it.raw) + reorderOverhead
+}
+
+func floorMinute(sec int64) int64 {
+	q := sec / 60
+	if sec%60 < 0 {
+		q--
+	}
+	return q
+}
+
+// releaseMinute applies the events of one minute in (time, seq) order.
+func (w *rbWorker) releaseMinute(minute int64) error {
+	rb := &w.reorder
+	items, ok := rb.m[minute]
+	if !ok {
+		return nil
+	}
+	delete(rb.m, minute)
+	slices.SortFunc(items, func(a, b reorderItem) int {
+		if a.less(&b) {
+			return -1
+		}
+		if b.less(&a) {
+			return 1
+		}
+		return 0
+	})
+	for i := range items {
+		rb.bytes -= len(items[i].raw) + reorderOverhead
+		if err := w.apply(items[i]); err != nil {
+			return err
+		}
+		items[i] = reorderItem{}
+	}
+	rb.free = append(rb.free, items[:0])
+	return nil
+}
+
+// release applies the minutes before horizon, and older ones while the
+// window holds more than reorderMaxBytes.
+func (w *rbWorker) release(horizon int64) error {
+	rb := &w.reorder
+	empty := 0
+	for rb.min < horizon || rb.bytes > reorderMaxBytes {
+		if len(rb.m) == 0 {
+			rb.min = max(rb.min, horizon)
+			return nil
+		}
+		if _, ok := rb.m[rb.min]; ok {
+			if err := w.releaseMinute(rb.min); err != nil {
+				return err
+			}
+			empty = 0
+		} else if empty++; empty > 64 {
+			// A long gap: jump to the first minute held.
+			first := int64(math.MaxInt64)
+			for k := range rb.m {
+				first = min(first, k)
+			}
+			if rb.bytes <= reorderMaxBytes {
+				first = min(first, horizon)
+			}
+			rb.min = max(rb.min, first)
+			empty = 0
+			continue
+		}
+		rb.min++
+	}
+	return nil
 }
 
 // drain applies every event still in the reorder window.
 func (w *rbWorker) drain() error {
-	w.reorderBytes = 0
-	for len(w.reorder) > 0 {
-		if err := w.apply(w.reorder.pop()); err != nil {
+	rb := &w.reorder
+	for _, k := range slices.Sorted(maps.Keys(rb.m)) {
+		if err := w.releaseMinute(k); err != nil {
 			return err
 		}
 	}
+	rb.min = math.MaxInt64
 	return nil
 }
 
