@@ -47,6 +47,9 @@ type RebuildBenchResult struct {
 	// PeakRSSMiB is the process's peak resident memory during the best
 	// rebuild (VmHWM after resetting it; 0 where /proc is not available).
 	PeakRSSMiB float64 `json:"peak_rss_mib,omitempty"`
+	// RSSBeforeMiB is the resident memory when the rebuild started (what
+	// the log fill and the earlier rounds left mapped).
+	RSSBeforeMiB float64 `json:"rss_before_mib,omitempty"`
 }
 
 // BenchRebuild fills a fresh log under dir with events simulated journeys
@@ -124,7 +127,7 @@ func BenchRebuild(ctx context.Context, dir string, events int, bo *BenchOptions)
 	}
 
 	var best RebuildStats
-	var peak float64
+	var peak, before float64
 	rebuild := func() error {
 		log, err := eventstore.Open(logDir, &eventstore.Options{NoSync: true, Logger: o.Logger})
 		if err != nil {
@@ -141,6 +144,7 @@ func BenchRebuild(ctx context.Context, dir string, events int, bo *BenchOptions)
 		}
 		defer v.Close()
 		debug.FreeOSMemory()
+		rssBefore := rssMiB("VmRSS:")
 		resetPeakRSS()
 		start := time.Now()
 		st, err := v.Rebuild(ctx)
@@ -154,6 +158,7 @@ func BenchRebuild(ctx context.Context, dir string, events int, bo *BenchOptions)
 		if best.Duration == 0 || st.Duration < best.Duration {
 			best = st
 			peak = peakRSSMiB()
+			before = rssBefore
 		}
 		return nil
 	}
@@ -174,13 +179,14 @@ func BenchRebuild(ctx context.Context, dir string, events int, bo *BenchOptions)
 			Baseline:           "raw pebble iteration over the log's e/ values",
 			BaselineEventsPerS: float64(n) / bestRaw.Seconds(),
 		},
-		Customers:  best.Customers,
-		Refolded:   best.Refolded,
-		Workers:    best.Workers,
-		PeakRSSMiB: peak,
-		FirstPassS: best.FirstPass.Seconds(),
-		LatePassS:  best.LatePass.Seconds(),
-		FinishS:    best.Finish.Seconds(),
+		Customers:    best.Customers,
+		Refolded:     best.Refolded,
+		Workers:      best.Workers,
+		PeakRSSMiB:   peak,
+		RSSBeforeMiB: before,
+		FirstPassS:   best.FirstPass.Seconds(),
+		LatePassS:    best.LatePass.Seconds(),
+		FinishS:      best.Finish.Seconds(),
 	}
 	r.Ratio = r.EventsPerS / r.BaselineEventsPerS
 	return []RebuildBenchResult{r}, nil
@@ -291,7 +297,10 @@ var _ io.Writer = (*appendWriter)(nil)
 func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
 // peakRSSMiB reads VmHWM from /proc/self/status (0 when unavailable).
-func peakRSSMiB() float64 {
+func peakRSSMiB() float64 { return rssMiB("VmHWM:") }
+
+// rssMiB reads a memory line of /proc/self/status (0 when unavailable).
+func rssMiB(field string) float64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return 0
@@ -299,7 +308,7 @@ func peakRSSMiB() float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
 			if err != nil {
 				return 0
