@@ -672,7 +672,7 @@ type coldEntry struct {
 
 // coldMax bounds the bytes of encoded states a rebuild worker keeps in
 // memory before writing them to the database.
-var coldMax = 40 << 20
+var coldMax = 32 << 20
 
 // forget drops the customer's entry from memory.
 func (w *rbWorker) forget(h uint64, customer string) {

@@ -77,8 +77,8 @@ type Options struct {
 	// Tests may use vfs.NewMem().
 	FS vfs.FS
 	// MaxStates bounds the decoded customer states a rebuild worker keeps
-	// in memory (0: 32768); beyond it, the least recently used half is kept
-	// encoded (up to 40 MiB per worker), then written to the new views.
+	// in memory (0: 24576); beyond it, the least recently used half is kept
+	// encoded (up to 32 MiB per worker), then written to the new views.
 	// Lower is flatter.
 	MaxStates int
 	// BatchEvents is the number of events CatchUp applies per Pebble batch
@@ -116,7 +116,7 @@ func (o *Options) clone() *Options {
 		c.FS = vfs.Default
 	}
 	if c.MaxStates <= 0 {
-		c.MaxStates = 32768
+		c.MaxStates = 24576
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = 2048
