@@ -42,6 +42,10 @@ func (v *Views) CatchUp(ctx context.Context) (uint64, error) {
 	return v.catchUpTo(ctx, d, target, v.opts.OnChange)
 }
 
+// recentMax bounds the customer states CatchUp keeps decoded between
+// batches (viewsDB.recent).
+const recentMax = 32768
+
 // parallelCatchUpMin is the log length from which CatchUp builds fresh
 // views with the parallel fold instead of event by event.
 var parallelCatchUpMin uint64 = 100_000
@@ -125,6 +129,13 @@ func (v *Views) applyBatch(ctx context.Context, d *viewsDB, recs []logRecord, no
 	nm := &dbMeta{pop: meta.pop, gaps: meta.gaps.clone(), maxTime: meta.maxTime}
 	p := &liveBatch{v: v, d: d, b: d.db.NewIndexedBatch(), entries: map[string]*entry{}, gaps: nm.gaps, notify: notify}
 	defer p.b.Close()
+	committed := false
+	defer func() {
+		if !committed {
+			// Entries of recent may have been changed by the failed batch.
+			clear(d.recent)
+		}
+	}()
 	for i := range recs {
 		r := &recs[i]
 		if r.time.After(nm.maxTime) {
@@ -152,8 +163,15 @@ func (v *Views) applyBatch(ctx context.Context, d *viewsDB, recs []logRecord, no
 	if err := p.b.Commit(pebble.NoSync); err != nil {
 		return 0, fmt.Errorf("projections: commit views: %w", err)
 	}
+	committed = true
 	d.meta.Store(nm)
 	d.checkpoint.Store(last.seq)
+	if len(d.recent)+len(p.entries) > recentMax {
+		clear(d.recent)
+	}
+	for c, e := range p.entries {
+		d.recent[c] = e
+	}
 	for _, c := range p.changes {
 		notify(c)
 	}
@@ -164,6 +182,10 @@ func (v *Views) applyBatch(ctx context.Context, d *viewsDB, recs []logRecord, no
 // nil when the customer has none.
 func (p *liveBatch) get(customer string) (*entry, error) {
 	if e, ok := p.entries[customer]; ok {
+		return e, nil
+	}
+	if e, ok := p.d.recent[customer]; ok {
+		p.entries[customer] = e
 		return e, nil
 	}
 	e, err := loadEntry(p.d.db, customer)

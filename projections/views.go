@@ -159,6 +159,9 @@ type viewsDB struct {
 
 	checkpoint atomic.Uint64
 	meta       atomic.Pointer[dbMeta]
+	// recent are the states of the last CatchUp batches as committed,
+	// decoded (guarded by Views.applyMu; cleared when a batch fails).
+	recent map[string]*entry
 }
 
 // dbMeta is the metadata of a views database besides the checkpoint.
@@ -313,6 +316,7 @@ func (v *Views) pebbleOptions(bulk bool) *pebble.Options {
 		o.L0CompactionThreshold = 8
 	} else {
 		o.MemTableSize = 16 << 20
+		o.CacheSize = 64 << 20 // the index and state blocks of live lookups
 	}
 	// Bloom filters make the lookups of customers not in the views (new
 	// ones) cheap.
@@ -330,7 +334,7 @@ func (v *Views) openDB(name string, bulk bool) (*viewsDB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("projections: open views %s: %w", name, err)
 	}
-	d := &viewsDB{db: db, name: name}
+	d := &viewsDB{db: db, name: name, recent: map[string]*entry{}}
 	if err := d.load(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("projections: views %s: %w", name, err)
@@ -340,6 +344,7 @@ func (v *Views) openDB(name string, bulk bool) (*viewsDB, error) {
 
 // load reads the metadata of d (an empty database gets the format key).
 func (d *viewsDB) load() error {
+	clear(d.recent)
 	f, err := getCopy(d.db, keyFormat)
 	if err != nil {
 		return err
