@@ -46,7 +46,9 @@
 // CatchUp applies the log from the checkpoint up to the log's durable
 // position (never past it), in batches: the batch's state updates, referral
 // marks, gap histogram, population and the new checkpoint are one Pebble
-// batch, so a crash loses whole batches, which CatchUp applies again. Follow
+// batch, so a crash loses whole batches, which CatchUp applies again. The
+// states of the last batches stay decoded in memory (at most 32768,
+// dropped if a batch fails). Follow
 // loops CatchUp and eventstore.Store.WaitDurable. An event older (in event
 // time) than the newest event folded into its customer is late: the
 // customer is folded again from their history in the log (sorted by time,
