@@ -107,6 +107,14 @@ func (v *Views) populationAt(ctx context.Context, d *viewsDB, asOf time.Time) (P
 		pop.MedianGap = m.pop.MedianGap
 		return pop, nil
 	}
+	// The median depends on asOf's day only: cached per day and checkpoint.
+	day, cp := dayOf(asOf), d.checkpoint.Load()
+	v.gapMu.Lock()
+	defer v.gapMu.Unlock()
+	if c := v.gapAt; c.d == d && c.cp == cp && c.day == day {
+		pop.MedianGap = c.median
+		return pop, nil
+	}
 	h := gapHist{}
 	err := forEachState(ctx, d.db, func(_ string, e *entry) error {
 		h.move(noGap, gapBucketAt(e.st, asOf))
@@ -116,7 +124,16 @@ func (v *Views) populationAt(ctx context.Context, d *viewsDB, asOf time.Time) (P
 		return Population{}, err
 	}
 	pop.MedianGap = h.median()
+	v.gapAt = gapAtCache{d: d, cp: cp, day: day, median: pop.MedianGap}
 	return pop, nil
+}
+
+// gapAtCache is the last median gap populationAt computed.
+type gapAtCache struct {
+	d      *viewsDB
+	cp     uint64
+	day    int64
+	median time.Duration
 }
 
 // statesAt calls fn with a reader of the customer states as they stood at

@@ -148,6 +148,8 @@ type Views struct {
 
 	rfmMu sync.Mutex // guards rfm
 	rfm   rfmCache
+	gapMu sync.Mutex // guards gapAt
+	gapAt gapAtCache
 }
 
 // viewsDB is one views database with the in-memory copy of its metadata.
