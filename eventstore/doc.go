@@ -16,6 +16,7 @@
 //	"c/" customer 0x00 version(8, be)     seq(8, be)      customer stream
 //	"i/" id                               seq(8, be)      event-id index
 //	"q/" qseq(8, be)                      quarantine entry (below)
+//	"x/" sha256(code|field|raw)(32)       qseq(8, be)     quarantine dedupe
 //	"m/qseq"                              highest quarantine seq ever used
 //
 // Customer ids contain no 0x00 byte, so "c/" customer 0x00 is a prefix that

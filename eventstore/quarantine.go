@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,6 +14,22 @@ import (
 
 // metaQuarantineSeq holds the highest quarantine sequence ever assigned.
 var metaQuarantineSeq = []byte("m/qseq")
+
+// prefixQuarantineHash indexes quarantine entries by the SHA-256 of their
+// raw bytes, code and field (x/<32-byte digest> → qseq), so that the same
+// input rejected by the same rule again (a file imported twice, a redelivered
+// message) is kept once.
+var prefixQuarantineHash = []byte("x/")
+
+func quarantineHashKey(e *QuarantineEntry) []byte {
+	h := sha256.New()
+	h.Write([]byte(e.Code))
+	h.Write([]byte{0})
+	h.Write([]byte(e.Field))
+	h.Write([]byte{0})
+	h.Write(e.Raw)
+	return h.Sum(append([]byte(nil), prefixQuarantineHash...))
+}
 
 // quarantineFormat is the first byte of every quarantine value.
 const quarantineFormat byte = 1
@@ -89,7 +106,8 @@ func (s *Store) recoverQuarantine() error {
 
 // Quarantine keeps rejected input durably (fsynced) and returns its sequence.
 // e.Seq is ignored (the store assigns it); a zero e.ReceivedAt is set from
-// the store's clock.
+// the store's clock. Input already in quarantine with the same bytes, code
+// and field is kept once: its existing sequence is returned.
 func (s *Store) Quarantine(ctx context.Context, e QuarantineEntry) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -102,10 +120,26 @@ func (s *Store) Quarantine(ctx context.Context, e QuarantineEntry) (uint64, erro
 		e.ReceivedAt = s.opts.Clock()
 	}
 	val := encodeQuarantine(&e)
+	hkey := quarantineHashKey(&e)
 	s.qMu.Lock()
 	defer s.qMu.Unlock()
+	if v, closer, err := s.db.Get(hkey); err == nil {
+		prev, derr := decodeSeqValue(v)
+		closer.Close()
+		if derr == nil {
+			if _, c2, err := s.db.Get(quarantineKey(nil, prev)); err == nil {
+				c2.Close()
+				return prev, nil
+			}
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return 0, fmt.Errorf("eventstore: quarantine: %w", err)
+	}
 	seq := s.qSeq + 1
-	if err := guard(func() error { return s.db.Set(quarantineKey(nil, seq), val, s.writeOpts()) }); err != nil {
+	b := s.db.NewBatch()
+	_ = b.Set(quarantineKey(nil, seq), val, nil)
+	_ = b.Set(hkey, seqValue(seq), nil)
+	if err := guard(func() error { return b.Commit(s.writeOpts()) }); err != nil {
 		return 0, fmt.Errorf("eventstore: quarantine: %w", err)
 	}
 	s.qSeq = seq
@@ -171,17 +205,22 @@ func (s *Store) QuarantineDelete(seq uint64) error {
 	s.qMu.Lock()
 	defer s.qMu.Unlock()
 	key := quarantineKey(nil, seq)
-	_, closer, err := s.db.Get(key)
+	v, closer, err := s.db.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return fmt.Errorf("%w: %d", ErrNotQuarantined, seq)
 	}
 	if err != nil {
 		return fmt.Errorf("eventstore: quarantine delete %d: %w", seq, err)
 	}
+	var e QuarantineEntry
+	derr := decodeQuarantine(seq, v, &e)
 	closer.Close()
 	// Keep the highest sequence so that it is never reused after a reopen.
 	b := s.db.NewBatch()
 	_ = b.Delete(key, nil)
+	if derr == nil {
+		_ = b.Delete(quarantineHashKey(&e), nil)
+	}
 	_ = b.Set(metaQuarantineSeq, seqValue(s.qSeq), nil)
 	if err := guard(func() error { return b.Commit(s.writeOpts()) }); err != nil {
 		return fmt.Errorf("eventstore: quarantine delete %d: %w", seq, err)

@@ -439,8 +439,9 @@ func TestQuarantineRoundTrip(t *testing.T) {
 			t.Fatalf("entry %d = %+v, want %+v", i, out[i], want)
 		}
 	}
-	// Sequences are not reused after deleting the last one.
-	if seq, err := s.Quarantine(ctx, in[0]); err != nil || seq != 4 {
+	// Sequences are not reused after deleting the last one (the deleted
+	// input, quarantined again, is a new entry).
+	if seq, err := s.Quarantine(ctx, in[2]); err != nil || seq != 4 {
 		t.Fatalf("Quarantine after reopen = %d, %v; want 4", seq, err)
 	}
 	if got := s.QuarantineCount(); got != 3 {
