@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -207,7 +208,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	}
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, cold: map[string]coldEntry{}, spilled: map[uint64]struct{}{}, dbBefore: dbBefore, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, cold: arena{idx: map[uint64]arenaRef{}}, spilled: map[uint64]struct{}{}, dbBefore: dbBefore, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
 	}
 	defer func() {
 		for _, w := range workers {
@@ -416,8 +417,7 @@ type rbWorker struct {
 	coll   map[string]*entry
 	// cold are states moved out of states, encoded (a few hundred bytes
 	// instead of a few kilobytes), coldBytes their size.
-	cold      map[string]coldEntry
-	coldBytes int
+	cold arena
 	// spilled holds the hashes of the customers written to the database
 	// during this pass: a customer not in it is new (no lookup), unless
 	// dbBefore (the database held states before the build).
@@ -635,15 +635,19 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 		return e, nil
 	}
 	var e *entry
-	if ce, ok := w.cold[customer]; ok {
-		var err error
-		if e, err = decodeEntry(customer, ce.b); err != nil {
-			return nil, err
+	if ref, ok := w.cold.idx[h]; ok {
+		cust, b := w.cold.record(ref)
+		if cust == customer {
+			var err error
+			if e, err = decodeEntry(customer, b); err != nil {
+				return nil, err
+			}
+			e.stored, e.inDB, e.dirty = ref.stored, ref.inDB, true
+			delete(w.cold.idx, h)
+			w.cold.live -= int(ref.n)
 		}
-		e.stored, e.inDB, e.dirty = ce.stored, ce.inDB, ce.dirty
-		delete(w.cold, customer)
-		w.coldBytes -= len(ce.b)
-	} else if _, spilled := w.spilled[h]; spilled || w.dbBefore {
+	}
+	if _, spilled := w.spilled[h]; e == nil && (spilled || w.dbBefore) {
 		var err error
 		if e, err = loadEntry(w.db, customer); err != nil {
 			return nil, err
@@ -661,17 +665,78 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 	return e, nil
 }
 
-// coldEntry is a state kept encoded in memory (see rbWorker.cold).
-type coldEntry struct {
-	h      uint64 // the scanner's hash of the customer id
-	b      []byte // encodeEntry
-	stored int32  // gap bucket of the version in the database
+// arena is the encoded tier of a rebuild worker: the states moved out of
+// memory, appended to buf as records uvarint(len(customer)) | customer |
+// encodeEntry, indexed by the scanner's hash of the customer id (one
+// customer per hash: a colliding one goes to the database). Its records
+// are all newer than the database's.
+type arena struct {
+	buf  []byte
+	idx  map[uint64]arenaRef
+	live int // bytes of the records idx points to
+}
+
+type arenaRef struct {
+	off, n uint32
+	stored int32 // gap bucket of the version in the database
 	inDB   bool
-	dirty  bool
+}
+
+// record returns the customer and encodeEntry bytes of ref.
+func (a *arena) record(ref arenaRef) (string, []byte) {
+	r := a.buf[ref.off : ref.off+ref.n]
+	l, k := binary.Uvarint(r)
+	return string(r[k : k+int(l)]), r[k+int(l):]
+}
+
+// add appends e's record; false when another customer holds its hash.
+func (a *arena) add(e *entry) (bool, error) {
+	if _, taken := a.idx[e.h]; taken {
+		return false, nil
+	}
+	if a.buf == nil {
+		a.buf = make([]byte, 0, coldMax+64<<10)
+	}
+	off := len(a.buf)
+	a.buf = binary.AppendUvarint(a.buf, uint64(len(e.st.Customer)))
+	a.buf = append(a.buf, e.st.Customer...)
+	a.buf = append(a.buf, 1)
+	a.buf = encodeTime(a.buf, e.last)
+	a.buf = binary.BigEndian.AppendUint32(a.buf, uint32(gapBucket(e.st)))
+	var err error
+	if a.buf, err = e.st.AppendBinary(a.buf); err != nil {
+		a.buf = a.buf[:off]
+		return false, err
+	}
+	n := len(a.buf) - off
+	a.idx[e.h] = arenaRef{off: uint32(off), n: uint32(n), stored: e.stored, inDB: e.inDB}
+	a.live += n
+	return true, nil
+}
+
+// compact moves the records in use to the front of buf.
+func (a *arena) compact() {
+	type kv struct {
+		h   uint64
+		ref arenaRef
+	}
+	refs := make([]kv, 0, len(a.idx))
+	for h, r := range a.idx {
+		refs = append(refs, kv{h, r})
+	}
+	slices.SortFunc(refs, func(x, y kv) int { return cmp.Compare(x.ref.off, y.ref.off) })
+	at := uint32(0)
+	for _, x := range refs {
+		copy(a.buf[at:], a.buf[x.ref.off:x.ref.off+x.ref.n])
+		x.ref.off = at
+		a.idx[x.h] = x.ref
+		at += x.ref.n
+	}
+	a.buf = a.buf[:at]
 }
 
 // coldMax bounds the bytes of encoded states a rebuild worker keeps in
-// memory before writing them to the database.
+// memory (its arena) before writing them to the database.
 var coldMax = 32 << 20
 
 // forget drops the customer's entry from memory.
@@ -764,13 +829,16 @@ func (w *rbWorker) spill(all bool) error {
 		if !e.dirty {
 			return true, nil // the database holds it
 		}
-		b, err := encodeEntry(e, gapBucket(e.st))
-		if err != nil {
-			return false, err
+		ok, err := w.cold.add(e)
+		if err != nil || ok {
+			return ok, err
 		}
-		w.cold[e.st.Customer] = coldEntry{h: e.h, b: b, stored: e.stored, inDB: e.inDB, dirty: true}
-		w.coldBytes += len(b)
-		return true, nil
+		// Another customer holds the hash in the arena: to the database.
+		if !e.inDB {
+			w.customers++
+		}
+		w.spilled[e.h] = struct{}{}
+		return true, putEntry(w.b, e.st.Customer, e, w.gaps)
 	}
 	for h, e := range w.states {
 		gone, err := out(e)
@@ -790,19 +858,23 @@ func (w *rbWorker) spill(all bool) error {
 			delete(w.coll, c)
 		}
 	}
-	if all || w.coldBytes > coldMax {
-		for c, ce := range w.cold {
-			if !ce.inDB {
+	if !all && len(w.cold.buf) > coldMax && w.cold.live*2 < len(w.cold.buf) {
+		w.cold.compact()
+	}
+	if all || len(w.cold.buf) > coldMax {
+		for h, ref := range w.cold.idx {
+			c, b := w.cold.record(ref)
+			if !ref.inDB {
 				w.customers++
 			}
-			if err := w.b.Set(stateKey(c), ce.b, nil); err != nil {
+			if err := w.b.Set(stateKey(c), b, nil); err != nil {
 				return err
 			}
-			w.spilled[ce.h] = struct{}{}
-			w.gaps.move(ce.stored, int32(binary.BigEndian.Uint32(ce.b[13:17])))
+			w.spilled[h] = struct{}{}
+			w.gaps.move(ref.stored, int32(binary.BigEndian.Uint32(b[13:17])))
 		}
-		clear(w.cold)
-		w.coldBytes = 0
+		clear(w.cold.idx)
+		w.cold.buf, w.cold.live = w.cold.buf[:0], 0
 	}
 	if all || w.b.Len() > 0 {
 		return w.commit()
