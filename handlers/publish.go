@@ -90,22 +90,11 @@ func Publish(ctx context.Context, nc *nats.Conn, r io.Reader, o PublishOptions) 
 		o.MaxErrors = 100
 	}
 	p := &publisher{o: o}
-	js, err := jetstream.New(nc,
-		jetstream.WithPublishAsyncMaxPending(o.MaxPending),
-		jetstream.WithPublishAsyncAckHandler(func(_ jetstream.JetStream, _ *nats.Msg, ack *jetstream.PubAck) {
-			p.published.Add(1)
-			if ack.Duplicate {
-				p.duplicates.Add(1)
-			}
-		}),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, m *nats.Msg, err error) {
-			p.fail(0, m.Header.Get(jetstream.MsgIDHeader), fmt.Sprintf("not acknowledged: %v", err))
-		}),
-	)
+	js, err := newAsyncPub(nc, p, o.MaxPending)
 	if err != nil {
-		return PublishSummary{}, fmt.Errorf("handlers: jetstream: %w", err)
+		return PublishSummary{}, fmt.Errorf("handlers: subscribe to the PubAcks: %w", err)
 	}
-	defer js.CleanupPublisher()
+	defer js.close()
 
 	stopProgress := p.progressLoop()
 	readErr := p.readAll(ctx, js, r)
@@ -127,13 +116,13 @@ func Publish(ctx context.Context, nc *nats.Conn, r io.Reader, o PublishOptions) 
 
 // waitAcks waits until every publish has its ack or failed, giving up
 // when none has come for AckTimeout: those left are counted as failed.
-func (p *publisher) waitAcks(ctx context.Context, js jetstream.JetStream) error {
+func (p *publisher) waitAcks(ctx context.Context, js *asyncPub) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	last, since := p.published.Load()+p.failed.Load(), time.Now()
 	for {
 		select {
-		case <-js.PublishAsyncComplete():
+		case <-js.complete():
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -143,7 +132,7 @@ func (p *publisher) waitAcks(ctx context.Context, js jetstream.JetStream) error 
 				continue
 			}
 			if time.Since(since) >= p.o.AckTimeout {
-				pending := js.PublishAsyncPending()
+				pending := js.inFlight()
 				p.failed.Add(int64(pending))
 				p.mu.Lock()
 				if len(p.errors) < p.o.MaxErrors {
@@ -224,7 +213,7 @@ func (p *publisher) progressLoop() (stop func()) {
 	}
 }
 
-func (p *publisher) readAll(ctx context.Context, js jetstream.JetStream, r io.Reader) error {
+func (p *publisher) readAll(ctx context.Context, js *asyncPub, r io.Reader) error {
 	br := bufio.NewReaderSize(r, maxLineBytes)
 	prefix := p.o.SubjectPrefix + "."
 	var pk peeker
@@ -280,7 +269,7 @@ func (p *publisher) readAll(ctx context.Context, js jetstream.JetStream, r io.Re
 // publishLine publishes one event; a line it cannot route is counted as
 // failed. The error is returned only when the connection is closed, ctx
 // ended or JetStream stopped acknowledging.
-func (p *publisher) publishLine(ctx context.Context, js jetstream.JetStream, pk *peeker, slab *[]byte, prefix string, line int, ev []byte) error {
+func (p *publisher) publishLine(ctx context.Context, js *asyncPub, pk *peeker, slab *[]byte, prefix string, line int, ev []byte) error {
 	id, subject, ok := pk.peek(ev)
 	switch {
 	case !ok:
@@ -304,33 +293,21 @@ func (p *publisher) publishLine(ctx context.Context, js jetstream.JetStream, pk 
 	data := (*slab)[:len(ev):len(ev)]
 	*slab = (*slab)[len(ev):]
 	copy(data, ev)
-	m := &nats.Msg{Subject: prefix + subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{id}}}
-	stalledAt := int64(-1)
-	for {
-		_, err := js.PublishMsgAsync(m, jetstream.WithStallWait(p.o.AckTimeout))
-		if err == nil {
-			return nil
-		}
-		if errors.Is(err, jetstream.ErrTooManyStalledMsgs) {
-			// The window stayed full for AckTimeout: keep waiting while
-			// acks still come (the engine's stream may be slow), give up
-			// when none did.
-			if ctx.Err() != nil {
-				p.fail(line, id, ctx.Err().Error())
-				return ctx.Err()
-			}
-			if n := p.published.Load() + p.failed.Load(); n != stalledAt {
-				stalledAt = n
-				continue
-			}
-			p.fail(line, id, err.Error())
-			return fmt.Errorf("handlers: publish line %d: no JetStream ack for %v: %w", line, p.o.AckTimeout, err)
-		}
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			p.fail(line, id, err.Error())
-			return fmt.Errorf("handlers: publish line %d: %w", line, err)
-		}
-		p.fail(line, id, err.Error())
+	err := js.publish(ctx, prefix, subject, id, data, p.o.AckTimeout)
+	switch {
+	case err == nil:
 		return nil
+	case ctx.Err() != nil:
+		p.fail(line, id, ctx.Err().Error())
+		return ctx.Err()
+	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
+		// The window stayed full for AckTimeout with no ack coming.
+		p.fail(line, id, err.Error())
+		return fmt.Errorf("handlers: publish line %d: no JetStream ack for %v: %w", line, p.o.AckTimeout, err)
+	case errors.Is(err, nats.ErrConnectionClosed):
+		p.fail(line, id, err.Error())
+		return fmt.Errorf("handlers: publish line %d: %w", line, err)
 	}
+	p.fail(line, id, err.Error())
+	return nil
 }

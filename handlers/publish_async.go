@@ -1,0 +1,326 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// asyncPub is Publish's JetStream async publisher on plain NATS: each
+// message goes out with its own reply subject under one wildcard inbox,
+// and the PubAck that comes back there is matched to it by a sequence
+// number in the subject. The PubAck semantics are JetStream's (the stream
+// answers once it has stored the message, or with an error); this replaces
+// only the client bookkeeping of jetstream.PublishMsgAsync, which cost
+// about twice as much per message (an option struct, a timer-free future,
+// a random reply token, a header map and encoding/json on every PubAck).
+//
+// A "no responders" answer (no stream leader at the moment) is retried
+// twice, 250ms apart, as jetstream.PublishMsgAsync does; a disconnection
+// fails every message waiting for its PubAck (it may or may not have been
+// stored: publishing the line again is safe, the id dedupes it).
+type asyncPub struct {
+	nc     *nats.Conn
+	p      *publisher
+	prefix string // reply subjects: prefix + decimal sequence
+	sub    *nats.Subscription
+	window chan struct{} // one token per message awaiting its PubAck
+
+	mu      sync.Mutex
+	pending map[uint64]pubSlot
+	next    uint64
+	done    chan struct{} // closed when pending empties (see complete)
+	stopped bool
+
+	// Reused by the reading goroutine for each publish (nats.go copies
+	// subject, reply, header and data into its buffer during the call).
+	msg     nats.Msg
+	hdr     nats.Header
+	scratch []byte
+	status  chan nats.Status
+}
+
+// pubSlot is a message awaiting its PubAck.
+type pubSlot struct {
+	id, subject string
+	data        []byte // for a retry after "no responders"
+	retries     int
+}
+
+const (
+	pubRetries   = 2
+	pubRetryWait = 250 * time.Millisecond
+)
+
+func newAsyncPub(nc *nats.Conn, p *publisher, window int) (*asyncPub, error) {
+	a := &asyncPub{nc: nc, p: p, prefix: nc.NewInbox() + ".",
+		window:  make(chan struct{}, window),
+		pending: make(map[uint64]pubSlot, window),
+		hdr:     nats.Header{jetstream.MsgIDHeader: []string{""}},
+	}
+	sub, err := nc.Subscribe(a.prefix+"*", a.onReply)
+	if err != nil {
+		return nil, err
+	}
+	_ = sub.SetPendingLimits(-1, -1)
+	a.sub = sub
+	a.status = nc.StatusChanged(nats.RECONNECTING, nats.CLOSED)
+	go a.watchConn()
+	return a, nil
+}
+
+// close stops listening for PubAcks; what is still pending stays counted
+// as not acknowledged by the caller.
+func (a *asyncPub) close() {
+	a.mu.Lock()
+	a.stopped = true
+	a.mu.Unlock()
+	_ = a.sub.Unsubscribe()
+	a.nc.RemoveStatusListener(a.status)
+}
+
+// watchConn fails the messages awaiting PubAcks when the connection drops:
+// their PubAcks, if any were sent, are lost.
+func (a *asyncPub) watchConn() {
+	for st := range a.status {
+		if st == nats.CLOSED {
+			a.failAll(nats.ErrConnectionClosed)
+			return
+		}
+		a.failAll(nats.ErrDisconnected)
+	}
+}
+
+func (a *asyncPub) failAll(err error) {
+	a.mu.Lock()
+	failed := make([]pubSlot, 0, len(a.pending))
+	for seq, s := range a.pending {
+		failed = append(failed, s)
+		delete(a.pending, seq)
+	}
+	a.signalLocked()
+	a.mu.Unlock()
+	for _, s := range failed {
+		<-a.window
+		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
+	}
+}
+
+// publish sends one event, waiting for room in the window: while the
+// window stays full, for as long as acks keep coming, and otherwise until
+// stall has passed without one (ErrTooManyStalledMsgs) or ctx ends. data
+// must stay unchanged until the PubAck (a retry resends it).
+func (a *asyncPub) publish(ctx context.Context, prefix, subject, id string, data []byte, stall time.Duration) error {
+	select {
+	case a.window <- struct{}{}:
+	default:
+		if err := a.waitRoom(ctx, stall); err != nil {
+			return err
+		}
+	}
+	a.mu.Lock()
+	a.next++
+	seq := a.next
+	a.pending[seq] = pubSlot{id: id, subject: subject, data: data}
+	a.mu.Unlock()
+
+	// Subject and reply in one scratch buffer, viewed as strings for the
+	// call only: nats.go copies them into its write buffer.
+	b := append(a.scratch[:0], prefix...)
+	b = append(b, subject...)
+	nsub := len(b)
+	b = append(b, a.prefix...)
+	b = strconv.AppendUint(b, seq, 10)
+	a.scratch = b
+	a.msg.Subject = unsafe.String(&b[0], nsub)
+	a.msg.Reply = unsafe.String(&b[nsub], len(b)-nsub)
+	a.hdr[jetstream.MsgIDHeader][0] = id
+	a.msg.Header = a.hdr
+	a.msg.Data = data
+	err := a.nc.PublishMsg(&a.msg)
+	a.msg = nats.Msg{}
+	if err != nil {
+		a.forget(seq)
+		return err
+	}
+	return nil
+}
+
+// waitRoom waits for a free place in the window.
+func (a *asyncPub) waitRoom(ctx context.Context, stall time.Duration) error {
+	t := time.NewTimer(stall)
+	defer t.Stop()
+	last := a.p.published.Load() + a.p.failed.Load()
+	for {
+		select {
+		case a.window <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			if n := a.p.published.Load() + a.p.failed.Load(); n != last {
+				last = n
+				t.Reset(stall)
+				continue
+			}
+			return jetstream.ErrTooManyStalledMsgs
+		}
+	}
+}
+
+// forget drops a message that was not sent.
+func (a *asyncPub) forget(seq uint64) {
+	a.mu.Lock()
+	_, ok := a.pending[seq]
+	delete(a.pending, seq)
+	a.signalLocked()
+	a.mu.Unlock()
+	if ok {
+		<-a.window
+	}
+}
+
+// take removes and returns the message of a reply subject.
+func (a *asyncPub) take(subject string) (uint64, pubSlot, bool) {
+	seq, err := strconv.ParseUint(subject[min(len(a.prefix), len(subject)):], 10, 64)
+	if err != nil || len(subject) < len(a.prefix) {
+		return 0, pubSlot{}, false
+	}
+	a.mu.Lock()
+	s, ok := a.pending[seq]
+	delete(a.pending, seq)
+	a.signalLocked()
+	a.mu.Unlock()
+	if ok {
+		<-a.window
+	}
+	return seq, s, ok
+}
+
+// signalLocked closes done once nothing is pending.
+func (a *asyncPub) signalLocked() {
+	if len(a.pending) == 0 && a.done != nil {
+		close(a.done)
+		a.done = nil
+	}
+}
+
+// complete returns a channel closed when no message awaits its PubAck.
+func (a *asyncPub) complete() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ch := make(chan struct{})
+	if len(a.pending) == 0 {
+		close(ch)
+		return ch
+	}
+	if a.done == nil {
+		a.done = make(chan struct{})
+	}
+	return a.done
+}
+
+// inFlight is the number of messages awaiting their PubAck.
+func (a *asyncPub) inFlight() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.pending)
+}
+
+// onReply handles a PubAck (or a no-responders status).
+func (a *asyncPub) onReply(m *nats.Msg) {
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		a.noResponders(m.Subject)
+		return
+	}
+	_, s, ok := a.take(m.Subject)
+	if !ok {
+		return // not ours any more (failed on a disconnect)
+	}
+	dup, err := parsePubAck(m.Data)
+	if err != nil {
+		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
+		return
+	}
+	a.p.published.Add(1)
+	if dup {
+		a.p.duplicates.Add(1)
+	}
+}
+
+// noResponders retries a message no stream answered, or fails it.
+func (a *asyncPub) noResponders(reply string) {
+	seq, err := strconv.ParseUint(reply[min(len(a.prefix), len(reply)):], 10, 64)
+	if err != nil {
+		return
+	}
+	a.mu.Lock()
+	s, ok := a.pending[seq]
+	if ok && s.retries < pubRetries && !a.stopped {
+		s.retries++
+		a.pending[seq] = s
+		a.mu.Unlock()
+		time.AfterFunc(pubRetryWait, func() {
+			m := &nats.Msg{Subject: a.p.o.SubjectPrefix + "." + s.subject, Reply: reply,
+				Header: nats.Header{jetstream.MsgIDHeader: []string{s.id}}, Data: s.data}
+			if err := a.nc.PublishMsg(m); err != nil {
+				if _, s, ok := a.take(reply); ok {
+					a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
+				}
+			}
+		})
+		return
+	}
+	a.mu.Unlock()
+	if _, s, ok := a.take(reply); ok {
+		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", jetstream.ErrNoStreamResponse))
+	}
+}
+
+var (
+	pubAckDup    = []byte(`,"duplicate":`)
+	pubAckErr    = []byte(`"error"`)
+	pubAckPrefix = []byte(`{"stream":"`)
+)
+
+// parsePubAck reads a JetStream PubAck: whether the stream had the message
+// already (its Nats-Msg-Id in the dedupe window), or the error it
+// answered. The common shape is recognised without a JSON decoder.
+func parsePubAck(b []byte) (duplicate bool, err error) {
+	if bytes.HasPrefix(b, pubAckPrefix) && !bytes.Contains(b, pubAckErr) {
+		i := bytes.Index(b, pubAckDup)
+		if i < 0 {
+			return false, nil
+		}
+		rest := bytes.TrimLeft(b[i+len(pubAckDup):], " ")
+		return bytes.HasPrefix(rest, []byte("true")), nil
+	}
+	var r struct {
+		Error *struct {
+			Code        int    `json:"code"`
+			ErrCode     int    `json:"err_code"`
+			Description string `json:"description"`
+		} `json:"error"`
+		Stream    string `json:"stream"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return false, fmt.Errorf("invalid PubAck %q: %w", b, err)
+	}
+	if r.Error != nil {
+		return false, fmt.Errorf("%s (code %d, err_code %d)", r.Error.Description, r.Error.Code, r.Error.ErrCode)
+	}
+	if r.Stream == "" {
+		return false, errors.New("PubAck without a stream")
+	}
+	return r.Duplicate, nil
+}
