@@ -737,7 +737,7 @@ func (a *arena) compact() {
 
 // coldMax bounds the bytes of encoded states a rebuild worker keeps in
 // memory (its arena) before writing them to the database.
-var coldMax = 32 << 20
+var coldMax = 24 << 20
 
 // forget drops the customer's entry from memory.
 func (w *rbWorker) forget(h uint64, customer string) {

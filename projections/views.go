@@ -78,7 +78,7 @@ type Options struct {
 	FS vfs.FS
 	// MaxStates bounds the decoded customer states a rebuild worker keeps
 	// in memory (0: 24576); beyond it, the least recently used half is kept
-	// encoded (up to 32 MiB per worker), then written to the new views.
+	// encoded (up to 24 MiB per worker), then written to the new views.
 	// Lower is flatter.
 	MaxStates int
 	// BatchEvents is the number of events CatchUp applies per Pebble batch
