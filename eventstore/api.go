@@ -19,6 +19,10 @@ type Options struct {
 	MaxBatchEvents int              // group-commit cap per Pebble batch; 0: 8192
 	NoSync         bool             // benchmarks and tests only: skip fsync
 	Logger         *slog.Logger     // nil: slog.Default()
+	// CacheSize is the Pebble block cache in bytes (0: PebbleOptions'
+	// 256 MiB). A bulk reader of the whole log (rebuild, as-of folds)
+	// gains little from a large cache, which then only takes memory.
+	CacheSize int64
 }
 
 // Request is one event to append. ExpectedVersion is the customer's

@@ -158,7 +158,11 @@ func (f pebbleFatal) Error() string { return string(f) }
 // Verify can name the damage, but Append returns ErrDamaged.
 func Open(dir string, opts *Options) (*Store, error) {
 	o := opts.withDefaults()
-	db, err := pebble.Open(dir, PebbleOptions(o.FS, o.Logger))
+	po := PebbleOptions(o.FS, o.Logger)
+	if o.CacheSize > 0 {
+		po.CacheSize = o.CacheSize
+	}
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
 	}
