@@ -129,7 +129,7 @@ func BenchRebuild(ctx context.Context, dir string, events int, bo *BenchOptions)
 	var best RebuildStats
 	var peak, before float64
 	rebuild := func() error {
-		log, err := eventstore.Open(logDir, &eventstore.Options{NoSync: true, Logger: o.Logger})
+		log, err := eventstore.Open(logDir, &eventstore.Options{NoSync: true, Logger: o.Logger, CacheSize: RebuildLogCacheSize})
 		if err != nil {
 			return err
 		}

@@ -80,8 +80,10 @@
 // late and its customer is folded again after the pass, from a second scan
 // of the log (or, when few, from their histories). States stay in memory up
 // to Options.MaxStates per worker, then the least recently used half is
-// kept encoded (24 MiB per worker at most), then written to the new
-// database, so memory is flat whatever the size of the log. The new
+// kept encoded (the workers share 40% of the build's memory for them, see
+// Options.MemoryLimit), then written to the new database, so memory is
+// flat whatever the size of the log. The log is opened with a small block
+// cache for a rebuild (RebuildLogCacheSize): it is read once, in order. The new
 // database is written without a WAL and flushed; it is then caught up to the
 // current views' checkpoint, the VIEWS pointer is replaced atomically (temp
 // file, fsync, rename, directory fsync), and the database pointer is swapped

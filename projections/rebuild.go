@@ -125,6 +125,11 @@ func (v *Views) Rebuild(ctx context.Context) (RebuildStats, error) {
 	return stats, nil
 }
 
+// RebuildLogCacheSize is the block cache (eventstore.Options.CacheSize) to
+// open the log with for a rebuild: the scan reads the log once, in order,
+// so a large cache only takes memory from the rebuild's encoded tier.
+const RebuildLogCacheSize = 32 << 20
+
 // buildInto folds the log up to target (events with time ≤ asOf when asOf
 // is not zero) into the empty database db and writes its metadata, with
 // churn as the population's churn fit.
@@ -206,9 +211,10 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	if err != nil {
 		return buildResult{}, err
 	}
+	coldLimit := v.coldBudget(nw)
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, cold: arena{idx: map[uint64]arenaRef{}}, spilled: map[uint64]struct{}{}, dbBefore: dbBefore, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, cold: arena{idx: map[uint64]arenaRef{}}, coldMax: coldLimit, spilled: map[uint64]struct{}{}, dbBefore: dbBefore, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
 	}
 	defer func() {
 		for _, w := range workers {
@@ -416,8 +422,9 @@ type rbWorker struct {
 	states map[uint64]*entry
 	coll   map[string]*entry
 	// cold are states moved out of states, encoded (a few hundred bytes
-	// instead of a few kilobytes), coldBytes their size.
-	cold arena
+	// instead of a few kilobytes), at most coldMax bytes of them.
+	cold    arena
+	coldMax int
 	// spilled holds the hashes of the customers written to the database
 	// during this pass: a customer not in it is new (no lookup), unless
 	// dbBefore (the database held states before the build).
@@ -637,7 +644,7 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 	var e *entry
 	if ref, ok := w.cold.idx[h]; ok {
 		cust, b := w.cold.record(ref)
-		if cust == customer {
+		if string(cust) == customer {
 			var err error
 			if e, err = decodeEntry(customer, b); err != nil {
 				return nil, err
@@ -666,27 +673,34 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 }
 
 // arena is the encoded tier of a rebuild worker: the states moved out of
-// memory, appended to buf as records uvarint(len(customer)) | customer |
-// encodeEntry, indexed by the scanner's hash of the customer id (one
-// customer per hash: a colliding one goes to the database). Its records
-// are all newer than the database's.
+// memory, appended to blocks of arenaBlock bytes as records
+// uvarint(len(customer)) | customer | encodeEntry, indexed by the
+// scanner's hash of the customer id (one customer per hash: a colliding
+// one goes to the database). Its records are all newer than the
+// database's. Blocks are allocated as the tier grows, so a small build
+// never holds the whole budget.
 type arena struct {
-	buf  []byte
-	idx  map[uint64]arenaRef
-	live int // bytes of the records idx points to
+	blocks [][]byte
+	idx    map[uint64]arenaRef
+	size   int // bytes of the blocks' records, in use or not
+	live   int // bytes of the records idx points to
 }
 
 type arenaRef struct {
-	off, n uint32
-	stored int32 // gap bucket of the version in the database
-	inDB   bool
+	blk, off, n uint32
+	stored      int32 // gap bucket of the version in the database
+	inDB        bool
 }
 
+// arenaBlock is the size of an arena block (a larger record gets a block
+// of its own).
+const arenaBlock = 1 << 20
+
 // record returns the customer and encodeEntry bytes of ref.
-func (a *arena) record(ref arenaRef) (string, []byte) {
-	r := a.buf[ref.off : ref.off+ref.n]
+func (a *arena) record(ref arenaRef) ([]byte, []byte) {
+	r := a.blocks[ref.blk][ref.off : ref.off+ref.n]
 	l, k := binary.Uvarint(r)
-	return string(r[k : k+int(l)]), r[k+int(l):]
+	return r[k : k+int(l)], r[k+int(l):]
 }
 
 // add appends e's record; false when another customer holds its hash.
@@ -694,27 +708,41 @@ func (a *arena) add(e *entry) (bool, error) {
 	if _, taken := a.idx[e.h]; taken {
 		return false, nil
 	}
-	if a.buf == nil {
-		a.buf = make([]byte, 0, coldMax+64<<10)
+	need := binary.MaxVarintLen64 + len(e.st.Customer) + stateHeader + e.st.sizeHint()
+	if len(a.blocks) == 0 || cap(a.blocks[len(a.blocks)-1])-len(a.blocks[len(a.blocks)-1]) < need {
+		a.blocks = append(a.blocks, make([]byte, 0, max(arenaBlock, need)))
 	}
-	off := len(a.buf)
-	a.buf = binary.AppendUvarint(a.buf, uint64(len(e.st.Customer)))
-	a.buf = append(a.buf, e.st.Customer...)
-	a.buf = append(a.buf, 1)
-	a.buf = encodeTime(a.buf, e.last)
-	a.buf = binary.BigEndian.AppendUint32(a.buf, uint32(gapBucket(e.st)))
-	var err error
-	if a.buf, err = e.st.AppendBinary(a.buf); err != nil {
-		a.buf = a.buf[:off]
+	bi := len(a.blocks) - 1
+	buf := a.blocks[bi]
+	off := len(buf)
+	buf = binary.AppendUvarint(buf, uint64(len(e.st.Customer)))
+	buf = append(buf, e.st.Customer...)
+	buf = append(buf, 1)
+	buf = encodeTime(buf, e.last)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(gapBucket(e.st)))
+	buf, err := e.st.AppendBinary(buf)
+	if err != nil {
+		a.blocks[bi] = a.blocks[bi][:off]
 		return false, err
 	}
-	n := len(a.buf) - off
-	a.idx[e.h] = arenaRef{off: uint32(off), n: uint32(n), stored: e.stored, inDB: e.inDB}
+	if cap(buf) != cap(a.blocks[bi]) {
+		// The hint was short and append moved the block: keep the record
+		// in a block of its own, the old one as it was.
+		a.blocks[bi] = a.blocks[bi][:off]
+		a.blocks = append(a.blocks, buf[off:len(buf):len(buf)])
+		bi, off, buf = len(a.blocks)-1, 0, buf[off:len(buf):len(buf)]
+	} else {
+		a.blocks[bi] = buf
+	}
+	n := len(buf) - off
+	a.idx[e.h] = arenaRef{blk: uint32(bi), off: uint32(off), n: uint32(n), stored: e.stored, inDB: e.inDB}
 	a.live += n
+	a.size += n
 	return true, nil
 }
 
-// compact moves the records in use to the front of buf.
+// compact moves the records in use into fresh blocks, releasing each old
+// block once its records are moved.
 func (a *arena) compact() {
 	type kv struct {
 		h   uint64
@@ -724,20 +752,68 @@ func (a *arena) compact() {
 	for h, r := range a.idx {
 		refs = append(refs, kv{h, r})
 	}
-	slices.SortFunc(refs, func(x, y kv) int { return cmp.Compare(x.ref.off, y.ref.off) })
-	at := uint32(0)
-	for _, x := range refs {
-		copy(a.buf[at:], a.buf[x.ref.off:x.ref.off+x.ref.n])
-		x.ref.off = at
+	slices.SortFunc(refs, func(x, y kv) int {
+		return cmp.Or(cmp.Compare(x.ref.blk, y.ref.blk), cmp.Compare(x.ref.off, y.ref.off))
+	})
+	old := a.blocks
+	a.blocks, a.size = nil, 0
+	var cur []byte
+	for i, x := range refs {
+		r := old[x.ref.blk][x.ref.off : x.ref.off+x.ref.n]
+		if cap(cur)-len(cur) < len(r) {
+			if cur != nil {
+				a.blocks = append(a.blocks, cur)
+			}
+			cur = make([]byte, 0, max(arenaBlock, len(r)))
+		}
+		x.ref.blk, x.ref.off = uint32(len(a.blocks)), uint32(len(cur))
+		cur = append(cur, r...)
 		a.idx[x.h] = x.ref
-		at += x.ref.n
+		a.size += len(r)
+		if i+1 == len(refs) || refs[i+1].ref.blk != refs[i].ref.blk {
+			old[refs[i].ref.blk] = nil // moved out: the collector may take it
+		}
 	}
-	a.buf = a.buf[:at]
+	if cur != nil {
+		a.blocks = append(a.blocks, cur)
+	}
 }
 
-// coldMax bounds the bytes of encoded states a rebuild worker keeps in
-// memory (its arena) before writing them to the database.
-var coldMax = 24 << 20
+// reset empties the arena, keeping its first block.
+func (a *arena) reset() {
+	clear(a.idx)
+	if len(a.blocks) > 0 {
+		a.blocks = a.blocks[:1]
+		a.blocks[0] = a.blocks[0][:0]
+	}
+	a.size, a.live = 0, 0
+}
+
+// coldMax, when positive, bounds the bytes of encoded states each rebuild
+// worker keeps in memory (its arena) before writing them to the database
+// (tests); 0 sizes the bound with coldBudget.
+var coldMax = 0
+
+// coldShare is the part of a build's memory the workers' encoded tiers
+// share: the rest is for the decoded states, the reorder windows, the
+// chunks in flight and the collector's headroom.
+const coldShare = 0.40
+
+// coldBudget is the bound on each of nw workers' encoded tier: coldShare
+// of the build's memory (Options.MemoryLimit less the heap in use, or
+// defaultBuildMemory), at least 4 MiB.
+func (v *Views) coldBudget(nw int) int {
+	if coldMax > 0 {
+		return coldMax
+	}
+	mem := int64(defaultBuildMemory)
+	if l := v.opts.MemoryLimit; l > 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		mem = max(64<<20, l-int64(ms.HeapAlloc))
+	}
+	return max(4<<20, int(float64(mem)*coldShare)/max(1, nw))
+}
 
 // forget drops the customer's entry from memory.
 func (w *rbWorker) forget(h uint64, customer string) {
@@ -858,23 +934,22 @@ func (w *rbWorker) spill(all bool) error {
 			delete(w.coll, c)
 		}
 	}
-	if !all && len(w.cold.buf) > coldMax && w.cold.live*2 < len(w.cold.buf) {
+	if !all && w.cold.size > w.coldMax && w.cold.live*2 < w.cold.size {
 		w.cold.compact()
 	}
-	if all || len(w.cold.buf) > coldMax {
+	if all || w.cold.size > w.coldMax {
 		for h, ref := range w.cold.idx {
 			c, b := w.cold.record(ref)
 			if !ref.inDB {
 				w.customers++
 			}
-			if err := w.b.Set(stateKey(c), b, nil); err != nil {
+			if err := w.b.Set(stateKey(string(c)), b, nil); err != nil {
 				return err
 			}
 			w.spilled[h] = struct{}{}
 			w.gaps.move(ref.stored, int32(binary.BigEndian.Uint32(b[13:17])))
 		}
-		clear(w.cold.idx)
-		w.cold.buf, w.cold.live = w.cold.buf[:0], 0
+		w.cold.reset()
 	}
 	if all || w.b.Len() > 0 {
 		return w.commit()

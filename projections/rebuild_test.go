@@ -3,6 +3,8 @@ package projections
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,15 +24,25 @@ func TestRebuildPaths(t *testing.T) {
 			newest[ev.Subject] = ev.Time
 		}
 	}
+	// Customers whose newest event is well before the log's newest, so that
+	// it has left the reorder window when the late purchase arrives (in a
+	// fixed order: the test must not depend on map iteration).
+	var all time.Time
+	for _, at := range newest {
+		all = maxTime(all, at)
+	}
 	var late []string
-	for c, at := range newest {
-		if at.After(simStart.Add(60 * 24 * time.Hour)) {
+	for _, c := range slices.Sorted(maps.Keys(newest)) {
+		if at := newest[c]; at.After(simStart.Add(60*24*time.Hour)) && at.Before(all.Add(-30*24*time.Hour)) {
 			late = append(late, c)
 			raws = append(raws, purchase(fmt.Sprintf("late-%d", len(late)), c, at.Add(-40*24*time.Hour)))
 		}
 		if len(late) == 3 {
 			break
 		}
+	}
+	if len(late) != 3 {
+		t.Fatalf("%d customers fit for a late purchase, want 3", len(late))
 	}
 	dir := t.TempDir()
 	log := openLog(t, dir)
@@ -62,8 +74,9 @@ func TestRebuildPaths(t *testing.T) {
 func TestArenaCompact(t *testing.T) {
 	a := arena{idx: map[uint64]arenaRef{}}
 	want := map[uint64]string{}
-	for i := range 50 {
-		st := NewState(fmt.Sprintf("cust-%02d", i))
+	const n = 12000 // a few blocks
+	for i := range n {
+		st := NewState(fmt.Sprintf("cust-%05d", i))
 		st.Apply(&journey.Event{ID: "x", Type: journey.KindVisit, Subject: st.Customer, Time: simStart.Add(time.Duration(i) * time.Hour), Data: journey.Data{CSAT: -1, NPS: -1}}, uint64(i+1))
 		e := &entry{st: st, last: st.LastTime, stored: noGap, h: uint64(i)}
 		if ok, err := a.add(e); !ok || err != nil {
@@ -79,19 +92,22 @@ func TestArenaCompact(t *testing.T) {
 	if ok, _ := a.add(&entry{st: NewState("other"), h: 7}); ok {
 		t.Fatal("a taken hash was accepted")
 	}
-	for i := 0; i < 50; i += 3 { // as get does
+	if len(a.blocks) < 2 {
+		t.Fatalf("%d records in %d block(s), want several", n, len(a.blocks))
+	}
+	for i := 0; i < n; i += 3 { // as get does
 		a.live -= int(a.idx[uint64(i)].n)
 		delete(a.idx, uint64(i))
 		delete(want, uint64(i))
 	}
-	before := len(a.buf)
+	before := a.size
 	a.compact()
-	if len(a.buf) != a.live || len(a.buf) >= before {
-		t.Fatalf("compacted to %d bytes (live %d, before %d)", len(a.buf), a.live, before)
+	if a.size != a.live || a.size >= before {
+		t.Fatalf("compacted to %d bytes (live %d, before %d)", a.size, a.live, before)
 	}
 	for h, ref := range a.idx {
 		c, b := a.record(ref)
-		if got := c + string(b); got != want[h] {
+		if got := string(c) + string(b); got != want[h] {
 			t.Fatalf("record %d after compaction: %q, want %q", h, got, want[h])
 		}
 	}

@@ -78,8 +78,9 @@ type Options struct {
 	FS vfs.FS
 	// MaxStates bounds the decoded customer states a rebuild worker keeps
 	// in memory (0: 24576); beyond it, the least recently used half is kept
-	// encoded (up to 24 MiB per worker), then written to the new views.
-	// Lower is flatter.
+	// encoded (the workers share 40% of the build's memory for those, the
+	// build's memory being MemoryLimit less the heap in use, or 512 MiB),
+	// then written to the new views. Lower is flatter.
 	MaxStates int
 	// BatchEvents is the number of events CatchUp applies per Pebble batch
 	// (0: 2048).

@@ -27,7 +27,7 @@ churn fit is kept.`,
 
 func (a *app) runRebuild(ctx context.Context, config string) error {
 	bar := &progressBarOnce{a: a, desc: "rebuild"}
-	v, closeAll, err := a.openViews(ctx, config, projections.Options{Progress: bar.progress}, true)
+	v, closeAll, err := a.openViewsCache(ctx, config, projections.Options{Progress: bar.progress}, true, projections.RebuildLogCacheSize)
 	if err != nil {
 		return err
 	}

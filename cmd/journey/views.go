@@ -22,13 +22,21 @@ func init() {
 // openViews opens the log and the views of the data dir and, unless
 // noCatchUp, brings the views up to date with the log. close closes both.
 func (a *app) openViews(ctx context.Context, configPath string, opts projections.Options, noCatchUp bool) (v *projections.Views, closeAll func(), err error) {
+	return a.openViewsCache(ctx, configPath, opts, noCatchUp, 0)
+}
+
+// openViewsCache is openViews with the log's block cache of logCache
+// bytes (0: the log's default).
+func (a *app) openViewsCache(ctx context.Context, configPath string, opts projections.Options, noCatchUp bool, logCache int64) (v *projections.Views, closeAll func(), err error) {
 	var cfg *projections.Config
 	if configPath != "" {
 		if cfg, err = projections.LoadConfig(configPath); err != nil {
 			return nil, nil, err
 		}
 	}
-	store, err := cli.OpenLog(a.dataDir(), false, a.storeOptions())
+	so := a.storeOptions()
+	so.CacheSize = logCache
+	store, err := cli.OpenLog(a.dataDir(), false, so)
 	if err != nil {
 		return nil, nil, err
 	}
