@@ -1,8 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"net/http"
 	"sync"
+	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections"
@@ -10,19 +16,55 @@ import (
 )
 
 func (a *app) rebuildCommand() *cobra.Command {
-	var config string
+	var config, server string
 	cmd := &cobra.Command{
-		Use:   "rebuild [--data DIR]",
+		Use:   "rebuild [--data DIR | --server URL]",
 		Short: "Rebuild every projection from the log into fresh views, then swap them in",
 		Long: `rebuild folds the whole log into a new views database, in parallel across the
 cores, with a progress bar on a terminal, then swaps it in atomically. Run it
 after changing the rules (--config); the log is never rewritten. The stored
-churn fit is kept.`,
+churn fit is kept.
+
+With --server URL it asks a running journey serve to rebuild its views (POST
+/v1/admin/rebuild): the server keeps answering from the old views until the
+new ones are swapped in.`,
+		Example: `  journey rebuild --data ./data
+  journey rebuild --server http://127.0.0.1:8080`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.runRebuild(cmd.Context(), config) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server != "" {
+				return a.runRebuildOnServer(cmd.Context(), server)
+			}
+			return a.runRebuild(cmd.Context(), config)
+		},
 	}
 	configFlag(cmd, &config)
+	cmd.Flags().StringVar(&server, "server", "", "ask the running journey serve at this URL to rebuild its views")
 	return cmd
+}
+
+// runRebuildOnServer asks a running server to rebuild and swap its views.
+func (a *app) runRebuildOnServer(ctx context.Context, server string) error {
+	body, err := a.serverDo(ctx, http.MethodPost, server, "/v1/admin/rebuild", nil, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		_, err := a.stdout.Write(append(bytes.TrimRight(body, "\n"), '\n'))
+		return err
+	}
+	var st struct {
+		Events       uint64  `json:"events"`
+		Customers    uint64  `json:"customers"`
+		Workers      int     `json:"workers"`
+		EventsPerSec float64 `json:"events_per_s"`
+	}
+	if err := json.Unmarshal(body, &st, json.RejectUnknownMembers(false)); err != nil {
+		return fmt.Errorf("answer of %s: %w", server, err)
+	}
+	a.printf("%s rebuilt %d events of %d customers (%.0f events/s, %d workers) and swapped the new views in\n",
+		server, st.Events, st.Customers, st.EventsPerSec, st.Workers)
+	return nil
 }
 
 func (a *app) runRebuild(ctx context.Context, config string) error {

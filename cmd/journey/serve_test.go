@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
@@ -108,6 +109,25 @@ func TestServePublishQuery(t *testing.T) {
 	}
 	if r := runCLI(t, nil, "customer", "--server", httpURL, "nobody"); r.code != 1 {
 		t.Errorf("customer nobody --server: exit %d", r.code)
+	}
+	// rebuild through the server: the served views are rebuilt from the log
+	// and swapped in, and answer the same counts afterwards.
+	var rb struct {
+		Events    uint64 `json:"events"`
+		Customers uint64 `json:"customers"`
+	}
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "rebuild", "--server", httpURL, "--json")), &rb); err != nil {
+		t.Fatal(err)
+	}
+	if rb.Events == 0 || rb.Customers < 40 {
+		t.Errorf("rebuild --server: %+v, want the served log's events of at least 40 customers", rb)
+	}
+	var after map[string]int
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "segments", "--server", httpURL, "--json", "--by", "stage")), &after); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(after) != fmt.Sprint(counts) {
+		t.Errorf("segments after rebuild --server = %v, before %v", after, counts)
 	}
 
 	cancel()

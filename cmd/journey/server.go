@@ -42,14 +42,20 @@ func (a *app) serverGet(ctx context.Context, base, path string, q url.Values) er
 
 // serverBody GETs base+path?q and returns the body of a 200 answer.
 func (a *app) serverBody(ctx context.Context, base, path string, q url.Values) ([]byte, error) {
+	return a.serverDo(ctx, http.MethodGet, base, path, q, 30*time.Second)
+}
+
+// serverDo sends method base+path?q (no body) to a running journey serve and
+// returns the body of a 200 answer, waiting at most timeout.
+func (a *app) serverDo(ctx context.Context, method, base, path string, q url.Values, timeout time.Duration) ([]byte, error) {
 	u, err := url.Parse(strings.TrimSuffix(base, "/") + path)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, usageErrorf("--server %q is not a URL such as http://127.0.0.1:8080", base)
 	}
 	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
 	}
