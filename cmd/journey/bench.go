@@ -24,6 +24,7 @@ type benchRow struct {
 	Bench              string  `json:"bench"`
 	Events             int     `json:"events"`
 	EventsPerS         float64 `json:"events_per_s"`
+	MBPerS             float64 `json:"mb_per_s"`
 	Baseline           string  `json:"baseline"`
 	BaselineEventsPerS float64 `json:"baseline_events_per_s"`
 	Ratio              float64 `json:"ratio"`
@@ -151,7 +152,7 @@ func (a *app) printBench(results []any) error {
 		}
 		return nil
 	}
-	a.printf("%-22s %9s %14s   %-52s %14s %7s\n", "bench", "events", "events/s", "baseline", "events/s", "ratio")
+	a.printf("%-22s %9s %14s %9s   %-52s %14s %7s\n", "bench", "events", "events/s", "MB/s", "baseline", "events/s", "ratio")
 	for _, r := range results {
 		b, err := json.Marshal(r)
 		if err != nil {
@@ -161,7 +162,11 @@ func (a *app) printBench(results []any) error {
 		if err := json.Unmarshal(b, &row); err != nil {
 			return err
 		}
-		a.printf("%-22s %9d %14.0f   %-52s %14.0f %7.2f", row.Bench, row.Events, row.EventsPerS, row.Baseline, row.BaselineEventsPerS, row.Ratio)
+		mbps := "-"
+		if row.MBPerS > 0 {
+			mbps = fmt.Sprintf("%.1f", row.MBPerS)
+		}
+		a.printf("%-22s %9d %14.0f %9s   %-52s %14.0f %7.2f", row.Bench, row.Events, row.EventsPerS, mbps, row.Baseline, row.BaselineEventsPerS, row.Ratio)
 		if row.LatencyMS > 0 {
 			a.printf("   (%.2f ms vs %.2f ms)", row.LatencyMS, row.BaselineLatencyMS)
 		}
