@@ -278,6 +278,16 @@ func (s *decodeState) decode(raw []byte, now time.Time) (*Event, error) {
 // after it, no duplicate names, valid UTF-8) and recording the values of
 // the known attributes and data fields.
 func (s *decodeState) scan(raw []byte) *Error {
+	if s.fastScan(raw) {
+		return nil
+	}
+	s.attrs = [numAttrs]span{}
+	s.fields = [numFields]span{}
+	return s.scanJSON(raw)
+}
+
+// scanJSON is scan with jsontext, for every input.
+func (s *decodeState) scanJSON(raw []byte) *Error {
 	s.raw = raw
 	s.bb = *bytes.NewBuffer(raw)
 	s.dec.Reset(&s.bb)
@@ -751,4 +761,311 @@ func daysIn(month, year int) int {
 		return 30
 	}
 	return 31
+}
+
+// fastScan is scan for the common event: names without escapes, strings
+// of printable ASCII or valid UTF-8 without escapes, objects of at most
+// fastMaxNames names, nesting at most fastMaxDepth. It checks the same
+// syntax as scan and records the same spans; it returns false, leaving
+// the spans to be cleared, on anything else (any error included), which
+// scan then reads with jsontext, so every rule and message is scan's.
+func (s *decodeState) fastScan(raw []byte) bool {
+	s.raw = raw
+	if len(raw) > maxFastBytes {
+		return false
+	}
+	i := skipWS(raw, 0)
+	if i >= len(raw) || raw[i] != '{' {
+		return false
+	}
+	var names [fastMaxNames]span
+	n := 0
+	i = skipWS(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		i++
+	} else {
+		for {
+			ns, ne, ok := fastString(raw, i)
+			if !ok || n == fastMaxNames || dupName(raw, names[:n], ns, ne) {
+				return false
+			}
+			names[n] = span{int32(ns), int32(ne)}
+			n++
+			i = skipWS(raw, ne)
+			if i >= len(raw) || raw[i] != ':' {
+				return false
+			}
+			i = skipWS(raw, i+1)
+			a := attrIndex(raw[ns+1 : ne-1])
+			var ve int
+			if a == aData && i < len(raw) && raw[i] == '{' {
+				if ve, ok = s.fastData(raw, i); !ok {
+					return false
+				}
+				s.attrs[aData] = span{int32(i), int32(ve)}
+			} else {
+				if ve, ok = fastValue(raw, i, 0); !ok {
+					return false
+				}
+				if a >= 0 && raw[i] != 'n' {
+					s.attrs[a] = span{int32(i), int32(ve)}
+				}
+			}
+			i = skipWS(raw, ve)
+			if i >= len(raw) {
+				return false
+			}
+			if raw[i] == '}' {
+				i++
+				break
+			}
+			if raw[i] != ',' {
+				return false
+			}
+			i = skipWS(raw, i+1)
+		}
+	}
+	return skipWS(raw, i) == len(raw)
+}
+
+// fastData is scanData for fastScan: the data object at raw[i] ('{'),
+// returning where it ends.
+func (s *decodeState) fastData(raw []byte, i int) (int, bool) {
+	var names [fastMaxNames]span
+	n := 0
+	i = skipWS(raw, i+1)
+	if i < len(raw) && raw[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		ns, ne, ok := fastString(raw, i)
+		if !ok || n == fastMaxNames || dupName(raw, names[:n], ns, ne) {
+			return 0, false
+		}
+		names[n] = span{int32(ns), int32(ne)}
+		n++
+		i = skipWS(raw, ne)
+		if i >= len(raw) || raw[i] != ':' {
+			return 0, false
+		}
+		i = skipWS(raw, i+1)
+		ve, ok := fastValue(raw, i, 1)
+		if !ok {
+			return 0, false
+		}
+		if f := fieldIndex(raw[ns+1 : ne-1]); f >= 0 && raw[i] != 'n' {
+			s.fields[f] = span{int32(i), int32(ve)}
+		}
+		i = skipWS(raw, ve)
+		if i >= len(raw) {
+			return 0, false
+		}
+		if raw[i] == '}' {
+			return i + 1, true
+		}
+		if raw[i] != ',' {
+			return 0, false
+		}
+		i = skipWS(raw, i+1)
+	}
+}
+
+const (
+	fastMaxNames = 32
+	fastMaxDepth = 16
+	maxFastBytes = 1<<31 - 1 // spans are int32
+)
+
+// dupName reports whether raw[ns:ne] is among names (strings without
+// escapes: equal content is equal bytes).
+func dupName(raw []byte, names []span, ns, ne int) bool {
+	name := raw[ns:ne]
+	for _, sp := range names {
+		if bytes.Equal(raw[sp.start:sp.end], name) {
+			return true
+		}
+	}
+	return false
+}
+
+func skipWS(raw []byte, i int) int {
+	for i < len(raw) {
+		switch raw[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// fastString returns the span of the JSON string at raw[i]: false when
+// there is none, or it has an escape, a control character or invalid
+// UTF-8.
+func fastString(raw []byte, i int) (int, int, bool) {
+	if i >= len(raw) || raw[i] != '"' {
+		return 0, 0, false
+	}
+	start := i
+	i++
+	for i < len(raw) {
+		c := raw[i]
+		switch {
+		case c == '"':
+			return start, i + 1, true
+		case c == '\\' || c < 0x20:
+			return 0, 0, false
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				return 0, 0, false
+			}
+			i += size
+		}
+	}
+	return 0, 0, false
+}
+
+// fastValue returns where the JSON value at raw[i] ends, depth being the
+// nesting of the object or array holding it.
+func fastValue(raw []byte, i, depth int) (int, bool) {
+	if i >= len(raw) {
+		return 0, false
+	}
+	switch c := raw[i]; {
+	case c == '"':
+		_, e, ok := fastString(raw, i)
+		return e, ok
+	case c == '-' || isDigit(c):
+		return fastNumber(raw, i)
+	case c == 't':
+		return fastLiteral(raw, i, "true")
+	case c == 'f':
+		return fastLiteral(raw, i, "false")
+	case c == 'n':
+		return fastLiteral(raw, i, "null")
+	case c == '{':
+		if depth >= fastMaxDepth {
+			return 0, false
+		}
+		var names [fastMaxNames]span
+		n := 0
+		i = skipWS(raw, i+1)
+		if i < len(raw) && raw[i] == '}' {
+			return i + 1, true
+		}
+		for {
+			ns, ne, ok := fastString(raw, i)
+			if !ok || n == fastMaxNames || dupName(raw, names[:n], ns, ne) {
+				return 0, false
+			}
+			names[n] = span{int32(ns), int32(ne)}
+			n++
+			i = skipWS(raw, ne)
+			if i >= len(raw) || raw[i] != ':' {
+				return 0, false
+			}
+			if i, ok = fastValue(raw, skipWS(raw, i+1), depth+1); !ok {
+				return 0, false
+			}
+			i = skipWS(raw, i)
+			if i >= len(raw) {
+				return 0, false
+			}
+			if raw[i] == '}' {
+				return i + 1, true
+			}
+			if raw[i] != ',' {
+				return 0, false
+			}
+			i = skipWS(raw, i+1)
+		}
+	case c == '[':
+		if depth >= fastMaxDepth {
+			return 0, false
+		}
+		i = skipWS(raw, i+1)
+		if i < len(raw) && raw[i] == ']' {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if i, ok = fastValue(raw, i, depth+1); !ok {
+				return 0, false
+			}
+			i = skipWS(raw, i)
+			if i >= len(raw) {
+				return 0, false
+			}
+			if raw[i] == ']' {
+				return i + 1, true
+			}
+			if raw[i] != ',' {
+				return 0, false
+			}
+			i = skipWS(raw, i+1)
+		}
+	}
+	return 0, false
+}
+
+func fastLiteral(raw []byte, i int, lit string) (int, bool) {
+	if len(raw)-i < len(lit) || string(raw[i:i+len(lit)]) != lit {
+		return 0, false
+	}
+	return i + len(lit), true
+}
+
+// fastNumber returns where the JSON number at raw[i] ends:
+// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func fastNumber(raw []byte, i int) (int, bool) {
+	if raw[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(raw) && raw[i] == '0':
+		i++
+	case i < len(raw) && raw[i] >= '1' && raw[i] <= '9':
+		for i < len(raw) && isDigit(raw[i]) {
+			i++
+		}
+	default:
+		return 0, false
+	}
+	if i < len(raw) && raw[i] == '.' {
+		i++
+		d := i
+		for i < len(raw) && isDigit(raw[i]) {
+			i++
+		}
+		if i == d {
+			return 0, false
+		}
+	}
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		i++
+		if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
+			i++
+		}
+		d := i
+		for i < len(raw) && isDigit(raw[i]) {
+			i++
+		}
+		if i == d {
+			return 0, false
+		}
+	}
+	// A number must end at a delimiter: jsontext reads "01" or "1x" as an
+	// error, which scan reports.
+	if i < len(raw) {
+		switch raw[i] {
+		case ' ', '\t', '\n', '\r', ',', '}', ']':
+		default:
+			return 0, false
+		}
+	}
+	return i, true
 }
