@@ -442,6 +442,7 @@ type rbWorker struct {
 	clock   uint32 // chunks processed: the recency of entry.touch
 
 	events, skipped, customers uint64
+	ev                         journey.Event // apply's, reused: Apply keeps no pointer into it
 }
 
 func (w *rbWorker) chunk(c *rbChunk) error {
@@ -826,8 +827,8 @@ func (w *rbWorker) forget(h uint64, customer string) {
 
 // apply decodes and folds one event, or marks its customer late.
 func (w *rbWorker) apply(it reorderItem) error {
-	ev, err := journey.DecodeStored(it.raw)
-	if err != nil {
+	ev := &w.ev
+	if err := journey.DecodeStoredInto(it.raw, ev); err != nil {
 		w.skipped++
 		return nil
 	}
