@@ -37,6 +37,7 @@ type asyncPub struct {
 
 	mu      sync.Mutex
 	pending map[uint64]pubSlot
+	taken   int // taken from pending, outcome not yet counted (see settle)
 	next    uint64
 	done    chan struct{} // closed when pending empties (see complete)
 	stopped bool
@@ -107,12 +108,13 @@ func (a *asyncPub) failAll(err error) {
 		failed = append(failed, s)
 		delete(a.pending, seq)
 	}
-	a.signalLocked()
+	a.taken += len(failed)
 	a.mu.Unlock()
 	for _, s := range failed {
 		<-a.window
 		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
 	}
+	a.settle(len(failed)) // after the counting: complete's waiter reads the counts
 }
 
 // publish sends one event, waiting for room in the window: while the
@@ -189,7 +191,9 @@ func (a *asyncPub) forget(seq uint64) {
 	}
 }
 
-// take removes and returns the message of a reply subject.
+// take removes and returns the message of a reply subject. The caller
+// counts the outcome and then calls settle, so that complete's waiter
+// never reads the counts before the last one is in.
 func (a *asyncPub) take(subject string) (uint64, pubSlot, bool) {
 	seq, err := strconv.ParseUint(subject[min(len(a.prefix), len(subject)):], 10, 64)
 	if err != nil || len(subject) < len(a.prefix) {
@@ -198,7 +202,9 @@ func (a *asyncPub) take(subject string) (uint64, pubSlot, bool) {
 	a.mu.Lock()
 	s, ok := a.pending[seq]
 	delete(a.pending, seq)
-	a.signalLocked()
+	if ok {
+		a.taken++
+	}
 	a.mu.Unlock()
 	if ok {
 		<-a.window
@@ -206,9 +212,18 @@ func (a *asyncPub) take(subject string) (uint64, pubSlot, bool) {
 	return seq, s, ok
 }
 
-// signalLocked closes done once nothing is pending.
+// settle records that the outcomes of n taken messages are counted, and
+// closes complete's channel if nothing is pending or uncounted any more.
+func (a *asyncPub) settle(n int) {
+	a.mu.Lock()
+	a.taken -= n
+	a.signalLocked()
+	a.mu.Unlock()
+}
+
+// signalLocked closes done once nothing is pending or uncounted.
 func (a *asyncPub) signalLocked() {
-	if len(a.pending) == 0 && a.done != nil {
+	if len(a.pending) == 0 && a.taken == 0 && a.done != nil {
 		close(a.done)
 		a.done = nil
 	}
@@ -219,7 +234,7 @@ func (a *asyncPub) complete() <-chan struct{} {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ch := make(chan struct{})
-	if len(a.pending) == 0 {
+	if len(a.pending) == 0 && a.taken == 0 {
 		close(ch)
 		return ch
 	}
@@ -246,6 +261,7 @@ func (a *asyncPub) onReply(m *nats.Msg) {
 	if !ok {
 		return // not ours any more (failed on a disconnect)
 	}
+	defer a.settle(1)
 	dup, err := parsePubAck(m.Data)
 	if err != nil {
 		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
@@ -275,6 +291,7 @@ func (a *asyncPub) noResponders(reply string) {
 			if err := a.nc.PublishMsg(m); err != nil {
 				if _, s, ok := a.take(reply); ok {
 					a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
+					a.settle(1)
 				}
 			}
 		})
@@ -283,6 +300,7 @@ func (a *asyncPub) noResponders(reply string) {
 	a.mu.Unlock()
 	if _, s, ok := a.take(reply); ok {
 		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", jetstream.ErrNoStreamResponse))
+		a.settle(1)
 	}
 }
 
