@@ -27,13 +27,9 @@ measured at T. --json prints the full state.`,
   journey customer 0194223e-9ba0-761b-be31-e0f0d8d43ad6 --server http://127.0.0.1:8080`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var at time.Time
-			if asOf != "" {
-				t, err := a.asOf(asOf)
-				if err != nil {
-					return err
-				}
-				at = t
+			at, err := a.optionalAsOf(asOf)
+			if err != nil {
+				return err
 			}
 			if server != "" {
 				q := url.Values{}

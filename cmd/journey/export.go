@@ -51,13 +51,9 @@ func (a *app) exportCommand() *cobra.Command {
 			if format != "jsonl" && format != "csv" {
 				return usageErrorf("--format %q: want jsonl or csv", format)
 			}
-			var at time.Time
-			if asOf != "" {
-				t, err := a.asOf(asOf)
-				if err != nil {
-					return err
-				}
-				at = t
+			at, err := a.optionalAsOf(asOf)
+			if err != nil {
+				return err
 			}
 			var w io.Writer = a.stdout
 			if out != "" {
@@ -69,7 +65,6 @@ func (a *app) exportCommand() *cobra.Command {
 				w = f
 			}
 			bw := bufio.NewWriterSize(w, 256<<10)
-			var err error
 			switch what {
 			case "events":
 				err = a.exportEvents(cmd.Context(), bw, format)

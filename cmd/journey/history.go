@@ -43,13 +43,9 @@ object per line: {"seq":…,"version":…,"recorded_at":…,"event":{…}}.`,
   journey history cdnow-00004 --as-of 1997-09-30 --json`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var at time.Time
-			if asOf != "" {
-				t, err := a.asOf(asOf)
-				if err != nil {
-					return err
-				}
-				at = t
+			at, err := a.optionalAsOf(asOf)
+			if err != nil {
+				return err
 			}
 			if limit < 0 {
 				return usageErrorf("--limit must be ≥ 0")

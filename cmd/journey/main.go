@@ -178,7 +178,16 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// asOfFlag parses an --as-of value; empty means the clock.
+// optionalAsOf is asOf for the read commands, where no --as-of means "now,
+// from the stored views": the zero time.
+func (a *app) optionalAsOf(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return a.asOf(s)
+}
+
+// asOf parses an --as-of value; empty means the clock.
 func (a *app) asOf(s string) (time.Time, error) {
 	if s == "" {
 		return a.now().UTC(), nil

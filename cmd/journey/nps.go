@@ -28,13 +28,9 @@ one object mapping each group to {"responses","promoters","passives","detractors
 			if by != "overall" && by != "store" && by != "month" {
 				return usageErrorf("--by %q: want overall, store or month", by)
 			}
-			var at time.Time
-			if asOf != "" {
-				t, err := a.asOf(asOf)
-				if err != nil {
-					return err
-				}
-				at = t
+			at, err := a.optionalAsOf(asOf)
+			if err != nil {
+				return err
 			}
 			return a.runNPS(cmd.Context(), by, at)
 		},

@@ -30,13 +30,9 @@ mapping each group to its count. Rule segments are CEL expressions set in
 			if !slices.Contains(projections.SegmentBys(), by) {
 				return usageErrorf("--by %q is not one of %s", by, strings.Join(projections.SegmentBys(), ", "))
 			}
-			var at time.Time
-			if asOf != "" {
-				t, err := a.asOf(asOf)
-				if err != nil {
-					return err
-				}
-				at = t
+			at, err := a.optionalAsOf(asOf)
+			if err != nil {
+				return err
 			}
 			if server != "" {
 				q := url.Values{"by": {by}}
