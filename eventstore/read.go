@@ -7,6 +7,8 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	journey "github.com/journey-cdp/journey"
 )
 
 // Scan calls fn for records from..to inclusive (to 0: up to DurableSeq) in
@@ -15,6 +17,36 @@ import (
 // before its fsync. An error from fn stops the scan and is returned. fn may
 // call the store's other reads, but not Close (which waits for the scan).
 func (s *Store) Scan(ctx context.Context, from, to uint64, fn func(rec *Record) error) error {
+	var rec Record
+	return s.scan(ctx, from, to, func(v *recordView) error {
+		v.fill(&rec, false)
+		return fn(&rec)
+	})
+}
+
+// RawRecord is a record as ScanRaw hands it over: every slice aliases the
+// stored value and is valid only during the call.
+type RawRecord struct {
+	Seq       uint64
+	EventSec  int64 // event time, Unix seconds (UTC)
+	EventNsec int32
+	Type      journey.Kind
+	Customer  []byte
+	Raw       []byte // the event's bytes exactly as received
+	Hash      []byte // the chain hash after this record
+}
+
+// ScanRaw is Scan for readers of the whole log (rebuilds): it allocates
+// nothing per record.
+func (s *Store) ScanRaw(ctx context.Context, from, to uint64, fn func(rec *RawRecord) error) error {
+	var rec RawRecord
+	return s.scan(ctx, from, to, func(v *recordView) error {
+		rec = RawRecord{Seq: v.seq, EventSec: v.eventSec, EventNsec: int32(v.eventNsec), Type: kindOf(v.typ), Customer: v.customer, Raw: v.raw, Hash: v.hash}
+		return fn(&rec)
+	})
+}
+
+func (s *Store) scan(ctx context.Context, from, to uint64, fn func(v *recordView) error) error {
 	if err := s.readLock(); err != nil {
 		return err
 	}
@@ -38,7 +70,6 @@ func (s *Store) Scan(ctx context.Context, from, to uint64, fn func(rec *Record) 
 	}
 	defer it.Close()
 	var (
-		rec  Record
 		view recordView
 		want = from
 	)
@@ -59,8 +90,7 @@ func (s *Store) Scan(ctx context.Context, from, to uint64, fn func(rec *Record) 
 		if err := parseRecord(v, &view); err != nil || view.seq != seq {
 			return fmt.Errorf("eventstore: record %d: %w; run verify", seq, errMalformed)
 		}
-		view.fill(&rec, false)
-		if err := fn(&rec); err != nil {
+		if err := fn(&view); err != nil {
 			return err
 		}
 		want++

@@ -39,6 +39,7 @@ type RebuildBenchResult struct {
 	eventstore.BenchResult
 	Customers uint64 `json:"customers"`
 	Refolded  uint64 `json:"refolded"`
+	Rounds    int    `json:"rounds"` // rounds of the first pass (see Options.MaxStates)
 	Workers   int    `json:"workers"`
 	// The phases of the best rebuild, in seconds (see RebuildStats).
 	FirstPassS float64 `json:"first_pass_s"`
@@ -181,6 +182,7 @@ func BenchRebuild(ctx context.Context, dir string, events int, bo *BenchOptions)
 		},
 		Customers:    best.Customers,
 		Refolded:     best.Refolded,
+		Rounds:       best.Rounds,
 		Workers:      best.Workers,
 		PeakRSSMiB:   peak,
 		RSSBeforeMiB: before,

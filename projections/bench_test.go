@@ -11,7 +11,10 @@ import (
 	"github.com/journey-cdp/journey/eventstore"
 )
 
-var benchEvents = flag.Int("rebuild.events", 0, "events of TestBenchRebuild (0: 20000, a quick check); e.g. 1000000 or 5000000 for the soak")
+var (
+	benchEvents    = flag.Int("rebuild.events", 0, "events of TestBenchRebuild (0: 20000, a quick check); e.g. 1000000 or 5000000 for the soak")
+	benchMaxStates = flag.Int("rebuild.maxstates", 0, "Options.MaxStates of TestBenchRebuild (0: the default)")
+)
 
 // TestBenchRebuild runs `journey bench rebuild` on a small log (a larger
 // one with -rebuild.events=N) and reports throughput and peak memory.
@@ -20,7 +23,7 @@ func TestBenchRebuild(t *testing.T) {
 	if n == 0 {
 		n = 20000
 	}
-	res, err := BenchRebuild(context.Background(), t.TempDir(), n, &BenchOptions{Rounds: 1 + min(1, n/100000)})
+	res, err := BenchRebuild(context.Background(), t.TempDir(), n, &BenchOptions{Rounds: 1 + min(1, n/100000), MaxStates: *benchMaxStates})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,15 +1,14 @@
 package projections
 
 import (
-	"bytes"
-	"cmp"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"maps"
 	"math"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -24,10 +23,13 @@ import (
 
 // RebuildStats describe a rebuild (or an as-of population fold).
 type RebuildStats struct {
-	Events     uint64        `json:"events"`     // events folded
-	Skipped    uint64        `json:"skipped"`    // events the vocabulary rejects (not folded)
-	Customers  uint64        `json:"customers"`  // customer states written
-	Refolded   uint64        `json:"refolded"`   // customers re-folded from history for late events
+	Events    uint64 `json:"events"`    // events folded
+	Skipped   uint64 `json:"skipped"`   // events the vocabulary rejects (not folded)
+	Customers uint64 `json:"customers"` // customer states written
+	Refolded  uint64 `json:"refolded"`  // customers re-folded from history for late events
+	// Rounds is the number of rounds the workers needed to fold every
+	// customer within Options.MaxStates (1: the log's customers fit).
+	Rounds     int           `json:"rounds"`
 	Checkpoint uint64        `json:"checkpoint"` // log sequence the views were built to
 	Workers    int           `json:"workers"`
 	Duration   time.Duration `json:"duration_ns"`
@@ -182,7 +184,28 @@ type rbItem struct {
 type rbChunk struct {
 	items []rbItem
 	buf   []byte
+	// refs counts the chunk's events waiting in the worker's reorder
+	// window (they alias buf): the chunk is reused when it drops to 0.
+	refs   int
+	pinned bool // counted in rbWorker.pinned
 }
+
+// unref drops one reference to c, putting it back in the pool at the last.
+func (w *rbWorker) unref(c *rbChunk) {
+	if c.refs--; c.refs == 0 {
+		if c.pinned {
+			c.pinned = false
+			w.pinned--
+		}
+		c.items, c.buf = c.items[:0], c.buf[:0]
+		chunkPool.Put(c)
+	}
+}
+
+// maxPinned bounds the chunks a worker's reorder window keeps (about
+// maxPinned × chunkBytes of memory): beyond it the oldest minutes are
+// released early, as when the window exceeds reorderMaxBytes.
+const maxPinned = 96
 
 const (
 	chunkItems = 512
@@ -211,21 +234,74 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	if err != nil {
 		return buildResult{}, err
 	}
-	coldLimit := v.coldBudget(nw)
+	fs := v.opts.FS
+	spool := fs.PathJoin(v.dataDir, fmt.Sprintf("rebuild-%d-%d.defer", os.Getpid(), time.Now().UnixNano()))
+	prog := &rbProgress{fn: v.opts.Progress, total: target}
+	maxStates := v.stateBudget(nw)
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, cold: arena{idx: map[uint64]arenaRef{}}, coldMax: coldLimit, spilled: map[uint64]struct{}{}, dbBefore: dbBefore, late: map[string]int{}, gaps: gapHist{}, asOf: asOf, target: target}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: gapHist{}, asOf: asOf, target: target, maxStates: maxStates, id: i}
+		if v.opts.Progress != nil {
+			workers[i].progress = prog.add
+		}
 	}
 	defer func() {
 		for _, w := range workers {
 			_ = w.b.Close()
+			if w.def != nil {
+				_ = w.def.f.Close()
+				_ = fs.Remove(w.def.path)
+			}
+			if w.input != "" {
+				_ = fs.Remove(w.input)
+			}
 		}
 	}()
+	// deferTo opens each worker's defer file for round r.
+	deferTo := func(r int) error {
+		for _, w := range workers {
+			d, err := newDeferWriter(fs, fmt.Sprintf("%s.w%d.r%d", spool, w.id, r))
+			if err != nil {
+				return err
+			}
+			w.def, w.closed = d, false
+		}
+		return nil
+	}
+	if err := deferTo(1); err != nil {
+		return buildResult{}, err
+	}
 	seed := maphash.MakeSeed()
 	res := buildResult{gaps: gapHist{}}
 	start := time.Now()
 	if err := v.pass(ctx, target, asOf, seed, workers, nil, &res); err != nil {
 		return buildResult{}, err
+	}
+	// The rounds for the customers the workers could not hold.
+	for r := 2; ; r++ {
+		var deferred uint64
+		for _, w := range workers {
+			deferred += uint64(w.def.n)
+			if w.def.n > 0 {
+				w.input = w.def.path
+			}
+			w.def = nil
+		}
+		if deferred == 0 {
+			break
+		}
+		res.stats.Rounds = r
+		prog.grow(deferred)
+		if err := deferTo(r); err != nil {
+			return buildResult{}, err
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		for _, w := range workers {
+			g.Go(func() error { return w.round(gctx) })
+		}
+		if err := g.Wait(); err != nil {
+			return buildResult{}, err
+		}
 	}
 	res.stats.FirstPass = time.Since(start)
 	start = time.Now()
@@ -274,6 +350,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	}
 	res.gaps.clean()
 	res.stats.Workers = nw
+	res.stats.Rounds = max(1, res.stats.Rounds)
 	return res, nil
 }
 
@@ -312,33 +389,39 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 			return nil
 		}
 		var done uint64
-		err := v.log.Scan(gctx, 1, target, func(rec *eventstore.Record) error {
+		asOfSec, asOfNsec := asOf.Unix(), int32(asOf.Nanosecond())
+		after := func(sec int64, nsec int32) bool { // event time after asOf
+			return !asOf.IsZero() && (sec > asOfSec || (sec == asOfSec && nsec > asOfNsec))
+		}
+		var maxSec int64 = math.MinInt64
+		var maxNsec int32
+		err := v.log.ScanRaw(gctx, 1, target, func(rec *eventstore.RawRecord) error {
 			if only != nil {
-				if _, ok := only[rec.Customer]; !ok || (!asOf.IsZero() && rec.EventTime.After(asOf)) {
+				if _, ok := only[string(rec.Customer)]; !ok || after(rec.EventSec, rec.EventNsec) {
 					return nil
 				}
 			} else {
 				done++
 				if rec.Seq == target {
-					res.hash = rec.Hash
+					copy(res.hash[:], rec.Hash)
 				}
 				if v.opts.Progress != nil && done&0xffff == 0 {
 					v.opts.Progress(done, target)
 				}
-				if !asOf.IsZero() && rec.EventTime.After(asOf) {
+				if after(rec.EventSec, rec.EventNsec) {
 					return nil
 				}
-				if rec.EventTime.After(res.maxTime) {
-					res.maxTime = rec.EventTime
+				if rec.EventSec > maxSec || (rec.EventSec == maxSec && rec.EventNsec > maxNsec) {
+					maxSec, maxNsec = rec.EventSec, rec.EventNsec
 				}
 				res.bytes += uint64(len(rec.Raw))
 			}
-			h := maphash.String(seed, rec.Customer)
+			h := maphash.Bytes(seed, rec.Customer)
 			i := int(h % uint64(nw))
 			c := pending[i]
 			off := len(c.buf)
 			c.buf = append(c.buf, rec.Raw...)
-			c.items = append(c.items, rbItem{seq: rec.Seq, h: h, off: off, end: len(c.buf), sec: rec.EventTime.Unix(), nsec: int32(rec.EventTime.Nanosecond())})
+			c.items = append(c.items, rbItem{seq: rec.Seq, h: h, off: off, end: len(c.buf), sec: rec.EventSec, nsec: rec.EventNsec})
 			if len(c.items) >= chunkItems || len(c.buf) >= chunkBytes {
 				if err := send(i); err != nil {
 					return err
@@ -363,6 +446,9 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 		})
 		if err != nil {
 			return err
+		}
+		if only == nil && maxSec != math.MinInt64 {
+			res.maxTime = time.Unix(maxSec, int64(maxNsec)).UTC()
 		}
 		for i := range pending {
 			if len(pending[i].items) > 0 {
@@ -404,7 +490,7 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 				if err := w.drain(); err != nil {
 					return err
 				}
-				return w.spill(true)
+				return w.endRound()
 			}
 			return w.foldLate(gctx, collected)
 		})
@@ -417,36 +503,41 @@ type rbWorker struct {
 	v  *Views
 	db *pebble.DB
 	b  *pebble.Batch
-	// states are the customers in memory, by the scanner's hash of their
-	// id; coll holds the rare customers whose hash collides with another's.
-	states map[uint64]*entry
-	coll   map[string]*entry
-	// cold are states moved out of states, encoded (a few hundred bytes
-	// instead of a few kilobytes), at most coldMax bytes of them.
-	cold    arena
-	coldMax int
-	// spilled holds the hashes of the customers written to the database
-	// during this pass: a customer not in it is new (no lookup), unless
-	// dbBefore (the database held states before the build).
-	spilled  map[uint64]struct{}
+	id int
+	// states are the customers of the round, by the scanner's hash of
+	// their id; coll holds the rare customers whose hash collides with
+	// another's. Once they hold maxStates customers, the round is closed:
+	// the events and marks of other customers go to def (see Rounds).
+	states    map[uint64]*entry
+	coll      map[string]*entry
+	maxStates int
+	closed    bool
+	def       *deferWriter
+	input     string // the defer file this round replays
+	// dbBefore: the database held states before the build (a customer
+	// not in memory may be there).
 	dbBefore bool
 	late     map[string]int // late customers → events seen
+	lateH    map[uint64]struct{}
 	gaps     gapHist
 	// reorder holds the events of the reorder window; newSec/newNsec is
 	// the newest event time seen.
 	reorder reorderBuckets
+	pinned  int // chunks held by the reorder window
 	newSec  int64
 	newNsec int32
 	asOf    time.Time
 	target  uint64
-	clock   uint32 // chunks processed: the recency of entry.touch
+
+	progress func(n uint64) // nil: no progress reports
+	replayed uint64
 
 	events, skipped, customers uint64
 	ev                         journey.Event // apply's, reused: Apply keeps no pointer into it
 }
 
 func (w *rbWorker) chunk(c *rbChunk) error {
-	w.clock++
+	c.refs++ // the loop's own reference
 	window := w.v.opts.ReorderWindow
 	windowSec := int64(window / time.Second)
 	for i := range c.items {
@@ -479,18 +570,19 @@ func (w *rbWorker) chunk(c *rbChunk) error {
 			}
 			continue
 		}
-		// The chunk is reused: the window keeps its own copy of the bytes.
-		rb.push(minute, reorderItem{sec: it.sec, nsec: it.nsec, seq: it.seq, h: it.h, raw: bytes.Clone(raw)})
+		// The event stays in the chunk until the window releases it.
+		c.refs++
+		rb.push(minute, reorderItem{sec: it.sec, nsec: it.nsec, seq: it.seq, h: it.h, raw: raw, chunk: c})
 		// Apply the minutes the reorder window has passed.
 		if err := w.release(floorMinute(w.newSec - windowSec)); err != nil {
 			return err
 		}
 	}
-	c.items, c.buf = c.items[:0], c.buf[:0]
-	chunkPool.Put(c)
-	if len(w.states)+len(w.coll) >= w.v.opts.MaxStates {
-		return w.spill(false)
+	if c.refs > 1 {
+		c.pinned = true
+		w.pinned++
 	}
+	w.unref(c)
 	return nil
 }
 
@@ -512,6 +604,8 @@ type reorderItem struct {
 	seq  uint64
 	h    uint64 // the scanner's hash of the customer id
 	raw  []byte // the event as stored
+	// chunk holds raw (nil: raw is the caller's, valid during apply)
+	chunk *rbChunk
 }
 
 func (a *reorderItem) less(b *reorderItem) bool {
@@ -573,6 +667,9 @@ func (w *rbWorker) releaseMinute(minute int64) error {
 		if err := w.apply(items[i]); err != nil {
 			return err
 		}
+		if c := items[i].chunk; c != nil {
+			w.unref(c)
+		}
 		items[i] = reorderItem{}
 	}
 	rb.free = append(rb.free, items[:0])
@@ -584,7 +681,7 @@ func (w *rbWorker) releaseMinute(minute int64) error {
 func (w *rbWorker) release(horizon int64) error {
 	rb := &w.reorder
 	empty := 0
-	for rb.min < horizon || rb.bytes > reorderMaxBytes {
+	for rb.min < horizon || rb.bytes > reorderMaxBytes || w.pinned > maxPinned {
 		if len(rb.m) == 0 {
 			rb.min = max(rb.min, horizon)
 			return nil
@@ -600,7 +697,7 @@ func (w *rbWorker) release(horizon int64) error {
 			for k := range rb.m {
 				first = min(first, k)
 			}
-			if rb.bytes <= reorderMaxBytes {
+			if rb.bytes <= reorderMaxBytes && w.pinned <= maxPinned {
 				first = min(first, horizon)
 			}
 			rb.min = max(rb.min, first)
@@ -635,27 +732,18 @@ func (w *rbWorker) lookup(h uint64, customer string) *entry {
 	return nil
 }
 
-// get returns the customer's entry: in memory (decoded or encoded),
-// spilled to the database, or new.
+// get returns the customer's entry: in memory, in the database (a build
+// into a database that held states), or new. It returns nil when the
+// customer is not in memory and the round is closed.
 func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 	if e := w.lookup(h, customer); e != nil {
-		e.touch = w.clock
 		return e, nil
 	}
-	var e *entry
-	if ref, ok := w.cold.idx[h]; ok {
-		cust, b := w.cold.record(ref)
-		if string(cust) == customer {
-			var err error
-			if e, err = decodeEntry(customer, b); err != nil {
-				return nil, err
-			}
-			e.stored, e.inDB, e.dirty = ref.stored, ref.inDB, true
-			delete(w.cold.idx, h)
-			w.cold.live -= int(ref.n)
-		}
+	if w.closed {
+		return nil, nil
 	}
-	if _, spilled := w.spilled[h]; e == nil && (spilled || w.dbBefore) {
+	var e *entry
+	if w.dbBefore {
 		var err error
 		if e, err = loadEntry(w.db, customer); err != nil {
 			return nil, err
@@ -664,156 +752,29 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 	if e == nil {
 		e = &entry{st: NewState(customer), stored: noGap}
 	}
-	e.touch, e.h = w.clock, h
+	e.h = h
 	if _, taken := w.states[h]; taken {
 		w.coll[customer] = e
 	} else {
 		w.states[h] = e
 	}
+	if len(w.states)+len(w.coll) >= w.maxStates {
+		w.closed = true
+	}
 	return e, nil
 }
 
-// arena is the encoded tier of a rebuild worker: the states moved out of
-// memory, appended to blocks of arenaBlock bytes as records
-// uvarint(len(customer)) | customer | encodeEntry, indexed by the
-// scanner's hash of the customer id (one customer per hash: a colliding
-// one goes to the database). Its records are all newer than the
-// database's. Blocks are allocated as the tier grows, so a small build
-// never holds the whole budget.
-type arena struct {
-	blocks [][]byte
-	idx    map[uint64]arenaRef
-	size   int // bytes of the blocks' records, in use or not
-	live   int // bytes of the records idx points to
-}
-
-type arenaRef struct {
-	blk, off, n uint32
-	stored      int32 // gap bucket of the version in the database
-	inDB        bool
-}
-
-// arenaBlock is the size of an arena block (a larger record gets a block
-// of its own).
-const arenaBlock = 1 << 20
-
-// record returns the customer and encodeEntry bytes of ref.
-func (a *arena) record(ref arenaRef) ([]byte, []byte) {
-	r := a.blocks[ref.blk][ref.off : ref.off+ref.n]
-	l, k := binary.Uvarint(r)
-	return r[k : k+int(l)], r[k+int(l):]
-}
-
-// add appends e's record; false when another customer holds its hash.
-func (a *arena) add(e *entry) (bool, error) {
-	if _, taken := a.idx[e.h]; taken {
-		return false, nil
+// known reports whether a customer with hash h may be held in this round
+// (in memory or late): when the round is closed, an item for which it is
+// false is deferred without decoding.
+func (w *rbWorker) known(h uint64) bool {
+	if _, ok := w.states[h]; ok {
+		return true
 	}
-	need := binary.MaxVarintLen64 + len(e.st.Customer) + stateHeader + e.st.sizeHint()
-	if len(a.blocks) == 0 || cap(a.blocks[len(a.blocks)-1])-len(a.blocks[len(a.blocks)-1]) < need {
-		a.blocks = append(a.blocks, make([]byte, 0, max(arenaBlock, need)))
+	if _, ok := w.lateH[h]; ok {
+		return true
 	}
-	bi := len(a.blocks) - 1
-	buf := a.blocks[bi]
-	off := len(buf)
-	buf = binary.AppendUvarint(buf, uint64(len(e.st.Customer)))
-	buf = append(buf, e.st.Customer...)
-	buf = append(buf, 1)
-	buf = encodeTime(buf, e.last)
-	buf = binary.BigEndian.AppendUint32(buf, uint32(gapBucket(e.st)))
-	buf, err := e.st.AppendBinary(buf)
-	if err != nil {
-		a.blocks[bi] = a.blocks[bi][:off]
-		return false, err
-	}
-	if cap(buf) != cap(a.blocks[bi]) {
-		// The hint was short and append moved the block: keep the record
-		// in a block of its own, the old one as it was.
-		a.blocks[bi] = a.blocks[bi][:off]
-		a.blocks = append(a.blocks, buf[off:len(buf):len(buf)])
-		bi, off, buf = len(a.blocks)-1, 0, buf[off:len(buf):len(buf)]
-	} else {
-		a.blocks[bi] = buf
-	}
-	n := len(buf) - off
-	a.idx[e.h] = arenaRef{blk: uint32(bi), off: uint32(off), n: uint32(n), stored: e.stored, inDB: e.inDB}
-	a.live += n
-	a.size += n
-	return true, nil
-}
-
-// compact moves the records in use into fresh blocks, releasing each old
-// block once its records are moved.
-func (a *arena) compact() {
-	type kv struct {
-		h   uint64
-		ref arenaRef
-	}
-	refs := make([]kv, 0, len(a.idx))
-	for h, r := range a.idx {
-		refs = append(refs, kv{h, r})
-	}
-	slices.SortFunc(refs, func(x, y kv) int {
-		return cmp.Or(cmp.Compare(x.ref.blk, y.ref.blk), cmp.Compare(x.ref.off, y.ref.off))
-	})
-	old := a.blocks
-	a.blocks, a.size = nil, 0
-	var cur []byte
-	for i, x := range refs {
-		r := old[x.ref.blk][x.ref.off : x.ref.off+x.ref.n]
-		if cap(cur)-len(cur) < len(r) {
-			if cur != nil {
-				a.blocks = append(a.blocks, cur)
-			}
-			cur = make([]byte, 0, max(arenaBlock, len(r)))
-		}
-		x.ref.blk, x.ref.off = uint32(len(a.blocks)), uint32(len(cur))
-		cur = append(cur, r...)
-		a.idx[x.h] = x.ref
-		a.size += len(r)
-		if i+1 == len(refs) || refs[i+1].ref.blk != refs[i].ref.blk {
-			old[refs[i].ref.blk] = nil // moved out: the collector may take it
-		}
-	}
-	if cur != nil {
-		a.blocks = append(a.blocks, cur)
-	}
-}
-
-// reset empties the arena, keeping its first block.
-func (a *arena) reset() {
-	clear(a.idx)
-	if len(a.blocks) > 0 {
-		a.blocks = a.blocks[:1]
-		a.blocks[0] = a.blocks[0][:0]
-	}
-	a.size, a.live = 0, 0
-}
-
-// coldMax, when positive, bounds the bytes of encoded states each rebuild
-// worker keeps in memory (its arena) before writing them to the database
-// (tests); 0 sizes the bound with coldBudget.
-var coldMax = 0
-
-// coldShare is the part of a build's memory the workers' encoded tiers
-// share: the rest is for the decoded states, the reorder windows, the
-// chunks in flight and the collector's headroom.
-const coldShare = 0.40
-
-// coldBudget is the bound on each of nw workers' encoded tier: coldShare
-// of the build's memory (Options.MemoryLimit less the heap in use, or
-// defaultBuildMemory), at least 4 MiB.
-func (v *Views) coldBudget(nw int) int {
-	if coldMax > 0 {
-		return coldMax
-	}
-	mem := int64(defaultBuildMemory)
-	if l := v.opts.MemoryLimit; l > 0 {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		mem = max(64<<20, l-int64(ms.HeapAlloc))
-	}
-	return max(4<<20, int(float64(mem)*coldShare)/max(1, nw))
+	return len(w.coll) > 0
 }
 
 // forget drops the customer's entry from memory.
@@ -825,16 +786,20 @@ func (w *rbWorker) forget(h uint64, customer string) {
 	delete(w.coll, customer)
 }
 
-// apply decodes and folds one event, or marks its customer late.
+// apply decodes and folds one event, marks its customer late, or defers
+// it to the next round.
 func (w *rbWorker) apply(it reorderItem) error {
+	if w.closed && !w.known(it.h) {
+		return w.def.event(it)
+	}
 	ev := &w.ev
 	if err := journey.DecodeStoredInto(it.raw, ev); err != nil {
 		w.skipped++
 		return nil
 	}
-	w.events++
 	if len(w.late) > 0 {
 		if n, ok := w.late[ev.Subject]; ok {
+			w.events++
 			w.late[ev.Subject] = n + 1
 			return nil
 		}
@@ -843,9 +808,14 @@ func (w *rbWorker) apply(it reorderItem) error {
 	if err != nil {
 		return err
 	}
+	if e == nil {
+		return w.def.event(it)
+	}
+	w.events++
 	if ev.Time.Before(e.last) {
-		// Late: fold this customer again from the log, after this pass.
+		// Late: fold this customer again from the log, after the rounds.
 		w.late[ev.Subject] = e.st.Events + 1
+		w.lateH[it.h] = struct{}{}
 		w.forget(it.h, ev.Subject)
 		return nil
 	}
@@ -856,106 +826,101 @@ func (w *rbWorker) apply(it reorderItem) error {
 }
 
 func (w *rbWorker) mark(it *rbItem) error {
+	_, late := w.late[it.markFor]
+	var e *entry
+	if !late {
+		var err error
+		if e, err = w.get(it.h, it.markFor); err != nil {
+			return err
+		}
+		if e == nil {
+			return w.def.mark(it)
+		}
+	}
 	m := mark{By: it.markBy, Time: it.markTime, Seq: it.seq}
 	if err := w.b.Set(markKey(it.markFor, it.seq), encodeMark(m), nil); err != nil {
 		return err
 	}
-	if _, ok := w.late[it.markFor]; ok {
+	if late {
 		return nil // the re-fold reads the mark back
-	}
-	e, err := w.get(it.h, it.markFor)
-	if err != nil {
-		return err
 	}
 	e.st.MarkReferred(m.By, m.Time, m.Seq)
 	e.dirty = true
 	return nil
 }
 
-// spill moves decoded states out of memory: all of them to the database,
-// or (when the bound is reached) the half touched least recently to the
-// encoded tier, which goes to the database when it exceeds coldMax.
-func (w *rbWorker) spill(all bool) error {
-	var cut uint32
-	if !all {
-		touches := make([]uint32, 0, len(w.states)+len(w.coll))
-		for _, e := range w.states {
-			touches = append(touches, e.touch)
-		}
-		for _, e := range w.coll {
-			touches = append(touches, e.touch)
-		}
-		slices.Sort(touches)
-		cut = touches[len(touches)/2]
-	}
-	out := func(e *entry) (bool, error) {
-		if all {
-			if e.dirty {
-				if !e.inDB {
-					w.customers++
-				}
-				if err := putEntry(w.b, e.st.Customer, e, w.gaps); err != nil {
-					return false, err
-				}
-			}
-			return true, nil
-		}
-		if e.touch > cut {
-			return false, nil
-		}
+// endRound writes the round's states to the database, empties memory and
+// closes the defer file.
+func (w *rbWorker) endRound() error {
+	write := func(e *entry) error {
 		if !e.dirty {
-			return true, nil // the database holds it
+			return nil
 		}
-		ok, err := w.cold.add(e)
-		if err != nil || ok {
-			return ok, err
-		}
-		// Another customer holds the hash in the arena: to the database.
 		if !e.inDB {
 			w.customers++
 		}
-		w.spilled[e.h] = struct{}{}
-		return true, putEntry(w.b, e.st.Customer, e, w.gaps)
-	}
-	for h, e := range w.states {
-		gone, err := out(e)
-		if err != nil {
+		if err := putEntry(w.b, e.st.Customer, e, w.gaps); err != nil {
 			return err
 		}
-		if gone {
-			delete(w.states, h)
+		if w.b.Len() >= 4<<20 {
+			return w.commit()
 		}
+		return nil
 	}
-	for c, e := range w.coll {
-		gone, err := out(e)
-		if err != nil {
+	for _, e := range w.states {
+		if err := write(e); err != nil {
 			return err
 		}
-		if gone {
-			delete(w.coll, c)
+	}
+	for _, e := range w.coll {
+		if err := write(e); err != nil {
+			return err
 		}
 	}
-	if !all && w.cold.size > w.coldMax && w.cold.live*2 < w.cold.size {
-		w.cold.compact()
+	clear(w.states)
+	clear(w.coll)
+	err := w.def.close()
+	return errors.Join(err, w.commit())
+}
+
+// round replays the worker's defer file (a round after the first).
+func (w *rbWorker) round(ctx context.Context) error {
+	if w.input == "" {
+		return w.endRound()
 	}
-	if all || w.cold.size > w.coldMax {
-		for h, ref := range w.cold.idx {
-			c, b := w.cold.record(ref)
-			if !ref.inDB {
-				w.customers++
-			}
-			if err := w.b.Set(stateKey(string(c)), b, nil); err != nil {
-				return err
-			}
-			w.spilled[h] = struct{}{}
-			w.gaps.move(ref.stored, int32(binary.BigEndian.Uint32(b[13:17])))
-		}
-		w.cold.reset()
+	in := w.input
+	w.input = ""
+	if err := w.replay(w.v.opts.FS, in); err != nil {
+		return err
 	}
-	if all || w.b.Len() > 0 {
-		return w.commit()
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	return nil
+	return w.endRound()
+}
+
+// rbProgress sums the workers' progress for Options.Progress.
+type rbProgress struct {
+	mu          sync.Mutex
+	fn          func(done, total uint64)
+	done, total uint64
+}
+
+// grow adds n records to the total (a round's deferred records).
+func (p *rbProgress) grow(n uint64) {
+	p.mu.Lock()
+	p.done = p.total // the first pass reports through the scanner
+	p.total += n
+	p.mu.Unlock()
+}
+
+func (p *rbProgress) add(n uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done = min(p.total, p.done+n)
+	if p.fn != nil {
+		p.fn(p.done, p.total)
+	}
 }
 
 func (w *rbWorker) commit() error {
@@ -1111,6 +1076,33 @@ func limitMemory(limit int64) func() {
 // defaultBuildMemory is the Go memory a build may add to the heap in use
 // when it starts, under the default soft limit.
 const defaultBuildMemory = 512 << 20
+
+// stateBytes is a generous estimate of the memory of one customer's
+// decoded state in a rebuild (about 1.6 KB measured on a year of simulated
+// journeys, with its map entry).
+const stateBytes = 2 << 10
+
+// stateShare is the part of a build's memory the workers' states share:
+// the rest is for the reorder windows, the chunks in flight, the new
+// database's memtables and the collector's headroom.
+const stateShare = 0.6
+
+// stateBudget is the bound on the states each of nw workers holds in a
+// round: Options.MaxStates when set, else stateShare of the build's
+// memory (Options.MemoryLimit less the heap in use, or
+// defaultBuildMemory) at stateBytes each, at least 1024.
+func (v *Views) stateBudget(nw int) int {
+	if v.opts.MaxStates > 0 {
+		return v.opts.MaxStates
+	}
+	mem := int64(defaultBuildMemory)
+	if l := v.opts.MemoryLimit; l > 0 {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		mem = max(64<<20, l-int64(ms.HeapAlloc))
+	}
+	return max(1024, int(float64(mem)*stateShare)/stateBytes/max(1, nw))
+}
 
 // hasStates reports whether db holds any customer state.
 func hasStates(db *pebble.DB) (bool, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 
 // TestRebuildPaths drives the rebuild's less common paths against the live
 // projection: customers re-folded from their histories (events far later
-// than the reorder window), the encoded tier compacted and written out.
+// than the reorder window), customers deferred to later rounds.
 func TestRebuildPaths(t *testing.T) {
 	raws := simulated(t, 300, simDays, 23)
 	// Three customers get a purchase 40 days older than their newest
@@ -60,58 +61,23 @@ func TestRebuildPaths(t *testing.T) {
 	}
 	sameAnswers(t, "live vs rebuild with re-folds", live, answers(t, v, time.Time{}, false))
 
-	defer func(n int) { coldMax = n }(coldMax)
-	for _, cm := range []int{3000, 9000, 30000} {
-		coldMax = cm
-		v.opts.MaxStates = 16
-		if _, err := v.Rebuild(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		sameAnswers(t, fmt.Sprintf("live vs rebuild with a %d-byte arena", cm), live, answers(t, v, time.Time{}, false))
-	}
-}
-
-func TestArenaCompact(t *testing.T) {
-	a := arena{idx: map[uint64]arenaRef{}}
-	want := map[uint64]string{}
-	const n = 12000 // a few blocks
-	for i := range n {
-		st := NewState(fmt.Sprintf("cust-%05d", i))
-		st.Apply(&journey.Event{ID: "x", Type: journey.KindVisit, Subject: st.Customer, Time: simStart.Add(time.Duration(i) * time.Hour), Data: journey.Data{CSAT: -1, NPS: -1}}, uint64(i+1))
-		e := &entry{st: st, last: st.LastTime, stored: noGap, h: uint64(i)}
-		if ok, err := a.add(e); !ok || err != nil {
-			t.Fatalf("add %d: %v %v", i, ok, err)
-		}
-		b, err := encodeEntry(e, gapBucket(st))
+	// Rounds: with a few states per worker, the customers beyond them are
+	// deferred to later rounds through the defer files; same answers,
+	// with and without late customers among them, and no file left.
+	for _, tc := range []struct{ maxStates, workers int }{{16, 2}, {5, 3}, {1, 1}} {
+		v.opts.MaxStates, v.opts.Workers = tc.maxStates, tc.workers
+		st, err := v.Rebuild(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
-		want[uint64(i)] = st.Customer + string(b)
-	}
-	// A second customer with a taken hash is refused.
-	if ok, _ := a.add(&entry{st: NewState("other"), h: 7}); ok {
-		t.Fatal("a taken hash was accepted")
-	}
-	if len(a.blocks) < 2 {
-		t.Fatalf("%d records in %d block(s), want several", n, len(a.blocks))
-	}
-	for i := 0; i < n; i += 3 { // as get does
-		a.live -= int(a.idx[uint64(i)].n)
-		delete(a.idx, uint64(i))
-		delete(want, uint64(i))
-	}
-	before := a.size
-	a.compact()
-	if a.size != a.live || a.size >= before {
-		t.Fatalf("compacted to %d bytes (live %d, before %d)", a.size, a.live, before)
-	}
-	for h, ref := range a.idx {
-		c, b := a.record(ref)
-		if got := string(c) + string(b); got != want[h] {
-			t.Fatalf("record %d after compaction: %q, want %q", h, got, want[h])
+		perRound := tc.maxStates * tc.workers
+		if min := (len(live) + perRound - 1) / perRound; st.Rounds < min || st.Customers != uint64(len(live)) || st.Refolded != uint64(len(late)) {
+			t.Fatalf("max states %d × %d workers: stats %+v, want at least %d rounds, %d customers, %d re-folded", tc.maxStates, tc.workers, st, min, len(live), len(late))
 		}
-	}
-	if len(a.idx) != len(want) {
-		t.Fatalf("%d records, want %d", len(a.idx), len(want))
+		sameAnswers(t, fmt.Sprintf("live vs rebuild in %d rounds", st.Rounds), live, answers(t, v, time.Time{}, false))
+		left, err := filepath.Glob(filepath.Join(dir, "*.defer*"))
+		if err != nil || len(left) > 0 {
+			t.Fatalf("defer files left: %v %v", left, err)
+		}
 	}
 }

@@ -76,11 +76,11 @@ type Options struct {
 	// FS is the file system of the data directory (nil: the OS file system).
 	// Tests may use vfs.NewMem().
 	FS vfs.FS
-	// MaxStates bounds the decoded customer states a rebuild worker keeps
-	// in memory (0: 24576); beyond it, the least recently used half is kept
-	// encoded (the workers share 40% of the build's memory for those, the
-	// build's memory being MemoryLimit less the heap in use, or 512 MiB),
-	// then written to the new views. Lower is flatter.
+	// MaxStates bounds the customer states a rebuild worker folds at once
+	// (0: 60% of the build's memory at 2 KiB a state, shared by the
+	// workers; the build's memory is MemoryLimit less the heap in use, or
+	// 512 MiB). The events of the customers beyond it wait in a file for
+	// the next round (see the package documentation). Lower is flatter.
 	MaxStates int
 	// BatchEvents is the number of events CatchUp applies per Pebble batch
 	// (0: 2048).
@@ -115,9 +115,6 @@ func (o *Options) clone() *Options {
 	}
 	if c.FS == nil {
 		c.FS = vfs.Default
-	}
-	if c.MaxStates <= 0 {
-		c.MaxStates = 24576
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = 2048
@@ -546,7 +543,6 @@ type entry struct {
 	stored int32
 	dirty  bool
 	inDB   bool   // a version is stored in the database
-	touch  uint32 // rebuild: when the entry was last used (rbWorker.clock)
 	h      uint64 // rebuild: the scanner's hash of the customer id
 }
 

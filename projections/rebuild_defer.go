@@ -1,0 +1,176 @@
+package projections
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Rounds. A rebuild worker folds at most Options.MaxStates customers at
+// once. Once it holds that many, admission closes for the rest of the
+// round: the events and referral marks of the customers it does not hold
+// are appended, as they come (already in the order the fold would apply
+// them), to the worker's defer file, and the round ends by writing the
+// states it holds to the new views. The next round reads the defer file
+// instead of the log, with admission open again, and defers in turn what
+// does not fit, until a round defers nothing. Each customer is folded
+// whole in one round, so nothing is decoded twice and memory stays flat
+// whatever the number of customers; a log whose customers fit takes one
+// round and writes no file.
+
+// Defer file records.
+const (
+	deferEvent byte = 1 // uvarint seq | uint64 h | uvarint len | raw
+	deferMark  byte = 2 // uvarint seq | uint64 h | for | by | varint sec | varint nsec
+)
+
+// deferWriter appends deferred records to a file.
+type deferWriter struct {
+	fs   vfs.FS
+	path string
+	f    vfs.File
+	w    *bufio.Writer
+	n    int // records written
+	buf  []byte
+}
+
+func newDeferWriter(fs vfs.FS, path string) (*deferWriter, error) {
+	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, fmt.Errorf("projections: rebuild defer file: %w", err)
+	}
+	return &deferWriter{fs: fs, path: path, f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+}
+
+func (d *deferWriter) event(it reorderItem) error {
+	b := append(d.buf[:0], deferEvent)
+	b = binary.AppendUvarint(b, it.seq)
+	b = binary.LittleEndian.AppendUint64(b, it.h)
+	b = binary.AppendUvarint(b, uint64(len(it.raw)))
+	d.buf = b
+	d.n++
+	if _, err := d.w.Write(b); err != nil {
+		return err
+	}
+	_, err := d.w.Write(it.raw)
+	return err
+}
+
+func (d *deferWriter) mark(it *rbItem) error {
+	b := append(d.buf[:0], deferMark)
+	b = binary.AppendUvarint(b, it.seq)
+	b = binary.LittleEndian.AppendUint64(b, it.h)
+	b = binary.AppendUvarint(b, uint64(len(it.markFor)))
+	b = append(b, it.markFor...)
+	b = binary.AppendUvarint(b, uint64(len(it.markBy)))
+	b = append(b, it.markBy...)
+	b = binary.AppendVarint(b, it.markTime.Unix())
+	b = binary.AppendVarint(b, int64(it.markTime.Nanosecond()))
+	d.buf = b
+	d.n++
+	_, err := d.w.Write(b)
+	return err
+}
+
+// close flushes and closes the file; it is removed when it holds nothing.
+func (d *deferWriter) close() error {
+	err := errors.Join(d.w.Flush(), d.f.Sync(), d.f.Close())
+	if d.n == 0 {
+		err = errors.Join(err, d.fs.Remove(d.path))
+	}
+	return err
+}
+
+// replay reads the defer file at path and hands each record to the worker
+// (apply or mark), then removes the file.
+func (w *rbWorker) replay(fs vfs.FS, path string) error {
+	f, err := fs.Open(path)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild defer file: %w", err)
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	var raw []byte
+	bad := func(what string) error {
+		return fmt.Errorf("projections: rebuild defer file %s: bad record (%s)", path, what)
+	}
+	readString := func() (string, error) {
+		n, err := binary.ReadUvarint(r)
+		if err != nil || n > 1<<20 {
+			return "", bad("string length")
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return "", bad("string")
+		}
+		return string(b), nil
+	}
+	for err == nil {
+		var kind byte
+		if kind, err = r.ReadByte(); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+				break
+			}
+			break
+		}
+		var seq uint64
+		var h [8]byte
+		if seq, err = binary.ReadUvarint(r); err != nil {
+			err = bad("seq")
+			break
+		}
+		if _, err = io.ReadFull(r, h[:]); err != nil {
+			err = bad("hash")
+			break
+		}
+		switch kind {
+		case deferEvent:
+			var n uint64
+			if n, err = binary.ReadUvarint(r); err != nil || n > 1<<24 {
+				err = bad("length")
+				break
+			}
+			if uint64(cap(raw)) < n {
+				raw = make([]byte, n)
+			}
+			raw = raw[:n]
+			if _, err = io.ReadFull(r, raw); err != nil {
+				err = bad("event")
+				break
+			}
+			err = w.apply(reorderItem{seq: seq, h: binary.LittleEndian.Uint64(h[:]), raw: raw})
+		case deferMark:
+			it := rbItem{seq: seq, h: binary.LittleEndian.Uint64(h[:])}
+			if it.markFor, err = readString(); err != nil {
+				break
+			}
+			if it.markBy, err = readString(); err != nil {
+				break
+			}
+			var sec, nsec int64
+			if sec, err = binary.ReadVarint(r); err != nil {
+				err = bad("time")
+				break
+			}
+			if nsec, err = binary.ReadVarint(r); err != nil {
+				err = bad("time")
+				break
+			}
+			it.markTime = time.Unix(sec, nsec).UTC()
+			err = w.mark(&it)
+		default:
+			err = bad(fmt.Sprintf("kind %d", kind))
+		}
+		if err == nil {
+			if w.replayed++; w.replayed&0xffff == 0 && w.progress != nil {
+				w.progress(0xffff + 1)
+			}
+		}
+	}
+	return errors.Join(err, f.Close(), fs.Remove(path))
+}
