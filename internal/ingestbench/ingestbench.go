@@ -95,15 +95,14 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	dir := cfg.Dir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "journey-bench-ingest-")
-		if err != nil {
-			return nil, err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	// A fresh directory under cfg.Dir (or the system's), removed at the
+	// end: a stream or log left by an earlier run would be "ingested" at
+	// once.
+	dir, err := os.MkdirTemp(cfg.Dir, "journey-bench-ingest-")
+	if err != nil {
+		return nil, err
 	}
+	defer os.RemoveAll(dir)
 	evs, err := Events(cfg.Events, cfg.Customers, cfg.Seed)
 	if err != nil {
 		return nil, err
