@@ -12,10 +12,14 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"golang.org/x/sync/errgroup"
@@ -238,9 +242,12 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	spool := fs.PathJoin(v.dataDir, fmt.Sprintf("rebuild-%d-%d.defer", os.Getpid(), time.Now().UnixNano()))
 	prog := &rbProgress{fn: v.opts.Progress, total: target}
 	maxStates := v.stateBudget(nw)
+	po := v.pebbleOptions(true)
+	po.EnsureDefaults()
+	sstOpts := po.MakeWriterOptions(0, db.FormatMajorVersion().MaxTableFormat())
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: gapHist{}, asOf: asOf, target: target, maxStates: maxStates, id: i}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: gapHist{}, asOf: asOf, target: target, maxStates: maxStates, id: i, spool: spool, sstOpts: sstOpts}
 		if v.opts.Progress != nil {
 			workers[i].progress = prog.add
 		}
@@ -500,10 +507,13 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 
 // rbWorker folds the customers of one shard.
 type rbWorker struct {
-	v  *Views
-	db *pebble.DB
-	b  *pebble.Batch
-	id int
+	v       *Views
+	db      *pebble.DB
+	b       *pebble.Batch
+	id      int
+	spool   string                // path prefix of the worker's files
+	tables  int                   // states tables written
+	sstOpts sstable.WriterOptions // of the states tables
 	// states are the customers of the round, by the scanner's hash of
 	// their id; coll holds the rare customers whose hash collides with
 	// another's. Once they hold maxStates customers, the round is closed:
@@ -850,37 +860,63 @@ func (w *rbWorker) mark(it *rbItem) error {
 }
 
 // endRound writes the round's states to the database, empties memory and
-// closes the defer file.
+// closes the defer file. The states go into an sstable of their own,
+// ingested: no memtable to fill and flush, and each worker writes its own.
 func (w *rbWorker) endRound() error {
-	write := func(e *entry) error {
-		if !e.dirty {
-			return nil
-		}
-		if !e.inDB {
-			w.customers++
-		}
-		if err := putEntry(w.b, e.st.Customer, e, w.gaps); err != nil {
-			return err
-		}
-		if w.b.Len() >= 4<<20 {
-			return w.commit()
-		}
-		return nil
-	}
+	out := make([]*entry, 0, len(w.states)+len(w.coll))
 	for _, e := range w.states {
-		if err := write(e); err != nil {
-			return err
+		if e.dirty {
+			out = append(out, e)
 		}
 	}
 	for _, e := range w.coll {
-		if err := write(e); err != nil {
-			return err
+		if e.dirty {
+			out = append(out, e)
 		}
 	}
 	clear(w.states)
 	clear(w.coll)
-	err := w.def.close()
+	err := w.writeStates(out)
+	err = errors.Join(err, w.def.close())
 	return errors.Join(err, w.commit())
+}
+
+// writeStates writes the entries to an sstable and ingests it.
+func (w *rbWorker) writeStates(out []*entry) error {
+	if len(out) == 0 {
+		return nil
+	}
+	slices.SortFunc(out, func(a, b *entry) int { return strings.Compare(a.st.Customer, b.st.Customer) })
+	fs := w.v.opts.FS
+	path := fmt.Sprintf("%s.w%d.sst%d", w.spool, w.id, w.tables)
+	w.tables++
+	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("projections: rebuild states table: %w", err)
+	}
+	defer func() { _ = fs.Remove(path) }()
+	tw := sstable.NewWriter(objstorageprovider.NewFileWritable(f), w.sstOpts)
+	var key, val []byte
+	for _, e := range out {
+		g := gapBucket(e.st)
+		key = append(append(key[:0], prefixState...), e.st.Customer...)
+		if val, err = appendEntry(val[:0], e, g); err != nil {
+			_ = tw.Close()
+			return err
+		}
+		if err := tw.Set(key, val); err != nil {
+			_ = tw.Close()
+			return err
+		}
+		if !e.inDB {
+			w.customers++
+		}
+		w.gaps.move(e.stored, g)
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return w.db.Ingest(context.Background(), []string{path})
 }
 
 // round replays the worker's defer file (a round after the first).

@@ -547,18 +547,22 @@ type entry struct {
 }
 
 func encodeEntry(e *entry, gap int32) ([]byte, error) {
-	b := make([]byte, 0, stateHeader+e.st.sizeHint())
-	b = append(b, 1)
-	b = encodeTime(b, e.last)
-	b = binary.BigEndian.AppendUint32(b, uint32(gap))
-	b, err := e.st.AppendBinary(b)
+	b, err := appendEntry(make([]byte, 0, stateHeader+e.st.sizeHint()), e, gap)
 	if err != nil {
 		return nil, err
 	}
 	if cap(b) > len(b)+len(b)/4 {
-		b = bytes.Clone(b) // kept in memory by rebuilds: no slack
+		b = bytes.Clone(b) // no slack
 	}
 	return b, nil
+}
+
+// appendEntry appends the stored form of e (see encodeEntry) to b.
+func appendEntry(b []byte, e *entry, gap int32) ([]byte, error) {
+	b = append(b, 1)
+	b = encodeTime(b, e.last)
+	b = binary.BigEndian.AppendUint32(b, uint32(gap))
+	return e.st.AppendBinary(b)
 }
 
 func decodeEntry(customer string, b []byte) (*entry, error) {
