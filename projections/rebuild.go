@@ -247,7 +247,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	sstOpts := po.MakeWriterOptions(0, db.FormatMajorVersion().MaxTableFormat())
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: gapHist{}, asOf: asOf, target: target, maxStates: maxStates, id: i, spool: spool, sstOpts: sstOpts}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: gapHist{}, asOf: asOf, target: target, maxStates: maxStates, id: i, spool: spool, sstOpts: sstOpts, round: 1}
 		if v.opts.Progress != nil {
 			workers[i].progress = prog.add
 		}
@@ -256,27 +256,15 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 		for _, w := range workers {
 			_ = w.b.Close()
 			if w.def != nil {
-				_ = w.def.f.Close()
-				_ = fs.Remove(w.def.path)
+				w.def.discard()
 			}
-			if w.input != "" {
-				_ = fs.Remove(w.input)
+			for _, f := range w.queue {
+				_ = fs.Remove(f)
 			}
 		}
 	}()
-	// deferTo opens each worker's defer file for round r.
-	deferTo := func(r int) error {
-		for _, w := range workers {
-			d, err := newDeferWriter(fs, fmt.Sprintf("%s.w%d.r%d", spool, w.id, r))
-			if err != nil {
-				return err
-			}
-			w.def, w.closed = d, false
-		}
-		return nil
-	}
-	if err := deferTo(1); err != nil {
-		return buildResult{}, err
+	for _, w := range workers {
+		w.def = newDeferSet(fs, fmt.Sprintf("%s.w%d.r1", spool, w.id), deferParts)
 	}
 	seed := maphash.MakeSeed()
 	res := buildResult{gaps: gapHist{}}
@@ -284,31 +272,24 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	if err := v.pass(ctx, target, asOf, seed, workers, nil, &res); err != nil {
 		return buildResult{}, err
 	}
-	// The rounds for the customers the workers could not hold.
-	for r := 2; ; r++ {
-		var deferred uint64
-		for _, w := range workers {
-			deferred += uint64(w.def.n)
-			if w.def.n > 0 {
-				w.input = w.def.path
-			}
-			w.def = nil
-		}
-		if deferred == 0 {
-			break
-		}
-		res.stats.Rounds = r
+	// The rounds for the customers the workers could not hold: each
+	// worker replays its own defer files.
+	var deferred uint64
+	for _, w := range workers {
+		deferred += w.deferred
+	}
+	if deferred > 0 {
 		prog.grow(deferred)
-		if err := deferTo(r); err != nil {
-			return buildResult{}, err
-		}
 		g, gctx := errgroup.WithContext(ctx)
 		for _, w := range workers {
-			g.Go(func() error { return w.round(gctx) })
+			g.Go(func() error { return w.rounds(gctx) })
 		}
 		if err := g.Wait(); err != nil {
 			return buildResult{}, err
 		}
+	}
+	for _, w := range workers {
+		res.stats.Rounds = max(res.stats.Rounds, w.round)
 	}
 	res.stats.FirstPass = time.Since(start)
 	start = time.Now()
@@ -357,7 +338,6 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	}
 	res.gaps.clean()
 	res.stats.Workers = nw
-	res.stats.Rounds = max(1, res.stats.Rounds)
 	return res, nil
 }
 
@@ -522,8 +502,10 @@ type rbWorker struct {
 	coll      map[string]*entry
 	maxStates int
 	closed    bool
-	def       *deferWriter
-	input     string // the defer file this round replays
+	def       *deferSet
+	queue     []string // defer files to replay
+	deferred  uint64   // records deferred in the first pass
+	round     int      // rounds done
 	// dbBefore: the database held states before the build (a customer
 	// not in memory may be there).
 	dbBefore bool
@@ -877,8 +859,11 @@ func (w *rbWorker) endRound() error {
 	clear(w.states)
 	clear(w.coll)
 	err := w.writeStates(out)
-	err = errors.Join(err, w.def.close())
-	return errors.Join(err, w.commit())
+	files, n, cerr := w.def.close()
+	w.def = nil
+	w.queue = append(w.queue, files...)
+	w.deferred += n
+	return errors.Join(err, cerr, w.commit())
 }
 
 // writeStates writes the entries to an sstable and ingests it.
@@ -919,20 +904,30 @@ func (w *rbWorker) writeStates(out []*entry) error {
 	return w.db.Ingest(context.Background(), []string{path})
 }
 
-// round replays the worker's defer file (a round after the first).
-func (w *rbWorker) round(ctx context.Context) error {
-	if w.input == "" {
-		return w.endRound()
+// rounds replays the worker's defer files after the first pass: a round
+// opens admission and replays files from the queue while it holds fewer
+// than half its bound, then writes its states; what it defers goes to the
+// end of the queue.
+func (w *rbWorker) rounds(ctx context.Context) error {
+	for len(w.queue) > 0 {
+		w.round++
+		w.closed = false
+		w.def = newDeferSet(w.v.opts.FS, fmt.Sprintf("%s.w%d.r%d", w.spool, w.id, w.round), 1)
+		for len(w.queue) > 0 && !w.closed && len(w.states)+len(w.coll) < max(1, w.maxStates/2) {
+			in := w.queue[0]
+			w.queue = w.queue[1:]
+			if err := w.replay(w.v.opts.FS, in); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := w.endRound(); err != nil {
+			return err
+		}
 	}
-	in := w.input
-	w.input = ""
-	if err := w.replay(w.v.opts.FS, in); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return w.endRound()
+	return nil
 }
 
 // rbProgress sums the workers' progress for Options.Progress.
@@ -942,7 +937,7 @@ type rbProgress struct {
 	done, total uint64
 }
 
-// grow adds n records to the total (a round's deferred records).
+// grow adds n records to the total (the first pass's deferred records).
 func (p *rbProgress) grow(n uint64) {
 	p.mu.Lock()
 	p.done = p.total // the first pass reports through the scanner

@@ -15,19 +15,96 @@ import (
 // once. Once it holds that many, admission closes for the rest of the
 // round: the events and referral marks of the customers it does not hold
 // are appended, as they come (already in the order the fold would apply
-// them), to the worker's defer file, and the round ends by writing the
-// states it holds to the new views. The next round reads the defer file
-// instead of the log, with admission open again, and defers in turn what
-// does not fit, until a round defers nothing. Each customer is folded
-// whole in one round, so nothing is decoded twice and memory stays flat
-// whatever the number of customers; a log whose customers fit takes one
-// round and writes no file.
+// them), to the worker's defer files (deferParts of them, by customer
+// hash), and the round ends by writing the states it holds to the new
+// views. The next rounds read the defer files instead of the log, with
+// admission open again, several files a round while the customers fit,
+// and defer in turn what does not fit, until nothing is left. Each
+// customer is folded whole in one round, so nothing is decoded twice and
+// memory stays flat whatever the number of customers; a log whose
+// customers fit takes one round and writes no file.
 
 // Defer file records.
 const (
 	deferEvent byte = 1 // uvarint seq | uint64 h | uvarint len | raw
 	deferMark  byte = 2 // uvarint seq | uint64 h | for | by | varint sec | varint nsec
 )
+
+// deferParts is the number of files a worker's first pass defers to, by
+// the top bits of the customer hash: each file holds whole customers, so a
+// later round can take several files and complete their customers, and an
+// event is rewritten only when a file's customers do not fit a round.
+const deferParts = 8
+
+// deferSet is the defer files of a round: parts files by customer hash,
+// each created at its first record.
+type deferSet struct {
+	fs     vfs.FS
+	prefix string
+	parts  []*deferWriter
+	err    error
+}
+
+func newDeferSet(fs vfs.FS, prefix string, parts int) *deferSet {
+	return &deferSet{fs: fs, prefix: prefix, parts: make([]*deferWriter, parts)}
+}
+
+func (s *deferSet) part(h uint64) (*deferWriter, error) {
+	i := int((h >> 32) % uint64(len(s.parts)))
+	if s.parts[i] == nil {
+		d, err := newDeferWriter(s.fs, fmt.Sprintf("%s.p%d", s.prefix, i))
+		if err != nil {
+			return nil, err
+		}
+		s.parts[i] = d
+	}
+	return s.parts[i], nil
+}
+
+func (s *deferSet) event(it reorderItem) error {
+	d, err := s.part(it.h)
+	if err != nil {
+		return err
+	}
+	return d.event(it)
+}
+
+func (s *deferSet) mark(it *rbItem) error {
+	d, err := s.part(it.h)
+	if err != nil {
+		return err
+	}
+	return d.mark(it)
+}
+
+// close closes the files and returns the paths of those with records and
+// the number of records.
+func (s *deferSet) close() ([]string, uint64, error) {
+	var files []string
+	var n uint64
+	var err error
+	for _, d := range s.parts {
+		if d == nil {
+			continue
+		}
+		err = errors.Join(err, d.close())
+		if d.n > 0 {
+			files = append(files, d.path)
+			n += uint64(d.n)
+		}
+	}
+	return files, n, err
+}
+
+// discard closes and removes the files (a build that failed).
+func (s *deferSet) discard() {
+	for _, d := range s.parts {
+		if d != nil {
+			_ = d.f.Close()
+			_ = s.fs.Remove(d.path)
+		}
+	}
+}
 
 // deferWriter appends deferred records to a file.
 type deferWriter struct {
