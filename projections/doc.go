@@ -76,14 +76,19 @@
 // log order (the scanner also decodes referral events and deals the mark to
 // the referred customer's worker). A worker decodes, holds events in a
 // reorder window (Options.ReorderWindow of event time, at most 16 MiB of
-// events) and applies them in (time, seq) order; an event later than that is
+// events, kept in the scanner's chunks, at most 96 of them) and applies them in (time, seq) order; an event later than that is
 // late and its customer is folded again after the pass, from a second scan
-// of the log (or, when few, from their histories). States stay in memory up
-// to Options.MaxStates per worker, then the least recently used half is
-// kept encoded (the workers share 40% of the build's memory for them, see
-// Options.MemoryLimit), then written to the new database, so memory is
-// flat whatever the size of the log. The log is opened with a small block
-// cache for a rebuild (RebuildLogCacheSize): it is read once, in order. The new
+// of the log (or, when few, from their histories). A worker holds at most
+// Options.MaxStates customers at once (by default what 60% of the build's
+// memory holds, see Options.MemoryLimit); beyond that, the events of the
+// customers it does not hold go, in the order it would apply them, to its
+// defer files (eight, by customer hash), and later rounds replay those
+// files instead of the log, several a round while their customers fit.
+// Each round writes its states into an sstable of its own, ingested into
+// the new database. So memory is flat whatever the size of the log, and
+// a log whose customers fit is read once with no file written. The log is
+// opened with a small block cache for a rebuild (RebuildLogCacheSize): it
+// is read once, in order. The new
 // database is written without a WAL and flushed; it is then caught up to the
 // current views' checkpoint, the VIEWS pointer is replaced atomically (temp
 // file, fsync, rename, directory fsync), and the database pointer is swapped
