@@ -133,7 +133,7 @@ func (v *Views) Rebuild(ctx context.Context) (RebuildStats, error) {
 
 // RebuildLogCacheSize is the block cache (eventstore.Options.CacheSize) to
 // open the log with for a rebuild: the scan reads the log once, in order,
-// so a large cache only takes memory from the rebuild's encoded tier.
+// so a large cache only takes memory from the rebuild's customer states.
 const RebuildLogCacheSize = 32 << 20
 
 // buildInto folds the log up to target (events with time ≤ asOf when asOf
@@ -224,8 +224,10 @@ var chunkPool = sync.Pool{New: func() any {
 // log and deals the records out to workers by customer hash, so each
 // customer's events reach one worker in log order; referral events are
 // decoded by the scanner too, to deal a mark to the referred customer's
-// worker. A worker keeps states in memory up to Options.MaxStates, then
-// spills them to db. An event older than its customer's newest makes the
+// worker. A worker folds up to Options.MaxStates customers a round and
+// defers the others' events to files that later rounds replay (see
+// Rounds in rebuild_defer.go); each round's states go into an sstable
+// ingested into db. An event older than its customer's newest makes the
 // worker drop the customer ("late"); after the first pass, further scans
 // of the log collect the late customers' events (in groups whose events
 // fit lateBudget), which the workers sort by (time, seq) and fold.

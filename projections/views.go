@@ -312,7 +312,7 @@ func (v *Views) pebbleOptions(bulk bool) *pebble.Options {
 	if bulk {
 		o.DisableWAL = true
 		o.MemTableSize = 16 << 20
-		o.CacheSize = 32 << 20 // states read back after a spill
+		o.CacheSize = 32 << 20 // marks and states read back by re-folds
 		o.L0CompactionThreshold = 8
 	} else {
 		o.MemTableSize = 16 << 20
