@@ -163,6 +163,10 @@ func (d *deferWriter) close() error {
 	return err
 }
 
+// replayProgressEvery is how many replayed records a worker reports to
+// Options.Progress at a time.
+const replayProgressEvery = 1024
+
 // replay reads the defer file at path and hands each record to the worker
 // (apply or mark), then removes the file.
 func (w *rbWorker) replay(fs vfs.FS, path string) error {
@@ -244,8 +248,8 @@ func (w *rbWorker) replay(fs vfs.FS, path string) error {
 			err = bad(fmt.Sprintf("kind %d", kind))
 		}
 		if err == nil {
-			if w.replayed++; w.replayed&0xffff == 0 && w.progress != nil {
-				w.progress(0xffff + 1)
+			if w.replayed++; w.replayed%replayProgressEvery == 0 && w.progress != nil {
+				w.progress(replayProgressEvery)
 			}
 		}
 	}

@@ -66,9 +66,27 @@ func TestRebuildPaths(t *testing.T) {
 	// with and without late customers among them, and no file left.
 	for _, tc := range []struct{ maxStates, workers int }{{16, 2}, {5, 3}, {1, 1}} {
 		v.opts.MaxStates, v.opts.Workers = tc.maxStates, tc.workers
+		// Progress: the total grows by the deferred records after the
+		// first pass and done never passes it.
+		var calls, grown int
+		var lastTotal uint64
+		v.opts.Progress = func(done, total uint64) {
+			calls++
+			if done > total || total < lastTotal {
+				t.Errorf("progress %d of %d after a total of %d", done, total, lastTotal)
+			}
+			if lastTotal != 0 && total > lastTotal {
+				grown++
+			}
+			lastTotal = total
+		}
 		st, err := v.Rebuild(context.Background())
+		v.opts.Progress = nil
 		if err != nil {
 			t.Fatal(err)
+		}
+		if calls == 0 || grown == 0 || lastTotal <= log.DurableSeq() {
+			t.Fatalf("progress: %d calls, total grew %d times to %d (log %d)", calls, grown, lastTotal, log.DurableSeq())
 		}
 		perRound := tc.maxStates * tc.workers
 		if min := (len(live) + perRound - 1) / perRound; st.Rounds < min || st.Customers != uint64(len(live)) || st.Refolded != uint64(len(late)) {

@@ -111,6 +111,7 @@ type progressBarOnce struct {
 	mu   sync.Mutex
 	bar  *cli.Progress
 	made bool
+	max  uint64
 }
 
 func (p *progressBarOnce) progress(done, total uint64) {
@@ -119,6 +120,11 @@ func (p *progressBarOnce) progress(done, total uint64) {
 	if !p.made {
 		p.made = true
 		p.bar = cli.NewProgress(p.a.stderr, int64(total), p.desc)
+		p.max = total
+	}
+	if total != p.max {
+		p.max = total
+		p.bar.SetMax(int64(total))
 	}
 	p.bar.Set(int64(done))
 }

@@ -167,6 +167,14 @@ func (p *Progress) Add(n int) {
 	}
 }
 
+// SetMax changes the bar's total (work found on the way, e.g. a rebuild's
+// later rounds).
+func (p *Progress) SetMax(n int64) {
+	if p != nil {
+		p.bar.ChangeMax64(n)
+	}
+}
+
 // Set moves the bar to n.
 func (p *Progress) Set(n int64) {
 	if p != nil {
