@@ -241,7 +241,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 		return buildResult{}, err
 	}
 	fs := v.opts.FS
-	spool := fs.PathJoin(v.dataDir, fmt.Sprintf("rebuild-%d-%d.defer", os.Getpid(), time.Now().UnixNano()))
+	spool := fs.PathJoin(v.dataDir, fmt.Sprintf("%s%d-%d.defer", rebuildFilePrefix, os.Getpid(), time.Now().UnixNano()))
 	prog := &rbProgress{fn: v.opts.Progress, total: target}
 	maxStates := v.stateBudget(nw)
 	po := v.pebbleOptions(true)
@@ -342,6 +342,10 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	res.stats.Workers = nw
 	return res, nil
 }
+
+// rebuildFilePrefix starts the names of a rebuild's defer and states files
+// in the data dir (removed when it ends, and by Open after a crash).
+const rebuildFilePrefix = "rebuild-"
 
 // lateBudget bounds the memory of the late customers' events collected
 // in one pass.

@@ -2,8 +2,10 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -97,5 +99,27 @@ func TestRebuildPaths(t *testing.T) {
 		if err != nil || len(left) > 0 {
 			t.Fatalf("defer files left: %v %v", left, err)
 		}
+	}
+}
+
+// TestStaleRebuildFilesRemoved: the defer and states files of a rebuild
+// killed mid-way are removed when the views are opened again.
+func TestStaleRebuildFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	log := openLog(t, dir)
+	stale := filepath.Join(dir, rebuildFilePrefix+"123-456.defer.w0.r1.p3")
+	if err := os.WriteFile(stale, []byte("left by a killed rebuild"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keep := filepath.Join(dir, "notes.txt")
+	if err := os.WriteFile(keep, []byte("not ours"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	openViews(t, dir, log, nil)
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale rebuild file still there (%v)", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("a file that is not the engine's was removed: %v", err)
 	}
 }

@@ -288,7 +288,8 @@ func viewsGeneration(name string) uint64 {
 }
 
 // removeStale removes views directories other than current (an interrupted
-// rebuild's, or the one a finished rebuild replaced) and as-of scratch dirs.
+// rebuild's, or the one a finished rebuild replaced), as-of scratch dirs
+// and the defer and states files of a rebuild that was killed.
 func (v *Views) removeStale(current string) {
 	fs := v.opts.FS
 	names, err := fs.List(v.dataDir)
@@ -296,7 +297,7 @@ func (v *Views) removeStale(current string) {
 		return
 	}
 	for _, n := range names {
-		if n == current || !(validViewsName(n) || strings.HasPrefix(n, asOfDirPrefix)) {
+		if n == current || !(validViewsName(n) || strings.HasPrefix(n, asOfDirPrefix) || strings.HasPrefix(n, rebuildFilePrefix)) {
 			continue
 		}
 		v.opts.Logger.Info("projections: removing stale views", "dir", n)
