@@ -41,6 +41,8 @@ type RebuildBenchResult struct {
 	Refolded  uint64 `json:"refolded"`
 	Rounds    int    `json:"rounds"` // rounds of the first pass (see Options.MaxStates)
 	Workers   int    `json:"workers"`
+	// DeferredMiB is what the first pass wrote to defer files.
+	DeferredMiB float64 `json:"deferred_mib"`
 	// The phases of the best rebuild, in seconds (see RebuildStats).
 	FirstPassS float64 `json:"first_pass_s"`
 	LatePassS  float64 `json:"late_pass_s"`
@@ -183,6 +185,7 @@ func BenchRebuild(ctx context.Context, dir string, events int, bo *BenchOptions)
 		Customers:    best.Customers,
 		Refolded:     best.Refolded,
 		Rounds:       best.Rounds,
+		DeferredMiB:  float64(best.DeferredBytes) / (1 << 20),
 		Workers:      best.Workers,
 		PeakRSSMiB:   peak,
 		RSSBeforeMiB: before,

@@ -33,10 +33,13 @@ type RebuildStats struct {
 	Refolded  uint64 `json:"refolded"`  // customers re-folded from history for late events
 	// Rounds is the number of rounds the workers needed to fold every
 	// customer within Options.MaxStates (1: the log's customers fit).
-	Rounds     int           `json:"rounds"`
-	Checkpoint uint64        `json:"checkpoint"` // log sequence the views were built to
-	Workers    int           `json:"workers"`
-	Duration   time.Duration `json:"duration_ns"`
+	Rounds int `json:"rounds"`
+	// DeferredBytes is what the first pass wrote to defer files (the
+	// data dir needs that much room while the rounds run).
+	DeferredBytes int64         `json:"deferred_bytes"`
+	Checkpoint    uint64        `json:"checkpoint"` // log sequence the views were built to
+	Workers       int           `json:"workers"`
+	Duration      time.Duration `json:"duration_ns"`
 	// EventsPerSec is Events / Duration (the log scan, fold and writes).
 	EventsPerSec float64 `json:"events_per_s"`
 	Dir          string  `json:"dir,omitempty"` // the new views directory
@@ -279,6 +282,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	var deferred uint64
 	for _, w := range workers {
 		deferred += w.deferred
+		res.stats.DeferredBytes += w.deferredBytes
 	}
 	if deferred > 0 {
 		prog.grow(deferred)
@@ -504,14 +508,15 @@ type rbWorker struct {
 	// their id; coll holds the rare customers whose hash collides with
 	// another's. Once they hold maxStates customers, the round is closed:
 	// the events and marks of other customers go to def (see Rounds).
-	states    map[uint64]*entry
-	coll      map[string]*entry
-	maxStates int
-	closed    bool
-	def       *deferSet
-	queue     []string // defer files to replay
-	deferred  uint64   // records deferred in the first pass
-	round     int      // rounds done
+	states        map[uint64]*entry
+	coll          map[string]*entry
+	maxStates     int
+	closed        bool
+	def           *deferSet
+	queue         []string // defer files to replay
+	deferred      uint64   // records deferred (first pass and rounds)
+	deferredBytes int64    // their bytes
+	round         int      // rounds done
 	// dbBefore: the database held states before the build (a customer
 	// not in memory may be there).
 	dbBefore bool
@@ -865,10 +870,11 @@ func (w *rbWorker) endRound() error {
 	clear(w.states)
 	clear(w.coll)
 	err := w.writeStates(out)
-	files, n, cerr := w.def.close()
+	files, n, size, cerr := w.def.close()
 	w.def = nil
 	w.queue = append(w.queue, files...)
 	w.deferred += n
+	w.deferredBytes += size
 	return errors.Join(err, cerr, w.commit())
 }
 

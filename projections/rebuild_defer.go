@@ -77,11 +77,12 @@ func (s *deferSet) mark(it *rbItem) error {
 	return d.mark(it)
 }
 
-// close closes the files and returns the paths of those with records and
-// the number of records.
-func (s *deferSet) close() ([]string, uint64, error) {
+// close closes the files and returns the paths of those with records, the
+// number of records and their bytes.
+func (s *deferSet) close() ([]string, uint64, int64, error) {
 	var files []string
 	var n uint64
+	var size int64
 	var err error
 	for _, d := range s.parts {
 		if d == nil {
@@ -91,9 +92,10 @@ func (s *deferSet) close() ([]string, uint64, error) {
 		if d.n > 0 {
 			files = append(files, d.path)
 			n += uint64(d.n)
+			size += d.size
 		}
 	}
-	return files, n, err
+	return files, n, size, err
 }
 
 // discard closes and removes the files (a build that failed).
@@ -112,7 +114,8 @@ type deferWriter struct {
 	path string
 	f    vfs.File
 	w    *bufio.Writer
-	n    int // records written
+	n    int   // records written
+	size int64 // bytes written
 	buf  []byte
 }
 
@@ -131,6 +134,7 @@ func (d *deferWriter) event(it reorderItem) error {
 	b = binary.AppendUvarint(b, uint64(len(it.raw)))
 	d.buf = b
 	d.n++
+	d.size += int64(len(b) + len(it.raw))
 	if _, err := d.w.Write(b); err != nil {
 		return err
 	}
@@ -150,6 +154,7 @@ func (d *deferWriter) mark(it *rbItem) error {
 	b = binary.AppendVarint(b, int64(it.markTime.Nanosecond()))
 	d.buf = b
 	d.n++
+	d.size += int64(len(b))
 	_, err := d.w.Write(b)
 	return err
 }

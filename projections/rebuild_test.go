@@ -91,7 +91,7 @@ func TestRebuildPaths(t *testing.T) {
 			t.Fatalf("progress: %d calls, total grew %d times to %d (log %d)", calls, grown, lastTotal, log.DurableSeq())
 		}
 		perRound := tc.maxStates * tc.workers
-		if min := (len(live) + perRound - 1) / perRound; st.Rounds < min || st.Customers != uint64(len(live)) || st.Refolded != uint64(len(late)) {
+		if min := (len(live) + perRound - 1) / perRound; st.Rounds < min || st.DeferredBytes <= 0 || st.Customers != uint64(len(live)) || st.Refolded != uint64(len(late)) {
 			t.Fatalf("max states %d × %d workers: stats %+v, want at least %d rounds, %d customers, %d re-folded", tc.maxStates, tc.workers, st, min, len(live), len(late))
 		}
 		sameAnswers(t, fmt.Sprintf("live vs rebuild in %d rounds", st.Rounds), live, answers(t, v, time.Time{}, false))

@@ -81,10 +81,14 @@ func (a *app) runRebuild(ctx context.Context, config string) error {
 	}
 	if a.jsonOut {
 		return a.printJSON(rebuildLine{Events: st.Events, Skipped: st.Skipped, Customers: st.Customers, Refolded: st.Refolded,
-			Checkpoint: st.Checkpoint, Workers: st.Workers, DurationNS: st.Duration.Nanoseconds(), EventsPerSec: st.EventsPerSec})
+			Checkpoint: st.Checkpoint, Workers: st.Workers, Rounds: st.Rounds, DeferredBytes: st.DeferredBytes,
+			DurationNS: st.Duration.Nanoseconds(), EventsPerSec: st.EventsPerSec})
 	}
 	a.printf("rebuilt %d events of %d customers in %s (%.0f events/s, %d workers)\n",
 		st.Events, st.Customers, st.Duration.Round(1e6), st.EventsPerSec, st.Workers)
+	if st.Rounds > 1 {
+		a.printf("in %d rounds: %.1f MiB of events waited in defer files\n", st.Rounds, float64(st.DeferredBytes)/(1<<20))
+	}
 	if st.Skipped > 0 {
 		a.printf("skipped %d stored events the vocabulary now rejects\n", st.Skipped)
 	}
@@ -93,14 +97,16 @@ func (a *app) runRebuild(ctx context.Context, config string) error {
 
 // rebuildLine is journey rebuild --json.
 type rebuildLine struct {
-	Events       uint64  `json:"events"`
-	Skipped      uint64  `json:"skipped"`
-	Customers    uint64  `json:"customers"`
-	Refolded     uint64  `json:"refolded"`
-	Checkpoint   uint64  `json:"checkpoint"`
-	Workers      int     `json:"workers"`
-	DurationNS   int64   `json:"duration_ns"`
-	EventsPerSec float64 `json:"events_per_s"`
+	Events        uint64  `json:"events"`
+	Skipped       uint64  `json:"skipped"`
+	Customers     uint64  `json:"customers"`
+	Refolded      uint64  `json:"refolded"`
+	Checkpoint    uint64  `json:"checkpoint"`
+	Workers       int     `json:"workers"`
+	Rounds        int     `json:"rounds"`
+	DeferredBytes int64   `json:"deferred_bytes"`
+	DurationNS    int64   `json:"duration_ns"`
+	EventsPerSec  float64 `json:"events_per_s"`
 }
 
 // progressBarOnce turns projections' Progress(done, total) callbacks into a
