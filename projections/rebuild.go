@@ -211,8 +211,9 @@ func (w *rbWorker) unref(c *rbChunk) {
 
 // maxPinned bounds the chunks a worker's reorder window keeps (about
 // maxPinned × chunkBytes of memory): beyond it the oldest minutes are
-// released early, as when the window exceeds reorderMaxBytes.
-const maxPinned = 96
+// released early, as when the window exceeds reorderMaxBytes. A variable
+// for tests.
+var maxPinned = 96
 
 const (
 	chunkItems = 512

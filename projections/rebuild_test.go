@@ -123,3 +123,31 @@ func TestStaleRebuildFilesRemoved(t *testing.T) {
 		t.Fatalf("a file that is not the engine's was removed: %v", err)
 	}
 }
+
+// TestRebuildReorderWindowBound: when the reorder window holds more chunks
+// than maxPinned, its oldest minutes are released early; events that then
+// arrive out of order make their customers re-fold, and the answers are
+// those of the live projection.
+func TestRebuildReorderWindowBound(t *testing.T) {
+	raws := simulated(t, 300, simDays, 29)
+	dir := t.TempDir()
+	log := openLog(t, dir)
+	appendRaw(t, log, raws)
+	v := openViews(t, dir, log, &Options{Clock: fixedClock(testNow), Workers: 2})
+	catchUp(t, v)
+	live := answers(t, v, time.Time{}, false)
+	before, err := v.Rebuild(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(n int) { maxPinned = n }(maxPinned)
+	maxPinned = 0
+	st, err := v.Rebuild(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Refolded <= before.Refolded || st.Customers != uint64(len(live)) {
+		t.Fatalf("with no chunk kept: %+v, unbounded: %+v; want more re-folds and %d customers", st, before, len(live))
+	}
+	sameAnswers(t, "live vs rebuild with an early-released window", live, answers(t, v, time.Time{}, false))
+}
