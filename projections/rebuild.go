@@ -215,10 +215,11 @@ func (w *rbWorker) unref(c *rbChunk) {
 // for tests.
 var maxPinned = 96
 
-const (
-	chunkItems = 512
-	chunkBytes = 256 << 10
-)
+// chunkItems and chunkBytes bound a chunk the scanner deals to a worker
+// (chunkItems is a variable for tests).
+var chunkItems = 512
+
+const chunkBytes = 256 << 10
 
 var chunkPool = sync.Pool{New: func() any {
 	return &rbChunk{items: make([]rbItem, 0, chunkItems), buf: make([]byte, 0, chunkBytes+journey.MaxEventBytes)}

@@ -140,8 +140,9 @@ func TestRebuildReorderWindowBound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func(n int) { maxPinned = n }(maxPinned)
-	maxPinned = 0
+	// Small chunks, none kept: the window holds only the chunk at hand.
+	defer func(n, c int) { maxPinned, chunkItems = n, c }(maxPinned, chunkItems)
+	maxPinned, chunkItems = 0, 8
 	st, err := v.Rebuild(context.Background())
 	if err != nil {
 		t.Fatal(err)
