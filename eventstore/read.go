@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -112,16 +114,84 @@ func (s *Store) CustomerEvents(ctx context.Context, customer string, afterVersio
 		return nil, err
 	}
 	defer s.readUnlock()
-	durable := s.durable.Load()
-	lower, upper := customerBounds(customer)
 	it, err := s.db.NewIterWithContext(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer it.Close()
 	// First the customer's index entries, then the records, on one view.
-	var seqs []uint64
+	seqs, err := s.customerSeqs(it, customer, afterVersion, limit)
+	if err != nil || len(seqs) == 0 {
+		return nil, err
+	}
+	recs := make([]Record, 0, len(seqs))
+	err = readSeqs(it, seqs, func(v *recordView) error {
+		if string(v.customer) != customer {
+			return fmt.Errorf("eventstore: customer %q: record %d does not match its index; run verify", customer, v.seq)
+		}
+		recs = append(recs, Record{})
+		v.fill(&recs[len(recs)-1], true)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return recs, nil
+}
+
+// CustomerSeqs returns the log sequences of the customer's records, oldest
+// first, up to DurableSeq (see ReadSeqs).
+func (s *Store) CustomerSeqs(ctx context.Context, customer string) ([]uint64, error) {
+	if err := s.readLock(); err != nil {
+		return nil, err
+	}
+	defer s.readUnlock()
+	it, err := s.db.NewIterWithContext(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	return s.customerSeqs(it, customer, 0, 0)
+}
+
+// ReadSeqs calls fn for the records at seqs, which must ascend and be at
+// most DurableSeq, in that order, with one iterator moving forward: the
+// way to read the histories of many customers at once (their sequences
+// merged), each block of the log read once. rec and its slices are valid
+// only during the call.
+func (s *Store) ReadSeqs(ctx context.Context, seqs []uint64, fn func(rec *RawRecord) error) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	if !slices.IsSorted(seqs) {
+		return errors.New("eventstore: ReadSeqs needs ascending sequences")
+	}
+	if last := seqs[len(seqs)-1]; last > s.durable.Load() {
+		return fmt.Errorf("eventstore: record %d is past the durable position", last)
+	}
+	if err := s.readLock(); err != nil {
+		return err
+	}
+	defer s.readUnlock()
+	it, err := s.db.NewIterWithContext(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	var rec RawRecord
+	return readSeqs(it, seqs, func(v *recordView) error {
+		rec = RawRecord{Seq: v.seq, EventSec: v.eventSec, EventNsec: int32(v.eventNsec), Type: kindOf(v.typ), Customer: v.customer, Raw: v.raw, Hash: v.hash}
+		return fn(&rec)
+	})
+}
+
+// customerSeqs reads the customer's index entries after afterVersion (at
+// most limit, 0: all) up to the durable position.
+func (s *Store) customerSeqs(it *pebble.Iterator, customer string, afterVersion uint64, limit int) ([]uint64, error) {
+	durable := s.durable.Load()
+	lower, upper := customerBounds(customer)
 	it.SetBounds(lower, upper)
+	var seqs []uint64
 	start := customerKey(nil, customer, afterVersion+1)
 	for ok := it.SeekGE(start); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
@@ -143,33 +213,37 @@ func (s *Store) CustomerEvents(ctx context.Context, customer string, afterVersio
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("eventstore: customer %q index: %w", customer, err)
 	}
-	if len(seqs) == 0 {
-		return nil, nil
-	}
+	return seqs, nil
+}
+
+// readSeqs positions it on each of the ascending seqs in turn and hands fn
+// the parsed record.
+func readSeqs(it *pebble.Iterator, seqs []uint64, fn func(v *recordView) error) error {
 	it.SetBounds(eventKey(nil, seqs[0]), eventKey(nil, seqs[len(seqs)-1]+1))
-	recs := make([]Record, len(seqs))
 	var (
 		key  []byte
 		view recordView
 	)
-	for i, seq := range seqs {
+	for _, seq := range seqs {
 		key = eventKey(key[:0], seq)
 		if !it.SeekGE(key) || !bytes.Equal(it.Key(), key) {
 			if err := it.Error(); err != nil {
-				return nil, fmt.Errorf("eventstore: read record %d: %w", seq, err)
+				return fmt.Errorf("eventstore: read record %d: %w", seq, err)
 			}
-			return nil, fmt.Errorf("eventstore: customer %q: record %d missing; run verify", customer, seq)
+			return fmt.Errorf("eventstore: record %d missing; run verify", seq)
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return nil, fmt.Errorf("eventstore: read record %d: %w", seq, err)
+			return fmt.Errorf("eventstore: read record %d: %w", seq, err)
 		}
-		if err := parseRecord(v, &view); err != nil || view.seq != seq || string(view.customer) != customer {
-			return nil, fmt.Errorf("eventstore: customer %q: record %d does not match its index; run verify", customer, seq)
+		if err := parseRecord(v, &view); err != nil || view.seq != seq {
+			return fmt.Errorf("eventstore: record %d: %w; run verify", seq, errMalformed)
 		}
-		view.fill(&recs[i], true)
+		if err := fn(&view); err != nil {
+			return err
+		}
 	}
-	return recs, nil
+	return nil
 }
 
 // CustomerVersion is the customer's current durable version (0: no events).

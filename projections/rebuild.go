@@ -1004,36 +1004,57 @@ func (w *rbWorker) collect(c *rbChunk, into map[string][]histItem) error {
 	return nil
 }
 
-// refoldFromLog folds each late customer from their history in the log.
+// refoldFromLog folds each late customer from their history in the log:
+// in groups of refoldGroup customers, the sequences of a group's histories
+// merged and read in one forward sweep of the log (each block read once,
+// not once per customer).
 func (w *rbWorker) refoldFromLog(ctx context.Context) error {
-	collected := map[string][]histItem{}
-	for c := range w.late {
-		recs, err := w.v.log.CustomerEvents(ctx, c, 0, 0)
-		if err != nil {
-			return err
+	customers := slices.Sorted(maps.Keys(w.late))
+	for len(customers) > 0 {
+		group := customers[:min(refoldGroup, len(customers))]
+		customers = customers[len(group):]
+		var seqs []uint64
+		for _, c := range group {
+			cs, err := w.v.log.CustomerSeqs(ctx, c)
+			if err != nil {
+				return err
+			}
+			for _, seq := range cs {
+				if seq <= w.target {
+					seqs = append(seqs, seq)
+				}
+			}
 		}
-		var items []histItem
-		for i := range recs {
-			r := &recs[i]
-			if r.Seq > w.target || (!w.asOf.IsZero() && r.EventTime.After(w.asOf)) {
-				continue
+		slices.Sort(seqs)
+		collected := make(map[string][]histItem, len(group))
+		for _, c := range group {
+			collected[c] = nil // a customer whose events all fall after asOf folds to its marks
+		}
+		err := w.v.log.ReadSeqs(ctx, seqs, func(r *eventstore.RawRecord) error {
+			if !w.asOf.IsZero() && time.Unix(r.EventSec, int64(r.EventNsec)).After(w.asOf) {
+				return nil
 			}
 			ev, err := journey.DecodeStored(r.Raw)
 			if err != nil {
-				continue
+				return nil
 			}
-			ev.Raw = nil
-			items = append(items, histItem{time: ev.Time, seq: r.Seq, ev: ev})
+			ev.Raw = nil // r.Raw is the log's; Apply does not need the bytes
+			collected[ev.Subject] = append(collected[ev.Subject], histItem{time: ev.Time, seq: r.Seq, ev: ev})
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		collected[c] = items
-		if len(collected) >= 1024 {
-			if err := w.foldLate(ctx, collected); err != nil {
-				return err
-			}
+		if err := w.foldLate(ctx, collected); err != nil {
+			return err
 		}
 	}
-	return w.foldLate(ctx, collected)
+	return nil
 }
+
+// refoldGroup is how many late customers' histories refoldFromLog reads
+// in one sweep.
+const refoldGroup = 1024
 
 // foldLate folds the collected late customers in event-time order, with
 // the referral marks naming them, and writes them.
