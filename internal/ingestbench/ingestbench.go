@@ -79,7 +79,10 @@ func cpuTime() time.Duration {
 //     and acked — timed from the first publish to the last ack;
 //   - JetStream publish alone: the same publisher into a stream nobody consumes;
 //   - raw Pebble append: the raw bytes set under a sequence key, one
-//     fsynced Pebble batch per BatchSize events, no decoding, no indexes.
+//     fsynced Pebble batch per BatchSize events, no decoding, no indexes;
+//   - engine consume only: the same engine draining a stream the events
+//     were published to beforehand (the consuming half of end to end,
+//     without the publisher and the server's storing of new messages).
 //
 // It returns one Result per baseline.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
@@ -125,21 +128,26 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Profile != nil {
 		cfg.Profile(true)
 	}
-	c0 = cpuTime()
-	e2e, secs, err := endToEnd(ctx, filepath.Join(dir, "e2e"), file, cfg)
-	e2eCPU := perEvent(cpuTime() - c0)
+	e2e, secs, cpu, err := endToEnd(ctx, filepath.Join(dir, "e2e"), file, cfg, false)
+	e2eCPU := perEvent(cpu)
 	if cfg.Profile != nil {
 		cfg.Profile(false)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingestbench: end to end: %w", err)
 	}
+	consEPS, _, cpu, err := endToEnd(ctx, filepath.Join(dir, "consume"), file, cfg, true)
+	consCPU := perEvent(cpu)
+	if err != nil {
+		return nil, fmt.Errorf("ingestbench: consume only: %w", err)
+	}
 	res := func(baseline string, beps, bcpu float64) Result {
 		return Result{Bench: "ingest", Events: cfg.Events, EventsPerS: e2e, Baseline: baseline,
 			BaselineEventsPerS: beps, Ratio: e2e / beps, Seconds: secs,
 			CPUMicrosPerEvent: e2eCPU, BaselineCPUMicrosPerEvent: bcpu}
 	}
-	return []Result{res("jetstream_publish", pubEPS, pubCPU), res("pebble_raw_append", rawEPS, rawCPU)}, nil
+	return []Result{res("jetstream_publish", pubEPS, pubCPU), res("pebble_raw_append", rawEPS, rawCPU),
+		res("engine_consume_only", consEPS, consCPU)}, nil
 }
 
 // startServer starts an embedded JetStream server on a random loopback port.
@@ -222,15 +230,19 @@ func rawPebble(dir string, evs [][]byte, batch int) (float64, error) {
 	return float64(len(evs)) / time.Since(t0).Seconds(), nil
 }
 
-func endToEnd(ctx context.Context, dir string, file []byte, cfg Config) (eps, secs float64, err error) {
+// endToEnd runs the engine on an embedded server: timed from the first
+// publish to the last ack, or (prefill) with every event published first
+// and timed from the engine's start to the last ack. It returns the rate,
+// the seconds and the process CPU time of the timed part.
+func endToEnd(ctx context.Context, dir string, file []byte, cfg Config, prefill bool) (eps, secs float64, cpu time.Duration, err error) {
 	s, err := startServer(filepath.Join(dir, "nats"), cfg.Logger)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer stopServer(s)
 	store, err := eventstore.Open(filepath.Join(dir, "log"), &eventstore.Options{Logger: cfg.Logger})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer store.Close()
 	ncc := natsconn.Client{InProcess: s, Logger: cfg.Logger}
@@ -239,18 +251,25 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg Config) (eps, se
 	}
 	nc, err := natsconn.Connect(ncc)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	cons, err := handlers.Provision(ctx, js, handlers.StreamOptions{})
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
+	}
+	n := uint64(cfg.Events)
+	if prefill {
+		if _, err := publish(ctx, s, file, cfg.Events); err != nil {
+			return 0, 0, 0, err
+		}
 	}
 	in := handlers.NewIngester(store, nc, cons, handlers.IngestOptions{BatchSize: cfg.BatchSize, Logger: cfg.Logger})
+	t0, c0 := time.Now(), cpuTime()
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- in.Run(rctx) }()
@@ -261,19 +280,21 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg Config) (eps, se
 		}
 	}()
 
-	n := uint64(cfg.Events)
-	t0 := time.Now()
 	pubErr := make(chan error, 1)
-	go func() { _, err := publish(ctx, s, file, cfg.Events); pubErr <- err }()
+	if prefill {
+		pubErr = nil
+	} else {
+		go func() { _, err := publish(ctx, s, file, cfg.Events); pubErr <- err }()
+	}
 	for store.DurableSeq() < n {
 		select {
 		case err := <-pubErr:
 			if err != nil {
-				return 0, 0, err
+				return 0, 0, 0, err
 			}
 			pubErr = nil
 		case <-ctx.Done():
-			return 0, 0, ctx.Err()
+			return 0, 0, 0, ctx.Err()
 		case <-time.After(time.Millisecond):
 		}
 	}
@@ -281,21 +302,21 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg Config) (eps, se
 	for {
 		info, err := cons.Info(ctx)
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		if info.NumAckPending == 0 && info.NumPending == 0 {
 			break
 		}
 		time.Sleep(time.Millisecond)
 	}
-	d := time.Since(t0)
+	d, cpu := time.Since(t0), cpuTime()-c0
 	if pubErr != nil {
 		if err := <-pubErr; err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
 	if got := store.DurableSeq(); got != n {
-		return 0, 0, errors.New("ingestbench: log holds more events than published")
+		return 0, 0, 0, errors.New("ingestbench: log holds more events than published")
 	}
-	return float64(n) / d.Seconds(), d.Seconds(), nil
+	return float64(n) / d.Seconds(), d.Seconds(), cpu, nil
 }

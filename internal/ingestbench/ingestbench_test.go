@@ -30,11 +30,14 @@ func TestRunSmall(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Fatalf("the bench left %d entries in its directory", len(left))
 	}
-	if len(res) != 2 {
-		t.Fatalf("%d results, want 2", len(res))
+	if len(res) != 3 {
+		t.Fatalf("%d results, want 3", len(res))
 	}
-	for _, r := range res {
-		if r.Bench != "ingest" || r.Events != 3000 || r.EventsPerS <= 0 || r.BaselineEventsPerS <= 0 || r.Baseline == "" {
+	for i, r := range res {
+		if want := []string{"jetstream_publish", "pebble_raw_append", "engine_consume_only"}[i]; r.Baseline != want {
+			t.Fatalf("result %d is beside %q, want %q", i, r.Baseline, want)
+		}
+		if r.Bench != "ingest" || r.Events != 3000 || r.EventsPerS <= 0 || r.BaselineEventsPerS <= 0 || r.BaselineCPUMicrosPerEvent <= 0 {
 			t.Fatalf("result %+v", r)
 		}
 		b, _ := json.Marshal(r)
