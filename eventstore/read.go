@@ -43,7 +43,7 @@ type RawRecord struct {
 func (s *Store) ScanRaw(ctx context.Context, from, to uint64, fn func(rec *RawRecord) error) error {
 	var rec RawRecord
 	return s.scan(ctx, from, to, func(v *recordView) error {
-		rec = RawRecord{Seq: v.seq, EventSec: v.eventSec, EventNsec: int32(v.eventNsec), Type: kindOf(v.typ), Customer: v.customer, Raw: v.raw, Hash: v.hash}
+		v.fillRaw(&rec)
 		return fn(&rec)
 	})
 }
@@ -110,28 +110,22 @@ func (s *Store) scan(ctx context.Context, from, to uint64, fn func(v *recordView
 // with version > afterVersion, oldest first. Records past DurableSeq are
 // not returned.
 func (s *Store) CustomerEvents(ctx context.Context, customer string, afterVersion uint64, limit int) ([]Record, error) {
-	if err := s.readLock(); err != nil {
-		return nil, err
-	}
-	defer s.readUnlock()
-	it, err := s.db.NewIterWithContext(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer it.Close()
-	// First the customer's index entries, then the records, on one view.
-	seqs, err := s.customerSeqs(it, customer, afterVersion, limit)
-	if err != nil || len(seqs) == 0 {
-		return nil, err
-	}
-	recs := make([]Record, 0, len(seqs))
-	err = readSeqs(it, seqs, func(v *recordView) error {
-		if string(v.customer) != customer {
-			return fmt.Errorf("eventstore: customer %q: record %d does not match its index; run verify", customer, v.seq)
+	var recs []Record
+	err := s.withIter(ctx, func(it *pebble.Iterator) error {
+		// First the customer's index entries, then the records, on one view.
+		seqs, err := s.customerSeqs(it, customer, afterVersion, limit)
+		if err != nil || len(seqs) == 0 {
+			return err
 		}
-		recs = append(recs, Record{})
-		v.fill(&recs[len(recs)-1], true)
-		return nil
+		recs = make([]Record, 0, len(seqs))
+		return readSeqs(it, seqs, func(v *recordView) error {
+			if string(v.customer) != customer {
+				return fmt.Errorf("eventstore: customer %q: record %d does not match its index; run verify", customer, v.seq)
+			}
+			recs = append(recs, Record{})
+			v.fill(&recs[len(recs)-1], true)
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -139,19 +133,27 @@ func (s *Store) CustomerEvents(ctx context.Context, customer string, afterVersio
 	return recs, nil
 }
 
-// CustomerSeqs returns the log sequences of the customer's records, oldest
-// first, up to DurableSeq (see ReadSeqs).
-func (s *Store) CustomerSeqs(ctx context.Context, customer string) ([]uint64, error) {
+// withIter calls fn with an iterator over the store, under the read lock.
+func (s *Store) withIter(ctx context.Context, fn func(it *pebble.Iterator) error) error {
 	if err := s.readLock(); err != nil {
-		return nil, err
+		return err
 	}
 	defer s.readUnlock()
 	it, err := s.db.NewIterWithContext(ctx, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer it.Close()
-	return s.customerSeqs(it, customer, 0, 0)
+	return errors.Join(fn(it), it.Close())
+}
+
+// CustomerSeqs returns the log sequences of the customer's records, oldest
+// first, up to DurableSeq (see ReadSeqs).
+func (s *Store) CustomerSeqs(ctx context.Context, customer string) (seqs []uint64, err error) {
+	err = s.withIter(ctx, func(it *pebble.Iterator) error {
+		seqs, err = s.customerSeqs(it, customer, 0, 0)
+		return err
+	})
+	return seqs, err
 }
 
 // ReadSeqs calls fn for the records at seqs, which must ascend and be at
@@ -169,19 +171,12 @@ func (s *Store) ReadSeqs(ctx context.Context, seqs []uint64, fn func(rec *RawRec
 	if last := seqs[len(seqs)-1]; last > s.durable.Load() {
 		return fmt.Errorf("eventstore: record %d is past the durable position", last)
 	}
-	if err := s.readLock(); err != nil {
-		return err
-	}
-	defer s.readUnlock()
-	it, err := s.db.NewIterWithContext(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer it.Close()
 	var rec RawRecord
-	return readSeqs(it, seqs, func(v *recordView) error {
-		rec = RawRecord{Seq: v.seq, EventSec: v.eventSec, EventNsec: int32(v.eventNsec), Type: kindOf(v.typ), Customer: v.customer, Raw: v.raw, Hash: v.hash}
-		return fn(&rec)
+	return s.withIter(ctx, func(it *pebble.Iterator) error {
+		return readSeqs(it, seqs, func(v *recordView) error {
+			v.fillRaw(&rec)
+			return fn(&rec)
+		})
 	})
 }
 

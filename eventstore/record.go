@@ -200,6 +200,12 @@ func kindOf(b []byte) journey.Kind {
 	return journey.Kind(b)
 }
 
+// fillRaw sets rec from r, every slice aliasing the stored value.
+func (r *recordView) fillRaw(rec *RawRecord) {
+	*rec = RawRecord{Seq: r.seq, EventSec: r.eventSec, EventNsec: int32(r.eventNsec), Type: kindOf(r.typ),
+		Customer: r.customer, Raw: r.raw, Hash: r.hash}
+}
+
 // fill sets rec from r. Raw aliases the stored value unless copyRaw.
 func (r *recordView) fill(rec *Record, copyRaw bool) {
 	rec.Seq = r.seq
