@@ -159,9 +159,10 @@ func (d *deferWriter) mark(it *rbItem) error {
 	return err
 }
 
-// close flushes and closes the file; it is removed when it holds nothing.
+// close flushes and closes the file (no fsync: a crash discards the
+// rebuild and its files); it is removed when it holds nothing.
 func (d *deferWriter) close() error {
-	err := errors.Join(d.w.Flush(), d.f.Sync(), d.f.Close())
+	err := errors.Join(d.w.Flush(), d.f.Close())
 	if d.n == 0 {
 		err = errors.Join(err, d.fs.Remove(d.path))
 	}
