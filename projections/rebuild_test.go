@@ -1,6 +1,12 @@
 package projections
 
 import (
+	"strings"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
 	"context"
 	"errors"
 	"fmt"
@@ -151,4 +157,52 @@ func TestRebuildReorderWindowBound(t *testing.T) {
 		t.Fatalf("with no chunk kept: %+v, unbounded: %+v; want more re-folds and %d customers", st, before, len(live))
 	}
 	sameAnswers(t, "live vs rebuild with an early-released window", live, answers(t, v, time.Time{}, false))
+}
+
+// TestRebuildFailureKeepsViews: a rebuild that fails half-way (here the
+// disk refuses the defer files) returns the error and leaves the current
+// views answering, and removes its new views dir and its files; the next
+// rebuild, once the disk is back, succeeds.
+func TestRebuildFailureKeepsViews(t *testing.T) {
+	raws := simulated(t, 120, simDays, 31)
+	dir := t.TempDir()
+	log := openLog(t, dir)
+	appendRaw(t, log, raws)
+	refuse := errors.New("disk refuses the write")
+	var broken atomic.Bool
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if broken.Load() && strings.Contains(op.Path, ".defer") && op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+			return refuse
+		}
+		return nil
+	}))
+	v := openViews(t, dir, log, &Options{Clock: fixedClock(testNow), FS: fs, MaxStates: 4, Workers: 2})
+	catchUp(t, v)
+	live := answers(t, v, time.Time{}, false)
+	before := v.Dir()
+
+	broken.Store(true)
+	if _, err := v.Rebuild(context.Background()); !errors.Is(err, refuse) {
+		t.Fatalf("rebuild on a refusing disk: %v, want the disk's error", err)
+	}
+	if v.Dir() != before {
+		t.Fatalf("views moved to %s after a failed rebuild", v.Dir())
+	}
+	sameAnswers(t, "live vs after a failed rebuild", live, answers(t, v, time.Time{}, false))
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n.Name(), rebuildFilePrefix) || (strings.HasPrefix(n.Name(), "views-") && filepath.Join(dir, n.Name()) != before) {
+			t.Fatalf("a failed rebuild left %s", n.Name())
+		}
+	}
+
+	broken.Store(false)
+	st, err := v.Rebuild(context.Background())
+	if err != nil || st.Rounds < 2 {
+		t.Fatalf("rebuild after the disk is back: %+v, %v", st, err)
+	}
+	sameAnswers(t, "live vs rebuilt", live, answers(t, v, time.Time{}, false))
 }
