@@ -31,7 +31,8 @@ const (
 )
 
 // deferParts is the number of files a worker's first pass defers to, by
-// the top bits of the customer hash: each file holds whole customers, so a
+// bits 32 and up of the customer hash (the worker is chosen by the low
+// bits): each file holds whole customers, so a
 // later round can take several files and complete their customers, and an
 // event is rewritten only when a file's customers do not fit a round.
 const deferParts = 8
@@ -42,7 +43,6 @@ type deferSet struct {
 	fs     vfs.FS
 	prefix string
 	parts  []*deferWriter
-	err    error
 }
 
 func newDeferSet(fs vfs.FS, prefix string, parts int) *deferSet {
