@@ -13,11 +13,7 @@ import (
 
 func TestFitChurnIsStoredAndCarried(t *testing.T) {
 	raws := simulated(t, 500, 365, 21)
-	dir := t.TempDir()
-	log := openLog(t, dir)
-	appendRaw(t, log, raws)
-	v := openViews(t, dir, log, &Options{Clock: fixedClock(simStart.Add(380 * 24 * time.Hour))})
-	catchUp(t, v)
+	dir, log, v := loadedViews(t, raws, &Options{Clock: fixedClock(simStart.Add(380 * 24 * time.Hour))})
 	ctx := context.Background()
 	some := ""
 	err := v.Customers(ctx, time.Time{}, false, func(c *Customer) error {

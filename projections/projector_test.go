@@ -200,11 +200,7 @@ func TestAsOfEqualsTruncatedLog(t *testing.T) {
 			truncated = append(truncated, raw)
 		}
 	}
-	dir := t.TempDir()
-	log := openLog(t, dir)
-	appendRaw(t, log, raws)
-	v := openViews(t, dir, log, &Options{Clock: fixedClock(testNow)})
-	catchUp(t, v)
+	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow)})
 
 	tdir := t.TempDir()
 	tlog := openLog(t, tdir)
@@ -341,11 +337,7 @@ func TestViewsOfAnotherLogStartAfresh(t *testing.T) {
 
 func TestRebuildSwapWhileReading(t *testing.T) {
 	raws := simulated(t, 200, simDays, 9)
-	dir := t.TempDir()
-	log := openLog(t, dir)
-	appendRaw(t, log, raws)
-	v := openViews(t, dir, log, &Options{Clock: fixedClock(testNow)})
-	catchUp(t, v)
+	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow)})
 	want := answers(t, v, time.Time{}, false)
 	var ids []string
 	for id := range want {

@@ -53,11 +53,7 @@ func TestRebuildPaths(t *testing.T) {
 	if len(late) != 3 {
 		t.Fatalf("%d customers fit for a late purchase, want 3", len(late))
 	}
-	dir := t.TempDir()
-	log := openLog(t, dir)
-	appendRaw(t, log, raws)
-	v := openViews(t, dir, log, &Options{Clock: fixedClock(testNow)})
-	catchUp(t, v)
+	dir, log, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow)})
 	live := answers(t, v, time.Time{}, false)
 
 	st, err := v.Rebuild(context.Background())
@@ -136,11 +132,7 @@ func TestStaleRebuildFilesRemoved(t *testing.T) {
 // those of the live projection.
 func TestRebuildReorderWindowBound(t *testing.T) {
 	raws := simulated(t, 300, simDays, 29)
-	dir := t.TempDir()
-	log := openLog(t, dir)
-	appendRaw(t, log, raws)
-	v := openViews(t, dir, log, &Options{Clock: fixedClock(testNow), Workers: 2})
-	catchUp(t, v)
+	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow), Workers: 2})
 	live := answers(t, v, time.Time{}, false)
 	before, err := v.Rebuild(context.Background())
 	if err != nil {

@@ -98,6 +98,18 @@ func openViews(t testing.TB, dir string, log *eventstore.Store, opts *Options) *
 	return v
 }
 
+// loadedViews appends raws to a log in a fresh dir and returns the dir,
+// the log and views opened with opts and caught up with it.
+func loadedViews(t testing.TB, raws [][]byte, opts *Options) (string, *eventstore.Store, *Views) {
+	t.Helper()
+	dir := t.TempDir()
+	log := openLog(t, dir)
+	appendRaw(t, log, raws)
+	v := openViews(t, dir, log, opts)
+	catchUp(t, v)
+	return dir, log, v
+}
+
 func catchUp(t testing.TB, v *Views) uint64 {
 	t.Helper()
 	n, err := v.CatchUp(context.Background())
