@@ -185,8 +185,7 @@ func quarantine(ctx context.Context, store *eventstore.Store, nc *nats.Conn, rej
 	}
 	m.rejected(je.Code)
 	if nc != nil {
-		var p peeker
-		id, customer, _ := p.peek(raw)
+		id, customer, _ := journey.Route(raw)
 		b, _ := json.Marshal(Rejection{ID: id, Customer: customer, Code: je.Code, Field: je.Field, Message: je.Rule})
 		if err := nc.Publish(rejectSubject, b); err != nil {
 			// The quarantine holds it; a lost notice is not a lost event.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	journey "github.com/journey-cdp/journey"
 )
 
 // PublishOptions configure Publish. Zero fields take defaults.
@@ -216,7 +218,6 @@ func (p *publisher) progressLoop() (stop func()) {
 func (p *publisher) readAll(ctx context.Context, js *asyncPub, r io.Reader) error {
 	br := bufio.NewReaderSize(r, maxLineBytes)
 	prefix := p.o.SubjectPrefix + "."
-	var pk peeker
 	var slab []byte
 	line := 0
 	for {
@@ -253,7 +254,7 @@ func (p *publisher) readAll(ctx context.Context, js *asyncPub, r io.Reader) erro
 		p.bytes.Add(int64(len(b)))
 		ev := bytes.TrimSpace(b)
 		if len(ev) > 0 {
-			if perr := p.publishLine(ctx, js, &pk, &slab, prefix, line, ev); perr != nil {
+			if perr := p.publishLine(ctx, js, &slab, prefix, line, ev); perr != nil {
 				return perr
 			}
 		}
@@ -269,8 +270,8 @@ func (p *publisher) readAll(ctx context.Context, js *asyncPub, r io.Reader) erro
 // publishLine publishes one event; a line it cannot route is counted as
 // failed. The error is returned only when the connection is closed, ctx
 // ended or JetStream stopped acknowledging.
-func (p *publisher) publishLine(ctx context.Context, js *asyncPub, pk *peeker, slab *[]byte, prefix string, line int, ev []byte) error {
-	id, subject, ok := pk.peek(ev)
+func (p *publisher) publishLine(ctx context.Context, js *asyncPub, slab *[]byte, prefix string, line int, ev []byte) error {
+	id, subject, ok := journey.Route(ev)
 	switch {
 	case !ok:
 		p.fail(line, id, "not a JSON object")
