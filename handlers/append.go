@@ -233,6 +233,7 @@ func (a *Appender) Serve(nc *nats.Conn, subject, queue string) (*Service, error)
 	}
 	sub.SetPendingLimits(-1, 256<<20)
 	s.sub = sub
+	flushSubscriptions(nc, a.o.Logger, subject)
 	return s, nil
 }
 
@@ -275,4 +276,16 @@ func (s *Service) Stop() error {
 func isRefusal(err error) bool {
 	var je *journey.Error
 	return errors.As(err, &je) && je.Code != journey.CodeInternal
+}
+
+// flushSubscriptions waits until the server has the subscriptions just
+// made on nc, so that a request sent once Serve returns finds them (a
+// subscription travels to the server asynchronously: without this, a
+// client on another connection can get "no responders"). While nc is
+// reconnecting the subscriptions are sent on reconnection; that is only
+// logged.
+func flushSubscriptions(nc *nats.Conn, log *slog.Logger, what string) {
+	if err := nc.FlushTimeout(5 * time.Second); err != nil {
+		log.Warn("subscription not confirmed by the server yet", "subject", what, "err", err)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -94,6 +95,7 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 			return nil, fmt.Errorf("handlers: query endpoint: %w", err)
 		}
 	}
+	flushSubscriptions(nc, slog.Default(), prefix+".>")
 	return svc, nil
 }
 
