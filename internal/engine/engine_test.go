@@ -292,3 +292,107 @@ func TestServeEmbedded(t *testing.T) {
 	run(true)
 	run(false) // restart on the same data dir: the stream is there, nothing redelivered twice
 }
+
+// TestServeReconnects runs the engine against an existing NATS server
+// (--nats-url), restarts that server on the same port and store while the
+// engine runs, and checks that the engine reconnects on its own: events
+// published after the restart reach the log, /readyz is 200 again, and
+// nothing is appended twice.
+func TestServeReconnects(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := t.TempDir()
+	srv, err := natsconn.Start(natsconn.Embedded{StoreDir: store, Listen: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, listen := srv.ClientURL(), srv.Addr().String()
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+
+	evs, err := ingestbench.Events(2000, 100, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	infoc := make(chan engine.Info, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- engine.Run(ctx, engine.Config{
+			DataDir: t.TempDir(), NATS: natsconn.Client{URL: url, Logger: quiet}, HTTP: "127.0.0.1:0",
+			NoViews: true, Logger: quiet,
+			OnReady: func(i engine.Info) { infoc <- i },
+		})
+	}()
+	var info engine.Info
+	select {
+	case info = <-infoc:
+	case err := <-done:
+		t.Fatalf("engine.Run: %v", err)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + info.HTTPAddr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	publish := func(evs [][]byte) {
+		t.Helper()
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{})
+		if err != nil || sum.Published != len(evs) || sum.Duplicates != 0 {
+			t.Fatalf("publish: %+v %v", sum, err)
+		}
+	}
+	durable := func(n int) {
+		t.Helper()
+		natstest.WaitFor(t, 60*time.Second, func() error {
+			code, body := get("/metrics")
+			if code != 200 || !strings.Contains(body, fmt.Sprintf("journey_log_durable_seq %d\n", n)) {
+				return fmt.Errorf("log not at %d events yet", n)
+			}
+			return nil
+		})
+	}
+	publish(evs[:1000])
+	durable(1000)
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	srv, err = natsconn.Start(natsconn.Embedded{StoreDir: store, Listen: listen, Logger: quiet})
+	if err != nil {
+		t.Fatalf("restart the server on %s: %v", listen, err)
+	}
+	publish(evs[1000:])
+	durable(2000)
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		if code, body := get("/readyz"); code != 200 {
+			return fmt.Errorf("readyz %d %s", code, body)
+		}
+		return nil
+	})
+	if _, body := get("/metrics"); !strings.Contains(body, "journey_events_appended_total 2000\n") ||
+		!strings.Contains(body, "journey_events_duplicate_total 0\n") {
+		t.Fatalf("after the restart, want 2000 appended and no duplicates:\n%s", grepLines(body, "journey_events_"))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("engine.Run after cancel: %v", err)
+	}
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
