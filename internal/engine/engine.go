@@ -192,6 +192,20 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		Clock: clock, Logger: log.With("component", "ingest"), Metrics: metrics,
 	})
 	g.Go(func() error { return ingester.Run(gctx) })
+	// The connection reconnects without limit, but the client gives up on
+	// a server that refuses the credentials twice in a row (revoked or
+	// expired): then stop, so that a supervisor sees the exit instead of a
+	// process that has silently stopped ingesting.
+	closed := nc.StatusChanged(nats.CLOSED)
+	g.Go(func() error {
+		defer nc.RemoveStatusListener(closed)
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-closed:
+			return fmt.Errorf("engine: NATS connection closed, reconnection given up (last error: %v)", nc.LastError())
+		}
+	})
 
 	appender := handlers.NewAppender(store, handlers.AppendOptions{
 		Clock: clock, Logger: log.With("component", "append"), Metrics: metrics, RejectSubject: cfg.RejectSubject, Conn: nc,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -395,4 +397,52 @@ func grepLines(s, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestServeStopsWhenNATSRefuses restarts the engine's NATS server with
+// other credentials: the client gives up reconnecting, and the engine
+// must stop with an error rather than keep running without ingesting.
+func TestServeStopsWhenNATSRefuses(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := func(port int, token string) *server.Server {
+		t.Helper()
+		s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, Authorization: token,
+			JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatal("server not ready")
+		}
+		return s
+	}
+	srv := start(server.RANDOM_PORT, "first")
+	port := srv.Addr().(*net.TCPAddr).Port
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		done <- engine.Run(context.Background(), engine.Config{
+			DataDir: t.TempDir(), NATS: natsconn.Client{URL: srv.ClientURL(), Token: "first", Logger: quiet},
+			HTTP: "off", NoViews: true, Logger: quiet,
+			OnReady: func(engine.Info) { close(ready) },
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("engine.Run: %v", err)
+	}
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	srv = start(port, "second")
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "NATS connection closed") || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			t.Fatalf("engine.Run: %v, want the closed connection and its authorization error", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the engine kept running on a connection that gave up")
+	}
 }
