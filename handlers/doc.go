@@ -10,8 +10,9 @@
 // acked only after the Append that holds it has returned, and Append
 // returns only after its fsync; the synchronous reply is sent at the same
 // point. An invalid message is acked (AckTerm) only after its quarantine
-// entry is fsynced. A store failure naks with a growing delay and never
-// acks. See DURABILITY.md.
+// entry is fsynced. A store error naks with a growing delay and never
+// acks; a failed store (closed, or a commit failed) stops the ingester.
+// See DURABILITY.md.
 //
 // # Concurrency
 //

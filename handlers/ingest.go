@@ -105,7 +105,8 @@ type batch struct {
 // Run ingests until ctx ends, then stops fetching, finishes the batch in
 // flight (fsync and acks), naks what it holds undecided so that it is
 // redelivered at once to the next run, and returns nil. It returns an
-// error when the store is closed or the consumer cannot be consumed.
+// error when the store is closed or failed (see storeGone) or the
+// consumer cannot be consumed.
 func (in *Ingester) Run(ctx context.Context) error {
 	bs := in.o.BatchSize
 	msgs := make(chan jetstream.Msg, 2*bs)
@@ -178,7 +179,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 		switch {
 		case a.err == nil:
 			failures = 0
-		case errors.Is(a.err, eventstore.ErrClosed):
+		case storeGone(a.err):
 			setFatal(a.err)
 		default:
 			// Back off before the next batch so that a failing disk is
@@ -301,11 +302,11 @@ func (in *Ingester) append(ctx context.Context, b batch) appended {
 
 // finish acks what a's Append made durable, quarantines and terminates the
 // invalid messages and the id conflicts, and naks (with a delay) what the
-// store failed. It returns an error only when the store is closed.
+// store failed. It returns an error only when the store is gone (storeGone).
 func (in *Ingester) finish(ctx context.Context, a appended) error {
 	items := a.b.items
 	switch {
-	case a.err != nil && errors.Is(a.err, eventstore.ErrClosed):
+	case storeGone(a.err):
 		nakAll(items)
 		return a.err
 	case a.err != nil:
@@ -345,7 +346,7 @@ func (in *Ingester) finish(ctx context.Context, a appended) error {
 		err := quarantine(ctx, in.store, in.nc, in.o.RejectSubject, in.o.Metrics, in.o.Clock,
 			it.msg.Data(), it.err, "nats:"+it.msg.Subject())
 		if err != nil {
-			if errors.Is(err, eventstore.ErrClosed) {
+			if storeGone(err) {
 				nakAll(items[i:])
 				return err
 			}
@@ -377,6 +378,14 @@ func (in *Ingester) backoff(failures int) time.Duration {
 		d *= 2
 	}
 	return min(d, in.o.MaxNakDelay)
+}
+
+// storeGone reports whether err means the store takes no more appends:
+// closed, or failed (a commit failed; it must be reopened, which a
+// restart of the engine does). Run then stops with the error, after
+// nak'ing what it holds, instead of nak'ing batches forever.
+func storeGone(err error) bool {
+	return errors.Is(err, eventstore.ErrClosed) || errors.Is(err, eventstore.ErrFailed)
 }
 
 func nakAll(items []item) {

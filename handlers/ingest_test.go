@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -271,5 +274,80 @@ func TestIngestStoreClosed(t *testing.T) {
 	if info.AckFloor.Stream != 1 || info.NumPending+uint64(info.NumAckPending) != 1 {
 		t.Fatalf("after the failure: ack floor %d, pending %d, ack pending %d; want 1 acked, 1 left",
 			info.AckFloor.Stream, info.NumPending, info.NumAckPending)
+	}
+}
+
+// TestIngestStoreFailed makes the log's WAL fail under the ingester: the
+// batch is not acked, Run stops with the store's error (a failed store
+// takes no appends until reopened), and once the store is reopened a new
+// ingester appends the message exactly once.
+func TestIngestStoreFailed(t *testing.T) {
+	var broken atomic.Bool
+	fs := errorfs.Wrap(vfs.Default, errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if broken.Load() && strings.HasSuffix(op.Path, ".log") &&
+			(op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileWrite) {
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+	dir := t.TempDir()
+	r := newRigStore(t, dir, &eventstore.Options{FS: fs})
+	r.expectErr = true
+	ctx := context.Background()
+	evs, err := ingestbench.Events(2, 2, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := func(raw []byte) {
+		t.Helper()
+		ev, err := journey.Decode(raw, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.js.Publish(ctx, "journey.events."+ev.Subject, raw, jetstream.WithMsgID(ev.ID)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub(evs[0])
+	r.settle(t, 1)
+	broken.Store(true)
+	pub(evs[1])
+	select {
+	case err := <-r.done:
+		if !errors.Is(err, eventstore.ErrFailed) {
+			t.Fatalf("Run returned %v, want ErrFailed", err)
+		}
+		r.done <- nil // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run went on with a failed store")
+	}
+	info, err := r.cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.AckFloor.Stream != 1 || info.NumPending+uint64(info.NumAckPending) != 1 {
+		t.Fatalf("after the failure: ack floor %d, pending %d, ack pending %d; want 1 acked, 1 left",
+			info.AckFloor.Stream, info.NumPending, info.NumAckPending)
+	}
+
+	// The restart: the store reopened on a healthy disk, a new ingester.
+	_ = r.store.Close()
+	broken.Store(false)
+	if r.store, err = eventstore.Open(dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- handlers.NewIngester(r.store, r.nc, r.cons, handlers.IngestOptions{}).Run(rctx)
+	}()
+	r.settle(t, 2)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("second ingester: %v", err)
+	}
+	rep, err := r.store.Verify(ctx, nil)
+	if err != nil || !rep.OK || rep.Events != 2 {
+		t.Fatalf("verify after the restart: %+v %v", rep, err)
 	}
 }

@@ -34,7 +34,10 @@ type rig struct {
 	expectErr bool
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { t.Helper(); return newRigStore(t, t.TempDir(), nil) }
+
+// newRigStore is newRig with the store in dir opened with opts.
+func newRigStore(t *testing.T, dir string, opts *eventstore.Options) *rig {
 	t.Helper()
 	r := &rig{srv: natstest.RunServer(t)}
 	r.nc = natstest.Connect(t, r.srv)
@@ -42,7 +45,7 @@ func newRig(t *testing.T) *rig {
 	if r.js, err = jetstream.New(r.nc); err != nil {
 		t.Fatal(err)
 	}
-	if r.store, err = eventstore.Open(t.TempDir(), nil); err != nil {
+	if r.store, err = eventstore.Open(dir, opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
