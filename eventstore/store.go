@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Store is the append-only touchpoint log on Pebble.
@@ -327,3 +329,17 @@ func (s *Store) failure() error {
 // isCorruption reports whether err carries Pebble's corruption mark (a
 // cockroachdb/errors mark, which the standard errors.Is does not see).
 func isCorruption(err error) bool { return err != nil && pebble.IsCorruptionError(err) }
+
+// WALFsyncLatency is Pebble's histogram of the log's WAL fsync durations,
+// in nanoseconds (for metrics); ErrClosed once the store is closed.
+func (s *Store) WALFsyncLatency() (prometheus.Histogram, error) {
+	if err := s.readLock(); err != nil {
+		return nil, err
+	}
+	defer s.readUnlock()
+	h := s.db.Metrics().LogWriter.FsyncLatency
+	if h == nil {
+		return nil, errors.New("eventstore: Pebble keeps no WAL fsync histogram")
+	}
+	return h, nil
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	dto "github.com/prometheus/client_model/go"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
@@ -349,5 +350,49 @@ func TestIngestStoreFailed(t *testing.T) {
 	rep, err := r.store.Verify(ctx, nil)
 	if err != nil || !rep.OK || rep.Events != 2 {
 		t.Fatalf("verify after the restart: %+v %v", rep, err)
+	}
+}
+
+// TestWALFsyncMetric: the log's WAL fsync histogram (Pebble's, in
+// nanoseconds) is exported in seconds, and a closed store drops it from
+// the scrape instead of failing it.
+func TestWALFsyncMetric(t *testing.T) {
+	r := newRig(t)
+	r.metrics.NanosHistogram("journey_wal_fsync_seconds", "WAL fsync.", r.store.WALFsyncLatency)
+	evs, err := ingestbench.Events(50, 5, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := natstest.Connect(t, r.srv)
+	if sum, err := handlers.Publish(context.Background(), nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{}); err != nil || sum.Published != 50 {
+		t.Fatalf("publish: %+v %v", sum, err)
+	}
+	r.settle(t, 50)
+	fsync := func() *dto.Histogram {
+		t.Helper()
+		fams, err := r.metrics.Registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "journey_wal_fsync_seconds" {
+				return f.Metric[0].GetHistogram()
+			}
+		}
+		return nil
+	}
+	h := fsync()
+	if h == nil || h.GetSampleCount() == 0 || h.GetSampleSum() <= 0 {
+		t.Fatalf("WAL fsync histogram after 50 appended events: %v", h)
+	}
+	if mean := h.GetSampleSum() / float64(h.GetSampleCount()); mean > 10 {
+		t.Fatalf("mean fsync %v s: not converted from nanoseconds", mean)
+	}
+	r.stop()
+	if err := r.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if h := fsync(); h != nil {
+		t.Fatalf("a closed store still reports %v", h)
 	}
 }

@@ -169,6 +169,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	metrics := handlers.NewMetrics()
 	metrics.Gauge("journey_quarantine_entries", "Entries in the quarantine.", func() float64 { return float64(store.QuarantineCount()) })
 	metrics.Gauge("journey_log_durable_seq", "Highest log sequence known to be fsynced.", func() float64 { return float64(store.DurableSeq()) })
+	metrics.NanosHistogram("journey_wal_fsync_seconds", "Duration of one fsync of the log's write-ahead log (Pebble's measure).", store.WALFsyncLatency)
 
 	var views *projections.Views
 	var caughtUp atomic.Bool

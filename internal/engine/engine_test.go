@@ -286,6 +286,12 @@ func TestServeEmbedded(t *testing.T) {
 		if code != 200 || !strings.Contains(body, fmt.Sprintf("journey_log_durable_seq %d", len(evs))) {
 			t.Fatalf("metrics after run: %s", body)
 		}
+		for _, name := range []string{"journey_wal_fsync_seconds_count", "journey_append_fsync_seconds_count",
+			"journey_ingest_batch_events_count", "journey_consumer_pending", "journey_quarantine_entries"} {
+			if !strings.Contains(body, "\n"+name+" ") {
+				t.Fatalf("metrics lack %s:\n%s", name, grepLines(body, "journey_"))
+			}
+		}
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatalf("engine.Run after cancel: %v", err)
