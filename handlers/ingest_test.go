@@ -238,27 +238,16 @@ func TestIngestRejects(t *testing.T) {
 func TestIngestStoreClosed(t *testing.T) {
 	r := newRig(t)
 	r.expectErr = true
-	ctx := context.Background()
 	evs, err := ingestbench.Events(2, 2, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := func(raw []byte) {
-		t.Helper()
-		ev, err := journey.Decode(raw, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.js.Publish(ctx, "journey.events."+ev.Subject, raw, jetstream.WithMsgID(ev.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pub(evs[0])
+	r.publishOne(t, evs[0])
 	r.settle(t, 1)
 	if err := r.store.Close(); err != nil {
 		t.Fatal(err)
 	}
-	pub(evs[1])
+	r.publishOne(t, evs[1])
 	select {
 	case err := <-r.done:
 		if !errors.Is(err, eventstore.ErrClosed) {
@@ -268,14 +257,7 @@ func TestIngestStoreClosed(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not stop on a closed store")
 	}
-	info, err := r.cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.AckFloor.Stream != 1 || info.NumPending+uint64(info.NumAckPending) != 1 {
-		t.Fatalf("after the failure: ack floor %d, pending %d, ack pending %d; want 1 acked, 1 left",
-			info.AckFloor.Stream, info.NumPending, info.NumAckPending)
-	}
+	r.wantUnacked(t, 1, 1)
 }
 
 // TestIngestStoreFailed makes the log's WAL fail under the ingester: the
@@ -299,20 +281,10 @@ func TestIngestStoreFailed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := func(raw []byte) {
-		t.Helper()
-		ev, err := journey.Decode(raw, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := r.js.Publish(ctx, "journey.events."+ev.Subject, raw, jetstream.WithMsgID(ev.ID)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pub(evs[0])
+	r.publishOne(t, evs[0])
 	r.settle(t, 1)
 	broken.Store(true)
-	pub(evs[1])
+	r.publishOne(t, evs[1])
 	select {
 	case err := <-r.done:
 		if !errors.Is(err, eventstore.ErrFailed) {
@@ -322,14 +294,7 @@ func TestIngestStoreFailed(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run went on with a failed store")
 	}
-	info, err := r.cons.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.AckFloor.Stream != 1 || info.NumPending+uint64(info.NumAckPending) != 1 {
-		t.Fatalf("after the failure: ack floor %d, pending %d, ack pending %d; want 1 acked, 1 left",
-			info.AckFloor.Stream, info.NumPending, info.NumAckPending)
-	}
+	r.wantUnacked(t, 1, 1)
 
 	// The restart: the store reopened on a healthy disk, a new ingester.
 	_ = r.store.Close()

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/natstest"
@@ -112,4 +113,31 @@ func value(t *testing.T, c prometheus.Metric) float64 {
 	}
 	t.Fatalf("not a counter or gauge: %v", c.Desc())
 	return 0
+}
+
+// publishOne publishes one event as a till would: to its customer's
+// subject, with its id as Nats-Msg-Id.
+func (r *rig) publishOne(t *testing.T, raw []byte) {
+	t.Helper()
+	ev, err := journey.Decode(raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.js.Publish(context.Background(), "journey.events."+ev.Subject, raw, jetstream.WithMsgID(ev.ID)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantUnacked checks that the consumer acked the stream up to ackFloor and
+// holds left messages not acked (pending or awaiting their ack).
+func (r *rig) wantUnacked(t *testing.T, ackFloor, left uint64) {
+	t.Helper()
+	info, err := r.cons.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.AckFloor.Stream != ackFloor || info.NumPending+uint64(info.NumAckPending) != left {
+		t.Fatalf("ack floor %d, pending %d, ack pending %d; want %d acked, %d left",
+			info.AckFloor.Stream, info.NumPending, info.NumAckPending, ackFloor, left)
+	}
 }

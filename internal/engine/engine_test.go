@@ -224,21 +224,10 @@ func TestServeEmbedded(t *testing.T) {
 	run := func(publish bool) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		infoc := make(chan engine.Info, 1)
-		done := make(chan error, 1)
-		go func() {
-			done <- engine.Run(ctx, engine.Config{
-				DataDir: data, NATSListen: "127.0.0.1:0", HTTP: "127.0.0.1:0",
-				Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
-				OnReady: func(i engine.Info) { infoc <- i },
-			})
-		}()
-		var info engine.Info
-		select {
-		case info = <-infoc:
-		case err := <-done:
-			t.Fatalf("engine.Run: %v", err)
-		}
+		info, done := startEngine(t, ctx, engine.Config{
+			DataDir: data, NATSListen: "127.0.0.1:0", HTTP: "127.0.0.1:0",
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
 		nc, err := nats.Connect(info.NATSURL)
 		if err != nil {
 			t.Fatal(err)
@@ -250,15 +239,7 @@ func TestServeEmbedded(t *testing.T) {
 				t.Fatalf("publish: %+v %v", sum, err)
 			}
 		}
-		get := func(path string) (int, string) {
-			resp, err := http.Get("http://" + info.HTTPAddr + path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			b, _ := io.ReadAll(resp.Body)
-			return resp.StatusCode, string(b)
-		}
+		get := func(path string) (int, string) { return httpGet(info.HTTPAddr, path) }
 		natstest.WaitFor(t, 30*time.Second, func() error {
 			code, body := get("/metrics")
 			if code != 200 || !strings.Contains(body, fmt.Sprintf("journey_views_checkpoint %d", len(evs))) {
@@ -322,30 +303,11 @@ func TestServeReconnects(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	infoc := make(chan engine.Info, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- engine.Run(ctx, engine.Config{
-			DataDir: t.TempDir(), NATS: natsconn.Client{URL: url, Logger: quiet}, HTTP: "127.0.0.1:0",
-			NoViews: true, Logger: quiet,
-			OnReady: func(i engine.Info) { infoc <- i },
-		})
-	}()
-	var info engine.Info
-	select {
-	case info = <-infoc:
-	case err := <-done:
-		t.Fatalf("engine.Run: %v", err)
-	}
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + info.HTTPAddr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	info, done := startEngine(t, ctx, engine.Config{
+		DataDir: t.TempDir(), NATS: natsconn.Client{URL: url, Logger: quiet}, HTTP: "127.0.0.1:0",
+		NoViews: true, Logger: quiet,
+	})
+	get := func(path string) (int, string) { return httpGet(info.HTTPAddr, path) }
 	publish := func(evs [][]byte) {
 		t.Helper()
 		nc, err := nats.Connect(url)
@@ -425,20 +387,10 @@ func TestServeStopsWhenNATSRefuses(t *testing.T) {
 	}
 	srv := start(server.RANDOM_PORT, "first")
 	port := srv.Addr().(*net.TCPAddr).Port
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		done <- engine.Run(context.Background(), engine.Config{
-			DataDir: t.TempDir(), NATS: natsconn.Client{URL: srv.ClientURL(), Token: "first", Logger: quiet},
-			HTTP: "off", NoViews: true, Logger: quiet,
-			OnReady: func(engine.Info) { close(ready) },
-		})
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("engine.Run: %v", err)
-	}
+	_, done := startEngine(t, context.Background(), engine.Config{
+		DataDir: t.TempDir(), NATS: natsconn.Client{URL: srv.ClientURL(), Token: "first", Logger: quiet},
+		HTTP: "off", NoViews: true, Logger: quiet,
+	})
 	srv.Shutdown()
 	srv.WaitForShutdown()
 	srv = start(port, "second")
@@ -451,4 +403,33 @@ func TestServeStopsWhenNATSRefuses(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the engine kept running on a connection that gave up")
 	}
+}
+
+// startEngine runs engine.Run(ctx, cfg) and waits until it is ready; done
+// receives Run's result.
+func startEngine(t *testing.T, ctx context.Context, cfg engine.Config) (engine.Info, chan error) {
+	t.Helper()
+	infoc := make(chan engine.Info, 1)
+	done := make(chan error, 1)
+	cfg.OnReady = func(i engine.Info) { infoc <- i }
+	go func() { done <- engine.Run(ctx, cfg) }()
+	select {
+	case info := <-infoc:
+		return info, done
+	case err := <-done:
+		t.Fatalf("engine.Run: %v", err)
+	}
+	return engine.Info{}, nil
+}
+
+// httpGet returns the status and body of GET path on addr (status 0 and
+// the error when the request fails).
+func httpGet(addr, path string) (int, string) {
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
