@@ -794,24 +794,17 @@ func (s *decodeState) fastScan(raw []byte) bool {
 	if i >= len(raw) || raw[i] != '{' {
 		return false
 	}
-	var names [fastMaxNames]span
-	n := 0
+	var names fastNames
 	i = skipWS(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
 		i++
 	} else {
 		for {
-			ns, ne, ok := fastString(raw, i)
-			if !ok || n == fastMaxNames || dupName(raw, names[:n], ns, ne) {
+			var ns, ne int
+			var ok bool
+			if ns, ne, i, ok = names.member(raw, i); !ok {
 				return false
 			}
-			names[n] = span{int32(ns), int32(ne)}
-			n++
-			i = skipWS(raw, ne)
-			if i >= len(raw) || raw[i] != ':' {
-				return false
-			}
-			i = skipWS(raw, i+1)
 			a := attrIndex(raw[ns+1 : ne-1])
 			var ve int
 			if a == aData && i < len(raw) && raw[i] == '{' {
@@ -847,24 +840,17 @@ func (s *decodeState) fastScan(raw []byte) bool {
 // fastData is scanData for fastScan: the data object at raw[i] ('{'),
 // returning where it ends.
 func (s *decodeState) fastData(raw []byte, i int) (int, bool) {
-	var names [fastMaxNames]span
-	n := 0
+	var names fastNames
 	i = skipWS(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
 		return i + 1, true
 	}
 	for {
-		ns, ne, ok := fastString(raw, i)
-		if !ok || n == fastMaxNames || dupName(raw, names[:n], ns, ne) {
+		ns, ne, vi, ok := names.member(raw, i)
+		if !ok {
 			return 0, false
 		}
-		names[n] = span{int32(ns), int32(ne)}
-		n++
-		i = skipWS(raw, ne)
-		if i >= len(raw) || raw[i] != ':' {
-			return 0, false
-		}
-		i = skipWS(raw, i+1)
+		i = vi
 		ve, ok := fastValue(raw, i, 1)
 		if !ok {
 			return 0, false
@@ -891,6 +877,30 @@ const (
 	fastMaxDepth = 16
 	maxFastBytes = 1<<31 - 1 // spans are int32
 )
+
+// fastNames are the names read so far in one object, to refuse a
+// duplicate as scan does.
+type fastNames struct {
+	s [fastMaxNames]span
+	n int
+}
+
+// member reads the member name at raw[i] and its colon: the name's span
+// (quotes included) and where the value starts; false on what fastScan
+// leaves to scan (an escape, a duplicate, too many names, no colon).
+func (f *fastNames) member(raw []byte, i int) (ns, ne, vi int, ok bool) {
+	ns, ne, ok = fastString(raw, i)
+	if !ok || f.n == fastMaxNames || dupName(raw, f.s[:f.n], ns, ne) {
+		return 0, 0, 0, false
+	}
+	f.s[f.n] = span{int32(ns), int32(ne)}
+	f.n++
+	i = skipWS(raw, ne)
+	if i >= len(raw) || raw[i] != ':' {
+		return 0, 0, 0, false
+	}
+	return ns, ne, skipWS(raw, i+1), true
+}
 
 // dupName reports whether raw[ns:ne] is among names (strings without
 // escapes: equal content is equal bytes).
@@ -967,24 +977,17 @@ func fastValue(raw []byte, i, depth int) (int, bool) {
 		if depth >= fastMaxDepth {
 			return 0, false
 		}
-		var names [fastMaxNames]span
-		n := 0
+		var names fastNames
 		i = skipWS(raw, i+1)
 		if i < len(raw) && raw[i] == '}' {
 			return i + 1, true
 		}
 		for {
-			ns, ne, ok := fastString(raw, i)
-			if !ok || n == fastMaxNames || dupName(raw, names[:n], ns, ne) {
+			_, _, vi, ok := names.member(raw, i)
+			if !ok {
 				return 0, false
 			}
-			names[n] = span{int32(ns), int32(ne)}
-			n++
-			i = skipWS(raw, ne)
-			if i >= len(raw) || raw[i] != ':' {
-				return 0, false
-			}
-			if i, ok = fastValue(raw, skipWS(raw, i+1), depth+1); !ok {
+			if i, ok = fastValue(raw, vi, depth+1); !ok {
 				return 0, false
 			}
 			i = skipWS(raw, i)

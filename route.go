@@ -31,18 +31,14 @@ func routeFast(raw []byte) (id, subject string, sure bool) {
 	if i >= len(raw) || raw[i] != '{' {
 		return "", "", false
 	}
+	var names fastNames      // a duplicate name: the decoder decides
 	var idAt, subjectAt span // the values, quotes included; end 0: not seen
 	for {
-		i = skipWS(raw, i+1)
-		ns, ne, ok := fastString(raw, i)
+		ns, ne, vi, ok := names.member(raw, skipWS(raw, i+1))
 		if !ok {
 			return "", "", false
 		}
-		i = skipWS(raw, ne)
-		if i >= len(raw) || raw[i] != ':' {
-			return "", "", false
-		}
-		i = skipWS(raw, i+1)
+		i = vi
 		var at *span
 		switch string(raw[ns+1 : ne-1]) {
 		case "id":
@@ -53,8 +49,8 @@ func routeFast(raw []byte) (id, subject string, sure bool) {
 		var ve int
 		if at != nil {
 			var vs int
-			if vs, ve, ok = fastString(raw, i); !ok || at.end != 0 {
-				return "", "", false // not a plain string, or a duplicate name
+			if vs, ve, ok = fastString(raw, i); !ok {
+				return "", "", false // not a plain string: the decoder decides
 			}
 			*at = span{int32(vs), int32(ve)}
 			if idAt.end != 0 && subjectAt.end != 0 {
