@@ -820,18 +820,12 @@ func (s *decodeState) fastScan(raw []byte) bool {
 					s.attrs[a] = span{int32(i), int32(ve)}
 				}
 			}
-			i = skipWS(raw, ve)
-			if i >= len(raw) {
+			var done bool
+			if i, done, ok = fastNext(raw, ve, '}'); !ok {
 				return false
-			}
-			if raw[i] == '}' {
-				i++
+			} else if done {
 				break
 			}
-			if raw[i] != ',' {
-				return false
-			}
-			i = skipWS(raw, i+1)
 		}
 	}
 	return skipWS(raw, i) == len(raw)
@@ -858,17 +852,10 @@ func (s *decodeState) fastData(raw []byte, i int) (int, bool) {
 		if f := fieldIndex(raw[ns+1 : ne-1]); f >= 0 && raw[i] != 'n' {
 			s.fields[f] = span{int32(i), int32(ve)}
 		}
-		i = skipWS(raw, ve)
-		if i >= len(raw) {
-			return 0, false
+		var done bool
+		if i, done, ok = fastNext(raw, ve, '}'); !ok || done {
+			return i, ok
 		}
-		if raw[i] == '}' {
-			return i + 1, true
-		}
-		if raw[i] != ',' {
-			return 0, false
-		}
-		i = skipWS(raw, i+1)
 	}
 }
 
@@ -990,17 +977,10 @@ func fastValue(raw []byte, i, depth int) (int, bool) {
 			if i, ok = fastValue(raw, vi, depth+1); !ok {
 				return 0, false
 			}
-			i = skipWS(raw, i)
-			if i >= len(raw) {
-				return 0, false
+			var done bool
+			if i, done, ok = fastNext(raw, i, '}'); !ok || done {
+				return i, ok
 			}
-			if raw[i] == '}' {
-				return i + 1, true
-			}
-			if raw[i] != ',' {
-				return 0, false
-			}
-			i = skipWS(raw, i+1)
 		}
 	case c == '[':
 		if depth >= fastMaxDepth {
@@ -1011,24 +991,32 @@ func fastValue(raw []byte, i, depth int) (int, bool) {
 			return i + 1, true
 		}
 		for {
-			var ok bool
+			var ok, done bool
 			if i, ok = fastValue(raw, i, depth+1); !ok {
 				return 0, false
 			}
-			i = skipWS(raw, i)
-			if i >= len(raw) {
-				return 0, false
+			if i, done, ok = fastNext(raw, i, ']'); !ok || done {
+				return i, ok
 			}
-			if raw[i] == ']' {
-				return i + 1, true
-			}
-			if raw[i] != ',' {
-				return 0, false
-			}
-			i = skipWS(raw, i+1)
 		}
 	}
 	return 0, false
+}
+
+// fastNext reads what follows a member or an element ending at raw[i]:
+// the closing byte (done; the index past it) or a comma (the index of the
+// next member or element); false on anything else.
+func fastNext(raw []byte, i int, closing byte) (next int, done, ok bool) {
+	i = skipWS(raw, i)
+	switch {
+	case i >= len(raw):
+		return 0, false, false
+	case raw[i] == closing:
+		return i + 1, true, true
+	case raw[i] == ',':
+		return skipWS(raw, i+1), false, true
+	}
+	return 0, false, false
 }
 
 func fastLiteral(raw []byte, i int, lit string) (int, bool) {

@@ -33,8 +33,9 @@ func routeFast(raw []byte) (id, subject string, sure bool) {
 	}
 	var names fastNames      // a duplicate name: the decoder decides
 	var idAt, subjectAt span // the values, quotes included; end 0: not seen
+	i = skipWS(raw, i+1)
 	for {
-		ns, ne, vi, ok := names.member(raw, skipWS(raw, i+1))
+		ns, ne, vi, ok := names.member(raw, i)
 		if !ok {
 			return "", "", false
 		}
@@ -59,9 +60,9 @@ func routeFast(raw []byte) (id, subject string, sure bool) {
 		} else if ve, ok = fastValue(raw, i, 0); !ok {
 			return "", "", false
 		}
-		i = skipWS(raw, ve)
-		if i >= len(raw) || raw[i] != ',' {
-			return "", "", false
+		var done bool
+		if i, done, ok = fastNext(raw, ve, '}'); !ok || done {
+			return "", "", false // the end before both: the decoder decides
 		}
 	}
 }
