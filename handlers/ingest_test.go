@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -248,15 +247,7 @@ func TestIngestStoreClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.publishOne(t, evs[1])
-	select {
-	case err := <-r.done:
-		if !errors.Is(err, eventstore.ErrClosed) {
-			t.Fatalf("Run returned %v, want ErrClosed", err)
-		}
-		r.done <- nil // for the cleanup
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not stop on a closed store")
-	}
+	r.wantRunErr(t, eventstore.ErrClosed)
 	r.wantUnacked(t, 1, 1)
 }
 
@@ -285,15 +276,7 @@ func TestIngestStoreFailed(t *testing.T) {
 	r.settle(t, 1)
 	broken.Store(true)
 	r.publishOne(t, evs[1])
-	select {
-	case err := <-r.done:
-		if !errors.Is(err, eventstore.ErrFailed) {
-			t.Fatalf("Run returned %v, want ErrFailed", err)
-		}
-		r.done <- nil // for the cleanup
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run went on with a failed store")
-	}
+	r.wantRunErr(t, eventstore.ErrFailed)
 	r.wantUnacked(t, 1, 1)
 
 	// The restart: the store reopened on a healthy disk, a new ingester.

@@ -141,3 +141,18 @@ func (r *rig) wantUnacked(t *testing.T, ackFloor, left uint64) {
 			info.AckFloor.Stream, info.NumPending, info.NumAckPending, ackFloor, left)
 	}
 }
+
+// wantRunErr waits for the ingester's Run to stop with an error that is
+// target.
+func (r *rig) wantRunErr(t *testing.T, target error) {
+	t.Helper()
+	select {
+	case err := <-r.done:
+		r.done <- err // for the cleanup, which expects it (expectErr)
+		if !errors.Is(err, target) {
+			t.Fatalf("Run returned %v, want %v", err, target)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Run went on; want it to stop with %v", target)
+	}
+}
