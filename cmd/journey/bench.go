@@ -52,7 +52,10 @@ baseline it is compared with; --json prints one object per measurement:
            keys; 64 concurrent single-event appenders vs 64 raw synced commits;
            full scan vs raw iteration; a 1,000-event customer history
   ingest   end to end: journey publish → JetStream → ingest → durable log → ack,
-           beside JetStream publish alone and raw Pebble append
+           beside JetStream publish alone, raw Pebble append, the engine
+           draining a filled stream, and issue 3's bare pipeline draining one
+           (fetch 1,000, encoding/json, Pebble batch with index keys, fsync,
+           ack; no validation, no hash chain, one stage)
   rebuild  journey rebuild of the views vs a raw Pebble scan of the same log
 
 The files go under --dir (default: a fresh directory in the current one, so on

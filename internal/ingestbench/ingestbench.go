@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -82,7 +83,12 @@ func cpuTime() time.Duration {
 //     fsynced Pebble batch per BatchSize events, no decoding, no indexes;
 //   - engine consume only: the same engine draining a stream the events
 //     were published to beforehand (the consuming half of end to end,
-//     without the publisher and the server's storing of new messages).
+//     without the publisher and the server's storing of new messages);
+//   - bare pipeline consume: the reference pipeline of issue 3 draining
+//     such a stream in one goroutine: fetch BatchSize, encoding/json into
+//     the envelope, one Pebble batch with the event and its id and
+//     customer index keys, fsync, ack each — no validation, no hash
+//     chain, no versions, no quarantine, no overlap of stages.
 //
 // It returns one Result per baseline.
 func Run(ctx context.Context, cfg Config) ([]Result, error) {
@@ -141,13 +147,18 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingestbench: consume only: %w", err)
 	}
+	bareEPS, cpu, err := barePipeline(ctx, filepath.Join(dir, "bare"), file, cfg)
+	bareCPU := perEvent(cpu)
+	if err != nil {
+		return nil, fmt.Errorf("ingestbench: bare pipeline: %w", err)
+	}
 	res := func(baseline string, beps, bcpu float64) Result {
 		return Result{Bench: "ingest", Events: cfg.Events, EventsPerS: e2e, Baseline: baseline,
 			BaselineEventsPerS: beps, Ratio: e2e / beps, Seconds: secs,
 			CPUMicrosPerEvent: e2eCPU, BaselineCPUMicrosPerEvent: bcpu}
 	}
 	return []Result{res("jetstream_publish", pubEPS, pubCPU), res("pebble_raw_append", rawEPS, rawCPU),
-		res("engine_consume_only", consEPS, consCPU)}, nil
+		res("engine_consume_only", consEPS, consCPU), res("bare_pipeline_consume", bareEPS, bareCPU)}, nil
 }
 
 // startServer starts an embedded JetStream server on a random loopback port.
@@ -319,4 +330,93 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg Config, prefill 
 		return 0, 0, 0, errors.New("ingestbench: log holds more events than published")
 	}
 	return float64(n) / d.Seconds(), d.Seconds(), cpu, nil
+}
+
+// barePipeline drains a filled stream with the bare pipeline (see Run)
+// and returns its rate and process CPU time.
+func barePipeline(ctx context.Context, dir string, file []byte, cfg Config) (float64, time.Duration, error) {
+	s, err := startServer(filepath.Join(dir, "nats"), cfg.Logger)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer stopServer(s)
+	nc, err := natsconn.Connect(natsconn.Client{InProcess: s, Logger: cfg.Logger})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return 0, 0, err
+	}
+	cons, err := handlers.Provision(ctx, js, handlers.StreamOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := publish(ctx, s, file, cfg.Events); err != nil {
+		return 0, 0, err
+	}
+	db, err := pebble.Open(filepath.Join(dir, "log"), eventstore.PebbleOptions(nil, cfg.Logger))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer db.Close()
+
+	var ev struct {
+		ID      string          `json:"id"`
+		Source  string          `json:"source"`
+		Type    string          `json:"type"`
+		Subject string          `json:"subject"`
+		Time    time.Time       `json:"time"`
+		Data    json.RawMessage `json:"data"`
+	}
+	t0, c0 := time.Now(), cpuTime()
+	var seq uint64
+	key := make([]byte, 0, 256)
+	for seq < uint64(cfg.Events) {
+		msgs, err := cons.Fetch(cfg.BatchSize, jetstream.FetchMaxWait(10*time.Second))
+		if err != nil {
+			return 0, 0, err
+		}
+		b := db.NewBatch()
+		var taken []jetstream.Msg
+		for m := range msgs.Messages() {
+			ev.Data = nil
+			if err := json.Unmarshal(m.Data(), &ev); err != nil {
+				return 0, 0, fmt.Errorf("bare pipeline: %w", err)
+			}
+			seq++
+			key = binary.BigEndian.AppendUint64(append(key[:0], "e/"...), seq)
+			_ = b.Set(key, m.Data(), nil)
+			key = append(append(key[:0], "i/"...), ev.ID...)
+			_ = b.Set(key, binary.BigEndian.AppendUint64(nil, seq), nil)
+			key = binary.BigEndian.AppendUint64(append(append(append(key[:0], "c/"...), ev.Subject...), 0), seq)
+			_ = b.Set(key, nil, nil)
+			taken = append(taken, m)
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			return 0, 0, err
+		}
+		if err := b.Commit(pebble.Sync); err != nil {
+			return 0, 0, err
+		}
+		_ = b.Close()
+		for _, m := range taken {
+			if err := m.Ack(); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		if info.NumAckPending == 0 && info.NumPending == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	d, cpu := time.Since(t0), cpuTime()-c0
+	return float64(cfg.Events) / d.Seconds(), cpu, nil
 }
