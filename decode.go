@@ -432,16 +432,9 @@ func invalidUTF8(raw []byte) *Error {
 
 // pointerPath turns a JSON pointer such as "/data/amount" into the dotted
 // path "data.amount" that Error.Field uses.
-func pointerPath(p jsontext.Pointer) string {
-	var b strings.Builder
-	for tok := range p.Tokens() {
-		if b.Len() > 0 {
-			b.WriteByte('.')
-		}
-		b.WriteString(tok)
-	}
-	return b.String()
-}
+// It is bounded as FieldPath bounds it: a 10,000-deep document does not
+// give a 20 KB field.
+func pointerPath(p jsontext.Pointer) string { return FieldPath(p.Tokens()) }
 
 func kindName(k jsontext.Kind) string {
 	switch k {
@@ -558,6 +551,10 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	t, ok := parseTime(s.unquoteTmp(v))
 	if !ok {
 		return errorf(CodeInvalidField, "time", "%s is not an RFC 3339 timestamp such as \"2025-03-01T12:00:00Z\"", quoteValue(s.unquoteTmp(v)))
+	}
+	if rule := TimeRangeRule(t); rule != "" && (!now.IsZero() || t.Year() > 9999 || t.Year() < 0) {
+		// Stored events keep reading (year 0000 was accepted once).
+		return errorf(CodeInvalidField, "time", "%s %s", quoteValue(s.unquoteTmp(v)), rule)
 	}
 	if !now.IsZero() {
 		if ahead := t.Sub(now); ahead > MaxFutureSkew {
@@ -681,9 +678,9 @@ func ValidCustomerID(id string) bool {
 
 // parseTime parses an RFC 3339 timestamp, YYYY-MM-DDTHH:MM:SS with an
 // optional fraction of 1 to 9 digits and Z or a ±HH:MM offset, and returns
-// it in UTC. Leap seconds (:60) are not accepted, nor instants outside the
-// years 0000 to 9999 in UTC (e.g. 0000-01-01T00:00:00+01:00), which could not
-// be written back in UTC.
+// it in UTC. Leap seconds (:60) are not accepted. The instant may be
+// outside the years 0000 to 9999 in UTC (e.g. 0000-01-01T00:00:00+01:00):
+// TimeRangeRule says whether an event may have it.
 func parseTime(b []byte) (time.Time, bool) {
 	if len(b) < len("2006-01-02T15:04:05Z") {
 		return time.Time{}, false
@@ -747,11 +744,7 @@ func parseTime(b []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	t := time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
-	t = t.Add(-time.Duration(offset) * time.Second)
-	if y := t.Year(); y < 0 || y > 9999 {
-		return time.Time{}, false // not writable in RFC 3339 in UTC
-	}
-	return t, true
+	return t.Add(-time.Duration(offset) * time.Second), true
 }
 
 // digits parses a short run of ASCII digits.

@@ -225,7 +225,7 @@ func TestDecodeAttributes(t *testing.T) {
 		reject("time offset 24h", event(v, "", "time", `"2025-03-01T11:00:00+24:00"`), CodeInvalidField, "time", ""),
 		reject("time trailing", event(v, "", "time", `"2025-03-01T11:00:00Zx"`), CodeInvalidField, "time", ""),
 		reject("time before year 0 in UTC", event(v, "", "time", `"0000-01-01T00:00:00+01:00"`), CodeInvalidField, "time", ""),
-		accept("time year 0 in UTC", event(v, "", "time", `"0000-01-01T00:00:00-01:00"`), nil),
+		reject("time year 0 in UTC", event(v, "", "time", `"0000-01-01T00:00:00-01:00"`), CodeInvalidField, "time", "~outside the accepted range: years 0001 to 9999"),
 		reject("time after year 9999 in UTC", event(v, "", "time", `"9999-12-31T23:59:59-00:01"`), CodeInvalidField, "time", ""),
 		accept("time 29 Feb 2024", event(v, "", "time", `"2024-02-29T11:00:00Z"`), nil),
 		accept("time offset is UTC", event(v, "", "time", `"2025-03-01T12:30:00.123456789+01:30"`), func(t *testing.T, ev *Event) {

@@ -3,6 +3,9 @@ package journey
 import (
 	"errors"
 	"fmt"
+	"iter"
+	"strings"
+	"unicode/utf8"
 )
 
 // Code is a stable, documented error code that callers act on. Codes appear
@@ -36,12 +39,75 @@ type Error struct {
 }
 
 // Error formats the rejection as "code: field: rule", or "code: rule" when
-// Field is empty.
+// Field is empty, with Field and Rule cut as Bounded cuts them.
 func (e *Error) Error() string {
-	if e.Field == "" {
-		return fmt.Sprintf("%s: %s", e.Code, e.Rule)
+	b := e.Bounded()
+	if b.Field == "" {
+		return fmt.Sprintf("%s: %s", b.Code, b.Rule)
 	}
-	return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Rule)
+	return fmt.Sprintf("%s: %s: %s", b.Code, b.Field, b.Rule)
+}
+
+// Bounds of what an Error echoes of its input, so that a reply, a notice
+// or a quarantine reason never grows with the input: a value a rule quotes
+// is cut to MaxEchoBytes (Quote), a field path to MaxFieldPathDepth
+// segments and MaxFieldBytes bytes, a whole rule to MaxRuleBytes. A cut
+// ends with "…".
+const (
+	MaxEchoBytes      = 64
+	MaxFieldBytes     = 256
+	MaxFieldPathDepth = 32
+	MaxRuleBytes      = 1024
+)
+
+// Bounded returns e with Field and Rule cut to MaxFieldBytes and
+// MaxRuleBytes (e itself when they fit). Every surface that shows an
+// Error (replies, rejection notices, quarantine entries) shows Bounded.
+func (e *Error) Bounded() *Error {
+	if len(e.Field) <= MaxFieldBytes && len(e.Rule) <= MaxRuleBytes {
+		return e
+	}
+	return &Error{Code: e.Code, Field: cut(e.Field, MaxFieldBytes), Rule: cut(e.Rule, MaxRuleBytes)}
+}
+
+// Quote quotes s as a rule shows a value (Go syntax), cut to MaxEchoBytes
+// of s followed by "…".
+func Quote(s string) string { return quoteValue(s) }
+
+// FieldPath joins the names of a path ("data", "traits", "tier") with dots
+// as Error.Field spells it, keeping at most MaxFieldPathDepth names and
+// MaxFieldBytes bytes (a deeper or longer path ends with "…").
+func FieldPath(names iter.Seq[string]) string {
+	var b strings.Builder
+	depth := 0
+	for name := range names {
+		if depth == 0 {
+			b.WriteString(cut(name, MaxFieldBytes))
+			if len(name) > MaxFieldBytes {
+				break
+			}
+		} else if depth == MaxFieldPathDepth || b.Len()+1+len(name) > MaxFieldBytes {
+			b.WriteString(".…")
+			break
+		} else {
+			b.WriteByte('.')
+			b.WriteString(name)
+		}
+		depth++
+	}
+	return b.String()
+}
+
+// cut shortens s to at most n bytes without splitting a UTF-8 sequence,
+// ending it with "…" when it was longer.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // Is makes errors.Is(err, &Error{Code: c}) match any Error with code c, and

@@ -3,6 +3,7 @@ package journey
 import (
 	"bytes"
 	"strings"
+	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -127,6 +128,25 @@ func (s *decodeState) validateData(k Kind, d *Data) *Error {
 		return err
 	}
 	return nil
+}
+
+// The instants an event's "time" (and a query's as_of) may name: the
+// years 0001 to 9999 in UTC, inclusive. RFC 3339 writes the years 0000 to
+// 9999, but year 0000 is before Go's zero time.Time (0001-01-01), which
+// the engine means as "no time", and an offset can move a timestamp of
+// year 0000 or 9999 out of what RFC 3339 can write in UTC.
+var (
+	minTime = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// TimeRangeRule returns the rule t breaks as an event time ("" when it is
+// within the years 0001 to 9999 in UTC).
+func TimeRangeRule(t time.Time) string {
+	if t.Before(minTime) || t.After(maxTime) {
+		return "is outside the accepted range: years 0001 to 9999 in UTC (0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z)"
+	}
+	return ""
 }
 
 func mustBe(f int, what string, v jsontext.Value) *Error {
@@ -346,7 +366,7 @@ func (s *decodeState) traits() (map[string]string, *Error) {
 			return nil, errorf(CodeInternal, fieldPath[fTraits], "re-reading traits: %v", err)
 		}
 		if val[0] != '"' {
-			return nil, errorf(CodeInvalidField, fieldPath[fTraits]+"."+key, "traits must be strings, got %s", valueKind(val))
+			return nil, errorf(CodeInvalidField, cut(fieldPath[fTraits]+"."+key, MaxFieldBytes), "traits must be strings, got %s", valueKind(val))
 		}
 		if m == nil {
 			m = make(map[string]string)
