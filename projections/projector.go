@@ -136,10 +136,14 @@ func (v *Views) applyBatch(ctx context.Context, d *viewsDB, recs []logRecord, no
 			clear(d.recent)
 		}
 	}()
+	minTime := recs[0].time
 	for i := range recs {
 		r := &recs[i]
 		if r.time.After(nm.maxTime) {
 			nm.maxTime = r.time
+		}
+		if r.time.Before(minTime) {
+			minTime = r.time
 		}
 		if err := p.apply(ctx, r); err != nil {
 			return 0, err
@@ -165,6 +169,7 @@ func (v *Views) applyBatch(ctx context.Context, d *viewsDB, recs []logRecord, no
 	}
 	committed = true
 	d.meta.Store(nm)
+	d.noteBatch(recs[0].seq, last.seq, minTime)
 	d.checkpoint.Store(last.seq)
 	if len(d.recent)+len(p.entries) > recentMax {
 		clear(d.recent)

@@ -210,8 +210,8 @@ func TestAsOfEqualsTruncatedLog(t *testing.T) {
 
 	// The population at asOf (scratch fold) equals the truncated log's.
 	sameAnswers(t, "population as of vs truncated log", answers(t, tv, time.Time{}, true), answers(t, v, asOf, true))
-	// One customer as of = the truncated log's (RFM left out: a single
-	// customer's as-of answer has no population quintiles).
+	// One customer as of = the truncated log's, RFM included (scored
+	// against the population at asOf).
 	want := answers(t, tv, time.Time{}, true)
 	n := 0
 	for id := range want {
@@ -223,7 +223,6 @@ func TestAsOfEqualsTruncatedLog(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		tc.RFM = nil
 		if a, b := render(t, c, true), render(t, tc, true); a != b {
 			t.Fatalf("customer %s as of:\n%s\n----\n%s", id, a, b)
 		}

@@ -237,7 +237,9 @@ var chunkPool = sync.Pool{New: func() any {
 // of the log collect the late customers' events (in groups whose events
 // fit lateBudget), which the workers sort by (time, seq) and fold.
 func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf time.Time) (buildResult, error) {
-	if v.opts.MemoryLimit >= 0 {
+	if v.opts.MemoryLimit >= 0 && asOf.IsZero() {
+		// A rebuild, not an as-of fold answering a request: those leave
+		// the process's settings alone.
 		defer limitMemory(v.opts.MemoryLimit)()
 	}
 	nw := v.opts.Workers

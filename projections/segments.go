@@ -150,29 +150,37 @@ func (v *Views) NPSResult(ctx context.Context, asOf time.Time) (NPSResult, error
 
 // withPopulation calls fn with the customer states and the population at
 // asOf (zero: now): the stored states when no stored event is later than
-// the instant, else a scratch fold of the log up to it. With rfm, the
-// population carries the RFM quintiles of those states at the instant.
+// the instant, else a scratch fold of the log up to it (statesAt). As of
+// an instant the population is populationAt's snapshot (computed from
+// these states when the cache has none), the one one-customer answers
+// use; now (Options.Clock), the stored median and, with rfm, the
+// quintiles of the states now. Without rfm the population carries no RFM quintiles.
 func (v *Views) withPopulation(ctx context.Context, asOf time.Time, rfm bool, fn func(r pebble.Reader, at time.Time, pop *Population) error) error {
 	d, err := v.acquire()
 	if err != nil {
 		return err
 	}
 	defer d.use.RUnlock()
-	var pop Population
 	if asOf.IsZero() {
-		asOf = v.now()
-		pop = d.meta.Load().pop
-	} else if pop, err = v.populationAt(ctx, d, asOf); err != nil {
-		return err
+		now := v.now().UTC()
+		pop := d.meta.Load().pop
+		return v.statesAt(ctx, d, now, func(r pebble.Reader) error {
+			if rfm {
+				if pop.RFM, err = rfmScorer(ctx, r, now); err != nil {
+					return err
+				}
+			}
+			return fn(r, now, &pop)
+		})
 	}
 	asOf = asOf.UTC()
 	return v.statesAt(ctx, d, asOf, func(r pebble.Reader) error {
-		if rfm {
-			sc, err := rfmScorer(ctx, r, asOf)
-			if err != nil {
-				return err
-			}
-			pop.RFM = sc
+		pop, err := v.populationAt(ctx, d, asOf, r)
+		if err != nil {
+			return err
+		}
+		if !rfm {
+			pop.RFM = nil
 		}
 		return fn(r, asOf, &pop)
 	})

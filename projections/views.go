@@ -86,13 +86,19 @@ type Options struct {
 	// (0: 2048).
 	BatchEvents int
 	// MemoryLimit is the Go soft memory limit (runtime/debug.SetMemoryLimit)
-	// while a rebuild or an as-of population fold runs, when none is set
-	// (GOMEMLIMIT): 0 means the heap in use at the start plus 512 MiB;
-	// negative leaves the limit (and GOGC) alone. Under the limit, GOGC is
-	// raised to 400 (fewer collections). It keeps the rebuild's peak
-	// memory flat; it applies to the whole process and both are restored
-	// afterwards.
+	// while a rebuild (Rebuild, or CatchUp's parallel fold of fresh views)
+	// runs, when none is set (GOMEMLIMIT): 0 means the heap in use at the
+	// start plus 512 MiB; negative leaves the limit (and GOGC) alone. Under
+	// the limit, GOGC is raised to 400 (fewer collections). It keeps the
+	// rebuild's peak memory flat; it applies to the whole process and both
+	// are restored afterwards. As-of population folds (answers to
+	// requests) never change either: the limit, when set, is for the
+	// rebuild only.
 	MemoryLimit int64
+	// AsOfFolds bounds the as-of population folds (scratch folds of the
+	// log up to an instant, for segments, exports and the population
+	// snapshot of as-of answers) that run at once; more wait (0: 2).
+	AsOfFolds int
 	// ReorderWindow is how late (in event time) an event may reach the log
 	// and still be put in order by a rebuild worker without re-folding its
 	// customer (0: 14 days; negative: none, every late event re-folds).
@@ -115,6 +121,9 @@ func (o *Options) clone() *Options {
 	}
 	if c.FS == nil {
 		c.FS = vfs.Default
+	}
+	if c.AsOfFolds <= 0 {
+		c.AsOfFolds = 2
 	}
 	if c.BatchEvents <= 0 {
 		c.BatchEvents = 2048
@@ -146,8 +155,10 @@ type Views struct {
 
 	rfmMu sync.Mutex // guards rfm
 	rfm   rfmCache
-	gapMu sync.Mutex // guards gapAt
-	gapAt gapAtCache
+	// pops are the population snapshots of as-of answers (asof.go).
+	pops popCache
+	// folds holds a token per as-of scratch fold running (Options.AsOfFolds).
+	folds chan struct{}
 }
 
 // viewsDB is one views database with the in-memory copy of its metadata.
@@ -162,6 +173,9 @@ type viewsDB struct {
 	// recent are the states of the last CatchUp batches as committed,
 	// decoded (guarded by Views.applyMu; cleared when a batch fails).
 	recent map[string]*entry
+
+	spansMu sync.Mutex
+	spans   []batchSpan // the last CatchUp batches (see snapshotValid)
 }
 
 // dbMeta is the metadata of a views database besides the checkpoint.
@@ -222,6 +236,7 @@ func Open(dataDir string, log *eventstore.Store, opts *Options) (*Views, error) 
 		return nil, errors.New("projections: Open needs the event log")
 	}
 	v := &Views{dataDir: dataDir, log: log, opts: opts.clone()}
+	v.folds = make(chan struct{}, v.opts.AsOfFolds)
 	fs := v.opts.FS
 	if err := fs.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
@@ -346,6 +361,7 @@ func (v *Views) openDB(name string, bulk bool) (*viewsDB, error) {
 // load reads the metadata of d (an empty database gets the format key).
 func (d *viewsDB) load() error {
 	clear(d.recent)
+	d.forgetBatches()
 	f, err := getCopy(d.db, keyFormat)
 	if err != nil {
 		return err

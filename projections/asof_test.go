@@ -1,0 +1,155 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"testing"
+	"time"
+
+	journey "github.com/journey-cdp/journey"
+)
+
+// truncatedViews appends the events of raws with time ≤ asOf to a fresh
+// log and returns views caught up with it.
+func truncatedViews(t testing.TB, raws [][]byte, asOf time.Time) *Views {
+	t.Helper()
+	var kept [][]byte
+	for _, raw := range raws {
+		e, err := journey.DecodeStored(raw)
+		if err == nil && !e.Time.After(asOf) {
+			kept = append(kept, raw)
+		}
+	}
+	dir := t.TempDir()
+	log := openLog(t, dir)
+	appendRaw(t, log, kept)
+	v := openViews(t, dir, log, &Options{Clock: fixedClock(testNow)})
+	catchUp(t, v)
+	return v
+}
+
+// TestAsOfPropertyRandomInstants: at random instants T (any time of day),
+// every as-of answer of the full log — each export row, each one-customer
+// answer, the segment counts — equals the same answer of a log holding
+// only the events with time ≤ T, log sequences aside; and the one-customer
+// answer equals the export row (RFM included).
+func TestAsOfPropertyRandomInstants(t *testing.T) {
+	raws := simulated(t, 600, simDays, 11)
+	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow)})
+	rnd := rand.New(rand.NewPCG(3, 4))
+	ctx := context.Background()
+	for i := range 4 {
+		// Past the first weeks (a population to speak of), before the end.
+		asOf := simStart.Add(20*24*time.Hour + time.Duration(rnd.Int64N(int64((simDays-30)*24*time.Hour))))
+		if i == 0 {
+			asOf = simStart.Add(100*24*time.Hour + 13*time.Hour + 7*time.Minute) // mid-day, always
+		}
+		t.Run(asOf.Format(time.RFC3339), func(t *testing.T) {
+			tv := truncatedViews(t, raws, asOf)
+			full, trunc := answers(t, v, asOf, true), answers(t, tv, asOf, true)
+			sameAnswers(t, "export as of vs truncated log's export as of", trunc, full)
+			withRFM := 0
+			for id, want := range full {
+				c, err := v.Customer(ctx, id, asOf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tc, err := tv.Customer(ctx, id, asOf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := render(t, c, true); got != want {
+					t.Fatalf("customer %s as of differs from its export row:\n%s\n----\n%s", id, got, want)
+				}
+				if got, tw := render(t, c, true), render(t, tc, true); got != tw {
+					t.Fatalf("customer %s as of differs from the truncated log's:\n%s\n----\n%s", id, got, tw)
+				}
+				if c.RFM != nil {
+					withRFM++
+				}
+			}
+			if withRFM == 0 {
+				t.Fatal("no customer answer carried RFM")
+			}
+			sa, err := v.Segmentation(ctx, asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb, err := tv.Segmentation(ctx, asOf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fmt.Sprint(sa) != fmt.Sprint(sb) {
+				t.Fatalf("segments as of %v\nvs truncated %v", sa, sb)
+			}
+		})
+	}
+}
+
+// TestAsOfCustomerHasRFM: a one-customer answer as of T carries the RFM
+// score when some stored event is later than T, as export does.
+func TestAsOfCustomerHasRFM(t *testing.T) {
+	raws := simulated(t, 200, simDays, 12)
+	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow)})
+	asOf := simStart.Add(80*24*time.Hour + 5*time.Hour)
+	ctx := context.Background()
+	rows := map[string]*Customer{}
+	if err := v.Customers(ctx, asOf, true, func(c *Customer) error {
+		if c.RFM != nil {
+			rows[c.State.Customer] = c
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 {
+		t.Fatal("no export row with RFM")
+	}
+	for id, row := range rows {
+		c, err := v.Customer(ctx, id, asOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.RFM == nil || *c.RFM != *row.RFM {
+			t.Fatalf("customer %s as of %v: RFM %v, export row %v", id, asOf, c.RFM, *row.RFM)
+		}
+	}
+}
+
+// TestAsOfLeavesGCSettings: as-of reads, population ones included, leave
+// the process's GC percent and memory limit alone.
+func TestAsOfLeavesGCSettings(t *testing.T) {
+	raws := simulated(t, 100, simDays, 13)
+	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow)})
+	gc := debug.SetGCPercent(-1)
+	debug.SetGCPercent(gc)
+	lim := debug.SetMemoryLimit(-1)
+	asOf := simStart.Add(60 * 24 * time.Hour)
+	ctx := context.Background()
+	seen := make(chan [2]int64, 1)
+	v.opts.Progress = func(done, total uint64) {
+		g := debug.SetGCPercent(-1)
+		debug.SetGCPercent(g)
+		select {
+		case seen <- [2]int64{int64(g), debug.SetMemoryLimit(-1)}:
+		default:
+		}
+	}
+	if _, err := v.Segmentation(ctx, asOf); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case s := <-seen:
+		if s[0] != int64(gc) || s[1] != lim {
+			t.Fatalf("during an as-of fold GC percent %d, memory limit %d; want %d, %d", s[0], s[1], gc, lim)
+		}
+	default:
+		t.Fatal("the as-of segmentation did not fold the log")
+	}
+	if _, err := v.Customer(ctx, "nobody", asOf); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("unknown customer as of: %v", err)
+	}
+}
