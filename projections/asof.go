@@ -179,14 +179,14 @@ type popCache struct {
 }
 
 type popEntry struct {
-	d          *viewsDB
-	sec        int64 // the instant (Unix seconds and nanoseconds)
-	nsec       int
-	cp         uint64 // the views' checkpoint when it was computed
-	done       chan struct{}
-	snap       popSnapshot
-	err        error
-	size       int64
+	d    *viewsDB
+	sec  int64 // the instant (Unix seconds and nanoseconds)
+	nsec int
+	cp   uint64 // the views' checkpoint when it was computed
+	done chan struct{}
+	snap popSnapshot
+	err  error
+	size int64
 }
 
 // get returns the snapshot of d at asOf, computing it with build when the
