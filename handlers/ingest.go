@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,9 +30,54 @@ type IngestOptions struct {
 	// doubles with each failure in a row up to MaxNakDelay. 0: 500ms / 10s.
 	NakDelay, MaxNakDelay time.Duration
 	// LagEvery is how often the consumer's info is polled for the lag
-	// gauges and readiness; 0: 5s.
+	// gauges and readiness, and JetStream's state is checked; 0: 5s.
 	LagEvery time.Duration
+
+	// JetStream and Stream let the ingester recreate what Provision
+	// provisions: when the consumer (or its stream) is deleted, it
+	// provisions them again with Provision(JetStream, Stream) and consumes
+	// the new consumer, from just after the last stream sequence it knows
+	// acked. With JetStream nil, a deleted consumer stops Run with
+	// ErrConsumerGone instead (a supervisor restarts the engine, whose
+	// start provisions). JetStream also serves the account checks of
+	// JetStreamProblem (JetStream disabled, account storage full).
+	JetStream jetstream.JetStream
+	Stream    StreamOptions
+	// ServerCheck, when set, is asked at every poll for problems only the
+	// server itself sees (the embedded server: a stream's write error after
+	// its disk filled up, JetStream shut down, its max_file_store reached).
+	// It returns the problem's kind (a Problem* constant) and what it is,
+	// or "", nil.
+	ServerCheck func() (kind string, err error)
+	// ServerRepair, when set, is called while ServerCheck reports a
+	// stream_write_error or jetstream_unavailable, at most every
+	// RepairEvery (0: 5s), to repair it (the embedded server restarts its
+	// JetStream once its disk has room again, which clears a stream's
+	// write error); nil error: repaired, the ingester consumes again.
+	ServerRepair func() error
+	RepairEvery  time.Duration
 }
+
+// Kinds of JetStream problems, as reported by Ready, the log and the
+// journey_jetstream_problems_total metric.
+const (
+	// JetStream does not answer or is disabled (the account info fails).
+	ProblemUnavailable = "jetstream_unavailable"
+	// JetStream refuses new messages for lack of room: the server's
+	// max_file_store, the account's storage limit, or the stream's
+	// MaxBytes/MaxMsgs with DiscardNew is reached.
+	ProblemStorageFull = "storage_full"
+	// The stream failed to write (a full or failing disk): the server
+	// takes no more messages into it and answers publishers nothing.
+	ProblemWriteError = "stream_write_error"
+	// The consumer is missing and could not be recreated, or its info
+	// cannot be read.
+	ProblemConsumer = "consumer"
+)
+
+// ErrConsumerGone is Run's error when the consumer was deleted and the
+// ingester has no JetStream to recreate it with (IngestOptions.JetStream).
+var ErrConsumerGone = errors.New("handlers: the JetStream consumer was deleted")
 
 // Ingester moves touchpoints from the JetStream consumer into the log:
 // pull, decode and validate, append the valid ones of a batch in one
@@ -50,8 +96,18 @@ type Ingester struct {
 	cons  jetstream.Consumer
 	o     IngestOptions
 
-	consumerOK atomic.Bool
-	failures   int // store failures in a row; the acker's
+	failures int // store failures in a row; the acker's
+
+	// problem is the JetStream problem found by the last check (nil: none).
+	problem  atomic.Pointer[jsProblem]
+	ackFloor uint64    // the consumer's ack floor (stream seq) at the last poll; the watcher's
+	lastKind string    // the kind of the last problem logged; the watcher's
+	repaired time.Time // the last ServerRepair call; the watcher's
+}
+
+type jsProblem struct {
+	kind string
+	err  error
 }
 
 // NewIngester returns an Ingester reading cons (see Provision) and
@@ -81,14 +137,30 @@ func NewIngester(store *eventstore.Store, nc *nats.Conn, cons jetstream.Consumer
 	if o.LagEvery <= 0 {
 		o.LagEvery = 5 * time.Second
 	}
+	if o.RepairEvery <= 0 {
+		o.RepairEvery = 5 * time.Second
+	}
+	if o.Stream.SubjectPrefix == "" {
+		o.Stream.SubjectPrefix = o.SubjectPrefix
+	}
+	o.Stream = o.Stream.withDefaults()
 	in := &Ingester{store: store, nc: nc, cons: cons, o: o}
-	in.consumerOK.Store(true)
+	o.Metrics.jetStreamOK(true)
 	return in
 }
 
-// ConsumerOK reports whether the last poll of the consumer's info
-// succeeded (readiness: the consumer exists and the server answers).
-func (in *Ingester) ConsumerOK() bool { return in.consumerOK.Load() }
+// Ready returns nil while ingest works as far as the ingester can tell,
+// else the JetStream problem its last check found, as "kind: detail"
+// (readiness: see the Problem* kinds).
+func (in *Ingester) Ready() error {
+	if p := in.problem.Load(); p != nil {
+		return fmt.Errorf("%s: %w", p.kind, p.err)
+	}
+	return nil
+}
+
+// ConsumerOK reports whether the last check found no problem (see Ready).
+func (in *Ingester) ConsumerOK() bool { return in.problem.Load() == nil }
 
 // item is one message of a batch, decoded.
 type item struct {
@@ -103,27 +175,31 @@ type batch struct {
 }
 
 // Run ingests until ctx ends, then stops fetching, finishes the batch in
-// flight (fsync and acks), naks what it holds undecided so that it is
-// redelivered at once to the next run, and returns nil. It returns an
-// error when the store is closed or failed (see storeGone) or the
-// consumer cannot be consumed.
+// flight (fsync and acks), naks (without delay) what it holds undecided,
+// including what the NATS client had fetched but not yet handed over, so
+// that it is redelivered at once to the next run, and returns nil. It
+// returns an error when the store is closed or failed (see storeGone), the
+// consumer cannot be consumed, or it was deleted and cannot be recreated
+// (ErrConsumerGone).
+//
+// While it runs, a watcher polls the consumer and JetStream every
+// LagEvery: a deleted consumer (or stream) is provisioned again and
+// consumed anew (see IngestOptions.JetStream); a JetStream problem (see the
+// Problem* kinds) is reported by Ready, the metrics and one log line per
+// change, and repaired with ServerRepair when set.
 func (in *Ingester) Run(ctx context.Context) error {
 	bs := in.o.BatchSize
 	msgs := make(chan jetstream.Msg, 2*bs)
 	stopping := make(chan struct{})
-	cc, err := in.cons.Consume(func(m jetstream.Msg) {
+	cs := &consuming{in: in, lost: make(chan error, 1), bs: bs, handler: func(m jetstream.Msg) {
 		select {
 		case msgs <- m:
 		case <-stopping:
 			_ = m.Nak()
 		}
-	},
-		jetstream.PullMaxMessages(2*bs),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			in.o.Logger.Warn("consume", "err", err)
-		}))
-	if err != nil {
-		return fmt.Errorf("handlers: consume: %w", err)
+	}}
+	if err := cs.start(in.cons); err != nil {
+		return err
 	}
 
 	batches := make(chan batch)
@@ -135,13 +211,12 @@ func (in *Ingester) Run(ctx context.Context) error {
 	setFatal := func(err error) {
 		if fatal.CompareAndSwap(nil, &err) {
 			in.o.Logger.Error("ingest stopped", "err", err)
-			cc.Stop()
 			rcancel()
 		}
 	}
 	var wg, ackWG sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); in.pollLag(rctx) }()
+	go func() { defer wg.Done(); in.watch(rctx, cs, setFatal) }()
 	go func() {
 		defer wg.Done()
 		defer close(batches)
@@ -193,9 +268,11 @@ func (in *Ingester) Run(ctx context.Context) error {
 	}
 	close(acks)
 	ackWG.Wait()
+	wg.Wait() // the watcher: no consume starts after this
+	// Hand back what the client fetched and has not delivered: Drain
+	// delivers its buffer to the callback, which now naks.
 	close(stopping)
-	cc.Stop()
-	wg.Wait()
+	cs.drain()
 	// The consume callback may have queued more after the batcher left.
 	for {
 		select {
@@ -210,6 +287,70 @@ func (in *Ingester) Run(ctx context.Context) error {
 		return *e
 	}
 	return nil
+}
+
+// consuming is the Consume of the current consumer, restarted on another
+// one by the watcher when the consumer was deleted.
+type consuming struct {
+	in      *Ingester
+	handler jetstream.MessageHandler
+	bs      int
+	lost    chan error // a terminal consume error: the consume stopped
+
+	mu   sync.Mutex
+	cons jetstream.Consumer
+	cc   jetstream.ConsumeContext
+}
+
+// start consumes cons, stopping the consume before it.
+func (c *consuming) start(cons jetstream.Consumer) error {
+	cc, err := cons.Consume(c.handler,
+		jetstream.PullMaxMessages(2*c.bs),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrBadRequest) {
+				// Terminal: the client stops this consume after the call.
+				select {
+				case c.lost <- err:
+				default:
+				}
+				return
+			}
+			c.in.o.Logger.Debug("consume", "err", err)
+		}))
+	if err != nil {
+		return fmt.Errorf("handlers: consume: %w", err)
+	}
+	c.mu.Lock()
+	old := c.cc
+	c.cons, c.cc = cons, cc
+	c.mu.Unlock()
+	if old != nil {
+		old.Stop()
+	}
+	return nil
+}
+
+func (c *consuming) consumer() jetstream.Consumer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cons
+}
+
+// drain stops the consume, handing what the client has buffered to the
+// callback, and waits (at most 5s) until it has.
+func (c *consuming) drain() {
+	c.mu.Lock()
+	cc := c.cc
+	c.mu.Unlock()
+	if cc == nil {
+		return
+	}
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+		cc.Stop()
+	}
 }
 
 // batcher decodes messages and hands batches to the appender: it
@@ -394,32 +535,166 @@ func nakAll(items []item) {
 	}
 }
 
-// pollLag polls the consumer's info for the lag gauges and readiness.
-func (in *Ingester) pollLag(ctx context.Context) {
+// watch polls the consumer's info for the lag gauges every LagEvery,
+// recreates the consumer when it is gone (or exits Run through fatal), and
+// checks JetStream's state for Ready.
+func (in *Ingester) watch(ctx context.Context, cs *consuming, fatal func(error)) {
 	t := time.NewTicker(in.o.LagEvery)
 	defer t.Stop()
+	var lost error // the consume stopped on a terminal error
 	for {
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		info, err := in.cons.Info(ictx)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if in.consumerOK.Swap(false) {
-				in.o.Logger.Warn("consumer info", "err", err)
-			}
-		} else {
-			in.consumerOK.Store(true)
-			if m := in.o.Metrics; m != nil {
-				m.Pending.Set(float64(info.NumPending))
-				m.AckPending.Set(float64(info.NumAckPending))
+		if lost != nil {
+			in.o.Logger.Warn("consume stopped by the server", "err", lost)
+		}
+		p, gone := in.check(ctx, cs)
+		if ctx.Err() != nil {
+			return
+		}
+		if gone || lost != nil {
+			if err := in.reconsume(ctx, cs, gone); err != nil {
+				if errors.Is(err, ErrConsumerGone) {
+					fatal(err)
+					return
+				}
+				if p == nil {
+					p = &jsProblem{kind: ProblemConsumer, err: err}
+				}
+			} else {
+				lost = nil
+				if gone {
+					p, _ = in.check(ctx, cs)
+				}
 			}
 		}
+		if p != nil && (p.kind == ProblemWriteError || p.kind == ProblemUnavailable) && in.o.ServerRepair != nil &&
+			time.Since(in.repaired) >= in.o.RepairEvery {
+			in.repaired = time.Now()
+			if err := in.o.ServerRepair(); err != nil {
+				in.o.Logger.Debug("jetstream repair", "err", err)
+			} else {
+				in.o.Logger.Warn("jetstream restarted to clear the problem; consuming again", "problem", p.kind)
+				in.o.Metrics.recovered("jetstream_restarted")
+				if err := in.reconsume(ctx, cs, false); err != nil {
+					in.o.Logger.Warn("consume after the jetstream restart", "err", err)
+				}
+				p, _ = in.check(ctx, cs)
+			}
+		}
+		in.report(p)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case lost = <-cs.lost:
 		}
 	}
+}
+
+// check reads the consumer's info (lag gauges, ack floor) and JetStream's
+// state. gone: the consumer or its stream does not exist.
+func (in *Ingester) check(ctx context.Context, cs *consuming) (p *jsProblem, gone bool) {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := cs.consumer().Info(ictx)
+	switch {
+	case err == nil:
+		in.ackFloor = info.AckFloor.Stream
+		if m := in.o.Metrics; m != nil {
+			m.Pending.Set(float64(info.NumPending))
+			m.AckPending.Set(float64(info.NumAckPending))
+		}
+	case errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound):
+		gone = true
+	case errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		p = &jsProblem{kind: ProblemUnavailable, err: err}
+	default:
+		p = &jsProblem{kind: ProblemConsumer, err: fmt.Errorf("consumer info: %w", err)}
+	}
+	if in.o.ServerCheck != nil {
+		if kind, err := in.o.ServerCheck(); err != nil {
+			return &jsProblem{kind: kind, err: err}, gone
+		}
+	}
+	if p != nil || in.o.JetStream == nil {
+		return p, gone
+	}
+	ai, err := in.o.JetStream.AccountInfo(ictx)
+	if err != nil {
+		return &jsProblem{kind: ProblemUnavailable, err: fmt.Errorf("account info: %w", err)}, gone
+	}
+	if max := ai.Limits.MaxStore; max > 0 && ai.Store+journey.MaxEventBytes > uint64(max) {
+		return &jsProblem{kind: ProblemStorageFull, err: fmt.Errorf("the account's JetStream storage is full (%d of its %d bytes used)", ai.Store, max)}, gone
+	}
+	if gone {
+		return nil, gone
+	}
+	st, err := in.o.JetStream.Stream(ictx, in.o.Stream.Stream)
+	if err != nil {
+		return nil, errors.Is(err, jetstream.ErrStreamNotFound)
+	}
+	if si := st.CachedInfo(); si.Config.Discard == jetstream.DiscardNew {
+		switch {
+		case si.Config.MaxBytes > 0 && si.State.Bytes+journey.MaxEventBytes > uint64(si.Config.MaxBytes):
+			return &jsProblem{kind: ProblemStorageFull, err: fmt.Errorf("stream %s is full: %d of its MaxBytes %d (DiscardNew)", si.Config.Name, si.State.Bytes, si.Config.MaxBytes)}, false
+		case si.Config.MaxMsgs > 0 && si.State.Msgs >= uint64(si.Config.MaxMsgs):
+			return &jsProblem{kind: ProblemStorageFull, err: fmt.Errorf("stream %s is full: %d of its MaxMsgs %d (DiscardNew)", si.Config.Name, si.State.Msgs, si.Config.MaxMsgs)}, false
+		}
+	}
+	return nil, false
+}
+
+// reconsume consumes again after the consume stopped: on the consumer
+// provisioned again (recreated when missing) when the ingester can
+// provision, else, when it is gone, ErrConsumerGone.
+func (in *Ingester) reconsume(ctx context.Context, cs *consuming, gone bool) error {
+	if in.o.JetStream == nil {
+		if gone {
+			return ErrConsumerGone
+		}
+		return cs.start(cs.consumer())
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cons, created, err := provision(pctx, in.o.JetStream, in.o.Stream, in.ackFloor+1)
+	if err != nil {
+		return err
+	}
+	from := in.ackFloor + 1
+	if slices.Contains(created, "stream") {
+		from = 1
+	}
+	for _, what := range created {
+		in.o.Logger.Warn(what+" was missing: recreated", "stream", in.o.Stream.Stream, "consumer", in.o.Stream.Consumer,
+			"from_stream_seq", from)
+		in.o.Metrics.recovered(what + "_recreated")
+	}
+	if err := cs.start(cons); err != nil {
+		return err
+	}
+	in.o.Metrics.recovered("consume_restarted")
+	if len(created) == 0 {
+		in.o.Logger.Warn("consuming again", "consumer", in.o.Stream.Consumer)
+	}
+	return nil
+}
+
+// report records the check's outcome for Ready and the metrics, and logs
+// a change of kind (not every poll).
+func (in *Ingester) report(p *jsProblem) {
+	in.problem.Store(p)
+	kind := ""
+	if p != nil {
+		kind = p.kind
+	}
+	if kind == in.lastKind {
+		return
+	}
+	in.o.Metrics.jetStreamOK(p == nil)
+	if p == nil {
+		in.o.Logger.Info("jetstream ok again: ingest resumes", "was", in.lastKind)
+	} else {
+		in.o.Logger.Error("jetstream problem: ingest impaired", "problem", p.kind, "err", p.err)
+		in.o.Metrics.problem(p.kind)
+	}
+	in.lastKind = kind
 }

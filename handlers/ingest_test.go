@@ -344,3 +344,62 @@ func TestWALFsyncMetric(t *testing.T) {
 		t.Fatalf("a closed store still reports %v", h)
 	}
 }
+
+// TestPublishIDConflictQuarantined publishes, through journey's publisher
+// and within the stream's dedupe window, an event, its exact retry and its
+// id reused with other bytes: the retry is a JetStream duplicate, the
+// conflict reaches the engine, which refuses and quarantines it as an
+// id_conflict (as POST /v1/events answers 409) instead of JetStream
+// dropping it as a duplicate.
+func TestPublishIDConflictQuarantined(t *testing.T) {
+	r := newRig(t)
+	ctx := context.Background()
+	tm := time.Date(2025, 5, 1, 12, 0, 0, 0, time.UTC)
+	orig, err := journey.NewEvent("sale-1", "pos/1", journey.KindPurchase, "cust-a", tm, map[string]any{"order_id": "o-1", "amount": "10.00", "currency": "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := journey.NewEvent("sale-1", "pos/1", journey.KindPurchase, "cust-a", tm, map[string]any{"order_id": "o-1", "amount": "99.00", "currency": "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := func(lines ...[]byte) handlers.PublishSummary {
+		t.Helper()
+		sum, err := handlers.Publish(ctx, r.nc, bytes.NewReader(append(bytes.Join(lines, []byte("\n")), '\n')), handlers.PublishOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	if sum := pub(orig); sum.Published != 1 || sum.Duplicates != 0 {
+		t.Fatalf("first publish: %+v", sum)
+	}
+	r.settle(t, 1)
+	if sum := pub(orig, other); sum.Published != 2 || sum.Duplicates != 1 || sum.Failed != 0 {
+		t.Fatalf("retry and conflict: %+v, want 2 published, 1 duplicate (the exact retry)", sum)
+	}
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		if n := r.store.QuarantineCount(); n != 1 {
+			return fmt.Errorf("quarantine holds %d, want the conflict", n)
+		}
+		return nil
+	})
+	r.settle(t, 1)
+	var entries []*eventstore.QuarantineEntry
+	if err := r.store.QuarantineScan(ctx, func(e *eventstore.QuarantineEntry) error {
+		entries = append(entries, e)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if e := entries[0]; e.Code != journey.CodeIDConflict || !bytes.Equal(e.Raw, other) ||
+		!strings.Contains(e.Reason, "other bytes") || e.Origin != "nats:journey.events.cust-a" {
+		t.Fatalf("quarantine entry %+v", e)
+	}
+	if v := value(t, r.metrics.Rejected.WithLabelValues(string(journey.CodeIDConflict))); v != 1 {
+		t.Fatalf("rejected{code=id_conflict}=%v, want 1", v)
+	}
+	if v := value(t, r.metrics.Duplicates); v != 0 {
+		t.Fatalf("the engine saw %v duplicates; the exact retry should stop at JetStream's dedupe", v)
+	}
+}

@@ -14,15 +14,18 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Appended   prometheus.Counter     // events newly appended to the log
-	Duplicates prometheus.Counter     // events already in the log (redelivery, republish)
-	Rejected   *prometheus.CounterVec // events refused, by code
-	Batch      prometheus.Histogram   // events per ingest batch
-	AppendDur  prometheus.Histogram   // one store Append call: Pebble commit + fsync
-	BatchDur   prometheus.Histogram   // one ingest batch: first message taken to last ack sent
-	NakDelayed prometheus.Counter     // messages nak'ed after a store failure
-	Pending    prometheus.Gauge       // consumer NumPending (not yet delivered), polled
-	AckPending prometheus.Gauge       // consumer NumAckPending (delivered, not acked), polled
+	Appended    prometheus.Counter     // events newly appended to the log
+	Duplicates  prometheus.Counter     // events already in the log (redelivery, republish)
+	Rejected    *prometheus.CounterVec // events refused, by code
+	Batch       prometheus.Histogram   // events per ingest batch
+	AppendDur   prometheus.Histogram   // one store Append call: Pebble commit + fsync
+	BatchDur    prometheus.Histogram   // one ingest batch: first message taken to last ack sent
+	NakDelayed  prometheus.Counter     // messages nak'ed after a store failure
+	Pending     prometheus.Gauge       // consumer NumPending (not yet delivered), polled
+	AckPending  prometheus.Gauge       // consumer NumAckPending (delivered, not acked), polled
+	JetStreamOK prometheus.Gauge       // 1 while the ingester's checks find no JetStream problem, else 0
+	Problems    *prometheus.CounterVec // JetStream problems found, by kind (counted when one begins)
+	Recoveries  *prometheus.CounterVec // what the ingester did to recover, by action
 }
 
 // NewMetrics creates the metrics on a new registry, with the Go runtime and
@@ -63,8 +66,18 @@ func NewMetrics() *Metrics {
 		AckPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "journey_consumer_ack_pending", Help: "Messages delivered to the engine but not yet acknowledged.",
 		}),
+		JetStreamOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "journey_jetstream_ok", Help: "1 while the ingester finds no JetStream problem (see /readyz for the one it found), else 0.",
+		}),
+		Problems: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "journey_jetstream_problems_total", Help: "JetStream problems the ingester found, by kind, counted when one begins.",
+		}, []string{"kind"}),
+		Recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "journey_ingest_recoveries_total", Help: "What the ingester did to recover: consumer_recreated, stream_recreated, consume_restarted, jetstream_restarted.",
+		}, []string{"action"}),
 	}
-	reg.MustRegister(m.Appended, m.Duplicates, m.Rejected, m.Batch, m.AppendDur, m.BatchDur, m.NakDelayed, m.Pending, m.AckPending)
+	reg.MustRegister(m.Appended, m.Duplicates, m.Rejected, m.Batch, m.AppendDur, m.BatchDur, m.NakDelayed, m.Pending, m.AckPending,
+		m.JetStreamOK, m.Problems, m.Recoveries)
 	return m
 }
 
@@ -105,6 +118,28 @@ func (m *Metrics) observeBatch(n int, seconds float64) {
 	if m != nil {
 		m.Batch.Observe(float64(n))
 		m.BatchDur.Observe(seconds)
+	}
+}
+
+func (m *Metrics) jetStreamOK(ok bool) {
+	if m != nil {
+		v := 0.0
+		if ok {
+			v = 1
+		}
+		m.JetStreamOK.Set(v)
+	}
+}
+
+func (m *Metrics) problem(kind string) {
+	if m != nil {
+		m.Problems.WithLabelValues(kind).Inc()
+	}
+}
+
+func (m *Metrics) recovered(action string) {
+	if m != nil {
+		m.Recoveries.WithLabelValues(action).Inc()
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -38,7 +40,7 @@ type PublishProgress struct {
 	Lines      int   // lines read so far
 	Bytes      int64 // bytes read so far
 	Published  int   // acknowledged by JetStream as stored
-	Duplicates int   // of which JetStream reported as duplicates (Nats-Msg-Id seen in its window)
+	Duplicates int   // of which JetStream reported as duplicates (the same id and bytes, MsgID, seen in its window)
 	Failed     int   // lines that could not be published
 }
 
@@ -65,10 +67,29 @@ type LineError struct {
 // still fit a NATS message.
 const maxLineBytes = 1 << 20
 
+// MsgID is the Nats-Msg-Id journey's publishers give an event: its id, a
+// colon, and the first 16 bytes of the SHA-256 of its bytes (exactly the
+// bytes published) in hex. An exact retry has the same MsgID, so the
+// stream's dedupe window absorbs it; an id reused with other bytes has
+// another one, so it reaches the engine, which refuses and quarantines it
+// as an id_conflict, as the synchronous append does. (With the bare event
+// id as Nats-Msg-Id, JetStream would drop such a conflict within its
+// window as a duplicate, unseen by the engine.)
+func MsgID(id string, raw []byte) string {
+	sum := sha256.Sum256(raw)
+	b := make([]byte, 0, len(id)+1+32)
+	b = append(b, id...)
+	b = append(b, ':')
+	b = hex.AppendEncode(b, sum[:16])
+	return string(b)
+}
+
 // Publish reads JSONL events from r and publishes each to JetStream on
-// SubjectPrefix.<subject>, with Nats-Msg-Id set to the event id, so that a
-// republished file is absorbed by the stream's dedupe window (and, beyond
-// it, by the log's idempotent append). The subject and id come from a light
+// SubjectPrefix.<subject>, with Nats-Msg-Id set to MsgID (the event id and
+// a digest of its bytes), so that a republished file is absorbed by the
+// stream's dedupe window (and, beyond it, by the log's idempotent append),
+// while an id reused with other bytes reaches the engine and is
+// quarantined as an id_conflict. The subject and id come from a light
 // parse; full validation happens in the engine, which quarantines what is
 // invalid. A line without a usable id or subject is counted as failed with
 // its line number, and publishing goes on. Publish is asynchronous with a

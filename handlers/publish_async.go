@@ -53,6 +53,7 @@ type asyncPub struct {
 // pubSlot is a message awaiting its PubAck.
 type pubSlot struct {
 	id, subject string
+	msgID       string // the Nats-Msg-Id sent (MsgID of id and data)
 	data        []byte // for a retry after "no responders"
 	retries     int
 }
@@ -129,10 +130,11 @@ func (a *asyncPub) publish(ctx context.Context, prefix, subject, id string, data
 			return err
 		}
 	}
+	msgID := MsgID(id, data)
 	a.mu.Lock()
 	a.next++
 	seq := a.next
-	a.pending[seq] = pubSlot{id: id, subject: subject, data: data}
+	a.pending[seq] = pubSlot{id: id, subject: subject, msgID: msgID, data: data}
 	a.mu.Unlock()
 
 	// Subject and reply in one scratch buffer, viewed as strings for the
@@ -145,7 +147,7 @@ func (a *asyncPub) publish(ctx context.Context, prefix, subject, id string, data
 	a.scratch = b
 	a.msg.Subject = unsafe.String(&b[0], nsub)
 	a.msg.Reply = unsafe.String(&b[nsub], len(b)-nsub)
-	a.hdr[jetstream.MsgIDHeader][0] = id
+	a.hdr[jetstream.MsgIDHeader][0] = msgID
 	a.msg.Header = a.hdr
 	a.msg.Data = data
 	err := a.nc.PublishMsg(&a.msg)
@@ -287,7 +289,7 @@ func (a *asyncPub) noResponders(reply string) {
 		a.mu.Unlock()
 		time.AfterFunc(pubRetryWait, func() {
 			m := &nats.Msg{Subject: a.p.o.SubjectPrefix + "." + s.subject, Reply: reply,
-				Header: nats.Header{jetstream.MsgIDHeader: []string{s.id}}, Data: s.data}
+				Header: nats.Header{jetstream.MsgIDHeader: []string{s.msgID}}, Data: s.data}
 			if err := a.nc.PublishMsg(m); err != nil {
 				if _, s, ok := a.take(reply); ok {
 					a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))

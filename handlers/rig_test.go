@@ -29,6 +29,7 @@ type rig struct {
 	store   *eventstore.Store
 	cons    jetstream.Consumer
 	metrics *handlers.Metrics
+	in      *handlers.Ingester
 	stop    func()
 	done    chan error // Run's result
 	// expectErr: the test makes Run fail on purpose.
@@ -40,7 +41,29 @@ func newRig(t *testing.T) *rig { t.Helper(); return newRigStore(t, t.TempDir(), 
 // newRigStore is newRig with the store in dir opened with opts.
 func newRigStore(t *testing.T, dir string, opts *eventstore.Options) *rig {
 	t.Helper()
-	r := &rig{srv: natstest.RunServer(t)}
+	return newRigWith(t, rigConfig{dir: dir, opts: opts})
+}
+
+// rigConfig varies a rig: its server (nil: natstest.RunServer), the
+// store's dir ("": t.TempDir()) and options, and the ingester's options,
+// which ingest may edit before the ingester starts.
+type rigConfig struct {
+	srv    *server.Server
+	dir    string
+	opts   *eventstore.Options
+	ingest func(r *rig, o *handlers.IngestOptions)
+}
+
+func newRigWith(t *testing.T, c rigConfig) *rig {
+	t.Helper()
+	r := &rig{srv: c.srv}
+	if r.srv == nil {
+		r.srv = natstest.RunServer(t)
+	}
+	dir, opts := c.dir, c.opts
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	r.nc = natstest.Connect(t, r.srv)
 	var err error
 	if r.js, err = jetstream.New(r.nc); err != nil {
@@ -59,7 +82,12 @@ func newRigStore(t *testing.T, dir string, opts *eventstore.Options) *rig {
 		t.Fatal(err)
 	}
 	r.metrics = handlers.NewMetrics()
-	in := handlers.NewIngester(r.store, r.nc, r.cons, handlers.IngestOptions{Metrics: r.metrics, LagEvery: 50 * time.Millisecond})
+	io := handlers.IngestOptions{Metrics: r.metrics, LagEvery: 50 * time.Millisecond}
+	if c.ingest != nil {
+		c.ingest(r, &io)
+	}
+	in := handlers.NewIngester(r.store, r.nc, r.cons, io)
+	r.in = in
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- in.Run(rctx) }()
@@ -116,14 +144,14 @@ func value(t *testing.T, c prometheus.Metric) float64 {
 }
 
 // publishOne publishes one event as a till would: to its customer's
-// subject, with its id as Nats-Msg-Id.
+// subject, with handlers.MsgID (id and digest) as Nats-Msg-Id.
 func (r *rig) publishOne(t *testing.T, raw []byte) {
 	t.Helper()
 	ev, err := journey.Decode(raw, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.js.Publish(context.Background(), "journey.events."+ev.Subject, raw, jetstream.WithMsgID(ev.ID)); err != nil {
+	if _, err := r.js.Publish(context.Background(), "journey.events."+ev.Subject, raw, jetstream.WithMsgID(handlers.MsgID(ev.ID, raw))); err != nil {
 		t.Fatal(err)
 	}
 }

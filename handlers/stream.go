@@ -65,9 +65,21 @@ func (o StreamOptions) withDefaults() StreamOptions {
 // created when missing and left exactly as it is when present (an operator
 // may have tuned it). It returns the consumer.
 func Provision(ctx context.Context, js jetstream.JetStream, o StreamOptions) (jetstream.Consumer, error) {
+	cons, _, err := provision(ctx, js, o, 0)
+	return cons, err
+}
+
+// provision is Provision, saying what it created ("stream", "consumer");
+// a consumer it creates on a stream it did not create starts at the stream
+// sequence from (0 or 1: the first), so that one recreated after a
+// deletion does not redeliver what was acked.
+func provision(ctx context.Context, js jetstream.JetStream, o StreamOptions, from uint64) (jetstream.Consumer, []string, error) {
 	o = o.withDefaults()
+	var created []string
 	st, err := js.Stream(ctx, o.Stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		from = 0 // a new stream numbers from 1 again
+		created = append(created, "stream")
 		st, err = js.CreateStream(ctx, jetstream.StreamConfig{
 			Name:        o.Stream,
 			Description: "journey touchpoints, one subject token per customer",
@@ -82,7 +94,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, o StreamOptions) (je
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("handlers: stream %s: %w", o.Stream, err)
+		return nil, nil, fmt.Errorf("handlers: stream %s: %w", o.Stream, err)
 	}
 	// Without a filter the server walks the stream in order instead of
 	// matching every subject against a wildcard; a filter is needed only
@@ -93,7 +105,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, o StreamOptions) (je
 	}
 	cons, err := st.Consumer(ctx, o.Consumer)
 	if errors.Is(err, jetstream.ErrConsumerNotFound) {
-		cons, err = st.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		cc := jetstream.ConsumerConfig{
 			Durable:       o.Consumer,
 			Description:   "journey engine: appends to the log, acks after fsync",
 			DeliverPolicy: jetstream.DeliverAllPolicy,
@@ -102,13 +114,20 @@ func Provision(ctx context.Context, js jetstream.JetStream, o StreamOptions) (je
 			MaxDeliver:    -1,
 			MaxAckPending: o.MaxAckPending,
 			FilterSubject: filter,
-		})
+		}
+		if from > 1 {
+			cc.DeliverPolicy, cc.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from
+		}
+		cons, err = st.CreateConsumer(ctx, cc)
+		if err == nil {
+			created = append(created, "consumer")
+		}
 		if errors.Is(err, jetstream.ErrConsumerExists) {
 			cons, err = st.Consumer(ctx, o.Consumer)
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("handlers: consumer %s on %s: %w", o.Consumer, o.Stream, err)
+		return nil, nil, fmt.Errorf("handlers: consumer %s on %s: %w", o.Consumer, o.Stream, err)
 	}
-	return cons, nil
+	return cons, created, nil
 }
