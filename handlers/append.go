@@ -92,9 +92,11 @@ type Rejection struct {
 
 // errorBody turns any error into the reply body: a *journey.Error keeps its
 // code, anything else is internal.
+// What a journey.Error echoes is bounded (journey.Error.Bounded).
 func errorBody(err error) ErrorBody {
 	var je *journey.Error
 	if errors.As(err, &je) {
+		je = je.Bounded()
 		return ErrorBody{Code: je.Code, Field: je.Field, Message: je.Rule}
 	}
 	return ErrorBody{Code: journey.CodeInternal, Message: err.Error()}
@@ -112,7 +114,7 @@ func ParseExpectedVersion(field, v string) (int64, error) {
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 0 {
 		return 0, &journey.Error{Code: journey.CodeInvalidField, Field: field,
-			Rule: fmt.Sprintf("%q is not a customer version (an integer >= 0)", v)}
+			Rule: journey.Quote(v) + " is not a customer version (an integer >= 0)"}
 	}
 	return n, nil
 }
@@ -173,6 +175,7 @@ func (a *Appender) reject(ctx context.Context, raw []byte, je *journey.Error, or
 // rejectSubject (when nc is not nil). The error is the store's.
 func quarantine(ctx context.Context, store *eventstore.Store, nc *nats.Conn, rejectSubject string, m *Metrics,
 	clock func() time.Time, raw []byte, je *journey.Error, origin string) error {
+	je = je.Bounded()
 	if _, err := store.Quarantine(ctx, eventstore.QuarantineEntry{
 		ReceivedAt: clock(),
 		Code:       je.Code,
@@ -242,7 +245,7 @@ func (a *Appender) serveOne(m *nats.Msg) {
 	// a request taken is finished.
 	ctx := context.Background()
 	var body any
-	expected, err := ParseExpectedVersion("header:"+ExpectedVersionHeader, m.Header.Get(ExpectedVersionHeader))
+	expected, err := expectedVersionOf(m.Header)
 	if err == nil {
 		var r eventstore.Result
 		r, err = a.Append(ctx, m.Data, expected, "request")
@@ -260,6 +263,36 @@ func (a *Appender) serveOne(m *nats.Msg) {
 	if err := m.Respond(b); err != nil {
 		a.o.Logger.Warn("append reply not sent", "err", err)
 	}
+}
+
+// expectedVersionOf reads the Journey-* headers of a synchronous append.
+// NATS header names are case-sensitive map keys; here they are matched
+// without regard to case (journey-expected-version is the same header),
+// and a Journey-* header the engine does not know is an error, so that a
+// misspelt header is never silently ignored.
+func expectedVersionOf(h nats.Header) (int64, error) {
+	field := "header:" + ExpectedVersionHeader
+	var (
+		value string
+		found bool
+	)
+	for name, values := range h {
+		if len(name) < len("Journey-") || !strings.EqualFold(name[:len("Journey-")], "Journey-") {
+			continue
+		}
+		if !strings.EqualFold(name, ExpectedVersionHeader) {
+			return 0, &journey.Error{Code: journey.CodeInvalidField, Field: "header:" + name,
+				Rule: "is not a header of the synchronous append (the only Journey-* header is " + ExpectedVersionHeader + ")"}
+		}
+		for _, v := range values {
+			if found && strings.TrimSpace(v) != strings.TrimSpace(value) {
+				return 0, &journey.Error{Code: journey.CodeInvalidField, Field: field,
+					Rule: "is given more than once with different values"}
+			}
+			value, found = v, true
+		}
+	}
+	return ParseExpectedVersion(field, value)
 }
 
 // Stop stops taking requests and waits for those in flight to be answered.

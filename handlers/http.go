@@ -1,12 +1,16 @@
 package handlers
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,6 +34,11 @@ type HTTPOptions struct {
 	// means always ready.
 	Ready  func() error
 	Logger *slog.Logger // nil: slog.Default()
+	// PopulationAsOf bounds the population as-of reads (GET /v1/segments
+	// with as_of) running at once: beyond it they answer 429 with
+	// Retry-After. Nil: the limiter of DefaultMaxPopulationAsOf shared by
+	// every surface of the same Views (Queries.PopulationAsOf).
+	PopulationAsOf *Limiter
 }
 
 // NewHTTPHandler returns the engine's HTTP surface:
@@ -39,7 +48,7 @@ type HTTPOptions struct {
 //	GET  /metrics                      Prometheus metrics
 //	POST /v1/events                    synchronous append (If-Match: <version>)
 //	GET  /v1/customers/{id}[?as_of=]   the customer's answer
-//	GET  /v1/customers/{id}/events     the customer's events (?after=<version>&limit=N)
+//	GET  /v1/customers/{id}/events     the customer's events (?after=<version>&limit=N), paged by events and bytes
 //	GET  /v1/segments[?by=&as_of=]     segment counts
 //	POST /v1/admin/rebuild             rebuild the views from the log
 //
@@ -82,19 +91,23 @@ func (h *httpHandler) postEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, ErrorBody{Code: journey.CodeInternal, Message: "appends are not served here"})
 		return
 	}
+	if err := checkContentType(r.Header.Values("Content-Type")); err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, errorBody(err))
+		return
+	}
+	gzipped, err := contentEncoding(r.Header.Values("Content-Encoding"))
+	if err != nil {
+		writeError(w, http.StatusUnsupportedMediaType, errorBody(err))
+		return
+	}
 	expected, err := ParseExpectedVersion("header:If-Match", r.Header.Get("If-Match"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, errorBody(err))
 		return
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	raw, status, err := readBody(r.Body, gzipped)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, ErrorBody{Code: journey.CodeInvalidJSON, Message: "reading the body: " + err.Error()})
-		return
-	}
-	if len(raw) > maxBodyBytes {
-		writeError(w, http.StatusRequestEntityTooLarge, ErrorBody{Code: journey.CodeTooLarge,
-			Message: fmt.Sprintf("body is more than %d bytes (an event is at most %d)", maxBodyBytes, journey.MaxEventBytes)})
+		writeError(w, status, errorBody(err))
 		return
 	}
 	res, err := h.o.Appender.Append(r.Context(), raw, expected, "http")
@@ -107,7 +120,7 @@ func (h *httpHandler) postEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("ETag", fmt.Sprintf("%q", fmt.Sprint(res.Version)))
-	status := http.StatusCreated
+	status = http.StatusCreated
 	if res.Duplicate {
 		status = http.StatusOK
 	}
@@ -142,19 +155,109 @@ func writeError(w http.ResponseWriter, status int, b ErrorBody) {
 }
 
 // parseAsOf parses an as_of parameter: RFC 3339, or a date
-// (YYYY-MM-DD, meaning the end of that day in UTC). Empty: zero (now).
+// (YYYY-MM-DD, meaning the end of that day in UTC), in the years 0001 to
+// 9999 (UTC) as an event's time. Empty: zero (now).
 func parseAsOf(v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		d, derr := time.Parse(time.DateOnly, v)
+		if derr != nil {
+			return time.Time{}, &journey.Error{Code: journey.CodeInvalidField, Field: "as_of",
+				Rule: journey.Quote(v) + " is neither RFC 3339 nor YYYY-MM-DD"}
+		}
+		t = d.Add(24*time.Hour - time.Nanosecond)
 	}
-	if d, err := time.Parse(time.DateOnly, v); err == nil {
-		return d.Add(24*time.Hour - time.Nanosecond), nil
+	if rule := journey.TimeRangeRule(t); rule != "" {
+		return time.Time{}, &journey.Error{Code: journey.CodeInvalidField, Field: "as_of", Rule: journey.Quote(v) + " " + rule}
 	}
-	return time.Time{}, &journey.Error{Code: journey.CodeInvalidField, Field: "as_of",
-		Rule: fmt.Sprintf("%q is neither RFC 3339 nor YYYY-MM-DD", v)}
+	return t, nil
+}
+
+// The media types POST /v1/events accepts: one event, in structured
+// CloudEvents mode or as plain JSON.
+var eventMediaTypes = []string{"application/cloudevents+json", "application/json"}
+
+// checkContentType accepts no Content-Type (the body is taken as JSON) or
+// one of eventMediaTypes, with a charset parameter only of utf-8; anything
+// else is an invalid_field error for a 415.
+func checkContentType(values []string) error {
+	if len(values) == 0 {
+		return nil
+	}
+	bad := func(rule string) error {
+		return &journey.Error{Code: journey.CodeInvalidField, Field: "header:Content-Type", Rule: rule}
+	}
+	if len(values) > 1 {
+		return bad("is given more than once")
+	}
+	mt, params, err := mime.ParseMediaType(values[0])
+	if err != nil {
+		return bad(journey.Quote(values[0]) + " is not a media type; want " + strings.Join(eventMediaTypes, " or "))
+	}
+	if !slices.Contains(eventMediaTypes, mt) {
+		return bad(journey.Quote(mt) + " is not accepted; want " + strings.Join(eventMediaTypes, " or ") + " (one event per request)")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return bad("charset " + journey.Quote(cs) + " is not accepted; an event is UTF-8")
+	}
+	return nil
+}
+
+// contentEncoding reads Content-Encoding: none or identity (false), gzip
+// (true); anything else is an invalid_field error for a 415.
+func contentEncoding(values []string) (gzipped bool, err error) {
+	var codings []string
+	for _, v := range values {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.ToLower(strings.TrimSpace(c)); c != "" && c != "identity" {
+				codings = append(codings, c)
+			}
+		}
+	}
+	switch {
+	case len(codings) == 0:
+		return false, nil
+	case len(codings) == 1 && (codings[0] == "gzip" || codings[0] == "x-gzip"):
+		return true, nil
+	}
+	return false, &journey.Error{Code: journey.CodeInvalidField, Field: "header:Content-Encoding",
+		Rule: journey.Quote(strings.Join(codings, ", ")) + " is not accepted; want gzip or none"}
+}
+
+// readBody reads at most maxBodyBytes of the body (after gunzipping it
+// when gzipped, so that a small body that inflates without bound is
+// refused with 413 after maxBodyBytes of work), or the error and its HTTP
+// status.
+func readBody(body io.Reader, gzipped bool) ([]byte, int, error) {
+	what := "body"
+	if gzipped {
+		zr, err := gzip.NewReader(io.LimitReader(body, maxBodyBytes+1<<16))
+		if err != nil {
+			return nil, http.StatusBadRequest, gzipError(err)
+		}
+		defer zr.Close()
+		body, what = zr, "decompressed body"
+	}
+	raw, err := io.ReadAll(io.LimitReader(body, maxBodyBytes+1))
+	if len(raw) > maxBodyBytes {
+		return nil, http.StatusRequestEntityTooLarge, &journey.Error{Code: journey.CodeTooLarge,
+			Rule: fmt.Sprintf("%s is more than %d bytes (an event is at most %d)", what, maxBodyBytes, journey.MaxEventBytes)}
+	}
+	if err != nil {
+		if gzipped {
+			return nil, http.StatusBadRequest, gzipError(err)
+		}
+		return nil, http.StatusBadRequest, &journey.Error{Code: journey.CodeInvalidJSON, Rule: "reading the body: " + err.Error()}
+	}
+	return raw, 0, nil
+}
+
+func gzipError(err error) error {
+	return &journey.Error{Code: journey.CodeInvalidField, Field: "header:Content-Encoding",
+		Rule: "says gzip, but the body is not gzip data: " + err.Error()}
 }
 
 func isNotFound(err error) bool { return errors.Is(err, projections.ErrNotFound) }

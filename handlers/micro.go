@@ -1,9 +1,11 @@
 package handlers
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	"time"
@@ -20,7 +22,10 @@ const DefaultQueryPrefix = "journey.query"
 
 // QueryRequest is the JSON body of a NATS query. ID names the customer
 // (customer, events); AsOf is RFC 3339 or YYYY-MM-DD (customer, segments);
-// After and Limit page the events; By picks the segmentation.
+// After and Limit page the events, with the rules of the HTTP parameters
+// (after: 0 to 2^63-1; limit: 1 to MaxEventsLimit, 0 or absent:
+// DefaultEventsLimit; a number or a string of digits, anything else is
+// an error); By picks the segmentation.
 type QueryRequest struct {
 	ID    string `json:"id,omitempty"`
 	AsOf  string `json:"as_of,omitempty"`
@@ -29,11 +34,28 @@ type QueryRequest struct {
 	By    string `json:"by,omitempty"`
 }
 
+// wireQuery is a QueryRequest as it arrives: after and limit as written,
+// for the one parser of every surface (parsePage).
+type wireQuery struct {
+	ID    string          `json:"id"`
+	AsOf  string          `json:"as_of"`
+	After json.RawMessage `json:"after"`
+	Limit json.RawMessage `json:"limit"`
+	By    string          `json:"by"`
+}
+
+// replyReserve is what a reply keeps free of its max_payload for the
+// page's envelope (customer, next_after).
+const replyReserve = 512
+
 // ServeQueries registers the reads of q as a NATS micro service
 // ("journey-query", discoverable with `nats micro ls`) with the same
 // answers as the HTTP reads. A failed read answers with the micro error
 // headers (Nats-Service-Error-Code is the HTTP status) and an ErrorReply
-// body. Stop the returned service to unsubscribe.
+// body. A page of events is bounded by MaxPageBytes and by the server's
+// max_payload; another answer larger than max_payload is a too_large
+// error reply (413), never a dropped reply. Stop the returned service to
+// unsubscribe.
 func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service, error) {
 	if prefix == "" {
 		prefix = DefaultQueryPrefix
@@ -50,10 +72,12 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 	if err != nil {
 		return nil, fmt.Errorf("handlers: query service: %w", err)
 	}
+	log := slog.Default()
 	g := svc.AddGroup(prefix)
-	add := func(name string, fn func(ctx context.Context, r QueryRequest) (any, error)) error {
+	// add registers an endpoint whose fn returns the reply's bytes.
+	add := func(name string, fn func(ctx context.Context, r wireQuery) ([]byte, error)) error {
 		return g.AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
-			var r QueryRequest
+			var r wireQuery
 			if len(req.Data()) > 0 {
 				if err := json.Unmarshal(req.Data(), &r); err != nil {
 					respondError(req, &journey.Error{Code: journey.CodeInvalidJSON, Rule: "query: " + err.Error()})
@@ -62,31 +86,55 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			ans, err := fn(ctx, r)
+			b, err := fn(ctx, r)
+			if err == nil {
+				if maxp := nc.MaxPayload(); int64(len(b)) > maxp {
+					err = &journey.Error{Code: journey.CodeTooLarge, Rule: fmt.Sprintf(
+						"the answer is %d bytes, more than the NATS server's max_payload (%d); ask over HTTP", len(b), maxp)}
+				}
+			}
 			if err != nil {
 				respondError(req, err)
 				return
 			}
-			_ = req.RespondJSON(ans)
+			if err := req.Respond(b); err != nil {
+				log.Warn("query reply not sent", "endpoint", name, "err", err)
+				respondError(req, err)
+			}
 		}))
 	}
+	marshal := func(v any, err error) ([]byte, error) {
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	}
 	errs := []error{
-		add("customer", func(ctx context.Context, r QueryRequest) (any, error) {
+		add("customer", func(ctx context.Context, r wireQuery) ([]byte, error) {
 			asOf, err := parseAsOf(r.AsOf)
 			if err != nil {
 				return nil, err
 			}
-			return q.Customer(ctx, r.ID, asOf)
+			return marshal(q.Customer(ctx, r.ID, asOf))
 		}),
-		add("events", func(ctx context.Context, r QueryRequest) (any, error) {
-			return q.Events(ctx, r.ID, r.After, r.Limit)
+		add("events", func(ctx context.Context, r wireQuery) ([]byte, error) {
+			after, limit, err := parsePage(rawParam(r.After), rawParam(r.Limit))
+			if err != nil {
+				return nil, err
+			}
+			budget := int(min(int64(MaxPageBytes), nc.MaxPayload()-replyReserve))
+			var buf bytes.Buffer
+			if _, err := q.writeEventsPage(ctx, r.ID, after, limit, budget, func() io.Writer { return &buf }); err != nil {
+				return nil, err
+			}
+			return buf.Bytes(), nil
 		}),
-		add("segments", func(ctx context.Context, r QueryRequest) (any, error) {
+		add("segments", func(ctx context.Context, r wireQuery) ([]byte, error) {
 			asOf, err := parseAsOf(r.AsOf)
 			if err != nil {
 				return nil, err
 			}
-			return q.Segments(ctx, r.By, asOf)
+			return marshal(q.Segments(ctx, r.By, asOf))
 		}),
 	}
 	for _, err := range errs {
@@ -95,7 +143,7 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 			return nil, fmt.Errorf("handlers: query endpoint: %w", err)
 		}
 	}
-	flushSubscriptions(nc, slog.Default(), prefix+".>")
+	flushSubscriptions(nc, log, prefix+".>")
 	return svc, nil
 }
 

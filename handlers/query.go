@@ -1,18 +1,43 @@
 package handlers
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"math"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
+	"weak"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections"
 )
+
+// Bounds of a page of a customer's events, the same over HTTP and NATS.
+const (
+	// DefaultEventsLimit is the page's events when limit is absent or 0.
+	DefaultEventsLimit = 1000
+	// MaxEventsLimit is the largest limit.
+	MaxEventsLimit = 10000
+	// MaxPageBytes bounds a page in bytes as well: a page stops before
+	// the event that would take its entries past it (it always holds one
+	// event at least), and next_after says where to go on. A NATS reply is
+	// also bounded by the server's max_payload.
+	MaxPageBytes = 4 << 20
+)
+
+// readChunk is how many records a page reads from the store at a time:
+// at most 16 × journey.MaxEventBytes (1 MiB) of events in memory per
+// page being answered.
+const readChunk = 16
 
 // EventsPage is the answer of GET /v1/customers/{id}/events: the customer's
 // stored events in log order (version 1, 2, …), each with the engine's
@@ -55,6 +80,11 @@ func (e *notFoundError) Error() string { return e.what + " not found" }
 type Queries struct {
 	Store *eventstore.Store
 	Views *projections.Views
+	// PopulationAsOf bounds the population as-of reads (segments with an
+	// as_of) running at once; beyond it they are refused as busy (HTTP
+	// 429). Nil: a limiter of DefaultMaxPopulationAsOf shared by every
+	// Queries and HTTP handler of the same Views.
+	PopulationAsOf *Limiter
 }
 
 // Customer is the customer's answer at asOf (zero: now).
@@ -66,38 +96,173 @@ func (q Queries) Customer(ctx context.Context, id string, asOf time.Time) (*proj
 }
 
 // Events is a page of the customer's stored events after version after
-// (limit 0: 1000; at most 10000).
+// (limit 0: DefaultEventsLimit; at most MaxEventsLimit), bounded by
+// MaxPageBytes as the HTTP and NATS pages are.
 func (q Queries) Events(ctx context.Context, id string, after uint64, limit int) (EventsPage, error) {
-	if limit <= 0 {
-		limit = 1000
+	if err := checkPage(after, limit); err != nil {
+		return EventsPage{}, err
 	}
-	if limit > 10000 {
-		return EventsPage{}, &journey.Error{Code: journey.CodeInvalidField, Field: "limit", Rule: "must be 1 to 10000"}
+	if limit == 0 {
+		limit = DefaultEventsLimit
 	}
-	recs, err := q.Store.CustomerEvents(ctx, id, after, limit+1)
+	page := EventsPage{Customer: id, Events: []StoredEvent{}}
+	next, err := q.eachPageEvent(ctx, id, after, limit, MaxPageBytes, func(rec *eventstore.Record, _ []byte) error {
+		page.Events = append(page.Events, StoredEvent{Seq: rec.Seq, Version: rec.Version, RecordedAt: rec.RecordedAt,
+			Hash: hex.EncodeToString(rec.Hash[:]), Event: json.RawMessage(rec.Raw)})
+		return nil
+	})
 	if err != nil {
 		return EventsPage{}, err
 	}
-	page := EventsPage{Customer: id, Events: make([]StoredEvent, 0, min(len(recs), limit))}
-	for i, rec := range recs {
-		if i == limit {
-			page.NextAfter = recs[i-1].Version
-			break
-		}
-		page.Events = append(page.Events, StoredEvent{Seq: rec.Seq, Version: rec.Version, RecordedAt: rec.RecordedAt,
-			Hash: hex.EncodeToString(rec.Hash[:]), Event: json.RawMessage(rec.Raw)})
-	}
-	if len(page.Events) == 0 && after == 0 {
-		return EventsPage{}, &notFoundError{what: "customer " + strconv.Quote(id)}
-	}
+	page.NextAfter = next
 	return page, nil
 }
 
+// entryTooLargeError: one event's entry does not fit a page's byte budget
+// (a NATS server with a max_payload smaller than the event).
+type entryTooLargeError struct {
+	version     uint64
+	size, limit int
+}
+
+func (e *entryTooLargeError) Error() string {
+	return fmt.Sprintf("the event at version %d takes %d bytes in a reply, more than the %d a reply may hold here "+
+		"(the NATS server's max_payload); read it over HTTP", e.version, e.size, e.limit)
+}
+
+// eachPageEvent reads the page of id's events after after, at most limit
+// of them and at most budget bytes of encoded entries (at least one
+// entry), from the store readChunk records at a time, and calls fn with
+// each record and its entry (the JSON of StoredEvent; only valid during
+// the call) in version order. It returns the next page's after (0: this
+// is the last page). A customer without events is a not-found error.
+func (q Queries) eachPageEvent(ctx context.Context, id string, after uint64, limit, budget int,
+	fn func(rec *eventstore.Record, entry []byte) error) (next uint64, err error) {
+	if q.Store == nil {
+		return 0, errNotServed
+	}
+	if !journey.ValidCustomerID(id) {
+		return 0, &notFoundError{what: "customer " + journey.Quote(id)}
+	}
+	var (
+		entry []byte
+		n     int
+		total int
+	)
+	cursor := after
+	for n < limit {
+		want := min(readChunk, limit-n+1) // one more than needed: is there a next page?
+		recs, err := q.Store.CustomerEvents(ctx, id, cursor, want)
+		if err != nil {
+			return 0, err
+		}
+		for i := range recs {
+			rec := &recs[i]
+			if n == limit {
+				return cursor, nil
+			}
+			entry = appendEntry(entry[:0], rec)
+			if total+len(entry)+1 > budget {
+				if n == 0 {
+					return 0, &entryTooLargeError{version: rec.Version, size: len(entry), limit: budget}
+				}
+				return cursor, nil
+			}
+			if err := fn(rec, entry); err != nil {
+				return 0, err
+			}
+			total += len(entry) + 1
+			n++
+			cursor = rec.Version
+		}
+		if len(recs) < want {
+			break
+		}
+	}
+	if n == 0 && after == 0 {
+		return 0, &notFoundError{what: "customer " + journey.Quote(id)}
+	}
+	return 0, nil
+}
+
+// appendEntry appends the JSON of rec as a StoredEvent, with the event's
+// bytes exactly as stored.
+func appendEntry(b []byte, rec *eventstore.Record) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, rec.Seq, 10)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendUint(b, rec.Version, 10)
+	b = append(b, `,"recorded_at":`...)
+	if ts, err := rec.RecordedAt.MarshalJSON(); err == nil {
+		b = append(b, ts...)
+	} else {
+		b = append(b, `null`...)
+	}
+	b = append(b, `,"hash":"`...)
+	b = hex.AppendEncode(b, rec.Hash[:])
+	b = append(b, `","event":`...)
+	b = append(b, rec.Raw...)
+	return append(b, '}')
+}
+
+// writeEventsPage writes the page of id's events as EventsPage JSON to the
+// writer start returns, which it calls once, after the first read
+// succeeded: an unknown customer or a failed first read is returned
+// without anything written. An error after start is a broken page (the
+// caller aborts the reply).
+func (q Queries) writeEventsPage(ctx context.Context, id string, after uint64, limit, budget int,
+	start func() io.Writer) (started bool, err error) {
+	var w io.Writer
+	begin := func() error {
+		w = start()
+		started = true
+		cust, _ := json.Marshal(id)
+		_, err := fmt.Fprintf(w, `{"customer":%s,"events":[`, cust)
+		return err
+	}
+	first := true
+	next, err := q.eachPageEvent(ctx, id, after, limit, budget, func(_ *eventstore.Record, entry []byte) error {
+		if first {
+			first = false
+			if err := begin(); err != nil {
+				return err
+			}
+		} else if _, err := w.Write([]byte{','}); err != nil {
+			return err
+		}
+		_, err := w.Write(entry)
+		return err
+	})
+	if err != nil {
+		return started, err
+	}
+	if !started {
+		if err := begin(); err != nil {
+			return started, err
+		}
+	}
+	tail := "]}\n"
+	if next > 0 {
+		tail = `],"next_after":` + strconv.FormatUint(next, 10) + "}\n"
+	}
+	_, err = io.WriteString(w, tail)
+	return started, err
+}
+
 // Segments counts customers by one segmentation at asOf (zero: now); with
-// by empty, every segmentation (projections.SegmentCounts).
+// by empty, every segmentation (projections.SegmentCounts). With an asOf
+// it is a population as-of read: at most PopulationAsOf run at once,
+// beyond it the answer is a busy error.
 func (q Queries) Segments(ctx context.Context, by string, asOf time.Time) (any, error) {
 	if q.Views == nil {
 		return nil, errNotServed
+	}
+	if !asOf.IsZero() {
+		release, err := q.limiter().acquire()
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 	}
 	if by == "" {
 		return q.Views.Segmentation(ctx, asOf)
@@ -109,15 +274,78 @@ func (q Queries) Segments(ctx context.Context, by string, asOf time.Time) (any, 
 	return SegmentsAnswer{By: by, AsOf: asOf, Counts: counts}, nil
 }
 
+// DefaultMaxPopulationAsOf is how many population as-of reads run at once
+// when Queries.PopulationAsOf (HTTPOptions.PopulationAsOf) is nil.
+const DefaultMaxPopulationAsOf = 2
+
+// Limiter bounds how many population as-of reads run at once: a read
+// beyond it is refused at once as busy (HTTP 429 with Retry-After, NATS
+// error code 429), not queued. Share one between the HTTP and NATS
+// surfaces.
+type Limiter struct {
+	sem chan struct{}
+}
+
+// NewLimiter returns a Limiter of n reads at once (n ≤ 0:
+// DefaultMaxPopulationAsOf).
+func NewLimiter(n int) *Limiter {
+	if n <= 0 {
+		n = DefaultMaxPopulationAsOf
+	}
+	return &Limiter{sem: make(chan struct{}, n)}
+}
+
+// busyError is a read refused because the limiter is full.
+type busyError struct{ limit int }
+
+func (e *busyError) Error() string {
+	return fmt.Sprintf("%d population as-of answers are running, the most at once; retry in %ds", e.limit, retryAfterSeconds)
+}
+
+// retryAfterSeconds is the Retry-After of a busy answer.
+const retryAfterSeconds = 1
+
+// codeBusy is the error code of a read refused as busy.
+const codeBusy journey.Code = "busy"
+
+func (l *Limiter) acquire() (release func(), err error) {
+	select {
+	case l.sem <- struct{}{}:
+		return func() { <-l.sem }, nil
+	default:
+		return nil, &busyError{limit: cap(l.sem)}
+	}
+}
+
+// defaultLimiters are the limiters of the Views served without one
+// (weakly keyed: a closed Views is not kept).
+var defaultLimiters sync.Map // weak.Pointer[projections.Views] → *Limiter
+
+func (q Queries) limiter() *Limiter {
+	if q.PopulationAsOf != nil {
+		return q.PopulationAsOf
+	}
+	l, _ := defaultLimiters.LoadOrStore(weak.Make(q.Views), NewLimiter(0))
+	return l.(*Limiter)
+}
+
 // readStatus maps a read error to its HTTP status and body.
 func readStatus(err error) (int, ErrorBody) {
-	var je *journey.Error
-	var nf *notFoundError
+	var (
+		je   *journey.Error
+		nf   *notFoundError
+		busy *busyError
+		big  *entryTooLargeError
+	)
 	switch {
 	case errors.As(err, &je):
 		return statusOf(je.Code), errorBody(je)
 	case errors.As(err, &nf), isNotFound(err):
 		return http.StatusNotFound, ErrorBody{Code: "not_found", Message: err.Error()}
+	case errors.As(err, &busy):
+		return http.StatusTooManyRequests, ErrorBody{Code: codeBusy, Message: err.Error()}
+	case errors.As(err, &big):
+		return http.StatusRequestEntityTooLarge, ErrorBody{Code: journey.CodeTooLarge, Message: err.Error()}
 	case errors.Is(err, projections.ErrUnknownSegmentation):
 		return http.StatusBadRequest, ErrorBody{Code: journey.CodeInvalidField, Field: "by", Message: err.Error()}
 	case errors.Is(err, errNotServed):
@@ -129,13 +357,18 @@ func readStatus(err error) (int, ErrorBody) {
 
 func (h *httpHandler) readError(w http.ResponseWriter, err error) {
 	status, body := readStatus(err)
-	if status == http.StatusInternalServerError {
+	switch status {
+	case http.StatusInternalServerError:
 		h.o.Logger.Error("http read failed", "err", err)
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
 	writeError(w, status, body)
 }
 
-func (h *httpHandler) queries() Queries { return Queries{Store: h.o.Store, Views: h.o.Views} }
+func (h *httpHandler) queries() Queries {
+	return Queries{Store: h.o.Store, Views: h.o.Views, PopulationAsOf: h.o.PopulationAsOf}
+}
 
 func (h *httpHandler) customer(w http.ResponseWriter, r *http.Request) {
 	asOf, err := parseAsOf(r.URL.Query().Get("as_of"))
@@ -151,24 +384,37 @@ func (h *httpHandler) customer(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, c)
 }
 
+// customerEvents streams the page: at most readChunk records and one
+// buffer of the reply are in memory, whatever the page's size.
 func (h *httpHandler) customerEvents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	after, err := uintParam(q.Get("after"), "after")
+	after, limit, err := parsePage(q.Get("after"), q.Get("limit"))
 	if err != nil {
 		h.readError(w, err)
 		return
 	}
-	limit, err := uintParam(q.Get("limit"), "limit")
-	if err != nil {
-		h.readError(w, err)
-		return
+	var bw *bufio.Writer
+	started, err := h.queries().writeEventsPage(r.Context(), r.PathValue("id"), after, limit, MaxPageBytes, func() io.Writer {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		bw = bufio.NewWriterSize(w, 64<<10)
+		return bw
+	})
+	if err == nil {
+		err = bw.Flush()
 	}
-	page, err := h.queries().Events(r.Context(), r.PathValue("id"), after, int(min(limit, 1<<20)))
-	if err != nil {
+	switch {
+	case err == nil:
+	case !started:
 		h.readError(w, err)
-		return
+	default:
+		// The status is sent: break the reply rather than end it as if
+		// the page were whole.
+		if r.Context().Err() == nil {
+			h.o.Logger.Warn("http events page broken off", "err", err)
+		}
+		panic(http.ErrAbortHandler)
 	}
-	writeJSON(w, http.StatusOK, page)
 }
 
 func (h *httpHandler) segments(w http.ResponseWriter, r *http.Request) {
@@ -198,13 +444,71 @@ func (h *httpHandler) rebuild(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func uintParam(s, name string) (uint64, error) {
+// parsePage parses the after and limit parameters of a page of events as
+// every surface spells them (decimal digits; "" is absent): after is a
+// customer version, 0 to 2^63-1 (absent: 0, from the first event); limit
+// is 1 to MaxEventsLimit (absent or 0: DefaultEventsLimit). Anything else,
+// a sign, an overflow, is an invalid_field error naming the parameter.
+func parsePage(after, limit string) (uint64, int, error) {
+	a, err := pageParam("after", after, math.MaxInt64, "must be a customer version, an integer from 0 to 9223372036854775807")
+	if err != nil {
+		return 0, 0, err
+	}
+	l, err := pageParam("limit", limit, MaxEventsLimit,
+		fmt.Sprintf("must be an integer from 1 to %d (0 or absent: %d)", MaxEventsLimit, DefaultEventsLimit))
+	if err != nil {
+		return 0, 0, err
+	}
+	if l == 0 {
+		l = DefaultEventsLimit
+	}
+	return a, int(l), nil
+}
+
+func pageParam(name, s string, maxV uint64, rule string) (uint64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	n, err := strconv.ParseUint(s, 10, 64)
-	if err != nil {
-		return 0, &journey.Error{Code: journey.CodeInvalidField, Field: name, Rule: strconv.Quote(s) + " is not an unsigned integer"}
+	bad := s == "" || len(s) > 20
+	for i := 0; i < len(s) && !bad; i++ {
+		bad = s[i] < '0' || s[i] > '9'
+	}
+	var n uint64
+	if !bad {
+		var err error
+		n, err = strconv.ParseUint(s, 10, 64)
+		bad = err != nil || n > maxV
+	}
+	if bad {
+		return 0, &journey.Error{Code: journey.CodeInvalidField, Field: name, Rule: rule + ", got " + journey.Quote(s)}
 	}
 	return n, nil
+}
+
+// checkPage checks after and limit given as numbers (Queries.Events) by
+// the rules of parsePage.
+func checkPage(after uint64, limit int) error {
+	if limit < 0 {
+		_, _, err := parsePage("", strconv.Itoa(limit))
+		return err
+	}
+	_, _, err := parsePage(strconv.FormatUint(after, 10), strconv.Itoa(limit))
+	return err
+}
+
+// rawParam turns a JSON value of a NATS query (number, string or null)
+// into the text parsePage reads; anything else is shown as it is, for the
+// error.
+func rawParam(v json.RawMessage) string {
+	s := strings.TrimSpace(string(v))
+	if s == "" || s == "null" {
+		return ""
+	}
+	if s[0] == '"' {
+		var u string
+		if json.Unmarshal([]byte(s), &u) == nil {
+			return u
+		}
+	}
+	return s
 }
