@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -23,7 +24,21 @@ type Options struct {
 	// 256 MiB). A bulk reader of the whole log (rebuild, as-of folds)
 	// gains little from a large cache, which then only takes memory.
 	CacheSize int64
+	// ReadOnly opens the log without writing anything (Pebble read-only:
+	// the WAL is replayed in memory): Append returns ErrReadOnly. It needs
+	// no free space, so verify and the read commands work on a full disk.
+	ReadOnly bool
+	// AllowDamaged opens a damaged log (see Open) so that Verify can name
+	// the damage; Append then refuses with the damage.
+	AllowDamaged bool
+	// MinFreeBytes is the free space Open needs on the log's file system
+	// when opening for writing; 0: DefaultMinFreeBytes, <0: no check.
+	MinFreeBytes int64
 }
+
+// DefaultMinFreeBytes is the free space Open needs to open the log for
+// writing: room for a memtable's WAL and its flush.
+const DefaultMinFreeBytes = 64 << 20
 
 // Request is one event to append. ExpectedVersion is the customer's
 // current version the caller expects (0: no events yet), or AnyVersion.
@@ -87,7 +102,41 @@ var (
 	// writer's state may be out of step with the log, so the store refuses
 	// appends until it is reopened.
 	ErrFailed = errors.New("eventstore: store failed, reopen it")
-	// ErrDamaged is returned by Append when Open could not read the head of
-	// the log; run Verify to find the damage.
-	ErrDamaged = errors.New("eventstore: log head unreadable, run verify")
+	// ErrDamaged marks a log that ends before its durable head record, does
+	// not match it, or whose last record cannot be read (a *DamageError
+	// carries the details); run Verify to find the damage.
+	ErrDamaged = errors.New("eventstore: the log is damaged")
+	// ErrNoSpace marks a failure for want of disk space: Open refusing to
+	// start below Options.MinFreeBytes, or Pebble failing to write.
+	ErrNoSpace = errors.New("eventstore: no space left on the log's file system")
+	// ErrReadOnly is returned by Append on a store opened ReadOnly.
+	ErrReadOnly = errors.New("eventstore: opened read-only")
 )
+
+// DamageError is a log that lost or changed records it had acknowledged.
+type DamageError struct {
+	Dir        string
+	LastSeq    uint64 // the last record found
+	DurableSeq uint64 // the durable head record's sequence (0: unknown)
+	Reason     string
+	Archive    string // what Pebble wanted to delete and was kept, if anything
+}
+
+func (e *DamageError) Error() string {
+	msg := fmt.Sprintf("eventstore: the log in %s is damaged: %s", e.Dir, e.Reason)
+	if e.Archive != "" {
+		msg += "; " + e.Archive
+	}
+	return msg + ". Nothing was deleted; restore the data dir from a backup (journey verify names the damage)"
+}
+
+func (e *DamageError) Unwrap() error { return ErrDamaged }
+
+// MissingRange is the range of acknowledged records the log no longer
+// has (0, 0 when none).
+func (e *DamageError) MissingRange() (from, to uint64) {
+	if e.DurableSeq > e.LastSeq {
+		return e.LastSeq + 1, e.DurableSeq
+	}
+	return 0, 0
+}

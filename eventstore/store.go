@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -23,8 +26,22 @@ import (
 // order, then publishes the durable position and completes the callers.
 // Readers use Pebble iterators and never go past DurableSeq.
 type Store struct {
-	db   *pebble.DB
-	opts Options
+	db    *pebble.DB
+	opts  Options
+	dir   string
+	guard *guardFS
+
+	// The durable head record: as read at Open (headRec, headKnown: the
+	// file existed and was valid) and its writer (nil when read-only or
+	// damaged).
+	headRec   headRecord
+	headKnown bool
+	headErr   string // why the head record could not be read
+	head      *headWriter
+
+	noSpace     chan struct{} // closed on the first ENOSPC from Pebble
+	noSpaceOnce   sync.Once
+	noSpaceLogged atomic.Bool
 
 	reqCh   chan *pending  // Append → writer
 	stopped chan struct{}  // closed when the writer and syncer have finished
@@ -77,6 +94,12 @@ func (o *Options) withDefaults() Options {
 	if r.Logger == nil {
 		r.Logger = slog.Default()
 	}
+	if r.FS == nil {
+		r.FS = vfs.Default
+	}
+	if r.MinFreeBytes == 0 {
+		r.MinFreeBytes = DefaultMinFreeBytes
+	}
 	return r
 }
 
@@ -116,7 +139,8 @@ func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 	// Pebble's default for on-disk corruption is a fatal log; a damaged log
 	// must instead surface as read errors that Verify reports.
 	o.EventListener = &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
-		logger.Error("pebble: data corruption", "info", info.String())
+		msg, _, _ := strings.Cut(info.String(), "\n")
+		logger.Error("pebble: data corruption", "info", msg)
 	}}
 	for i := range o.Levels {
 		o.Levels[i].BlockSize = 4 << 10
@@ -155,35 +179,76 @@ func (f pebbleFatal) Error() string { return string(f) }
 
 // Open opens (creating if needed) the log in dir.
 //
-// It recovers the head sequence and hash from the last record. When that
-// record cannot be read (the log is damaged), Open still succeeds so that
-// Verify can name the damage, but Append returns ErrDamaged.
+// It recovers the head sequence and hash from the last record and checks
+// them against the durable head record (see HeadFileName): a log that ends
+// before the head it had fsynced, whose record at that sequence has
+// another hash, or whose last record cannot be read is damaged, and Open
+// fails with a *DamageError (errors.Is ErrDamaged) naming the problem —
+// unless Options.AllowDamaged is set (journey verify), in which case the
+// store opens so that Verify can name the damage, and Append refuses with
+// that error. Files Pebble wanted to delete that the store cannot prove
+// obsolete are kept under ArchiveDirName.
+//
+// Opening for writing needs Options.MinFreeBytes free on the file system
+// (ErrNoSpace otherwise, at once, instead of Pebble retrying its flush for
+// ever); Options.ReadOnly needs none and writes nothing.
 func Open(dir string, opts *Options) (*Store, error) {
 	o := opts.withDefaults()
-	po := PebbleOptions(o.FS, o.Logger)
-	if o.CacheSize > 0 {
-		po.CacheSize = o.CacheSize
+	dir = filepath.Clean(dir)
+	if !o.ReadOnly {
+		if err := checkFree(o.FS, dir, o.MinFreeBytes); err != nil {
+			return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
+		}
 	}
-	db, err := pebble.Open(dir, po)
+	g, err := newGuardFS(o.FS, dir, o.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
 	}
 	s := &Store{
-		db:       db,
 		opts:     o,
+		dir:      dir,
+		guard:    g,
 		reqCh:    make(chan *pending, reqQueue),
 		stopped:  make(chan struct{}),
 		syncCh:   make(chan *inflight, 1),
 		slots:    make(chan struct{}, 1),
 		closing:  make(chan struct{}),
 		headWake: make(chan struct{}),
+		noSpace:  make(chan struct{}),
 	}
+	po := PebbleOptions(g, o.Logger)
+	if o.CacheSize > 0 {
+		po.CacheSize = o.CacheSize
+	}
+	po.ReadOnly = o.ReadOnly
+	g.listener(po.EventListener)
+	po.EventListener.BackgroundError = s.backgroundError
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			err = fmt.Errorf("%w: %v", ErrNoSpace, err)
+		}
+		if isCorruption(err) {
+			return nil, &DamageError{Dir: dir, Reason: "Pebble cannot open it: " + describe(err), Archive: g.archivedSummary()}
+		}
+		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
+	}
+	s.db = db
 	s.rdCond.L = &s.rdMu
-	head, hash, herr := s.recoverHead()
-	if herr != nil {
-		o.Logger.Error("eventstore: cannot read the head of the log; appends refused until it is repaired", "dir", dir, "err", herr)
-		damaged := fmt.Errorf("%w: %v", ErrDamaged, herr)
-		s.failed.Store(&damaged)
+	head, hash, damage := s.checkHead()
+	if damage != nil {
+		if !o.AllowDamaged {
+			_ = db.Close()
+			return nil, damage
+		}
+		o.Logger.Error("eventstore: the log is damaged; appends refused", "dir", dir, "err", damage)
+		var err error = damage
+		s.failed.Store(&err)
+	} else if !o.ReadOnly {
+		g.trust()
+		if sum := g.archivedSummary(); sum != "" {
+			o.Logger.Warn("eventstore: "+sum+"; the log matches its durable head record, run journey verify to check the rest", "dir", dir)
+		}
 	}
 	s.durable.Store(head)
 	s.headHash = hash
@@ -191,12 +256,81 @@ func Open(dir string, opts *Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
 	}
+	if o.ReadOnly {
+		err := error(ErrReadOnly)
+		if s.failed.Load() == nil {
+			s.failed.Store(&err)
+		}
+	} else if damage == nil {
+		hw, err := openHeadWriter(o.FS, dir, headRecord{gen: s.headRec.gen, seq: head, hash: hash}, o.NoSync)
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
+		}
+		s.head = hw
+	}
 	s.w = newWriter(s, head, hash)
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.w.run() }()
 	go func() { defer s.wg.Done(); s.syncLoop() }()
 	go func() { s.wg.Wait(); close(s.stopped) }()
 	return s, nil
+}
+
+// checkHead recovers the head from the last record and compares it with
+// the durable head record. It returns the head to continue from and, for
+// a damaged log, a *DamageError.
+func (s *Store) checkHead() (uint64, [32]byte, error) {
+	head, hash, herr := s.recoverHead()
+	rec, exists, rerr := readHead(s.opts.FS, s.dir)
+	s.headRec, s.headKnown = rec, exists && rerr == nil
+	if rerr != nil {
+		s.headErr = fmt.Sprintf("the durable head record %s cannot be read (%v): the log's length cannot be checked", HeadFileName, rerr)
+	}
+	damaged := func(last uint64, reason string) (uint64, [32]byte, error) {
+		return head, hash, &DamageError{Dir: s.dir, LastSeq: last, DurableSeq: rec.seq, Reason: reason, Archive: s.guard.archivedSummary()}
+	}
+	switch {
+	case herr != nil:
+		return damaged(0, "the last record of the log cannot be read: "+describe(herr))
+	case rerr != nil:
+		return damaged(head, fmt.Sprintf("the durable head record %s cannot be read: %v", HeadFileName, rerr))
+	case !exists:
+		if head > 0 {
+			s.opts.Logger.Warn("eventstore: the log has no durable head record yet (written by an older journey); starting one at its last record", "dir", s.dir, "seq", head)
+		}
+		return head, hash, nil
+	case head < rec.seq:
+		return damaged(head, fmt.Sprintf("the log ends at sequence %d but %d were fsynced and acknowledged (durable head record %s): records %d..%d are missing",
+			head, rec.seq, HeadFileName, head+1, rec.seq))
+	case rec.seq == 0:
+		return head, hash, nil
+	}
+	got, err := s.recordHash(rec.seq)
+	if err != nil {
+		return damaged(head, fmt.Sprintf("record %d (the durable head) cannot be read: %v", rec.seq, err))
+	}
+	if got != rec.hash {
+		return damaged(head, fmt.Sprintf("record %d has hash %x, but the durable head record says %x: the log was rewritten or damaged",
+			rec.seq, got[:8], rec.hash[:8]))
+	}
+	return head, hash, nil
+}
+
+// recordHash reads the stored hash of record seq.
+func (s *Store) recordHash(seq uint64) ([32]byte, error) {
+	var h [32]byte
+	v, closer, err := s.db.Get(eventKey(nil, seq))
+	if err != nil {
+		return h, err
+	}
+	defer closer.Close()
+	var r recordView
+	if err := parseRecord(v, &r); err != nil || r.seq != seq {
+		return h, fmt.Errorf("record %d: %w", seq, errMalformed)
+	}
+	copy(h[:], r.hash)
+	return h, nil
 }
 
 // recoverHead reads the last record of the log.
@@ -244,8 +378,82 @@ func (s *Store) Close() error {
 	close(s.headWake)
 	s.headWake = nil
 	s.headMu.Unlock()
-	return s.db.Close()
+	var herr error
+	if s.head != nil {
+		herr = s.head.close()
+	}
+	// Pebble's Close waits for its background flush, which on a full disk
+	// retries for ever: do not wait for it then. Everything acknowledged
+	// is in the fsynced WAL; the process is expected to exit.
+	done := make(chan error, 1)
+	go func() { done <- s.db.Close() }()
+	select {
+	case err := <-done:
+		return errors.Join(herr, err)
+	case <-s.noSpace:
+		select {
+		case err := <-done:
+			return errors.Join(herr, err)
+		case <-time.After(closeNoSpaceWait):
+			return fmt.Errorf("eventstore: close %s: Pebble cannot flush for want of disk space; left open (every acknowledged event is in the fsynced WAL): %w", s.dir, ErrNoSpace)
+		}
+	}
 }
+
+// closeNoSpaceWait is how long Close waits for Pebble after an ENOSPC.
+var closeNoSpaceWait = 2 * time.Second
+
+// backgroundError is Pebble's EventListener.BackgroundError. A flush or
+// compaction that fails for want of space is retried by Pebble at once and
+// for ever; the store then refuses appends (ErrNoSpace), signals NoSpace,
+// and slows the retry loop down (the callback runs inside it).
+func (s *Store) backgroundError(err error) {
+	if !errors.Is(err, syscall.ENOSPC) {
+		s.opts.Logger.Error("pebble: background error", "err", err)
+		return
+	}
+	if s.noSpaceLogged.CompareAndSwap(false, true) {
+		s.opts.Logger.Error("eventstore: no space left on the log's file system; appends refused until space is freed and the store reopened", "dir", s.dir, "err", err)
+	}
+	s.fail(fmt.Errorf("%w: %v", ErrNoSpace, err))
+	time.Sleep(noSpaceBackoff)
+}
+
+// noSpaceBackoff slows Pebble's flush retries on a full disk.
+var noSpaceBackoff = 100 * time.Millisecond
+
+// NoSpace is closed once Pebble failed to write for want of disk space.
+func (s *Store) NoSpace() <-chan struct{} { return s.noSpace }
+
+// checkFree fails with ErrNoSpace when dir's file system has less than
+// min bytes available (min < 0: no check).
+func checkFree(fs vfs.FS, dir string, min int64) error {
+	if min < 0 {
+		return nil
+	}
+	path := dir
+	for {
+		if _, err := fs.Stat(path); err == nil {
+			break
+		}
+		parent := filepath.Dir(path)
+		if parent == path {
+			return nil
+		}
+		path = parent
+	}
+	du, err := fs.GetDiskUsage(path)
+	if err != nil {
+		return nil // not every file system tells; Pebble will report a failed write
+	}
+	if int64(du.AvailBytes) < min {
+		return fmt.Errorf("%w: %s free, need at least %s to open the log for writing (free space and retry; verify and the read commands need none)",
+			ErrNoSpace, mib(du.AvailBytes), mib(uint64(min)))
+	}
+	return nil
+}
+
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // readLock holds the store open for a read; release with readUnlock.
 func (s *Store) readLock() error {
@@ -311,7 +519,10 @@ func (s *Store) publish(seq uint64, hash [32]byte) {
 
 // fail records the first store failure; later appends return it.
 func (s *Store) fail(err error) error {
-	wrapped := fmt.Errorf("%w: %v", ErrFailed, err)
+	wrapped := fmt.Errorf("%w: %w", ErrFailed, err)
+	if errors.Is(err, ErrNoSpace) {
+		s.noSpaceOnce.Do(func() { close(s.noSpace) })
+	}
 	if s.failed.CompareAndSwap(nil, &wrapped) {
 		s.opts.Logger.Error("eventstore: commit failed; appends refused until reopen", "err", err)
 		return wrapped

@@ -152,6 +152,10 @@ func (v *verifier) walk() error {
 			v.bad(seq, fmt.Sprintf("customer index for %q version %d: %s", view.customer, view.version, reason))
 			return nil
 		}
+		if s.headKnown && seq == s.headRec.seq && sum != s.headRec.hash {
+			v.bad(seq, fmt.Sprintf("hash %x differs from the durable head record's %x: the log was rewritten or damaged", sum[:8], s.headRec.hash[:8]))
+			return nil
+		}
 		v.head = sum
 		v.events++
 		v.want++
@@ -165,6 +169,13 @@ func (v *verifier) walk() error {
 	}
 	if v.want <= durable {
 		v.bad(v.want, fmt.Sprintf("record %d is missing (the durable head is %d)", v.want, durable))
+	}
+	if s.headKnown && v.want <= s.headRec.seq {
+		v.bad(v.want, fmt.Sprintf("records %d..%d are missing: the log ends at %d, but its durable head record (%s) says %d were fsynced and acknowledged",
+			v.want, s.headRec.seq, v.want-1, HeadFileName, s.headRec.seq))
+	}
+	if !s.headKnown && s.headErr != "" {
+		v.bad(v.want, s.headErr)
 	}
 	return nil
 }

@@ -380,7 +380,13 @@ func (s *Store) syncLoop() {
 			}
 		}
 		if broken == nil && inf.lastSeq > s.durable.Load() {
-			s.publish(inf.lastSeq, inf.hash)
+			// The WAL holding the batch is fsynced: record the durable head
+			// before anyone is told.
+			if err := s.head.write(inf.lastSeq, inf.hash); err != nil {
+				broken = s.fail(err)
+			} else {
+				s.publish(inf.lastSeq, inf.hash)
+			}
 		}
 		// The batch is applied: the writer may hand over the next one while
 		// this one's callers are woken.
@@ -417,6 +423,9 @@ func guard(write func() error) (err error) {
 				panic(r)
 			}
 			err = f
+			if strings.Contains(string(f), "no space left on device") {
+				err = fmt.Errorf("%w: %s", ErrNoSpace, f)
+			}
 		}
 	}()
 	return write()
