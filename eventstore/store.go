@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -39,7 +39,7 @@ type Store struct {
 	headErr   string // why the head record could not be read
 	head      *headWriter
 
-	noSpace     chan struct{} // closed on the first ENOSPC from Pebble
+	noSpace       chan struct{} // closed on the first ENOSPC from Pebble
 	noSpaceOnce   sync.Once
 	noSpaceLogged atomic.Bool
 
