@@ -225,3 +225,29 @@ func TestAsOfSnapshotFollowsLateEvents(t *testing.T) {
 		t.Fatal("the late events changed no answer as of T: the test proves nothing")
 	}
 }
+
+// BenchmarkCustomerAsOf is one customer's answer (1,000 events) as of a
+// past instant whose population snapshot is cached: a fold of that
+// customer's history.
+func BenchmarkCustomerAsOf(b *testing.B) {
+	raws := simulated(b, 300, simDays, 15)
+	for i := range BenchAsOfHistory {
+		at := simStart.Add(time.Duration(i) * (simDays * 24 * time.Hour / BenchAsOfHistory))
+		if i%2 == 1 {
+			raws = append(raws, purchase(fmt.Sprintf("bench-%d", i), "bench-customer", at))
+		} else {
+			raws = append(raws, ev(fmt.Sprintf("bench-%d", i), "visit", "bench-customer", at, `{"channel":"store","store_id":"store-1"}`))
+		}
+	}
+	_, _, v := loadedViews(b, raws, &Options{Clock: fixedClock(testNow)})
+	ctx := context.Background()
+	asOf := simStart.Add(140*24*time.Hour + 11*time.Hour)
+	if c, err := v.Customer(ctx, "bench-customer", asOf); err != nil || c.RFM == nil || c.State.Events < 900 {
+		b.Fatalf("warm-up: %v %+v", err, c)
+	}
+	for b.Loop() {
+		if _, err := v.Customer(ctx, "bench-customer", asOf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -325,27 +325,45 @@ func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer s
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("projections: history of %q: %w", customer, err)
 	}
-	items := make([]histItem, 0, len(recs))
-	for i := range recs {
-		r := &recs[i]
-		if r.Seq > maxSeq || (!asOf.IsZero() && r.EventTime.After(asOf)) {
-			continue
+	// In event-time order (the log's event time, as the rebuild orders),
+	// each decoded into one reused Event and applied at once.
+	kept := recs[:0]
+	for _, r := range recs {
+		if r.Seq <= maxSeq && (asOf.IsZero() || !r.EventTime.After(asOf)) {
+			kept = append(kept, r)
 		}
-		ev, err := journey.DecodeStored(r.Raw)
-		if err != nil {
-			v.opts.Logger.Warn("projections: skipping an event the vocabulary rejects", "seq", r.Seq, "err", err)
-			continue
-		}
-		items = append(items, histItem{time: ev.Time, seq: r.Seq, ev: ev})
 	}
+	slices.SortFunc(kept, func(a, b eventstore.Record) int {
+		if c := a.EventTime.Compare(b.EventTime); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Seq, b.Seq)
+	})
 	ms, err := readMarks(marks, customer, maxSeq, asOf)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if len(items) == 0 && len(ms) == 0 {
+	st := NewState(customer)
+	var last time.Time
+	var ev journey.Event
+	folded := 0
+	for i := range kept {
+		r := &kept[i]
+		ev = journey.Event{}
+		if err := journey.DecodeStoredInto(r.Raw, &ev); err != nil {
+			v.opts.Logger.Warn("projections: skipping an event the vocabulary rejects", "seq", r.Seq, "err", err)
+			continue
+		}
+		st.Apply(&ev, r.Seq)
+		last = maxTime(last, ev.Time)
+		folded++
+	}
+	if folded == 0 && len(ms) == 0 {
 		return nil, time.Time{}, nil
 	}
-	st, last := foldItems(customer, items, ms)
+	for _, m := range ms {
+		st.MarkReferred(m.By, m.Time, m.Seq)
+	}
 	return st, last, nil
 }
 

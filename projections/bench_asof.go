@@ -1,0 +1,189 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/internal/simulate"
+)
+
+// AsOfBenchResult is the `journey bench asof` measurement: one customer's
+// answer as of past instants (Views.Customer with asOf, the read behind
+// `journey customer --as-of`, HTTP and NATS) beside reading that
+// customer's history from the log alone, in the same run.
+type AsOfBenchResult struct {
+	eventstore.BenchResult
+	// LogEvents and Customers are the size of the log and population.
+	LogEvents int `json:"log_events"`
+	Customers int `json:"customers"`
+	// Instants are the distinct past instants asked; Requests the answers
+	// timed (each at one of the instants, once its snapshot is cached).
+	Instants int `json:"instants"`
+	Requests int `json:"requests"`
+	// P50MS and P99MS are the answer's latency (LatencyMS is P50MS);
+	// BaselineP99MS is the history read's.
+	P50MS         float64 `json:"p50_ms"`
+	P99MS         float64 `json:"p99_ms"`
+	BaselineP99MS float64 `json:"baseline_p99_ms"`
+	// ColdMS is the mean first answer at a new instant (the population
+	// snapshot at it: a scratch fold of the log up to it); ColdMaxMS the
+	// slowest.
+	ColdMS    float64 `json:"cold_ms"`
+	ColdMaxMS float64 `json:"cold_max_ms"`
+}
+
+// BenchAsOfHistory is the history length of the customer BenchAsOf asks about.
+const BenchAsOfHistory = 1000
+
+// BenchAsOf fills a fresh log under dir with events simulated journeys
+// plus one customer with BenchAsOfHistory events over the simulated year,
+// catches the views up, then asks that customer's answer as of 8 random
+// past instants (each first once, cold) and times requests more answers
+// at those instants, alternating with reads of the customer's history
+// (eventstore.CustomerEvents). dir's contents are removed afterwards.
+func BenchAsOf(ctx context.Context, dir string, events, requests int, bo *BenchOptions) ([]AsOfBenchResult, error) {
+	if events <= 0 || requests <= 0 {
+		return nil, fmt.Errorf("projections: bench asof needs positive events and requests, got %d and %d", events, requests)
+	}
+	o := BenchOptions{}
+	if bo != nil {
+		o = *bo
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	data, err := os.MkdirTemp(dir, "bench-asof-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(data)
+	logDir := filepath.Join(data, "log")
+	n, _, err := fillLog(ctx, logDir, events, o)
+	if err != nil {
+		return nil, err
+	}
+	log, err := eventstore.Open(logDir, &eventstore.Options{NoSync: true, Logger: o.Logger})
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	const id = "bench-asof-customer"
+	start := simulate.DefaultStart()
+	year := 365 * 24 * time.Hour
+	rnd := rand.New(rand.NewPCG(o.Seed, 7))
+	reqs := make([]eventstore.Request, 0, BenchAsOfHistory)
+	for i := range BenchAsOfHistory {
+		at := start.Add(time.Duration(i) * year / BenchAsOfHistory).Add(time.Duration(rnd.Int64N(int64(time.Hour))))
+		var raw string
+		switch i % 4 {
+		case 0, 2:
+			raw = fmt.Sprintf(`{"specversion":"1.0","id":"bench-asof-%d","source":"web/store-1","type":"visit","subject":%q,"time":%q,"data":{"channel":"store","store_id":"store-1"}}`, i, id, at.Format(time.RFC3339Nano))
+		case 1:
+			raw = fmt.Sprintf(`{"specversion":"1.0","id":"bench-asof-%d","source":"pos/store-1/till-1","type":"purchase","subject":%q,"time":%q,"data":{"order_id":"o-%d","amount":"%d.50","currency":"EUR","items":2}}`, i, id, at.Format(time.RFC3339Nano), i, 10+i%40)
+		default:
+			raw = fmt.Sprintf(`{"specversion":"1.0","id":"bench-asof-%d","source":"survey","type":"feedback","subject":%q,"time":%q,"data":{"nps":%d}}`, i, id, at.Format(time.RFC3339Nano), i%11)
+		}
+		ev, err := journey.Decode([]byte(raw), start.Add(2*year))
+		if err != nil {
+			return nil, fmt.Errorf("projections: bench asof event %d: %w", i, err)
+		}
+		reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
+	}
+	if _, err := log.Append(ctx, reqs); err != nil {
+		return nil, err
+	}
+	v, err := Open(data, log, &Options{Logger: o.Logger, Workers: o.Workers})
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	if _, err := v.CatchUp(ctx); err != nil {
+		return nil, err
+	}
+	customers, err := v.CustomerCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	instants := make([]time.Time, 8)
+	for i := range instants {
+		instants[i] = start.Add(30*24*time.Hour + time.Duration(rnd.Int64N(int64(300*24*time.Hour))))
+	}
+	var cold []time.Duration
+	for _, at := range instants {
+		t0 := time.Now()
+		if _, err := v.Customer(ctx, id, at); err != nil {
+			return nil, err
+		}
+		cold = append(cold, time.Since(t0))
+	}
+	lat := make([]time.Duration, 0, requests)
+	base := make([]time.Duration, 0, requests)
+	for i := range requests {
+		at := instants[rnd.IntN(len(instants))]
+		t0 := time.Now()
+		c, err := v.Customer(ctx, id, at)
+		if err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+		if i == 0 && c.RFM == nil {
+			return nil, fmt.Errorf("projections: bench asof: the answer at %v has no RFM", at)
+		}
+		t0 = time.Now()
+		h, err := log.CustomerEvents(ctx, id, 0, 0)
+		if err != nil {
+			return nil, err
+		}
+		base = append(base, time.Since(t0))
+		if len(h) != BenchAsOfHistory {
+			return nil, fmt.Errorf("projections: bench asof: history of %d events, want %d", len(h), BenchAsOfHistory)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / 1e6 }
+	mean := func(ds []time.Duration) time.Duration {
+		var s time.Duration
+		for _, d := range ds {
+			s += d
+		}
+		return s / time.Duration(len(ds))
+	}
+	q := func(ds []time.Duration, p float64) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[min(len(s)-1, int(p*float64(len(s))))]
+	}
+	r := AsOfBenchResult{
+		BenchResult: eventstore.BenchResult{
+			Bench:              "asof",
+			Events:             BenchAsOfHistory,
+			EventsPerS:         BenchAsOfHistory / mean(lat).Seconds(),
+			Baseline:           "eventstore CustomerEvents of the same 1,000 events (read, no fold)",
+			BaselineEventsPerS: BenchAsOfHistory / mean(base).Seconds(),
+			LatencyMS:          ms(q(lat, 0.5)),
+			BaselineLatencyMS:  ms(q(base, 0.5)),
+		},
+		LogEvents:     n + BenchAsOfHistory,
+		Customers:     customers,
+		Instants:      len(instants),
+		Requests:      requests,
+		P50MS:         ms(q(lat, 0.5)),
+		P99MS:         ms(q(lat, 0.99)),
+		BaselineP99MS: ms(q(base, 0.99)),
+		ColdMS:        ms(mean(cold)),
+		ColdMaxMS:     ms(slices.Max(cold)),
+	}
+	r.Ratio = r.EventsPerS / r.BaselineEventsPerS
+	return []AsOfBenchResult{r}, nil
+}
