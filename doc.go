@@ -46,7 +46,9 @@
 //	| type            | required, a known kind (else unknown_type)                           |
 //	| subject         | required, 1 to 128 bytes of A-Z a-z 0-9 _ - : @ (one NATS token)     |
 //	| time            | required, RFC 3339 (YYYY-MM-DDTHH:MM:SS[.1-9 digits](Z|±HH:MM)), not |
-//	|                 | more than 5 minutes (MaxFutureSkew) after the engine's clock         |
+//	|                 | more than 5 minutes (MaxFutureSkew) after the engine's clock, in the |
+//	|                 | years 0001 to 9999 in UTC (TimeRangeRule; stored events of year 0000 |
+//	|                 | still read)                                                          |
 //	| datacontenttype | optional, application/json (parameters such as charset allowed)      |
 //	| data            | required JSON object, checked per kind; data_base64 is refused       |
 //
