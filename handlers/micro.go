@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -150,5 +152,27 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 func respondError(req micro.Request, err error) {
 	status, body := readStatus(err)
 	b, _ := json.Marshal(ErrorReply{Error: body})
-	_ = req.Error(strconv.Itoa(status), body.Message, b)
+	_ = req.Error(strconv.Itoa(status), headerText(body.Message), b)
+}
+
+// headerText is msg as a header value (the Nats-Service-Error
+// description): one line of at most 256 bytes; the body has it all.
+func headerText(msg string) string {
+	msg = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, msg)
+	if len(msg) > 256 {
+		n := 256
+		for n > 0 && !utf8.RuneStart(msg[n]) {
+			n--
+		}
+		msg = msg[:n] + "…"
+	}
+	if msg == "" {
+		msg = "error"
+	}
+	return msg
 }
