@@ -97,15 +97,19 @@
 //
 // # Time travel
 //
-// Customer(id, T) folds the customer's events with time ≤ T (and the marks
-// with time ≤ T) from the log, and derives at T against the population at T:
-// the median gap over every customer's purchase days up to T's day, and the
-// churn fit if its calibration ended by T (a later fit did not exist then).
-// Its RFM score is given only when no stored event is later than T (the
-// quintiles of an earlier population need the population fold below).
-// Segments, NPS and Customers as of T fold the population of events with
-// time ≤ T afresh (the rebuild's code path, into a scratch database), unless
-// no stored event is later than T.
+// An answer as of T equals the answer of a log holding only the events
+// with time ≤ T, log positions (seq, version) aside; TestAsOfPropertyRandomInstants
+// checks it at random instants. Customer(id, T) folds the customer's
+// events with time ≤ T (and the marks with time ≤ T) from the log, and
+// derives at T against the population at T: the median gap and the RFM
+// quintiles of every customer's state at T (a population snapshot, see
+// asof.go: computed once per T from the states at T, cached with a bound,
+// and shared with Customers and Segmentation at T), and the churn fit if
+// its calibration ended by T (a later fit did not exist then). Segments,
+// NPS and Customers as of T fold the population of events with time ≤ T
+// afresh (the rebuild's code path, into a scratch database; at most
+// Options.AsOfFolds at once, without touching the GC settings), unless no
+// stored event is later than T.
 //
 // # Concurrency
 //
