@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 
@@ -77,7 +78,6 @@ func BenchAsOf(ctx context.Context, dir string, events, requests int, bo *BenchO
 	if err != nil {
 		return nil, err
 	}
-	defer log.Close()
 	const id = "bench-asof-customer"
 	start := simulate.DefaultStart()
 	year := 365 * 24 * time.Hour
@@ -101,8 +101,20 @@ func BenchAsOf(ctx context.Context, dir string, events, requests int, bo *BenchO
 		reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
 	}
 	if _, err := log.Append(ctx, reqs); err != nil {
+		_ = log.Close()
 		return nil, err
 	}
+	// Settle the log (compact it), as a log that has been served a while.
+	if err := log.Close(); err != nil {
+		return nil, err
+	}
+	if err := compactLog(logDir); err != nil {
+		return nil, err
+	}
+	if log, err = eventstore.Open(logDir, &eventstore.Options{NoSync: true, Logger: o.Logger}); err != nil {
+		return nil, err
+	}
+	defer log.Close()
 	v, err := Open(data, log, &Options{Logger: o.Logger, Workers: o.Workers})
 	if err != nil {
 		return nil, err
@@ -128,6 +140,7 @@ func BenchAsOf(ctx context.Context, dir string, events, requests int, bo *BenchO
 		}
 		cold = append(cold, time.Since(t0))
 	}
+	runtime.GC()
 	lat := make([]time.Duration, 0, requests)
 	base := make([]time.Duration, 0, requests)
 	for i := range requests {

@@ -9,6 +9,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/internal/ingestbench"
+	"github.com/journey-cdp/journey/projections"
 	"github.com/spf13/cobra"
 )
 
@@ -37,12 +38,13 @@ type benchFlags struct {
 	dir        string
 	noSync     bool
 	cpuProfile string
+	requests   int
 }
 
 func (a *app) benchCommand() *cobra.Command {
 	var bf benchFlags
 	bench := &cobra.Command{
-		Use:   "bench store|ingest|rebuild [--events N] [--json]",
+		Use:   "bench store|ingest|rebuild|asof [--events N] [--json]",
 		Short: "Measure the engine beside a raw baseline on the same events, in one run",
 		Long: `bench measures a part of the engine and, in the same run on the same events, the
 baseline it is compared with; --json prints one object per measurement:
@@ -57,6 +59,11 @@ baseline it is compared with; --json prints one object per measurement:
            (fetch 1,000, encoding/json, Pebble batch with index keys, fsync,
            ack; no validation, no hash chain, one stage)
   rebuild  journey rebuild of the views vs a raw Pebble scan of the same log
+  asof     one customer's answer as of a past instant (journey customer --as-of,
+           HTTP, NATS) for a 1,000-event customer in a population of --events
+           (default 50,000), --requests times (default 1,000) at 8 instants, vs
+           reading that customer's history alone; p50_ms, p99_ms, and cold_ms
+           (the first answer at a new instant: its population snapshot)
 
 The files go under --dir (default: a fresh directory in the current one, so on
 the disk you run from), removed afterwards.`,
@@ -68,7 +75,8 @@ the disk you run from), removed afterwards.`,
 	pf.StringVar(&bf.dir, "dir", "", "directory for the benchmark's databases (default ./.journey-bench-*)")
 	pf.BoolVar(&bf.noSync, "nosync", false, "store: skip fsync on both sides (not the product's setting)")
 	pf.StringVar(&bf.cpuProfile, "cpuprofile", "", "ingest: write a CPU profile of the end-to-end run to this file")
-	for _, name := range []string{"store", "ingest", "rebuild"} {
+	pf.IntVar(&bf.requests, "requests", 1000, "asof: answers to time")
+	for _, name := range []string{"store", "ingest", "rebuild", "asof"} {
 		bench.AddCommand(&cobra.Command{
 			Use:   name,
 			Short: "Run the " + name + " benchmark",
@@ -95,6 +103,12 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 	events := bf.events
 	if events == 0 {
 		events = 200_000
+		if name == "asof" {
+			events = 50_000
+		}
+	}
+	if bf.requests <= 0 {
+		return usageErrorf("--requests must be positive")
 	}
 	if !a.jsonOut {
 		fmt.Fprintf(a.stderr, "bench %s: %d events under %s …\n", name, events, dir)
@@ -141,6 +155,14 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 			return err
 		}
 		results = rs
+	case "asof":
+		rs, err := projections.BenchAsOf(ctx, dir, events, bf.requests, &projections.BenchOptions{Logger: a.logger()})
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			results = append(results, r)
+		}
 	}
 	return a.printBench(results)
 }
