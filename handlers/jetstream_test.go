@@ -5,10 +5,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
 
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/ingestbench"
@@ -148,5 +156,159 @@ func TestIngestStopHandsBack(t *testing.T) {
 	rep, err := r.store.Verify(context.Background(), nil)
 	if err != nil || !rep.OK || rep.Events != n {
 		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
+// logBuf is a slog destination a test can count lines of.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// jsServer starts a NATS server with JetStream storing under storeDir,
+// its server-wide file storage limited to maxStore bytes.
+func jsServer(t *testing.T, storeDir string, maxStore int64) (*server.Server, *server.Options) {
+	t.Helper()
+	opts := &server.Options{ServerName: "full", Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
+		StoreDir: storeDir, JetStreamMaxStore: maxStore, NoLog: true, NoSigs: true}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server did not start")
+	}
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	return srv, opts
+}
+
+// publishUntil publishes evs one at a time, as a till would (MsgID), until
+// JetStream refuses or does not answer one within timeout; it returns how
+// many were acknowledged and the error.
+func (r *rig) publishUntil(t *testing.T, evs [][]byte, timeout time.Duration) (int, error) {
+	t.Helper()
+	for i, raw := range evs {
+		ev, err := journey.Decode(raw, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := nats.NewMsg("journey.events." + ev.Subject)
+		m.Data = raw
+		m.Header.Set(jetstream.MsgIDHeader, handlers.MsgID(ev.ID, raw))
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		_, err = r.js.PublishMsg(ctx, m)
+		cancel()
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(evs), nil
+}
+
+// wantLogOnce checks that each event of evs is in the log exactly once.
+func (r *rig) wantLogOnce(t *testing.T, evs [][]byte) {
+	t.Helper()
+	seen := map[string]int{}
+	if err := r.store.Scan(context.Background(), 1, 0, func(rec *eventstore.Record) error {
+		seen[rec.ID]++
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, raw := range evs {
+		id, _, _ := journey.Route(raw)
+		if seen[id] != 1 {
+			t.Fatalf("event %s is %d times in the log, want once", id, seen[id])
+		}
+	}
+	if len(seen) != len(evs) {
+		t.Fatalf("the log holds %d events, want %d", len(seen), len(evs))
+	}
+}
+
+// waitReady waits until the ingester's Ready is nil (want "") or an error
+// containing want.
+func (r *rig) waitReady(t *testing.T, want string) {
+	t.Helper()
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		err := r.in.Ready()
+		switch {
+		case want == "" && err != nil:
+			return fmt.Errorf("Ready: %v, want nil", err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			return fmt.Errorf("Ready: %v, want %q", err, want)
+		}
+		return nil
+	})
+}
+
+// TestIngestJetStreamFull fills the embedded server's JetStream (its
+// max_file_store): publishes are refused ("insufficient resources"), the
+// ingester reports storage_full on Ready and journey_jetstream_ok, logs it
+// once, and keeps ingesting what the stream holds; once the limit is
+// raised it reports ok again (logged once) and every acknowledged event,
+// including those published after, is in the log once.
+func TestIngestJetStreamFull(t *testing.T) {
+	srv, opts := jsServer(t, t.TempDir(), 256<<10)
+	logs := &logBuf{}
+	r := newRigWith(t, rigConfig{srv: srv, ingest: func(r *rig, o *handlers.IngestOptions) {
+		o.JetStream = r.js
+		o.ServerCheck = handlers.EmbeddedServerCheck(srv)
+		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	}})
+	evs, err := ingestbench.Events(3000, 100, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked, err := r.publishUntil(t, evs, 5*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "insufficient resources") {
+		t.Fatalf("published %d of %d, then %v; want the stream full", acked, len(evs), err)
+	}
+	r.waitReady(t, handlers.ProblemStorageFull)
+	r.settle(t, uint64(acked)) // what the stream holds is still ingested
+	if v := value(t, r.metrics.JetStreamOK); v != 0 {
+		t.Fatalf("journey_jetstream_ok=%v while full", v)
+	}
+	if n, err := r.publishUntil(t, evs[acked:acked+5], 5*time.Second); n != 0 || err == nil {
+		t.Fatalf("published %d more while full (%v)", n, err)
+	}
+	time.Sleep(300 * time.Millisecond) // several polls
+	if n := logs.count("jetstream problem"); n != 1 {
+		t.Fatalf("%d log lines about the problem, want 1:\n%s", n, logs.b.String())
+	}
+	if v := value(t, r.metrics.Problems.WithLabelValues(handlers.ProblemStorageFull)); v != 1 {
+		t.Fatalf("problems{storage_full}=%v, want 1", v)
+	}
+
+	// Room again: the operator raises the limit.
+	more := *opts
+	more.JetStreamMaxStore = 64 << 20
+	if err := srv.ReloadOptions(&more); err != nil {
+		t.Fatal(err)
+	}
+	r.waitReady(t, "")
+	if v := value(t, r.metrics.JetStreamOK); v != 1 {
+		t.Fatalf("journey_jetstream_ok=%v after the recovery", v)
+	}
+	if n, err := r.publishUntil(t, evs[acked:], 5*time.Second); err != nil {
+		t.Fatalf("after the limit was raised: published %d, then %v", n, err)
+	}
+	r.settle(t, uint64(len(evs)))
+	r.wantLogOnce(t, evs)
+	if n := logs.count("jetstream ok again"); n != 1 {
+		t.Fatalf("%d log lines about the recovery, want 1", n)
 	}
 }
