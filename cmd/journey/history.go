@@ -67,7 +67,7 @@ object per line: {"seq":…,"version":…,"recorded_at":…,"event":{…}}.`,
 }
 
 func (a *app) runHistory(ctx context.Context, customer string, asOf time.Time, limit int) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.storeOptions())
+	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
 	if err != nil {
 		return err
 	}

@@ -75,6 +75,14 @@ func (a *app) storeOptions() *eventstore.Options {
 	return &eventstore.Options{Clock: a.now, Logger: a.logger()}
 }
 
+// readStoreOptions open the log read-only, for the commands that only read
+// it: they write nothing and need no free space.
+func (a *app) readStoreOptions() *eventstore.Options {
+	o := a.storeOptions()
+	o.ReadOnly = true
+	return o
+}
+
 // openInput opens name ("-": stdin) and returns its size (-1 unknown).
 func (a *app) openInput(name string) (io.Reader, int64, func() error, error) {
 	if name == "-" {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
@@ -20,7 +22,29 @@ type quarantineLine struct {
 	Field      string    `json:"field"`
 	Reason     string    `json:"reason"`
 	Origin     string    `json:"origin"`
-	Raw        string    `json:"raw"`
+	// Raw is the input when it is valid UTF-8; otherwise RawBase64 holds it
+	// (standard base64), so every entry lists and exports whatever its bytes.
+	Raw       *string `json:"raw,omitempty"`
+	RawBase64 string  `json:"raw_base64,omitempty"`
+}
+
+// newQuarantineLine is e as listed and exported. Text fields that echo
+// input are made valid UTF-8 (U+FFFD for bad bytes).
+func newQuarantineLine(e *eventstore.QuarantineEntry) quarantineLine {
+	l := quarantineLine{Seq: e.Seq, ReceivedAt: e.ReceivedAt.UTC(), Code: string(e.Code),
+		Field: strings.ToValidUTF8(e.Field, "\uFFFD"), Reason: strings.ToValidUTF8(e.Reason, "\uFFFD"),
+		Origin: strings.ToValidUTF8(e.Origin, "\uFFFD")}
+	l.Raw, l.RawBase64 = rawFields(e.Raw)
+	return l
+}
+
+// rawFields is raw as text when it is valid UTF-8, else as base64.
+func rawFields(raw []byte) (*string, string) {
+	if utf8.Valid(raw) {
+		s := string(raw)
+		return &s, ""
+	}
+	return nil, base64.StdEncoding.EncodeToString(raw)
 }
 
 type retrySummary struct {
@@ -58,7 +82,7 @@ the ones now valid are appended and removed from the quarantine, the others stay
 }
 
 func (a *app) runQuarantineList(ctx context.Context) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.storeOptions())
+	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
 	if err != nil {
 		return err
 	}
@@ -67,10 +91,9 @@ func (a *app) runQuarantineList(ctx context.Context) error {
 	err = store.QuarantineScan(ctx, func(e *eventstore.QuarantineEntry) error {
 		n++
 		if a.jsonOut {
-			return a.printJSON(quarantineLine{Seq: e.Seq, ReceivedAt: e.ReceivedAt.UTC(), Code: string(e.Code), Field: e.Field,
-				Reason: e.Reason, Origin: e.Origin, Raw: string(e.Raw)})
+			return a.printJSON(newQuarantineLine(e))
 		}
-		a.printf("%-6d %s  %-16s %-28s %s\n       %s\n", e.Seq, e.ReceivedAt.UTC().Format(time.RFC3339), e.Code, e.Origin, e.Reason, clip(string(e.Raw), 160))
+		a.printf("%-6d %s  %-16s %-28s %s\n       %s\n", e.Seq, e.ReceivedAt.UTC().Format(time.RFC3339), e.Code, e.Origin, e.Reason, clip(strings.ToValidUTF8(string(e.Raw), "\uFFFD"), 160))
 		return nil
 	})
 	if err != nil {

@@ -88,8 +88,18 @@ func TestServePublishQuery(t *testing.T) {
 	if r := runCLI(t, nil, "history", "--data", dir, cust); r.code != 1 || !strings.Contains(r.err.Error(), "in use by a running journey serve") {
 		t.Errorf("history on the served data dir: exit %d, %v", r.code, r.err)
 	}
-	if out := mustRun(t, nil, "customer", "--server", httpURL, cust); !strings.Contains(out, "stage ") {
-		t.Errorf("customer --server:\n%s", out)
+	// The views follow the log asynchronously: the customer may lag the history a moment.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		r := runCLI(t, nil, "customer", "--server", httpURL, cust)
+		if r.code == 0 {
+			if !strings.Contains(r.stdout, "stage ") {
+				t.Errorf("customer --server:\n%s", r.stdout)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("customer --server %s: exit %d: %v", cust, r.code, r.err)
+		}
 	}
 	var counts map[string]int
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {

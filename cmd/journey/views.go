@@ -34,7 +34,7 @@ func (a *app) openViewsCache(ctx context.Context, configPath string, opts projec
 			return nil, nil, err
 		}
 	}
-	so := a.storeOptions()
+	so := a.readStoreOptions()
 	so.CacheSize = logCache
 	store, err := cli.OpenLog(a.dataDir(), false, so)
 	if err != nil {
