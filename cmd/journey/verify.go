@@ -47,7 +47,11 @@ func (a *app) runVerify(ctx context.Context) (err error) {
 			err = a.verifyReport(res)
 		}
 	}()
-	store, oerr := cli.OpenLog(a.dataDir(), false, a.storeOptions())
+	// Read-only (works on a full disk, changes nothing) and open even when
+	// damaged, so that the walk names the damage.
+	so := a.readStoreOptions()
+	so.AllowDamaged = true
+	store, oerr := cli.OpenLog(a.dataDir(), false, so)
 	if oerr != nil {
 		var inUse *cli.InUseError
 		var noData *cli.NoDataError
@@ -55,6 +59,17 @@ func (a *app) runVerify(ctx context.Context) (err error) {
 			return oerr
 		}
 		res.Reason = "cannot open the log: " + oerr.Error()
+		var de *eventstore.DamageError
+		if errors.As(oerr, &de) {
+			res.Reason = de.Reason
+			if de.Archive != "" {
+				res.Reason += "; " + de.Archive
+			}
+			if from, _ := de.MissingRange(); from > 0 {
+				res.FirstBadSeq = &from
+				res.Events = de.LastSeq
+			}
+		}
 		return a.verifyReport(res)
 	}
 	defer store.Close()
