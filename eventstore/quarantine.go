@@ -139,12 +139,26 @@ func (s *Store) Quarantine(ctx context.Context, e QuarantineEntry) (uint64, erro
 	b := s.db.NewBatch()
 	_ = b.Set(quarantineKey(nil, seq), val, nil)
 	_ = b.Set(hkey, seqValue(seq), nil)
-	if err := guard(func() error { return b.Commit(s.writeOpts()) }); err != nil {
+	if err := s.write(b); err != nil {
 		return 0, fmt.Errorf("eventstore: quarantine: %w", err)
 	}
 	s.qSeq = seq
 	s.qCount.Add(1)
 	return seq, nil
+}
+
+// write commits b, the one write path beside the writer's batches: it
+// refuses when the store has failed, and a failed write fails the store
+// (Pebble's state after a failed WAL write or fsync is unknown).
+func (s *Store) write(b *pebble.Batch) error {
+	defer b.Close()
+	if err := s.failure(); err != nil {
+		return err
+	}
+	if err := guard(func() error { return b.Commit(s.writeOpts()) }); err != nil {
+		return s.fail(err)
+	}
+	return nil
 }
 
 func (s *Store) writeOpts() *pebble.WriteOptions {
@@ -222,7 +236,7 @@ func (s *Store) QuarantineDelete(seq uint64) error {
 		_ = b.Delete(quarantineHashKey(&e), nil)
 	}
 	_ = b.Set(metaQuarantineSeq, seqValue(s.qSeq), nil)
-	if err := guard(func() error { return b.Commit(s.writeOpts()) }); err != nil {
+	if err := s.write(b); err != nil {
 		return fmt.Errorf("eventstore: quarantine delete %d: %w", seq, err)
 	}
 	s.qCount.Add(^uint64(0))
