@@ -226,7 +226,7 @@ func (c *popCache) get(ctx context.Context, d *viewsDB, asOf time.Time, build fu
 			}
 			close(e.done)
 			c.bytes += e.size
-			c.evict()
+			c.evict(d)
 			c.mu.Unlock()
 			return s, err
 		}
@@ -252,16 +252,32 @@ func (c *popCache) removeAt(i int) {
 	c.entries = append(c.entries[:i:i], c.entries[i+1:]...)
 }
 
-// evict drops the least recently used finished entries beyond the bounds;
-// the caller holds c.mu.
-func (c *popCache) evict() {
-	for i := 0; i < len(c.entries) && (len(c.entries) > popCacheEntries || c.bytes > popCacheBytes); {
-		select {
-		case <-c.entries[i].done:
+// evict drops the finished entries of views other than cur (replaced by
+// a rebuild), then the least recently used finished entries beyond the
+// bounds; the caller holds c.mu.
+func (c *popCache) evict(cur *viewsDB) {
+	for i := 0; i < len(c.entries); {
+		if e := c.entries[i]; e.d != cur && finished(e) {
 			c.removeAt(i)
-		default:
+		} else {
+			i++
+		}
+	}
+	for i := 0; i < len(c.entries) && (len(c.entries) > popCacheEntries || c.bytes > popCacheBytes); {
+		if finished(c.entries[i]) {
+			c.removeAt(i)
+		} else {
 			i++ // in flight
 		}
+	}
+}
+
+func finished(e *popEntry) bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"runtime/debug"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,5 +251,55 @@ func BenchmarkCustomerAsOf(b *testing.B) {
 		if _, err := v.Customer(ctx, "bench-customer", asOf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestAsOfSnapshotCacheBounded: concurrent answers at one new instant share
+// one population fold, and the cache keeps at most popCacheEntries
+// instants.
+func TestAsOfSnapshotCacheBounded(t *testing.T) {
+	raws := simulated(t, 100, simDays, 16)
+	var folds atomic.Int64
+	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow), Progress: func(done, total uint64) { folds.Add(1) }})
+	ctx := context.Background()
+	id := ""
+	for _, raw := range raws {
+		if e, err := journey.DecodeStored(raw); err == nil {
+			id = e.Subject
+			break
+		}
+	}
+	asOf := simStart.Add(100*24*time.Hour + 3*time.Hour)
+	var wg sync.WaitGroup
+	answers := make([]string, 8)
+	for i := range answers {
+		wg.Go(func() {
+			c, err := v.Customer(ctx, id, asOf)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			answers[i] = render(t, c, false)
+		})
+	}
+	wg.Wait()
+	if n := folds.Load(); n != 1 {
+		t.Fatalf("8 concurrent answers at one new instant ran %d population folds, want 1", n)
+	}
+	for _, a := range answers[1:] {
+		if a != answers[0] {
+			t.Fatal("concurrent answers at one instant differ")
+		}
+	}
+	for i := range popCacheEntries + 8 {
+		if _, err := v.Customer(ctx, id, asOf.Add(time.Duration(i+1)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.pops.mu.Lock()
+	n, bytes := len(v.pops.entries), v.pops.bytes
+	v.pops.mu.Unlock()
+	if n > popCacheEntries || bytes > popCacheBytes || n == 0 {
+		t.Fatalf("cache holds %d snapshots, %d bytes; bounds %d, %d", n, bytes, popCacheEntries, popCacheBytes)
 	}
 }
