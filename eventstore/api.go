@@ -34,7 +34,13 @@ type Options struct {
 	// MinFreeBytes is the free space Open needs on the log's file system
 	// when opening for writing; 0: DefaultMinFreeBytes, <0: no check.
 	MinFreeBytes int64
+	// MemTableSize is Pebble's memtable size in bytes; 0: DefaultMemTableSize.
+	MemTableSize int64
 }
+
+// DefaultMemTableSize is the log's memtable size. Pebble preallocates
+// each WAL at 110% of it and recycles up to five WALs.
+const DefaultMemTableSize = 16 << 20
 
 // DefaultMinFreeBytes is the free space Open needs to open the log for
 // writing: room for a memtable's WAL and its flush.

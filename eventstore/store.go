@@ -104,7 +104,9 @@ func (o *Options) withDefaults() Options {
 }
 
 // PebbleOptions returns the Pebble options the log is opened with, tuned
-// for an append-mostly log: a 64 MiB memtable; a 256 MiB block cache
+// for an append-mostly log: a 16 MiB memtable (Pebble preallocates each
+// WAL at 110% of it and keeps up to five, so the disk a small log takes
+// stays small: about 90 MiB of WALs at most); a 256 MiB block cache
 // (Pebble charges memtables to it: with a cache no larger than the
 // memtables, no block stays cached and every history read goes to disk);
 // bloom filters on every level (the writer probes the id index on every
@@ -119,7 +121,7 @@ func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 	o := &pebble.Options{
 		FS:                          fs,
 		FormatMajorVersion:          pebble.FormatNewest,
-		MemTableSize:                64 << 20,
+		MemTableSize:                DefaultMemTableSize,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
@@ -221,6 +223,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		po.CacheSize = o.CacheSize
 	}
 	po.ReadOnly = o.ReadOnly
+	if o.MemTableSize > 0 {
+		po.MemTableSize = uint64(o.MemTableSize)
+	}
 	g.listener(po.EventListener)
 	po.EventListener.BackgroundError = s.backgroundError
 	db, err := pebble.Open(dir, po)

@@ -31,8 +31,15 @@ func main() {
 		<-sig
 		fmt.Fprintln(os.Stderr, "journey: stopping (interrupt again to abort)")
 		cancel()
-		<-sig
-		fmt.Fprintln(os.Stderr, "journey: aborted")
+		// A signal always stops the process: if the command is stuck (in a
+		// storage call that does not return, say), exit after stopGrace.
+		// Every acknowledged event is already fsynced.
+		select {
+		case <-sig:
+			fmt.Fprintln(os.Stderr, "journey: aborted")
+		case <-time.After(stopGrace):
+			fmt.Fprintf(os.Stderr, "journey: did not stop within %s; exiting (every acknowledged event is fsynced)\n", stopGrace)
+		}
 		os.Exit(130)
 	}()
 	err := run(ctx, os.Args[1:])
@@ -48,6 +55,9 @@ func main() {
 	}
 	os.Exit(exitCode(err))
 }
+
+// stopGrace is how long a command may take to stop after a signal.
+const stopGrace = 15 * time.Second
 
 // run runs the journey command line args with the process's standard streams.
 func run(ctx context.Context, args []string) error {
