@@ -550,7 +550,10 @@ func (in *Ingester) watch(ctx context.Context, cs *consuming, fatal func(error))
 		if ctx.Err() != nil {
 			return
 		}
-		if gone || lost != nil {
+		// Consume again after the consumer went, the consume stopped, or
+		// JetStream came back (its pull requests are gone with it).
+		back := p == nil && in.lastKind != "" && in.lastKind != ProblemStorageFull
+		if gone || lost != nil || back {
 			if err := in.reconsume(ctx, cs, gone); err != nil {
 				if errors.Is(err, ErrConsumerGone) {
 					fatal(err)
@@ -593,7 +596,7 @@ func (in *Ingester) watch(ctx context.Context, cs *consuming, fatal func(error))
 // check reads the consumer's info (lag gauges, ack floor) and JetStream's
 // state. gone: the consumer or its stream does not exist.
 func (in *Ingester) check(ctx context.Context, cs *consuming) (p *jsProblem, gone bool) {
-	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ictx, cancel := context.WithTimeout(ctx, min(max(2*in.o.LagEvery, time.Second), 5*time.Second))
 	defer cancel()
 	info, err := cs.consumer().Info(ictx)
 	switch {
@@ -609,6 +612,11 @@ func (in *Ingester) check(ctx context.Context, cs *consuming) (p *jsProblem, gon
 		p = &jsProblem{kind: ProblemUnavailable, err: err}
 	default:
 		p = &jsProblem{kind: ProblemConsumer, err: fmt.Errorf("consumer info: %w", err)}
+		if in.o.JetStream != nil {
+			if _, aerr := in.o.JetStream.AccountInfo(ictx); aerr != nil {
+				p = &jsProblem{kind: ProblemUnavailable, err: fmt.Errorf("JetStream does not answer: consumer info: %v; account info: %w", err, aerr)}
+			}
+		}
 	}
 	if in.o.ServerCheck != nil {
 		if kind, err := in.o.ServerCheck(); err != nil {

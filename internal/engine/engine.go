@@ -26,6 +26,10 @@ import (
 // DefaultHTTP is the default HTTP listen address: loopback only.
 const DefaultHTTP = "127.0.0.1:8080"
 
+// embeddedMinFree is the free space the embedded JetStream's file system
+// needs before the engine restarts a JetStream that failed to write.
+const embeddedMinFree = 64 << 20
+
 // Config is what `journey serve` runs. Zero fields take defaults.
 type Config struct {
 	// DataDir holds <data>/log, <data>/views and <data>/nats. Required.
@@ -67,6 +71,10 @@ type Config struct {
 
 	Logger *slog.Logger     // nil: slog.Default()
 	Clock  func() time.Time // nil: time.Now
+
+	// CheckEvery is how often the ingester checks the consumer and
+	// JetStream's state (0: 5s).
+	CheckEvery time.Duration
 
 	// OnReady, when set, is called once the engine serves, with where.
 	OnReady func(Info)
@@ -188,10 +196,22 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	g, gctx := errgroup.WithContext(runCtx)
 	// On any return, the parts stop before NATS, the views and the log close.
 	closers = append(closers, func() error { cancelRun(); _ = g.Wait(); return nil })
-	ingester := handlers.NewIngester(store, nc, cons, handlers.IngestOptions{
+	// The ingester recreates the stream and the consumer it provisioned
+	// when they are deleted (JetStream, Stream), and reports JetStream's
+	// problems on /readyz; the embedded server's own (a stream's write
+	// error on a full disk, its max_file_store reached) it sees and repairs
+	// too, restarting the embedded JetStream once its disk has room again.
+	io := handlers.IngestOptions{
 		SubjectPrefix: cfg.Stream.SubjectPrefix, RejectSubject: cfg.RejectSubject, BatchSize: cfg.BatchSize,
 		Clock: clock, Logger: log.With("component", "ingest"), Metrics: metrics,
-	})
+		JetStream: js, Stream: cfg.Stream, LagEvery: cfg.CheckEvery,
+	}
+	if srv != nil {
+		io.ServerCheck = handlers.EmbeddedServerCheck(srv)
+		io.ServerRepair = handlers.EmbeddedServerRepair(srv, embeddedMinFree)
+		io.RepairEvery = cfg.CheckEvery
+	}
+	ingester := handlers.NewIngester(store, nc, cons, io)
 	g.Go(func() error { return ingester.Run(gctx) })
 	// The connection reconnects without limit, but the client gives up on
 	// a server that refuses the credentials twice in a row (revoked or
@@ -238,12 +258,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	ready := func() error {
-		switch {
-		case !nc.IsConnected():
+		if !nc.IsConnected() {
 			return errors.New("NATS not connected")
-		case !ingester.ConsumerOK():
-			return errors.New("consumer not reachable")
-		case !caughtUp.Load():
+		}
+		if err := ingester.Ready(); err != nil {
+			return fmt.Errorf("ingest: %w", err)
+		}
+		if !caughtUp.Load() {
 			return errors.New("views catching up")
 		}
 		return nil

@@ -433,3 +433,103 @@ func httpGet(addr, path string) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestServeJetStreamProblems runs the engine against an existing NATS
+// server: the consumer deleted under it is recreated and the events
+// published after reach the log; JetStream shut down on the server makes
+// /readyz 503 with the reason (and journey_jetstream_ok 0), and once it is
+// back /readyz is 200 again and ingest resumes, every event once.
+func TestServeJetStreamProblems(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := natsconn.Start(natsconn.Embedded{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
+	jsCfg := *srv.JetStreamConfig()
+	jsCfg.StoreDir = filepath.Dir(jsCfg.StoreDir)
+	evs, err := ingestbench.Events(300, 30, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	data := t.TempDir()
+	info, done := startEngine(t, ctx, engine.Config{
+		DataDir: data, NATS: natsconn.Client{URL: srv.ClientURL()}, HTTP: "127.0.0.1:0", NoViews: true,
+		CheckEvery: 50 * time.Millisecond, Logger: quiet,
+	})
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish := func(evs [][]byte) {
+		t.Helper()
+		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{AckTimeout: 5 * time.Second})
+		if err != nil || sum.Published != len(evs) {
+			t.Fatalf("publish: %+v %v", sum, err)
+		}
+	}
+	waitLog := func(n int) {
+		t.Helper()
+		natstest.WaitFor(t, 30*time.Second, func() error {
+			_, body := httpGet(info.HTTPAddr, "/metrics")
+			if !strings.Contains(body, fmt.Sprintf("journey_log_durable_seq %d\n", n)) {
+				return fmt.Errorf("log not at %d: %s", n, grepLines(body, "journey_log_durable_seq"))
+			}
+			if code, body := httpGet(info.HTTPAddr, "/readyz"); code != 200 {
+				return fmt.Errorf("readyz %d %s", code, body)
+			}
+			return nil
+		})
+	}
+	publish(evs[:100])
+	waitLog(100)
+	if err := js.DeleteConsumer(ctx, handlers.DefaultStream, handlers.DefaultConsumer); err != nil {
+		t.Fatal(err)
+	}
+	publish(evs[100:200])
+	waitLog(200)
+	if _, body := httpGet(info.HTTPAddr, "/metrics"); !strings.Contains(body, `journey_ingest_recoveries_total{action="consumer_recreated"} 1`) {
+		t.Fatalf("metrics: %s", grepLines(body, "journey_ingest_recoveries_total"))
+	}
+
+	if err := srv.ShutdownJetStream(); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		code, body := httpGet(info.HTTPAddr, "/readyz")
+		if code != 503 || !strings.Contains(body, "jetstream") {
+			return fmt.Errorf("readyz %d %s with JetStream shut down", code, body)
+		}
+		if _, m := httpGet(info.HTTPAddr, "/metrics"); !strings.Contains(m, "journey_jetstream_ok 0\n") {
+			return fmt.Errorf("metrics: %s", grepLines(m, "journey_jetstream_ok"))
+		}
+		return nil
+	})
+	if err := srv.EnableJetStream(&jsCfg); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		if code, body := httpGet(info.HTTPAddr, "/readyz"); code != 200 {
+			return fmt.Errorf("readyz %d %s after JetStream is back", code, body)
+		}
+		return nil
+	})
+	publish(evs[200:])
+	waitLog(300)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("engine.Run: %v", err)
+	}
+	store, err := eventstore.Open(filepath.Join(data, "log"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rep, err := store.Verify(context.Background(), nil)
+	if err != nil || !rep.OK || rep.Events != 300 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
