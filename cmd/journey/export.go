@@ -91,7 +91,7 @@ func (a *app) exportCommand() *cobra.Command {
 }
 
 func (a *app) exportEvents(ctx context.Context, w io.Writer, format string) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.storeOptions())
+	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
 	if err != nil {
 		return err
 	}
@@ -180,22 +180,26 @@ func moneyString(m projections.Money) string {
 }
 
 func (a *app) exportQuarantine(ctx context.Context, w io.Writer, format string) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.storeOptions())
+	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	cw := csv.NewWriter(w)
 	if format == "csv" {
-		_ = cw.Write([]string{"seq", "received_at", "code", "field", "reason", "origin", "raw"})
+		_ = cw.Write([]string{"seq", "received_at", "code", "field", "reason", "origin", "raw", "raw_base64"})
 	}
 	err = store.QuarantineScan(ctx, func(e *eventstore.QuarantineEntry) error {
+		l := newQuarantineLine(e)
 		if format == "csv" {
-			return cw.Write([]string{strconv.FormatUint(e.Seq, 10), e.ReceivedAt.UTC().Format(time.RFC3339Nano), string(e.Code),
-				e.Field, e.Reason, e.Origin, string(e.Raw)})
+			raw := ""
+			if l.Raw != nil {
+				raw = *l.Raw
+			}
+			return cw.Write([]string{strconv.FormatUint(l.Seq, 10), l.ReceivedAt.Format(time.RFC3339Nano), l.Code,
+				l.Field, l.Reason, l.Origin, raw, l.RawBase64})
 		}
-		return cli.WriteJSON(w, quarantineLine{Seq: e.Seq, ReceivedAt: e.ReceivedAt.UTC(), Code: string(e.Code), Field: e.Field,
-			Reason: e.Reason, Origin: e.Origin, Raw: string(e.Raw)})
+		return cli.WriteJSON(w, l)
 	})
 	cw.Flush()
 	if err != nil {
