@@ -29,11 +29,13 @@ func (a *app) publishCommand() *cobra.Command {
 		Use:   "publish --nats-url URL FILE.jsonl|-",
 		Short: "Publish touchpoints to JetStream and wait for every acknowledgement",
 		Long: `publish reads JSONL events (a file, or stdin for -) and publishes each to
-journey.events.<subject> with Nats-Msg-Id = the event id, asynchronously with
-a bounded window, and waits for every JetStream acknowledgement. It ends with
-{"published":N,"duplicates":N} (duplicates: ids JetStream already had in its
-dedupe window). Validation happens in the engine, which quarantines invalid
-events; lines without a usable id or subject are counted as failed.
+journey.events.<subject> with Nats-Msg-Id = <id>:<digest of the line's bytes>
+(a SHA-256 prefix), asynchronously with a bounded window, and waits for every
+JetStream acknowledgement. It ends with {"published":N,"duplicates":N}
+(duplicates: the same id with the same bytes, which JetStream already had in
+its dedupe window). Validation happens in the engine, which quarantines invalid
+events, and an id reused with other bytes (id_conflict, as POST /v1/events
+answers 409); lines without a usable id or subject are counted as failed.
 
 A JetStream ack means the stream holds the message (under its fsync policy),
 not yet that the engine has written it to the log: see "Durability" in the

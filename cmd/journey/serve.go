@@ -71,8 +71,15 @@ projections live, and serves HTTP on --http:
   /healthz /readyz /metrics  POST /v1/events  GET /v1/customers/{id}[/events]
   GET /v1/segments?by=&as_of=
 
+A deleted consumer or stream is recreated (a warning in the log, metric
+journey_ingest_recoveries_total): serve does not exit for it. JetStream
+trouble (shut down, storage full, a stream that failed to write on a full
+disk) makes /readyz 503 with the reason and is logged once; the embedded
+server's JetStream is restarted once its disk has room again.
+
 The first interrupt (Ctrl-C, SIGTERM) drains: fetching stops, the batch in
-flight is stored and acked, NATS and Pebble close. A second one aborts.`,
+flight is stored and acked, what was fetched and not stored is handed back
+to JetStream at once, NATS and Pebble close. A second one aborts.`,
 		Example: `  journey serve --data ./data
   journey serve --data /var/lib/journey --nats-url nats://nats-1:4222,nats://nats-2:4222 --nats-creds journey.creds --http :8080`,
 		Args: noArgs,
