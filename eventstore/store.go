@@ -535,6 +535,10 @@ func (s *Store) fail(err error) error {
 	return *s.failed.Load()
 }
 
+// Failure is why the store refuses appends (failed commit, no space,
+// damaged, read-only), or nil.
+func (s *Store) Failure() error { return s.failure() }
+
 func (s *Store) failure() error {
 	if p := s.failed.Load(); p != nil {
 		return *p

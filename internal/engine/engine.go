@@ -258,6 +258,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	ready := func() error {
+		if err := store.Failure(); err != nil {
+			return fmt.Errorf("log: %w", err)
+		}
 		if !nc.IsConnected() {
 			return errors.New("NATS not connected")
 		}
