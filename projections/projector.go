@@ -321,45 +321,62 @@ type histItem struct {
 // which may be a batch of the views). It returns nil when there is
 // nothing to fold, and the newest event time folded in.
 func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer string, maxSeq uint64, asOf time.Time) (*State, time.Time, error) {
-	recs, err := v.log.CustomerEvents(ctx, customer, 0, 0)
+	seqs, err := v.log.CustomerSeqs(ctx, customer)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("projections: history of %q: %w", customer, err)
 	}
-	// In event-time order (the log's event time, as the rebuild orders),
-	// each decoded into one reused Event and applied at once.
-	kept := recs[:0]
-	for _, r := range recs {
-		if r.Seq <= maxSeq && (asOf.IsZero() || !r.EventTime.After(asOf)) {
-			kept = append(kept, r)
-		}
+	if n, _ := slices.BinarySearch(seqs, maxSeq+1); n < len(seqs) {
+		seqs = seqs[:n]
 	}
-	slices.SortFunc(kept, func(a, b eventstore.Record) int {
-		if c := a.EventTime.Compare(b.EventTime); c != 0 {
+	// The records are read in place (no copies); those in range are
+	// decoded, then applied in event-time order (the log's event time,
+	// then seq, as the rebuild orders).
+	type item struct {
+		sec  int64
+		nsec int32
+		seq  uint64
+		ev   *journey.Event
+	}
+	items := make([]item, 0, len(seqs))
+	evs := make([]journey.Event, len(seqs))
+	asOfSec, asOfNsec := asOf.Unix(), int32(asOf.Nanosecond())
+	err = v.log.ReadSeqs(ctx, seqs, func(r *eventstore.RawRecord) error {
+		if !asOf.IsZero() && (r.EventSec > asOfSec || (r.EventSec == asOfSec && r.EventNsec > asOfNsec)) {
+			return nil
+		}
+		ev := &evs[len(items)]
+		if err := journey.DecodeStoredInto(r.Raw, ev); err != nil {
+			*ev = journey.Event{}
+			v.opts.Logger.Warn("projections: skipping an event the vocabulary rejects", "seq", r.Seq, "err", err)
+			return nil
+		}
+		items = append(items, item{sec: r.EventSec, nsec: r.EventNsec, seq: r.Seq, ev: ev})
+		return nil
+	})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("projections: history of %q: %w", customer, err)
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		if c := cmp.Compare(a.sec, b.sec); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.Seq, b.Seq)
+		if c := cmp.Compare(a.nsec, b.nsec); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
 	})
 	ms, err := readMarks(marks, customer, maxSeq, asOf)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
+	if len(items) == 0 && len(ms) == 0 {
+		return nil, time.Time{}, nil
+	}
 	st := NewState(customer)
 	var last time.Time
-	var ev journey.Event
-	folded := 0
-	for i := range kept {
-		r := &kept[i]
-		ev = journey.Event{}
-		if err := journey.DecodeStoredInto(r.Raw, &ev); err != nil {
-			v.opts.Logger.Warn("projections: skipping an event the vocabulary rejects", "seq", r.Seq, "err", err)
-			continue
-		}
-		st.Apply(&ev, r.Seq)
-		last = maxTime(last, ev.Time)
-		folded++
-	}
-	if folded == 0 && len(ms) == 0 {
-		return nil, time.Time{}, nil
+	for _, it := range items {
+		st.Apply(it.ev, it.seq)
+		last = maxTime(last, it.ev.Time)
 	}
 	for _, m := range ms {
 		st.MarkReferred(m.By, m.Time, m.Seq)
