@@ -313,3 +313,46 @@ func TestHeadRecordSurvivesReopen(t *testing.T) {
 }
 
 func osFS() vfs.FS { return vfs.Default }
+
+// TestGuardDeletesCompactedTables: in normal operation the guard keeps
+// nothing — sstables of an earlier run consumed by this run's compactions
+// are deleted, and the previous run's WALs are deleted once the log
+// matched its head record — so the archive stays empty.
+func TestGuardDeletesCompactedTables(t *testing.T) {
+	dir := t.TempDir()
+	n := 0
+	for round := range 4 {
+		s, err := Open(dir, &Options{MinFreeBytes: -1, MemTableSize: 256 << 10, NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 40 {
+			var reqs []Request
+			for range 100 {
+				reqs = append(reqs, unchecked(mkEvent(t, fmt.Sprintf("g-%07d", n), fmt.Sprintf("c%d", n%301), t0, "3.00")))
+				n++
+			}
+			if _, err := s.Append(context.Background(), reqs); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if a := filesOf(t, filepath.Join(dir, ArchiveDirName), "*"); len(a) > 0 {
+			t.Fatalf("round %d: the archive holds %v after a clean run", round, a)
+		}
+	}
+	if wals := filesOf(t, dir, "*.log"); len(wals) > 6 {
+		t.Fatalf("%d WALs kept after four runs", len(wals))
+	}
+	t.Logf("%d sstables, %d WALs after four runs", len(filesOf(t, dir, "*.sst")), len(filesOf(t, dir, "*.log")))
+	s, err := Open(dir, &Options{MinFreeBytes: -1, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if rep, err := s.Verify(context.Background(), nil); err != nil || !rep.OK || rep.Events != uint64(n) {
+		t.Fatalf("verify = %+v, %v; want %d events", rep, err, n)
+	}
+}
