@@ -302,7 +302,7 @@ type consuming struct {
 	cc   jetstream.ConsumeContext
 }
 
-// start consumes cons, stopping the consume before it.
+// start consumes cons, draining the consume before it.
 func (c *consuming) start(cons jetstream.Consumer) error {
 	cc, err := cons.Consume(c.handler,
 		jetstream.PullMaxMessages(2*c.bs),
@@ -325,7 +325,7 @@ func (c *consuming) start(cons jetstream.Consumer) error {
 	c.cons, c.cc = cons, cc
 	c.mu.Unlock()
 	if old != nil {
-		old.Stop()
+		old.Drain() // what it fetched still goes to the handler
 	}
 	return nil
 }
