@@ -469,7 +469,7 @@ func pageParam(name, s string, maxV uint64, rule string) (uint64, error) {
 	if s == "" {
 		return 0, nil
 	}
-	bad := s == "" || len(s) > 20
+	bad := len(s) > 20 // more digits than any uint64
 	for i := 0; i < len(s) && !bad; i++ {
 		bad = s[i] < '0' || s[i] > '9'
 	}
