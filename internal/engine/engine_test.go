@@ -441,13 +441,12 @@ func httpGet(addr, path string) (int, string) {
 // back /readyz is 200 again and ingest resumes, every event once.
 func TestServeJetStreamProblems(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := natsconn.Start(natsconn.Embedded{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: quiet})
+	natsStore := t.TempDir()
+	srv, err := natsconn.Start(natsconn.Embedded{StoreDir: natsStore, Listen: "127.0.0.1:0", Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	jsCfg := *srv.JetStreamConfig()
-	jsCfg.StoreDir = filepath.Dir(jsCfg.StoreDir)
 	evs, err := ingestbench.Events(300, 30, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -459,6 +458,7 @@ func TestServeJetStreamProblems(t *testing.T) {
 		DataDir: data, NATS: natsconn.Client{URL: srv.ClientURL()}, HTTP: "127.0.0.1:0", NoViews: true,
 		CheckEvery: 50 * time.Millisecond, Logger: quiet,
 	})
+	url, listen := srv.ClientURL(), srv.Addr().String()
 	nc := natstest.Connect(t, srv)
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -466,6 +466,11 @@ func TestServeJetStreamProblems(t *testing.T) {
 	}
 	publish := func(evs [][]byte) {
 		t.Helper()
+		nc, err := nats.Connect(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
 		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{AckTimeout: 5 * time.Second})
 		if err != nil || sum.Published != len(evs) {
 			t.Fatalf("publish: %+v %v", sum, err)
@@ -508,7 +513,11 @@ func TestServeJetStreamProblems(t *testing.T) {
 		}
 		return nil
 	})
-	if err := srv.EnableJetStream(&jsCfg); err != nil {
+	// Back: the server restarted with JetStream (re-enabling it in place,
+	// EnableJetStream, races inside nats-server with its API dispatch).
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	if srv, err = natsconn.Start(natsconn.Embedded{StoreDir: natsStore, Listen: listen, Logger: quiet}); err != nil {
 		t.Fatal(err)
 	}
 	natstest.WaitFor(t, 30*time.Second, func() error {
