@@ -146,6 +146,7 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 	f.StringVar(&cfg.AppendSubject, "append-subject", "", "subject of the synchronous append (default journey.append)")
 	f.StringVar(&cfg.RejectSubject, "reject-subject", "", "subject of the rejection notices (default journey.rejected)")
 	f.BoolVar(&cfg.NoViews, "no-views", false, "run without the live projections (ingest only)")
+	f.IntVar(&cfg.MaxPopulationAsOf, "max-population-asof", 0, "population as-of reads (segments as of an instant) run at once; more get 429 (default 2)")
 	f.StringVar(&config, "config", "", "projection rules file (JSON)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "log as JSON lines (also with --json)")

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +76,10 @@ type Config struct {
 	// CheckEvery is how often the ingester checks the consumer and
 	// JetStream's state (0: 5s).
 	CheckEvery time.Duration
+	// MaxPopulationAsOf is how many population as-of reads (segments
+	// as of an instant) HTTP and NATS run at once; beyond it they answer
+	// 429 / a busy error. 0: handlers.DefaultMaxPopulationAsOf.
+	MaxPopulationAsOf int
 
 	// OnReady, when set, is called once the engine serves, with where.
 	OnReady func(Info)
@@ -236,7 +241,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("engine: %w", err)
 	}
 
-	qsvc, err := handlers.ServeQueries(nc, handlers.Queries{Store: store, Views: views}, cfg.QueryPrefix, cfg.AppendQueue)
+	popLimit := handlers.NewLimiter(cmp.Or(cfg.MaxPopulationAsOf, handlers.DefaultMaxPopulationAsOf))
+	qsvc, err := handlers.ServeQueries(nc, handlers.Queries{Store: store, Views: views, PopulationAsOf: popLimit}, cfg.QueryPrefix, cfg.AppendQueue)
 	if err != nil {
 		_ = svc.Stop()
 		return fmt.Errorf("engine: %w", err)
@@ -288,7 +294,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		httpAddr = ln.Addr().String()
 		httpSrv = &http.Server{
 			Handler: handlers.NewHTTPHandler(handlers.HTTPOptions{
-				Store: store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
+				PopulationAsOf: popLimit,
+				Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
