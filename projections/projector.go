@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -338,7 +339,18 @@ func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer s
 		ev   *journey.Event
 	}
 	items := make([]item, 0, len(seqs))
-	evs := make([]journey.Event, len(seqs))
+	// The decoded events are only needed during the fold: their slice is
+	// reused (an as-of answer of a long history would otherwise allocate
+	// half a megabyte per 1,000 events, and the GC it causes is its tail).
+	evp := evPool.Get().(*[]journey.Event)
+	evs := slices.Grow((*evp)[:0], len(seqs))[:len(seqs)]
+	defer func() {
+		clear(evs)
+		if cap(evs) <= 1<<16 {
+			*evp = evs[:0]
+			evPool.Put(evp)
+		}
+	}()
 	asOfSec, asOfNsec := asOf.Unix(), int32(asOf.Nanosecond())
 	err = v.log.ReadSeqs(ctx, seqs, func(r *eventstore.RawRecord) error {
 		if !asOf.IsZero() && (r.EventSec > asOfSec || (r.EventSec == asOfSec && r.EventNsec > asOfNsec)) {
@@ -383,6 +395,8 @@ func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer s
 	}
 	return st, last, nil
 }
+
+var evPool = sync.Pool{New: func() any { return new([]journey.Event) }}
 
 // foldItems folds events (in any order) in event-time order, then the
 // referral marks (MarkReferred is order-independent).
