@@ -43,18 +43,46 @@ func LogDir(dataDir string) string { return filepath.Join(dataDir, "log") }
 // ViewsDir is where the projections' database lives.
 func ViewsDir(dataDir string) string { return filepath.Join(dataDir, "views") }
 
-// InUseError says that another process (a running journey serve) holds
-// the data directory's log open.
+// InUseError says that another process holds the data directory's log
+// open: a running journey serve (Server says where it answers, from
+// <data>/SERVER) or another command (an import, a rebuild).
 type InUseError struct {
-	Dir string
-	Err error
+	Dir    string
+	Server *ServerInfo // nil: not a serve, or one that did not say where
+	// Hint is what the command can do instead ("pass --server URL");
+	// empty: stop the other process first.
+	Hint string
+	Err  error
 }
 
 func (e *InUseError) Error() string {
-	return fmt.Sprintf("data dir %s is in use by a running journey serve; stop it or pass --server http://…", e.Dir)
+	hint := e.Hint
+	var who string
+	switch {
+	case e.Server != nil && e.Server.HTTP != "":
+		who = "journey serve at " + e.Server.HTTP
+	case e.Server != nil:
+		who = "journey serve (HTTP off"
+		if e.Server.NATS != "" {
+			who += ", NATS " + e.Server.NATS
+		}
+		who += ")"
+	default:
+		who = "another journey process (a serve, an import or a rebuild)"
+	}
+	if hint == "" {
+		hint = "stop it first"
+	}
+	return fmt.Sprintf("data dir %s is in use by %s; %s", e.Dir, who, hint)
 }
 
 func (e *InUseError) Unwrap() error { return e.Err }
+
+// NewInUseError is the *InUseError of dataDir, with what its SERVER file says.
+func NewInUseError(dataDir string, err error) *InUseError {
+	info, _ := ReadServerFile(dataDir)
+	return &InUseError{Dir: dataDir, Server: info, Err: err}
+}
 
 // NoDataError says that the data directory holds no log yet.
 type NoDataError struct{ Dir string }
@@ -83,7 +111,7 @@ func CheckFree(dataDir, dir string) error {
 	lock, err := pebble.LockDirectory(dir, vfs.Default)
 	if err != nil {
 		if IsLockError(err) {
-			return &InUseError{Dir: dataDir, Err: err}
+			return NewInUseError(dataDir, err)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
@@ -111,7 +139,7 @@ func OpenLog(dataDir string, create bool, opts *eventstore.Options) (*eventstore
 	s, err := eventstore.Open(dir, opts)
 	if err != nil {
 		if IsLockError(err) {
-			return nil, &InUseError{Dir: dataDir, Err: err}
+			return nil, NewInUseError(dataDir, err)
 		}
 		return nil, err
 	}
@@ -140,24 +168,60 @@ func IsTerminal(w io.Writer) bool {
 
 // Progress is a progress bar on a terminal and nothing elsewhere. Its
 // methods are safe on a nil *Progress.
-type Progress struct{ bar *progressbar.ProgressBar }
+type Progress struct {
+	bar  *progressbar.ProgressBar
+	desc string
+	// events mode (NewByteProgress): the event count shown beside the bytes.
+	lastDescribe time.Time
+}
 
-// NewProgress returns a bar of max steps (-1: unknown, a spinner) on w
-// when w is a terminal, else nil.
+// NewProgress returns a bar of max events (-1: unknown, a spinner) on w
+// when w is a terminal, else nil; its rate is in events per second.
 func NewProgress(w io.Writer, max int64, desc string) *Progress {
 	if !IsTerminal(w) {
 		return nil
 	}
-	return &Progress{bar: progressbar.NewOptions64(max,
+	return newProgress(w, max, desc, false)
+}
+
+// NewByteProgress returns a bar of max bytes of input (-1: unknown) on w
+// when w is a terminal, else nil: it shows bytes and bytes per second, and
+// Events puts the count of events read so far in its description.
+func NewByteProgress(w io.Writer, max int64, desc string) *Progress {
+	if !IsTerminal(w) {
+		return nil
+	}
+	return newProgress(w, max, desc, true)
+}
+
+func newProgress(w io.Writer, max int64, desc string, bytes bool) *Progress {
+	opts := []progressbar.Option{
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetDescription(desc),
 		progressbar.OptionShowCount(),
 		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("ev"),
-		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionThrottle(100 * time.Millisecond),
 		progressbar.OptionSetWidth(30),
 		progressbar.OptionClearOnFinish(),
-	)}
+	}
+	if bytes {
+		opts = append(opts, progressbar.OptionShowBytes(true))
+	} else {
+		opts = append(opts, progressbar.OptionSetItsString("events"))
+	}
+	return &Progress{bar: progressbar.NewOptions64(max, opts...), desc: desc}
+}
+
+// Events shows n events done in the description of a byte bar (at most
+// ten times a second).
+func (p *Progress) Events(n int64) {
+	if p == nil {
+		return
+	}
+	if now := time.Now(); now.Sub(p.lastDescribe) >= 100*time.Millisecond {
+		p.lastDescribe = now
+		p.bar.Describe(fmt.Sprintf("%s %d events", p.desc, n))
+	}
 }
 
 // Add advances the bar by n.
