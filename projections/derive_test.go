@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bufio"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -226,8 +227,16 @@ func TestCustomerJSON(t *testing.T) {
 		if m["stage"] != "loyal" || st["customer"] != "cust" || st["purchases"] != 4.0 {
 			t.Errorf("JSON lacks the answer: %s", b)
 		}
-		if rev, _ := st["revenue"].(map[string]any); rev["GBP"] != 4000.0 {
-			t.Errorf("revenue in JSON = %v, want {GBP: 4000}", st["revenue"])
+		// Money as events carry it: a decimal string per currency.
+		if rev, _ := st["revenue"].(map[string]any); rev["GBP"] != "40.00" || len(rev) != 1 {
+			t.Errorf("revenue in JSON = %v, want {GBP: \"40.00\"}", st["revenue"])
+		}
+		var back Customer
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if !maps.Equal(back.State.Revenue, cu.State.Revenue) {
+			t.Errorf("revenue read back %v, want %v", back.State.Revenue, cu.State.Revenue)
 		}
 		return
 	}

@@ -46,8 +46,11 @@ var ruleVars = []ruleVar{
 	{"customer.purchase_days", cel.IntType, func(c *Customer) any { return int64(len(c.State.ShoppingDays)) }},
 	{"customer.discounted_purchases", cel.IntType, func(c *Customer) any { return int64(c.State.DiscountedPurchases) }},
 	{"customer.items", cel.IntType, func(c *Customer) any { return int64(c.State.Items) }},
-	{"customer.revenue", cel.MapType(cel.StringType, cel.IntType), func(c *Customer) any { return map[string]int64(c.State.Revenue) }},
-	{"customer.net_revenue", cel.MapType(cel.StringType, cel.IntType), func(c *Customer) any { return map[string]int64(c.State.NetRevenue()) }},
+	// Money as the events carry it: major units of each currency (42.5
+	// for "42.50" EUR), as doubles, compared with int or double literals
+	// alike (CrossTypeNumericComparisons): revenue["EUR"] >= 100.
+	{"customer.revenue", cel.MapType(cel.StringType, cel.DoubleType), func(c *Customer) any { return c.State.Revenue.Major() }},
+	{"customer.net_revenue", cel.MapType(cel.StringType, cel.DoubleType), func(c *Customer) any { return c.State.NetRevenue().Major() }},
 	{"customer.returns", cel.IntType, func(c *Customer) any { return int64(c.State.Returns) }},
 	{"customer.complaints", cel.IntType, func(c *Customer) any { return int64(c.State.Complaints) }},
 	{"customer.open_complaints", cel.IntType, func(c *Customer) any { return int64(len(c.State.OpenComplaints)) }},
@@ -134,7 +137,10 @@ func (e *RuleError) Error() string { return fmt.Sprintf("projections: rule %q: %
 func (e *RuleError) Unwrap() error { return e.Err }
 
 func ruleEnv() (*cel.Env, error) {
-	opts := make([]cel.EnvOption, 0, len(ruleVars))
+	opts := make([]cel.EnvOption, 0, len(ruleVars)+1)
+	// customer.revenue["EUR"] >= 100 (a double against an int literal)
+	// compares as numbers instead of failing to compile.
+	opts = append(opts, cel.CrossTypeNumericComparisons(true))
 	for _, v := range ruleVars {
 		opts = append(opts, cel.Variable(v.name, v.typ))
 	}

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -43,10 +44,10 @@ func TestRulesCompileErrors(t *testing.T) {
 
 func TestRulesMatch(t *testing.T) {
 	c := &Config{Rules: map[string]string{
-		"loyal_gb":      `customer.stage == "loyal" && customer.revenue["GBP"] >= 4000 && customer.country == ""`,
+		"loyal_gb":      `customer.stage == "loyal" && customer.revenue["GBP"] >= 40 && customer.country == ""`,
 		"advocates":     `"advocate" in customer.flags`,
 		"happy":         `customer.satisfaction > 80.0`,
-		"big_spender":   `customer.revenue["GBP"] > 100000`,
+		"big_spender":   `customer.revenue["GBP"] > 1000.0`,
 		"gold":          `"tier" in customer.traits && customer.traits["tier"] == "gold"`,
 		"recent":        `customer.recency_days >= 0.0 && customer.recency_days < 31.0`,
 		"no_fit":        `customer.p_alive < 0.0`,
@@ -117,5 +118,50 @@ func TestRulesDocExamplesCompile(t *testing.T) {
 	}
 	if err := (&Config{Rules: rules}).Compile(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRulesSeeMoneyAsDecimal: revenue and net_revenue are major units of
+// each currency (4 × 10.00 GBP is 40, not 4000 minor units), compared
+// with int and double literals alike, exactly at the decimal boundary,
+// for currencies of exponent 0 and 3 too.
+func TestRulesSeeMoneyAsDecimal(t *testing.T) {
+	c := &Config{Rules: map[string]string{
+		"exactly_40":     `customer.revenue["GBP"] == 40.0`,
+		"int_literal":    `customer.revenue["GBP"] >= 40`,
+		"not_minor":      `customer.revenue["GBP"] >= 4000`,
+		"cents":          `customer.revenue["GBP"] > 39.99 && customer.revenue["GBP"] < 40.01`,
+		"net_after_ref":  `customer.net_revenue["GBP"] == 32.5`,
+		"yen":            `customer.revenue["JPY"] == 1500.0 && customer.revenue["JPY"] >= 1500`,
+		"dinar":          `customer.revenue["KWD"] == 1.25`,
+		"guarded_absent": `"EUR" in customer.revenue && customer.revenue["EUR"] > 0`,
+	}}
+	if err := c.Compile(); err != nil {
+		t.Fatal(err)
+	}
+	var loyal *foldCase
+	for _, fc := range readFoldCases(t) {
+		if fc.file == "stages.txt" && fc.name == "loyal" {
+			loyal = fc
+		}
+	}
+	loyal.cfg = c
+	cu := loyal.run(t)
+	cu.State.Refunds = Money{"GBP": 750}
+	cu.State.Revenue["JPY"] = 1500
+	cu.State.Revenue["KWD"] = 1250
+	var got []string
+	for _, name := range slices.Sorted(maps.Keys(c.Rules)) {
+		ok, err := c.MatchRule(name, cu)
+		if err != nil {
+			t.Fatalf("rule %s: %v", name, err)
+		}
+		if ok {
+			got = append(got, name)
+		}
+	}
+	want := []string{"cents", "dinar", "exactly_40", "int_literal", "net_after_ref", "yen"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("matching %v, want %v (revenue %v)", got, want, cu.State.Revenue)
 	}
 }
