@@ -71,6 +71,7 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	mux.HandleFunc("GET /v1/customers/{id}/events", h.customerEvents)
 	mux.HandleFunc("GET /v1/segments", h.segments)
 	mux.HandleFunc("POST /v1/admin/rebuild", h.rebuild)
+	h.registerAdmin(mux) // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
 	return mux
 }
 

@@ -1,0 +1,261 @@
+package handlers
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/projections"
+)
+
+// The read endpoints behind the CLI's --server (journey verify, nps,
+// export, quarantine list): each answers what the command prints from a
+// data dir, so that an auditor can verify the log, and an analyst export
+// it, while the engine runs.
+//
+//	GET /v1/verify                    walk the hash chain of the live log: VerifyReply
+//	GET /v1/nps[?as_of=]              projections.NPSResult
+//	GET /v1/export/events             the log, JSONL of ExportEvent in sequence order
+//	GET /v1/export/customers[?as_of=] every customer's answer, JSONL of projections.Customer
+//	GET /v1/quarantine                the quarantine, JSONL of QuarantineLine
+//
+// The JSON is that of the CLI (json v2, deterministic). A JSONL answer
+// broken off by an error after its first line ends without its last
+// chunk: the client sees an unexpected EOF, never a short export as whole.
+func (h *httpHandler) registerAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/verify", h.verify)
+	mux.HandleFunc("GET /v1/nps", h.nps)
+	mux.HandleFunc("GET /v1/export/events", h.exportEvents)
+	mux.HandleFunc("GET /v1/export/customers", h.exportCustomers)
+	mux.HandleFunc("GET /v1/quarantine", h.quarantine)
+}
+
+// VerifyReply is the answer of GET /v1/verify and journey verify --json.
+type VerifyReply struct {
+	OK          bool    `json:"ok"`
+	Events      uint64  `json:"events"`
+	Head        string  `json:"head"`
+	FirstBadSeq *uint64 `json:"first_bad_seq"`
+	Reason      string  `json:"reason,omitempty"`
+}
+
+// NewVerifyReply is the reply of a walk: rep and err as Store.Verify
+// returned them (an error other than ErrDamaged also fails the walk).
+func NewVerifyReply(rep eventstore.VerifyReport, err error) VerifyReply {
+	if err != nil && !errors.Is(err, eventstore.ErrDamaged) {
+		rep.OK = false
+		if rep.Reason == "" {
+			rep.Reason = err.Error()
+		}
+	}
+	r := VerifyReply{OK: rep.OK, Events: rep.Events, Head: hex.EncodeToString(rep.Head[:]), Reason: rep.Reason}
+	if !rep.OK && rep.FirstBadSeq != 0 {
+		s := rep.FirstBadSeq
+		r.FirstBadSeq = &s
+	}
+	return r
+}
+
+// ExportEvent is one line of the log's JSONL export: the record and the
+// event exactly as received.
+type ExportEvent struct {
+	Seq        uint64         `json:"seq"`
+	Version    uint64         `json:"version"`
+	RecordedAt time.Time      `json:"recorded_at"`
+	Hash       string         `json:"hash"`
+	Event      jsontext.Value `json:"event"`
+}
+
+// NewExportEvent is r as exported.
+func NewExportEvent(r *eventstore.Record) ExportEvent {
+	return ExportEvent{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(),
+		Hash: hex.EncodeToString(r.Hash[:]), Event: jsontext.Value(r.Raw)}
+}
+
+// QuarantineLine is one quarantine entry as listed and exported.
+type QuarantineLine struct {
+	Seq        uint64    `json:"seq"`
+	ReceivedAt time.Time `json:"received_at"`
+	Code       string    `json:"code"`
+	Field      string    `json:"field"`
+	Reason     string    `json:"reason"`
+	Origin     string    `json:"origin"`
+	// Raw is the input when it is valid UTF-8; otherwise RawBase64 holds it
+	// (standard base64), so every entry lists and exports whatever its bytes.
+	Raw       *string `json:"raw,omitempty"`
+	RawBase64 string  `json:"raw_base64,omitempty"`
+}
+
+// NewQuarantineLine is e as listed and exported. Text fields that echo
+// input are made valid UTF-8 (U+FFFD for bad bytes).
+func NewQuarantineLine(e *eventstore.QuarantineEntry) QuarantineLine {
+	l := QuarantineLine{Seq: e.Seq, ReceivedAt: e.ReceivedAt.UTC(), Code: string(e.Code),
+		Field: strings.ToValidUTF8(e.Field, "\uFFFD"), Reason: strings.ToValidUTF8(e.Reason, "\uFFFD"),
+		Origin: strings.ToValidUTF8(e.Origin, "\uFFFD")}
+	if utf8.Valid(e.Raw) {
+		s := string(e.Raw)
+		l.Raw = &s
+	} else {
+		l.RawBase64 = base64.StdEncoding.EncodeToString(e.Raw)
+	}
+	return l
+}
+
+// RawText is the entry's input as text (bad UTF-8 bytes as U+FFFD).
+func (l *QuarantineLine) RawText() string {
+	if l.Raw != nil {
+		return *l.Raw
+	}
+	b, _ := base64.StdEncoding.DecodeString(l.RawBase64)
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// marshalLine is v as the CLI prints it: json v2, deterministic, one line.
+func marshalLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v, json.Deterministic(true))
+	return append(b, '\n'), err
+}
+
+func (h *httpHandler) verify(w http.ResponseWriter, r *http.Request) {
+	if h.o.Store == nil {
+		h.readError(w, errNotServed)
+		return
+	}
+	rep, err := h.o.Store.Verify(r.Context(), nil)
+	if err != nil && r.Context().Err() != nil {
+		return // the client went away
+	}
+	b, err := marshalLine(NewVerifyReply(rep, err))
+	if err != nil {
+		h.readError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+func (h *httpHandler) nps(w http.ResponseWriter, r *http.Request) {
+	asOf, err := parseAsOf(r.URL.Query().Get("as_of"))
+	if err != nil {
+		h.readError(w, err)
+		return
+	}
+	q := h.queries()
+	if q.Views == nil {
+		h.readError(w, errNotServed)
+		return
+	}
+	if !asOf.IsZero() {
+		release, err := q.limiter().acquire()
+		if err != nil {
+			h.readError(w, err)
+			return
+		}
+		defer release()
+	}
+	res, err := q.Views.NPSResult(r.Context(), asOf)
+	if err != nil {
+		h.readError(w, err)
+		return
+	}
+	b, err := marshalLine(res)
+	if err != nil {
+		h.readError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+// streamLines answers 200 with the JSONL that each calls emit for, or the
+// error body when each fails before the first line.
+func (h *httpHandler) streamLines(w http.ResponseWriter, r *http.Request, each func(emit func(v any) error) error) {
+	var bw *bufio.Writer
+	emit := func(v any) error {
+		b, err := marshalLine(v)
+		if err != nil {
+			return err
+		}
+		if bw == nil {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+			w.WriteHeader(http.StatusOK)
+			bw = bufio.NewWriterSize(w, 64<<10)
+		}
+		_, err = bw.Write(b)
+		return err
+	}
+	err := each(emit)
+	switch {
+	case err == nil && bw == nil:
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+	case err == nil:
+		if ferr := bw.Flush(); ferr != nil && r.Context().Err() == nil {
+			h.o.Logger.Warn("http export broken off", "path", r.URL.Path, "err", ferr)
+		}
+	case bw == nil:
+		h.readError(w, err)
+	default:
+		if r.Context().Err() == nil {
+			h.o.Logger.Warn("http export broken off", "path", r.URL.Path, "err", err)
+		}
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func (h *httpHandler) exportEvents(w http.ResponseWriter, r *http.Request) {
+	if h.o.Store == nil {
+		h.readError(w, errNotServed)
+		return
+	}
+	h.streamLines(w, r, func(emit func(any) error) error {
+		return h.o.Store.Scan(r.Context(), 1, 0, func(rec *eventstore.Record) error {
+			return emit(NewExportEvent(rec))
+		})
+	})
+}
+
+func (h *httpHandler) exportCustomers(w http.ResponseWriter, r *http.Request) {
+	asOf, err := parseAsOf(r.URL.Query().Get("as_of"))
+	if err != nil {
+		h.readError(w, err)
+		return
+	}
+	q := h.queries()
+	if q.Views == nil {
+		h.readError(w, errNotServed)
+		return
+	}
+	if !asOf.IsZero() {
+		release, err := q.limiter().acquire()
+		if err != nil {
+			h.readError(w, err)
+			return
+		}
+		defer release()
+	}
+	h.streamLines(w, r, func(emit func(any) error) error {
+		return q.Views.Customers(r.Context(), asOf, true, func(c *projections.Customer) error { return emit(c) })
+	})
+}
+
+func (h *httpHandler) quarantine(w http.ResponseWriter, r *http.Request) {
+	if h.o.Store == nil {
+		h.readError(w, errNotServed)
+		return
+	}
+	h.streamLines(w, r, func(emit func(any) error) error {
+		return h.o.Store.QuarantineScan(r.Context(), func(e *eventstore.QuarantineEntry) error {
+			return emit(NewQuarantineLine(e))
+		})
+	})
+}
