@@ -86,6 +86,13 @@ func (a *app) printCustomer(id string, c *projections.Customer) {
 	a.printf("flags         %s\n", none(c.Flags))
 	a.printf("types         %s\n", none(c.Types))
 	a.printf("satisfaction  %.1f / 100\n", c.Satisfaction)
+	if s := c.State; s != nil && s.Purchases > 0 {
+		rev := s.Revenue.String()
+		if len(s.Refunds) > 0 {
+			rev += " (net of refunds " + s.NetRevenue().String() + ")"
+		}
+		a.printf("revenue       %s in %d purchases\n", rev, s.Purchases)
+	}
 	churn := c.Churn
 	if c.RecencyDays != nil {
 		churn += fmt.Sprintf(" (%.0f days since the last purchase, expected gap %.0f days)", *c.RecencyDays, c.ExpectedGapDays)

@@ -5,10 +5,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -42,7 +40,10 @@ func (a *app) exportCommand() *cobra.Command {
   events      every stored event in sequence order with its record (seq, version,
               recorded_at, hash) and the event exactly as received
   customers   every customer's answer (stage, flags, types, satisfaction, churn,
-              RFM…) now or --as-of T; JSONL has the full state
+              RFM segment and r, f, m scores…) now or --as-of T; JSONL has the
+              full state. Money is as the events carry it: CSV revenue
+              "1370.56 EUR" (several currencies: "1370.56 EUR, 12.00 USD"),
+              JSON {"EUR":"1370.56"}
   quarantine  every quarantined input with its code, field, reason and origin`,
 		Example: `  journey export --what events --format jsonl > log.jsonl
   journey export --what customers --format csv --as-of 1997-09-30 > customers.csv`,
@@ -125,7 +126,7 @@ func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, a
 	cw := csv.NewWriter(w)
 	if format == "csv" {
 		_ = cw.Write([]string{"customer", "as_of", "stage", "highest_stage", "flags", "types", "satisfaction", "churn",
-			"p_alive", "recency_days", "rfm_segment", "first_seen", "last_seen", "visits", "purchases", "revenue", "returns",
+			"p_alive", "recency_days", "rfm_segment", "r", "f", "m", "first_seen", "last_seen", "visits", "purchases", "revenue", "returns",
 			"complaints", "complaints_resolved", "feedbacks", "referrals_made", "segments"})
 	}
 	err = v.Customers(ctx, asOf, true, func(c *projections.Customer) error {
@@ -133,14 +134,14 @@ func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, a
 			return cli.WriteJSON(w, c)
 		}
 		s := c.State
-		rfm := ""
+		var rfm, r, f, m string
 		if c.RFM != nil {
-			rfm = c.RFM.Segment
+			rfm, r, f, m = c.RFM.Segment, strconv.Itoa(c.RFM.R), strconv.Itoa(c.RFM.F), strconv.Itoa(c.RFM.M)
 		}
 		return cw.Write([]string{s.Customer, c.AsOf.UTC().Format(time.RFC3339), c.Stage, c.HighestStage,
 			strings.Join(c.Flags, " "), strings.Join(c.Types, " "), strconv.FormatFloat(c.Satisfaction, 'f', 2, 64), c.Churn,
-			optFloat(c.PAlive, 4), optFloat(c.RecencyDays, 1), rfm, timeOrEmpty(s.FirstSeen), timeOrEmpty(s.LastSeen),
-			strconv.Itoa(s.Visits), strconv.Itoa(s.Purchases), moneyString(s.Revenue), strconv.Itoa(s.Returns),
+			optFloat(c.PAlive, 4), optFloat(c.RecencyDays, 1), rfm, r, f, m, timeOrEmpty(s.FirstSeen), timeOrEmpty(s.LastSeen),
+			strconv.Itoa(s.Visits), strconv.Itoa(s.Purchases), s.Revenue.String(), strconv.Itoa(s.Returns),
 			strconv.Itoa(s.Complaints), strconv.Itoa(s.ComplaintsResolved), strconv.Itoa(s.Feedbacks),
 			strconv.Itoa(s.ReferralsMade), strings.Join(c.Segments, " ")})
 	})
@@ -163,20 +164,6 @@ func timeOrEmpty(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// moneyString renders amounts per currency in minor units, "EUR:1250 USD:300".
-func moneyString(m projections.Money) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s:%d", k, m[k])
-	}
-	return strings.Join(parts, " ")
 }
 
 func (a *app) exportQuarantine(ctx context.Context, w io.Writer, format string) error {
