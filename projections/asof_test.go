@@ -41,6 +41,8 @@ func truncatedViews(t testing.TB, raws [][]byte, asOf time.Time) *Views {
 // only the events with time ≤ T, log sequences aside; and the one-customer
 // answer equals the export row (RFM included).
 func TestAsOfPropertyRandomInstants(t *testing.T) {
+	// Fold snapshots every 4 events: the one-customer answers start from them.
+	withSnapshotEvery(t, 4)
 	raws := simulated(t, 600, simDays, 11)
 	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow)})
 	rnd := rand.New(rand.NewPCG(3, 4))
@@ -55,7 +57,7 @@ func TestAsOfPropertyRandomInstants(t *testing.T) {
 			tv := truncatedViews(t, raws, asOf)
 			full, trunc := answers(t, v, asOf, true), answers(t, tv, asOf, true)
 			sameAnswers(t, "export as of vs truncated log's export as of", trunc, full)
-			withRFM := 0
+			withRFM, fromSnapshot := 0, 0
 			for id, want := range full {
 				c, err := v.Customer(ctx, id, asOf)
 				if err != nil {
@@ -74,10 +76,21 @@ func TestAsOfPropertyRandomInstants(t *testing.T) {
 				if c.RFM != nil {
 					withRFM++
 				}
+				_, _, read, err := v.foldHistoryN(ctx, v.cur.db, id, v.Checkpoint(), asOf)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if read < c.State.Events {
+					fromSnapshot++
+				}
 			}
 			if withRFM == 0 {
 				t.Fatal("no customer answer carried RFM")
 			}
+			if fromSnapshot == 0 {
+				t.Fatal("no one-customer answer started from a fold snapshot")
+			}
+			t.Logf("%d of %d one-customer answers started from a fold snapshot", fromSnapshot, len(full))
 			sa, err := v.Segmentation(ctx, asOf)
 			if err != nil {
 				t.Fatal(err)

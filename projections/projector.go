@@ -251,9 +251,19 @@ func (p *liveBatch) apply(ctx context.Context, r *logRecord) error {
 			return err
 		}
 		e.st, e.last, refolded = st, last, true
+		// The customer's fold snapshots at or after the late event no
+		// longer hold (snapshot.go).
+		if err := dropSnapshots(p.b, ev.Subject, ev.Time); err != nil {
+			return err
+		}
 	} else {
 		e.st.Apply(ev, r.seq)
 		e.last = ev.Time
+		if snapshotEvery > 0 && e.st.Events%snapshotEvery == 0 {
+			if err := putSnapshot(p.b, e.st, ev.Time, r.seq); err != nil {
+				return err
+			}
+		}
 	}
 	e.dirty = true
 	if p.notify != nil {
@@ -318,16 +328,33 @@ type histItem struct {
 
 // foldHistory folds a customer from the log: their events with seq ≤
 // maxSeq and, when asOf is not zero, time ≤ asOf, in event-time order
-// (time, then seq), with the referral marks naming them (read from marks,
+// (time, then seq), with the referral marks naming them (read from views,
 // which may be a batch of the views). It returns nil when there is
-// nothing to fold, and the newest event time folded in.
-func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer string, maxSeq uint64, asOf time.Time) (*State, time.Time, error) {
+// nothing to fold, and the newest event time folded in. With a non-zero
+// asOf it starts from the customer's newest fold snapshot at or before
+// asOf (snapshot.go) and reads only the events after it.
+func (v *Views) foldHistory(ctx context.Context, views pebble.Reader, customer string, maxSeq uint64, asOf time.Time) (*State, time.Time, error) {
+	st, last, _, err := v.foldHistoryN(ctx, views, customer, maxSeq, asOf)
+	return st, last, err
+}
+
+// foldHistoryN is foldHistory, also returning the number of log records
+// it read.
+func (v *Views) foldHistoryN(ctx context.Context, views pebble.Reader, customer string, maxSeq uint64, asOf time.Time) (*State, time.Time, int, error) {
 	seqs, err := v.log.CustomerSeqs(ctx, customer)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("projections: history of %q: %w", customer, err)
+		return nil, time.Time{}, 0, fmt.Errorf("projections: history of %q: %w", customer, err)
 	}
 	if n, _ := slices.BinarySearch(seqs, maxSeq+1); n < len(seqs) {
 		seqs = seqs[:n]
+	}
+	var base *State
+	if !asOf.IsZero() && len(seqs) > 0 {
+		var lo, hi int
+		if base, lo, hi, err = snapshotAt(views, customer, seqs, maxSeq, asOf); err != nil {
+			return nil, time.Time{}, 0, fmt.Errorf("projections: fold snapshots of %q: %w", customer, err)
+		}
+		seqs = seqs[lo:hi]
 	}
 	// The records are read in place (no copies); those in range are
 	// decoded, then applied in event-time order (the log's event time,
@@ -366,7 +393,7 @@ func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer s
 		return nil
 	})
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("projections: history of %q: %w", customer, err)
+		return nil, time.Time{}, 0, fmt.Errorf("projections: history of %q: %w", customer, err)
 	}
 	slices.SortFunc(items, func(a, b item) int {
 		if c := cmp.Compare(a.sec, b.sec); c != 0 {
@@ -377,15 +404,20 @@ func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer s
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	ms, err := readMarks(marks, customer, maxSeq, asOf)
+	ms, err := readMarks(views, customer, maxSeq, asOf)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, time.Time{}, 0, err
 	}
-	if len(items) == 0 && len(ms) == 0 {
-		return nil, time.Time{}, nil
+	if base == nil && len(items) == 0 && len(ms) == 0 {
+		return nil, time.Time{}, len(seqs), nil
 	}
-	st := NewState(customer)
+	st := base
 	var last time.Time
+	if st == nil {
+		st = NewState(customer)
+	} else {
+		last = st.LastTime
+	}
 	for _, it := range items {
 		st.Apply(it.ev, it.seq)
 		last = maxTime(last, it.ev.Time)
@@ -393,7 +425,7 @@ func (v *Views) foldHistory(ctx context.Context, marks pebble.Reader, customer s
 	for _, m := range ms {
 		st.MarkReferred(m.By, m.Time, m.Seq)
 	}
-	return st, last, nil
+	return st, last, len(seqs), nil
 }
 
 var evPool = sync.Pool{New: func() any { return new([]journey.Event) }}

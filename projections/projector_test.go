@@ -190,6 +190,8 @@ func TestLateEventRefoldsAndReferralMarks(t *testing.T) {
 }
 
 func TestAsOfEqualsTruncatedLog(t *testing.T) {
+	// Fold snapshots every 4 events: the one-customer answers start from them.
+	withSnapshotEvery(t, 4)
 	raws := simulated(t, 300, simDays, 5)
 	// End of day 90: the population median counts whole days.
 	asOf := simStart.Add(91*24*time.Hour - time.Nanosecond)
