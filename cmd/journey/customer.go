@@ -24,7 +24,8 @@ is what the engine would have said at T: only events with time ≤ T, churn
 measured at T. --json prints the full state.`,
 		Example: `  journey customer cdnow-00004 --as-of 1997-09-30
   journey customer cdnow-00004 --json
-  journey customer 0194223e-9ba0-761b-be31-e0f0d8d43ad6 --server http://127.0.0.1:8080`,
+  journey customer 019431ed-5140-765a-94ef-b8c6ab4641cc --as-of 2025-04-01 --server http://127.0.0.1:8080
+      (a customer of journey simulate --customers 200 --days 90 --seed 1, as make run suggests)`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at, err := a.optionalAsOf(asOf)

@@ -5,14 +5,17 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/hex"
+	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/go-json-experiment/json/jsontext"
+	"github.com/go-json-experiment/json"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/spf13/cobra"
@@ -22,19 +25,14 @@ func init() {
 	extraCommands = append(extraCommands, (*app).exportCommand)
 }
 
-// exportEvent is one line of export --what events --format jsonl.
-type exportEvent struct {
-	Seq        uint64         `json:"seq"`
-	Version    uint64         `json:"version"`
-	RecordedAt time.Time      `json:"recorded_at"`
-	Hash       string         `json:"hash"`
-	Event      jsontext.Value `json:"event"`
-}
+// exportEvent is one line of export --what events --format jsonl (and of
+// GET /v1/export/events).
+type exportEvent = handlers.ExportEvent
 
 func (a *app) exportCommand() *cobra.Command {
-	var what, format, out, asOf, config string
+	var what, format, out, asOf, config, server string
 	cmd := &cobra.Command{
-		Use:   "export [--data DIR] --what events|customers|quarantine --format jsonl|csv",
+		Use:   "export [--data DIR | --server URL] --what events|customers|quarantine --format jsonl|csv",
 		Short: "Export the log, the customers' answers or the quarantine as JSONL or CSV",
 		Long: `export writes to stdout (or --out FILE):
   events      every stored event in sequence order with its record (seq, version,
@@ -44,9 +42,14 @@ func (a *app) exportCommand() *cobra.Command {
               full state. Money is as the events carry it: CSV revenue
               "1370.56 EUR" (several currencies: "1370.56 EUR, 12.00 USD"),
               JSON {"EUR":"1370.56"}
-  quarantine  every quarantined input with its code, field, reason and origin`,
+  quarantine  every quarantined input with its code, field, reason and origin
+
+With --server URL a running journey serve streams them (GET /v1/export/events,
+/v1/export/customers, /v1/quarantine): the same lines, while it runs. A summary
+with the count, duration and rate goes to stderr (JSON with --json).`,
 		Example: `  journey export --what events --format jsonl > log.jsonl
-  journey export --what customers --format csv --as-of 1997-09-30 > customers.csv`,
+  journey export --what customers --format csv --as-of 1997-09-30 > customers.csv
+  journey export --what events --server http://127.0.0.1:8080 > log.jsonl`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "jsonl" && format != "csv" {
@@ -66,20 +69,25 @@ func (a *app) exportCommand() *cobra.Command {
 				w = f
 			}
 			bw := bufio.NewWriterSize(w, 256<<10)
+			start := a.now()
+			var n uint64
 			switch what {
 			case "events":
-				err = a.exportEvents(cmd.Context(), bw, format)
+				n, err = a.exportEvents(cmd.Context(), bw, format, server)
 			case "customers":
-				err = a.exportCustomers(cmd.Context(), bw, format, at, config)
+				n, err = a.exportCustomers(cmd.Context(), bw, format, at, config, server)
 			case "quarantine":
-				err = a.exportQuarantine(cmd.Context(), bw, format)
+				n, err = a.exportQuarantine(cmd.Context(), bw, format, server)
 			default:
 				return usageErrorf("--what %q: want events, customers or quarantine", what)
 			}
 			if ferr := bw.Flush(); err == nil {
 				err = ferr
 			}
-			return err
+			if err != nil {
+				return err
+			}
+			return a.exportSummary(what, n, a.timed(start, n))
 		},
 	}
 	f := cmd.Flags()
@@ -87,69 +95,142 @@ func (a *app) exportCommand() *cobra.Command {
 	f.StringVar(&format, "format", "jsonl", "jsonl or csv")
 	f.StringVar(&out, "out", "", "write to this file instead of stdout")
 	f.StringVar(&asOf, "as-of", "", "customers: answers as of T (RFC 3339 or YYYY-MM-DD)")
+	f.StringVar(&server, "server", "", "stream from a running journey serve at this URL instead of opening the data dir")
 	configFlag(cmd, &config)
 	return cmd
 }
 
-func (a *app) exportEvents(ctx context.Context, w io.Writer, format string) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
-	if err != nil {
-		return err
+// exportSummary ends an export on stderr (stdout holds the data):
+// "exported 1207 events in 15ms (80467 events/s)", or JSON with --json.
+func (a *app) exportSummary(what string, n uint64, t timing) error {
+	noun := map[string]string{"events": "events", "customers": "customers", "quarantine": "quarantine entries"}[what]
+	if a.jsonOut {
+		return cli.WriteJSON(a.stderr, map[string]any{"what": what, "exported": n, "duration_s": t.DurationS, "events_per_s": t.EventsPerS})
 	}
-	defer store.Close()
-	cw := csv.NewWriter(w)
-	if format == "csv" {
-		_ = cw.Write([]string{"seq", "version", "recorded_at", "time", "id", "customer", "type", "hash", "event"})
-	}
-	err = store.Scan(ctx, 1, 0, func(r *eventstore.Record) error {
-		if format == "csv" {
-			return cw.Write([]string{strconv.FormatUint(r.Seq, 10), strconv.FormatUint(r.Version, 10),
-				r.RecordedAt.UTC().Format(time.RFC3339Nano), r.EventTime.UTC().Format(time.RFC3339Nano), r.ID, r.Customer,
-				string(r.Type), hex.EncodeToString(r.Hash[:]), string(r.Raw)})
-		}
-		return cli.WriteJSON(w, exportEvent{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(),
-			Hash: hex.EncodeToString(r.Hash[:]), Event: jsontext.Value(r.Raw)})
-	})
-	cw.Flush()
-	if err != nil {
-		return err
-	}
-	return cw.Error()
+	d := time.Duration(t.DurationS * float64(time.Second)).Round(time.Millisecond)
+	_, err := fmt.Fprintf(a.stderr, "exported %d %s in %s (%.0f %s/s)\n", n, noun, d, t.EventsPerS, strings.Fields(noun)[len(strings.Fields(noun))-1])
+	return err
 }
 
-func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, asOf time.Time, config string) error {
-	v, closeAll, err := a.openViews(ctx, config, projections.Options{}, false)
-	if err != nil {
-		return err
-	}
-	defer closeAll()
+var eventsCSVHeader = []string{"seq", "version", "recorded_at", "time", "id", "customer", "type", "hash", "event"}
+
+// exportEvents writes the log (of the data dir, or of server) and returns
+// how many events.
+func (a *app) exportEvents(ctx context.Context, w io.Writer, format, server string) (uint64, error) {
 	cw := csv.NewWriter(w)
 	if format == "csv" {
-		_ = cw.Write([]string{"customer", "as_of", "stage", "highest_stage", "flags", "types", "satisfaction", "churn",
-			"p_alive", "recency_days", "rfm_segment", "r", "f", "m", "first_seen", "last_seen", "visits", "purchases", "revenue", "returns",
-			"complaints", "complaints_resolved", "feedbacks", "referrals_made", "segments"})
+		_ = cw.Write(eventsCSVHeader)
 	}
-	err = v.Customers(ctx, asOf, true, func(c *projections.Customer) error {
-		if format == "jsonl" {
-			return cli.WriteJSON(w, c)
+	var n uint64
+	var err error
+	if server != "" {
+		err = a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
+			n++
+			if format == "jsonl" {
+				_, err := w.Write(line)
+				return err
+			}
+			var l exportEvent
+			if err := json.Unmarshal(line, &l); err != nil {
+				return fmt.Errorf("event from %s: %w", server, err)
+			}
+			rec, err := recordOf(l.Seq, l.Version, l.RecordedAt, l.Event)
+			if err != nil {
+				return fmt.Errorf("event %d from %s: %w", l.Seq, server, err)
+			}
+			return cw.Write(eventCSVRow(&rec, l.Hash))
+		})
+	} else {
+		var store *eventstore.Store
+		store, err = cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
+		if err != nil {
+			return 0, err
 		}
-		s := c.State
-		var rfm, r, f, m string
-		if c.RFM != nil {
-			rfm, r, f, m = c.RFM.Segment, strconv.Itoa(c.RFM.R), strconv.Itoa(c.RFM.F), strconv.Itoa(c.RFM.M)
-		}
-		return cw.Write([]string{s.Customer, c.AsOf.UTC().Format(time.RFC3339), c.Stage, c.HighestStage,
-			strings.Join(c.Flags, " "), strings.Join(c.Types, " "), strconv.FormatFloat(c.Satisfaction, 'f', 2, 64), c.Churn,
-			optFloat(c.PAlive, 4), optFloat(c.RecencyDays, 1), rfm, r, f, m, timeOrEmpty(s.FirstSeen), timeOrEmpty(s.LastSeen),
-			strconv.Itoa(s.Visits), strconv.Itoa(s.Purchases), s.Revenue.String(), strconv.Itoa(s.Returns),
-			strconv.Itoa(s.Complaints), strconv.Itoa(s.ComplaintsResolved), strconv.Itoa(s.Feedbacks),
-			strconv.Itoa(s.ReferralsMade), strings.Join(c.Segments, " ")})
-	})
+		defer store.Close()
+		err = store.Scan(ctx, 1, 0, func(r *eventstore.Record) error {
+			n++
+			if format == "csv" {
+				return cw.Write(eventCSVRow(r, hex.EncodeToString(r.Hash[:])))
+			}
+			return cli.WriteJSON(w, handlers.NewExportEvent(r))
+		})
+	}
 	cw.Flush()
 	if err != nil {
-		return err
+		return n, err
 	}
-	return cw.Error()
+	return n, cw.Error()
+}
+
+func eventCSVRow(r *eventstore.Record, hash string) []string {
+	return []string{strconv.FormatUint(r.Seq, 10), strconv.FormatUint(r.Version, 10),
+		r.RecordedAt.UTC().Format(time.RFC3339Nano), r.EventTime.UTC().Format(time.RFC3339Nano), r.ID, r.Customer,
+		string(r.Type), hash, string(r.Raw)}
+}
+
+var customersCSVHeader = []string{"customer", "as_of", "stage", "highest_stage", "flags", "types", "satisfaction", "churn",
+	"p_alive", "recency_days", "rfm_segment", "r", "f", "m", "first_seen", "last_seen", "visits", "purchases", "revenue", "returns",
+	"complaints", "complaints_resolved", "feedbacks", "referrals_made", "segments"}
+
+// exportCustomers writes every customer's answer (from the data dir, or
+// from server) and returns how many customers.
+func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, asOf time.Time, config, server string) (uint64, error) {
+	cw := csv.NewWriter(w)
+	if format == "csv" {
+		_ = cw.Write(customersCSVHeader)
+	}
+	var n uint64
+	var err error
+	if server != "" {
+		q := url.Values{}
+		if !asOf.IsZero() {
+			q.Set("as_of", asOf.Format(time.RFC3339Nano))
+		}
+		err = a.serverLines(ctx, server, "/v1/export/customers", q, func(line []byte) error {
+			n++
+			if format == "jsonl" {
+				_, err := w.Write(line)
+				return err
+			}
+			var c projections.Customer
+			if err := json.Unmarshal(line, &c); err != nil {
+				return fmt.Errorf("customer from %s: %w", server, err)
+			}
+			return cw.Write(customerCSVRow(&c))
+		})
+	} else {
+		v, closeAll, oerr := a.openViews(ctx, config, projections.Options{}, false)
+		if oerr != nil {
+			return 0, oerr
+		}
+		defer closeAll()
+		err = v.Customers(ctx, asOf, true, func(c *projections.Customer) error {
+			n++
+			if format == "jsonl" {
+				return cli.WriteJSON(w, c)
+			}
+			return cw.Write(customerCSVRow(c))
+		})
+	}
+	cw.Flush()
+	if err != nil {
+		return n, err
+	}
+	return n, cw.Error()
+}
+
+func customerCSVRow(c *projections.Customer) []string {
+	s := c.State
+	var rfm, r, f, m string
+	if c.RFM != nil {
+		rfm, r, f, m = c.RFM.Segment, strconv.Itoa(c.RFM.R), strconv.Itoa(c.RFM.F), strconv.Itoa(c.RFM.M)
+	}
+	return []string{s.Customer, c.AsOf.UTC().Format(time.RFC3339), c.Stage, c.HighestStage,
+		strings.Join(c.Flags, " "), strings.Join(c.Types, " "), strconv.FormatFloat(c.Satisfaction, 'f', 2, 64), c.Churn,
+		optFloat(c.PAlive, 4), optFloat(c.RecencyDays, 1), rfm, r, f, m, timeOrEmpty(s.FirstSeen), timeOrEmpty(s.LastSeen),
+		strconv.Itoa(s.Visits), strconv.Itoa(s.Purchases), s.Revenue.String(), strconv.Itoa(s.Returns),
+		strconv.Itoa(s.Complaints), strconv.Itoa(s.ComplaintsResolved), strconv.Itoa(s.Feedbacks),
+		strconv.Itoa(s.ReferralsMade), strings.Join(c.Segments, " ")}
 }
 
 func optFloat(p *float64, prec int) string {
@@ -166,18 +247,16 @@ func timeOrEmpty(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func (a *app) exportQuarantine(ctx context.Context, w io.Writer, format string) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+// exportQuarantine writes the quarantine (of the data dir, or of server)
+// and returns how many entries.
+func (a *app) exportQuarantine(ctx context.Context, w io.Writer, format, server string) (uint64, error) {
 	cw := csv.NewWriter(w)
 	if format == "csv" {
 		_ = cw.Write([]string{"seq", "received_at", "code", "field", "reason", "origin", "raw", "raw_base64"})
 	}
-	err = store.QuarantineScan(ctx, func(e *eventstore.QuarantineEntry) error {
-		l := newQuarantineLine(e)
+	var n uint64
+	each := func(l *quarantineLine) error {
+		n++
 		if format == "csv" {
 			raw := ""
 			if l.Raw != nil {
@@ -187,10 +266,16 @@ func (a *app) exportQuarantine(ctx context.Context, w io.Writer, format string) 
 				l.Field, l.Reason, l.Origin, raw, l.RawBase64})
 		}
 		return cli.WriteJSON(w, l)
-	})
+	}
+	var err error
+	if server != "" {
+		err = a.serverQuarantine(ctx, server, each)
+	} else {
+		err = a.localQuarantine(ctx, each)
+	}
 	cw.Flush()
 	if err != nil {
-		return err
+		return n, err
 	}
-	return cw.Error()
+	return n, cw.Error()
 }

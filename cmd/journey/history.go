@@ -39,8 +39,9 @@ each as stored byte for byte with the engine's record (sequence, per-customer
 version, record time). With --as-of only the events whose time is at or before
 T (RFC 3339, or a date meaning the end of that day, UTC). With --json, one
 object per line: {"seq":…,"version":…,"recorded_at":…,"event":{…}}.`,
-		Example: `  journey history 0194223e-9ba0-761b-be31-e0f0d8d43ad6
-  journey history cdnow-00004 --as-of 1997-09-30 --json`,
+		Example: `  journey history cdnow-00004 --as-of 1997-09-30 --json
+  journey history 019431ed-5140-765a-94ef-b8c6ab4641cc --server http://127.0.0.1:8080
+      (a customer of journey simulate --customers 200 --days 90 --seed 1, as make run suggests)`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at, err := a.optionalAsOf(asOf)
@@ -125,22 +126,33 @@ func (a *app) serverHistory(ctx context.Context, server, customer string) ([]eve
 			return nil, err
 		}
 		for _, e := range page.Events {
-			var env struct {
-				Time time.Time    `json:"time"`
-				Type journey.Kind `json:"type"`
-				ID   string       `json:"id"`
-			}
-			if err := json.Unmarshal(e.Event, &env); err != nil {
+			rec, err := recordOf(e.Seq, e.Version, e.RecordedAt, e.Event)
+			if err != nil {
 				return nil, fmt.Errorf("event %d from %s: %w", e.Seq, server, err)
 			}
-			recs = append(recs, eventstore.Record{Seq: e.Seq, Version: e.Version, RecordedAt: e.RecordedAt, EventTime: env.Time,
-				ID: env.ID, Customer: customer, Type: env.Type, Raw: e.Event})
+			recs = append(recs, rec)
 		}
 		if page.NextAfter == 0 || page.NextAfter <= after || len(page.Events) == 0 {
 			return recs, nil
 		}
 		after = page.NextAfter
 	}
+}
+
+// recordOf is the record of a stored event a server sent: its envelope
+// read for the time, id, subject and type.
+func recordOf(seq, version uint64, recordedAt time.Time, raw jsontext.Value) (eventstore.Record, error) {
+	var env struct {
+		Time    time.Time    `json:"time"`
+		Type    journey.Kind `json:"type"`
+		ID      string       `json:"id"`
+		Subject string       `json:"subject"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return eventstore.Record{}, err
+	}
+	return eventstore.Record{Seq: seq, Version: version, RecordedAt: recordedAt, EventTime: env.Time,
+		ID: env.ID, Customer: env.Subject, Type: env.Type, Raw: raw}, nil
 }
 
 // sortEventTime orders records by event time, then sequence.

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -122,8 +123,75 @@ func (a *app) execute(ctx context.Context, args []string) error {
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
-	_, err := root.ExecuteContextC(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	var inUse *cli.InUseError
+	if errors.As(err, &inUse) && inUse.Hint == "" {
+		inUse.Hint = inUseHint(cmd, inUse)
+	}
 	return err
+}
+
+// inUseHint is what cmd can do instead of opening a data dir another
+// process holds: ask the running serve (--server), publish to it, or stop it.
+func inUseHint(cmd *cobra.Command, e *cli.InUseError) string {
+	srv := e.Server
+	switch {
+	case cmd == nil:
+		return ""
+	case cmd.Name() == "serve":
+		return "stop it or pass another --data"
+	case srv != nil && srv.HTTP != "" && cmd.Flags().Lookup("server") != nil:
+		return "pass --server " + srv.HTTP
+	case srv != nil && srv.NATS != "" && cmd.Name() == "import":
+		return "stop it first, or publish to it: journey publish --nats-url " + srv.NATS + " FILE"
+	}
+	return ""
+}
+
+// version is the binary's module version (runtime/debug.ReadBuildInfo),
+// with its VCS revision when built from a work tree, or "devel".
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	v := info.Main.Version
+	if v == "" || v == "(devel)" {
+		v = "devel"
+	}
+	var rev, dirty string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = ", modified"
+			}
+		}
+	}
+	if v == "devel" && rev != "" {
+		v += " (" + rev[:min(12, len(rev))] + dirty + ")"
+	}
+	return v
+}
+
+// noDataDir are the commands that use no data directory: they do not take --data.
+var noDataDir = map[string]bool{"publish": true, "simulate": true, "bench": true}
+
+// addDataFlags gives --data to the commands that read or write a data
+// directory (to every subcommand of a group), and to no other.
+func (a *app) addDataFlags(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if noDataDir[c.Name()] {
+			continue
+		}
+		f := c.Flags()
+		if c.HasSubCommands() {
+			f = c.PersistentFlags()
+		}
+		f.StringVar(&a.dataFlag, "data", "", "data directory (default $"+cli.DataEnv+" or ./data)")
+	}
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -139,9 +207,10 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		SilenceUsage:  true,
 		Args:          cobra.ArbitraryArgs,
 		RunE:          groupRunE,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("journey {{.Version}}\n")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "machine-readable JSON output")
-	root.PersistentFlags().StringVar(&a.dataFlag, "data", "", "data directory (default $"+cli.DataEnv+" or ./data)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
@@ -154,6 +223,7 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 	for _, add := range extraCommands {
 		root.AddCommand(add(a))
 	}
+	a.addDataFlags(root)
 	return root
 }
 

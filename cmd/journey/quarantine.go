@@ -2,50 +2,24 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
+	"github.com/go-json-experiment/json"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/spf13/cobra"
 )
 
-// quarantineLine is one entry of journey quarantine list --json.
-type quarantineLine struct {
-	Seq        uint64    `json:"seq"`
-	ReceivedAt time.Time `json:"received_at"`
-	Code       string    `json:"code"`
-	Field      string    `json:"field"`
-	Reason     string    `json:"reason"`
-	Origin     string    `json:"origin"`
-	// Raw is the input when it is valid UTF-8; otherwise RawBase64 holds it
-	// (standard base64), so every entry lists and exports whatever its bytes.
-	Raw       *string `json:"raw,omitempty"`
-	RawBase64 string  `json:"raw_base64,omitempty"`
-}
+// quarantineLine is one entry of journey quarantine list --json (and of
+// GET /v1/quarantine).
+type quarantineLine = handlers.QuarantineLine
 
-// newQuarantineLine is e as listed and exported. Text fields that echo
-// input are made valid UTF-8 (U+FFFD for bad bytes).
-func newQuarantineLine(e *eventstore.QuarantineEntry) quarantineLine {
-	l := quarantineLine{Seq: e.Seq, ReceivedAt: e.ReceivedAt.UTC(), Code: string(e.Code),
-		Field: strings.ToValidUTF8(e.Field, "\uFFFD"), Reason: strings.ToValidUTF8(e.Reason, "\uFFFD"),
-		Origin: strings.ToValidUTF8(e.Origin, "\uFFFD")}
-	l.Raw, l.RawBase64 = rawFields(e.Raw)
-	return l
-}
-
-// rawFields is raw as text when it is valid UTF-8, else as base64.
-func rawFields(raw []byte) (*string, string) {
-	if utf8.Valid(raw) {
-		s := string(raw)
-		return &s, ""
-	}
-	return nil, base64.StdEncoding.EncodeToString(raw)
-}
+// newQuarantineLine is e as listed and exported.
+func newQuarantineLine(e *eventstore.QuarantineEntry) quarantineLine { return handlers.NewQuarantineLine(e) }
 
 type retrySummary struct {
 	Retried      int `json:"retried"`
@@ -61,15 +35,19 @@ func (a *app) quarantineCommand() *cobra.Command {
 		Args:  cobra.ArbitraryArgs,
 		RunE:  groupRunE,
 	}
-	q.AddCommand(&cobra.Command{
-		Use:   "list",
+	var server string
+	list := &cobra.Command{
+		Use:   "list [--server URL]",
 		Short: "Print every quarantined input with its code, field, reason and origin",
 		Long: `list prints every quarantine entry, oldest first. With --json one object per
 line: {"seq","received_at","code","field","reason","origin","raw"}, raw being
-the input exactly as received, as a string.`,
+the input exactly as received, as a string (raw_base64 instead when it is not
+UTF-8). With --server URL a running journey serve answers (GET /v1/quarantine).`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.runQuarantineList(cmd.Context()) },
-	})
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runQuarantineList(cmd.Context(), server) },
+	}
+	list.Flags().StringVar(&server, "server", "", "ask a running journey serve at this URL instead of opening the data dir")
+	q.AddCommand(list)
 	q.AddCommand(&cobra.Command{
 		Use:   "retry",
 		Short: "Decode every entry again and append the ones now valid",
@@ -81,21 +59,22 @@ the ones now valid are appended and removed from the quarantine, the others stay
 	return q
 }
 
-func (a *app) runQuarantineList(ctx context.Context) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+func (a *app) runQuarantineList(ctx context.Context, server string) error {
 	n := 0
-	err = store.QuarantineScan(ctx, func(e *eventstore.QuarantineEntry) error {
+	each := func(l *quarantineLine) error {
 		n++
 		if a.jsonOut {
-			return a.printJSON(newQuarantineLine(e))
+			return a.printJSON(l)
 		}
-		a.printf("%-6d %s  %-16s %-28s %s\n       %s\n", e.Seq, e.ReceivedAt.UTC().Format(time.RFC3339), e.Code, e.Origin, e.Reason, clip(strings.ToValidUTF8(string(e.Raw), "\uFFFD"), 160))
+		a.printf("%-6d %s  %-16s %-28s %s\n       %s\n", l.Seq, l.ReceivedAt.UTC().Format(time.RFC3339), l.Code, l.Origin, l.Reason, clip(l.RawText(), 160))
 		return nil
-	})
+	}
+	var err error
+	if server != "" {
+		err = a.serverQuarantine(ctx, server, each)
+	} else {
+		err = a.localQuarantine(ctx, each)
+	}
 	if err != nil {
 		return err
 	}
@@ -103,6 +82,30 @@ func (a *app) runQuarantineList(ctx context.Context) error {
 		a.printf("quarantine is empty\n")
 	}
 	return nil
+}
+
+// localQuarantine calls fn with each entry of the data dir's quarantine.
+func (a *app) localQuarantine(ctx context.Context, fn func(l *quarantineLine) error) error {
+	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return store.QuarantineScan(ctx, func(e *eventstore.QuarantineEntry) error {
+		l := newQuarantineLine(e)
+		return fn(&l)
+	})
+}
+
+// serverQuarantine calls fn with each entry of a running server's quarantine.
+func (a *app) serverQuarantine(ctx context.Context, server string, fn func(l *quarantineLine) error) error {
+	return a.serverLines(ctx, server, "/v1/quarantine", nil, func(b []byte) error {
+		var l quarantineLine
+		if err := json.Unmarshal(b, &l); err != nil {
+			return fmt.Errorf("quarantine entry from %s: %w", server, err)
+		}
+		return fn(&l)
+	})
 }
 
 func clip(s string, n int) string {

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -48,13 +51,65 @@ func (a *app) serverBody(ctx context.Context, base, path string, q url.Values) (
 // serverDo sends method base+path?q (no body) to a running journey serve and
 // returns the body of a 200 answer, waiting at most timeout.
 func (a *app) serverDo(ctx context.Context, method, base, path string, q url.Values, timeout time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	body, err := a.serverOpen(ctx, method, base, path, q)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	b, err := io.ReadAll(io.LimitReader(body, 256<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read the answer of %s%s: %w", strings.TrimSuffix(base, "/"), path, err)
+	}
+	return b, nil
+}
+
+// serverLines GETs base+path?q, a JSONL answer of any length, and calls fn
+// with each line (valid during the call). An answer broken off by the
+// server is an error, never a short answer taken as whole.
+func (a *app) serverLines(ctx context.Context, base, path string, q url.Values, fn func(line []byte) error) error {
+	body, err := a.serverOpen(ctx, http.MethodGet, base, path, q)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	r := bufio.NewReaderSize(body, 256<<10)
+	for {
+		line, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long := append([]byte(nil), line...)
+			for errors.Is(err, bufio.ErrBufferFull) {
+				line, err = r.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if len(line) > 0 && err == nil {
+			if ferr := fn(line); ferr != nil {
+				return ferr
+			}
+			continue
+		}
+		if errors.Is(err, io.EOF) && len(line) == 0 {
+			return nil
+		}
+		if err == nil || errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // a last line without its newline
+		}
+		return fmt.Errorf("the answer of %s%s broke off: %w", strings.TrimSuffix(base, "/"), path, err)
+	}
+}
+
+// serverOpen sends method base+path?q (no body) to a running journey serve
+// and returns the body of a 200 answer; any other is an error with the
+// server's message.
+func (a *app) serverOpen(ctx context.Context, method, base, path string, q url.Values) (io.ReadCloser, error) {
 	u, err := url.Parse(strings.TrimSuffix(base, "/") + path)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, usageErrorf("--server %q is not a URL such as http://127.0.0.1:8080", base)
 	}
 	u.RawQuery = q.Encode()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
 	if err != nil {
 		return nil, err
@@ -62,24 +117,25 @@ func (a *app) serverDo(ctx context.Context, method, base, path string, q url.Val
 	req.Header.Set("Accept", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return nil, fmt.Errorf("no journey serve answers at %s (%v): start one or check --server", base, op.Err)
+		}
 		return nil, fmt.Errorf("ask %s: %w", base, err)
 	}
+	if resp.StatusCode == http.StatusOK {
+		return resp.Body, nil
+	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return nil, fmt.Errorf("read answer of %s: %w", u, err)
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var e struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
 	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct {
-				Code    string `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-			return nil, fmt.Errorf("%s: %s: %s", base, resp.Status, e.Error.Message)
-		}
-		return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
+	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+		return nil, fmt.Errorf("%s: %s: %s", base, resp.Status, e.Error.Message)
 	}
-	return body, nil
+	return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
 }

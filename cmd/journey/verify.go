@@ -2,48 +2,80 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
+	"time"
 
+	"github.com/go-json-experiment/json"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/spf13/cobra"
 )
 
-// verifyResult is journey verify --json's last line.
+// verifyResult is journey verify --json's last line: the walk's reply
+// (GET /v1/verify answers the same) and its timing.
 type verifyResult struct {
-	OK          bool    `json:"ok"`
-	Events      uint64  `json:"events"`
-	Head        string  `json:"head"`
-	FirstBadSeq *uint64 `json:"first_bad_seq"`
-	Reason      string  `json:"reason,omitempty"`
+	handlers.VerifyReply
+	timing
 }
 
 // errVerifyFailed is the failure of journey verify (exit status 1).
 var errVerifyFailed = errors.New("the log does not verify")
 
 func (a *app) verifyCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "verify [--data DIR]",
+	var server string
+	cmd := &cobra.Command{
+		Use:   "verify [--data DIR | --server URL]",
 		Short: "Walk the hash chain; exit 1 naming the first bad sequence",
 		Long: `verify walks the whole log in sequence order and checks every record: no gap
 in the sequence, each hash = SHA-256(previous hash || record), and the id and
 customer indexes point back to it. On failure, including corruption reported
 by Pebble itself, it names the first sequence that does not verify and exits 1.
-With --json it ends with {"ok":…,"events":N,"head":"<hex>","first_bad_seq":N|null}.`,
+With --json it ends with {"ok":…,"events":N,"head":"<hex>","first_bad_seq":N|null,
+"duration_s":S,"events_per_s":R}.
+
+With --server URL the running journey serve walks its live log (GET /v1/verify)
+and answers the same: an auditor verifies without stopping the engine.`,
+		Example: `  journey verify --data ./data
+  journey verify --server http://127.0.0.1:8080 --json`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.runVerify(cmd.Context()) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if server != "" {
+				return a.runVerifyOnServer(cmd.Context(), server)
+			}
+			return a.runVerify(cmd.Context())
+		},
 	}
+	cmd.Flags().StringVar(&server, "server", "", "ask the running journey serve at this URL to walk its live log")
+	return cmd
+}
+
+// runVerifyOnServer has a running server walk its log.
+func (a *app) runVerifyOnServer(ctx context.Context, server string) error {
+	start := a.now()
+	body, err := a.serverDo(ctx, http.MethodGet, server, "/v1/verify", nil, 24*time.Hour)
+	if err != nil {
+		return err
+	}
+	var res verifyResult
+	if err := json.Unmarshal(body, &res.VerifyReply); err != nil {
+		return fmt.Errorf("answer of %s: %w", server, err)
+	}
+	res.timing = a.timed(start, res.Events)
+	return a.verifyReport(res)
 }
 
 func (a *app) runVerify(ctx context.Context) (err error) {
+	start := a.now()
 	res := verifyResult{}
 	defer func() {
 		// A damaged database must give a report, never a crash.
 		if r := recover(); r != nil {
 			res.OK = false
 			res.Reason = fmt.Sprintf("pebble panicked: %v", r)
+			res.timing = a.timed(start, res.Events)
 			err = a.verifyReport(res)
 		}
 	}()
@@ -70,26 +102,18 @@ func (a *app) runVerify(ctx context.Context) (err error) {
 				res.Events = de.LastSeq
 			}
 		}
+		res.timing = a.timed(start, res.Events)
 		return a.verifyReport(res)
 	}
 	defer store.Close()
 	bar := cli.NewProgress(a.stderr, int64(store.DurableSeq()), "verify")
 	rep, verr := store.Verify(ctx, func(seq uint64) { bar.Set(int64(seq)) })
 	bar.Finish()
-	if verr != nil && !errors.Is(verr, eventstore.ErrDamaged) {
-		if ctx.Err() != nil {
-			return verr
-		}
-		rep.OK = false
-		if rep.Reason == "" {
-			rep.Reason = verr.Error()
-		}
+	if verr != nil && ctx.Err() != nil {
+		return verr
 	}
-	res = verifyResult{OK: rep.OK, Events: rep.Events, Head: hex.EncodeToString(rep.Head[:]), Reason: rep.Reason}
-	if !rep.OK && rep.FirstBadSeq != 0 {
-		s := rep.FirstBadSeq
-		res.FirstBadSeq = &s
-	}
+	res = verifyResult{VerifyReply: handlers.NewVerifyReply(rep, verr)}
+	res.timing = a.timed(start, res.Events)
 	return a.verifyReport(res)
 }
 
@@ -100,7 +124,7 @@ func (a *app) verifyReport(res verifyResult) error {
 			return err
 		}
 	} else if res.OK {
-		a.printf("ok: %d events, head %s\n", res.Events, res.Head)
+		a.printf("ok: %d events, head %s, verified %s\n", res.Events, res.Head, res.timing)
 	} else if res.FirstBadSeq != nil {
 		a.printf("FAILED at sequence %d: %s (%d events verified before it)\n", *res.FirstBadSeq, res.Reason, res.Events)
 	} else {
