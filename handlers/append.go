@@ -99,7 +99,7 @@ func errorBody(err error) ErrorBody {
 		je = je.Bounded()
 		return ErrorBody{Code: je.Code, Field: je.Field, Message: je.Rule}
 	}
-	return ErrorBody{Code: journey.CodeInternal, Message: err.Error()}
+	return ErrorBody{Code: journey.CodeInternal, Message: publicMessage(err.Error())}
 }
 
 // ParseExpectedVersion parses a Journey-Expected-Version header or an

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -47,12 +48,14 @@ type HTTPOptions struct {
 //	GET  /readyz                       store open, NATS connected, consumer there, views caught up
 //	GET  /metrics                      Prometheus metrics
 //	POST /v1/events                    synchronous append (If-Match: <version>)
-//	GET  /v1/customers/{id}[?as_of=]   the customer's answer
-//	GET  /v1/customers/{id}/events     the customer's events (?after=<version>&limit=N), paged by events and bytes
+//	GET  /v1/customers/{id}[?as_of=]   the customer's answer (ETag; If-None-Match → 304)
+//	GET  /v1/customers/{id}/events     the customer's events (?after=<version>&limit=N&as_of=), paged by events and bytes
 //	GET  /v1/segments[?by=&as_of=]     segment counts
 //	POST /v1/admin/rebuild             rebuild the views from the log
 //
-// Errors are JSON {"error":{"code","field","message"}}.
+// Errors, an unknown path (404) and a method a path does not take (405,
+// with Allow) included, are JSON {"error":{"code","field","message"}};
+// messages name no Go package and no absolute path.
 func NewHTTPHandler(o HTTPOptions) http.Handler {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -72,7 +75,59 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	mux.HandleFunc("GET /v1/segments", h.segments)
 	mux.HandleFunc("POST /v1/admin/rebuild", h.rebuild)
 	h.registerAdmin(mux) // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
-	return mux
+	return jsonErrors{mux}
+}
+
+// jsonErrors answers what the mux itself refuses (no pattern matches the
+// path: 404; a pattern matches the path but not the method: 405 with
+// Allow) with the JSON error body, and serves the rest with the mux.
+type jsonErrors struct{ mux *http.ServeMux }
+
+// Error codes of the requests no endpoint takes.
+const (
+	codeNotFound         journey.Code = "not_found"
+	codeMethodNotAllowed journey.Code = "method_not_allowed"
+)
+
+func (j jsonErrors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := j.mux.Handler(r)
+	if pattern != "" {
+		j.mux.ServeHTTP(w, r)
+		return
+	}
+	// The mux's own refusal: learn its status and Allow, answer in JSON.
+	rec := &statusRecorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	where := journey.Quote(r.URL.Path)
+	switch rec.status {
+	case http.StatusMethodNotAllowed:
+		allow := rec.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, ErrorBody{Code: codeMethodNotAllowed,
+			Message: fmt.Sprintf("%s does not take %s; it takes %s", where, journey.Quote(r.Method), allow)})
+	case http.StatusNotFound, 0:
+		writeError(w, http.StatusNotFound, ErrorBody{Code: codeNotFound, Message: "no endpoint at " + where})
+	default:
+		// Anything else the mux answers itself (none today): as it does.
+		j.mux.ServeHTTP(w, r)
+	}
+}
+
+// statusRecorder keeps a handler's status and header, dropping its body.
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (s *statusRecorder) Header() http.Header { return s.header }
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+}
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	s.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 type httpHandler struct{ o HTTPOptions }
@@ -80,7 +135,12 @@ type httpHandler struct{ o HTTPOptions }
 func (h *httpHandler) readyz(w http.ResponseWriter, r *http.Request) {
 	if h.o.Ready != nil {
 		if err := h.o.Ready(); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
+			reason := publicMessage(err.Error())
+			writeJSON(w, http.StatusServiceUnavailable, struct {
+				Status string    `json:"status"`
+				Reason string    `json:"reason"`
+				Error  ErrorBody `json:"error"`
+			}{"not ready", reason, ErrorBody{Code: codeNotReady, Message: reason}})
 			return
 		}
 	}
@@ -259,6 +319,30 @@ func readBody(body io.Reader, gzipped bool) ([]byte, int, error) {
 func gzipError(err error) error {
 	return &journey.Error{Code: journey.CodeInvalidField, Field: "header:Content-Encoding",
 		Rule: "says gzip, but the body is not gzip data: " + err.Error()}
+}
+
+// codeNotReady is the error code of GET /readyz when not ready.
+const codeNotReady journey.Code = "not_ready"
+
+// goPackagePrefix matches the "pkg: " prefixes Go errors carry
+// ("projections: ", "eventstore: ", "pebble: "…), at a word start.
+var goPackagePrefix = regexp.MustCompile(`(^|[\s(:])(?:projections|eventstore|handlers|journey|engine|cli|pebble|json|micro|nats|bgnbd|simulate|ingestbench)(?:/[a-z0-9]+)*: `)
+
+// absolutePath matches an absolute file path (two segments or more).
+var absolutePath = regexp.MustCompile(`(^|[\s"'(=])/(?:[^\s"'(),;:/]+/)+([^\s"'(),;:/]*)`)
+
+// publicMessage is an internal error's text as an HTTP or NATS answer
+// shows it: without Go package prefixes, and with absolute paths cut to
+// their last element ("…/000123.sst"); the log keeps the whole error.
+func publicMessage(msg string) string {
+	for {
+		m := goPackagePrefix.ReplaceAllString(msg, "$1")
+		if m == msg {
+			break
+		}
+		msg = m
+	}
+	return absolutePath.ReplaceAllString(msg, "$1…/$2")
 }
 
 func isNotFound(err error) bool { return errors.Is(err, projections.ErrNotFound) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,7 +24,8 @@ import (
 const DefaultQueryPrefix = "journey.query"
 
 // QueryRequest is the JSON body of a NATS query. ID names the customer
-// (customer, events); AsOf is RFC 3339 or YYYY-MM-DD (customer, segments);
+// (customer, events); AsOf is RFC 3339 or YYYY-MM-DD (customer, segments;
+// events: only the events with time ≤ as_of);
 // After and Limit page the events, with the rules of the HTTP parameters
 // (after: 0 to 2^63-1; limit: 1 to MaxEventsLimit, 0 or absent:
 // DefaultEventsLimit; a number or a string of digits, anything else is
@@ -82,7 +84,7 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 			var r wireQuery
 			if len(req.Data()) > 0 {
 				if err := json.Unmarshal(req.Data(), &r); err != nil {
-					respondError(req, &journey.Error{Code: journey.CodeInvalidJSON, Rule: "query: " + err.Error()})
+					respondError(req, queryJSONError(err))
 					return
 				}
 			}
@@ -124,9 +126,13 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 			if err != nil {
 				return nil, err
 			}
+			asOf, err := parseAsOf(r.AsOf)
+			if err != nil {
+				return nil, err
+			}
 			budget := int(min(int64(MaxPageBytes), nc.MaxPayload()-replyReserve))
 			var buf bytes.Buffer
-			if _, err := q.writeEventsPage(ctx, r.ID, after, limit, budget, func() io.Writer { return &buf }); err != nil {
+			if _, err := q.writeEventsPage(ctx, r.ID, after, limit, budget, asOf, func() io.Writer { return &buf }); err != nil {
 				return nil, err
 			}
 			return buf.Bytes(), nil
@@ -147,6 +153,38 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 	}
 	flushSubscriptions(nc, log, prefix+".>")
 	return svc, nil
+}
+
+// queryJSONError is a query body that does not decode, said without Go
+// type names: a member of the wrong type names the member.
+func queryJSONError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		return &journey.Error{Code: journey.CodeInvalidField, Field: te.Field,
+			Rule: "must be a " + jsonKind(te.Type.Kind().String()) + ", got a " + te.Value}
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return &journey.Error{Code: journey.CodeInvalidJSON,
+			Rule: fmt.Sprintf("the query is not JSON at byte %d (want an object such as {\"id\":\"cust-1\"})", se.Offset)}
+	}
+	return &journey.Error{Code: journey.CodeInvalidJSON,
+		Rule: "the query is not a JSON object such as {\"id\":\"cust-1\"}"}
+}
+
+// jsonKind names a Go kind as JSON does.
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "map", "struct":
+		return "object"
+	}
+	return "number"
 }
 
 func respondError(req micro.Request, err error) {

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -69,6 +70,9 @@ type SegmentsAnswer struct {
 // errNotServed: the engine runs without projections (or without the store).
 var errNotServed = errors.New("handlers: projections are not served here")
 
+// codeNotFound (not_found) is the error code of something that does not
+// exist: a customer, an endpoint.
+
 // notFoundError is a read of something that does not exist.
 type notFoundError struct{ what string }
 
@@ -97,8 +101,9 @@ func (q Queries) Customer(ctx context.Context, id string, asOf time.Time) (*proj
 
 // Events is a page of the customer's stored events after version after
 // (limit 0: DefaultEventsLimit; at most MaxEventsLimit), bounded by
-// MaxPageBytes as the HTTP and NATS pages are.
-func (q Queries) Events(ctx context.Context, id string, after uint64, limit int) (EventsPage, error) {
+// MaxPageBytes as the HTTP and NATS pages are; with a non-zero asOf, only
+// the events with time ≤ asOf.
+func (q Queries) Events(ctx context.Context, id string, after uint64, limit int, asOf time.Time) (EventsPage, error) {
 	if err := checkPage(after, limit); err != nil {
 		return EventsPage{}, err
 	}
@@ -106,7 +111,7 @@ func (q Queries) Events(ctx context.Context, id string, after uint64, limit int)
 		limit = DefaultEventsLimit
 	}
 	page := EventsPage{Customer: id, Events: []StoredEvent{}}
-	next, err := q.eachPageEvent(ctx, id, after, limit, MaxPageBytes, func(rec *eventstore.Record, _ []byte) error {
+	next, err := q.eachPageEvent(ctx, id, after, limit, MaxPageBytes, asOf, func(rec *eventstore.Record, _ []byte) error {
 		page.Events = append(page.Events, StoredEvent{Seq: rec.Seq, Version: rec.Version, RecordedAt: rec.RecordedAt,
 			Hash: hex.EncodeToString(rec.Hash[:]), Event: json.RawMessage(rec.Raw)})
 		return nil
@@ -134,9 +139,11 @@ func (e *entryTooLargeError) Error() string {
 // of them and at most budget bytes of encoded entries (at least one
 // entry), from the store readChunk records at a time, and calls fn with
 // each record and its entry (the JSON of StoredEvent; only valid during
-// the call) in version order. It returns the next page's after (0: this
-// is the last page). A customer without events is a not-found error.
-func (q Queries) eachPageEvent(ctx context.Context, id string, after uint64, limit, budget int,
+// the call) in version order. With a non-zero asOf only the events with
+// time ≤ asOf are in the page (the others are passed over). It returns
+// the next page's after (0: this is the last page). A customer without
+// events (≤ asOf) is a not-found error.
+func (q Queries) eachPageEvent(ctx context.Context, id string, after uint64, limit, budget int, asOf time.Time,
 	fn func(rec *eventstore.Record, entry []byte) error) (next uint64, err error) {
 	if q.Store == nil {
 		return 0, errNotServed
@@ -149,31 +156,36 @@ func (q Queries) eachPageEvent(ctx context.Context, id string, after uint64, lim
 		n     int
 		total int
 	)
-	cursor := after
-	for n < limit {
+	last := after // the version of the last event in the page
+	pos := after  // the version read up to
+	for {
 		want := min(readChunk, limit-n+1) // one more than needed: is there a next page?
-		recs, err := q.Store.CustomerEvents(ctx, id, cursor, want)
+		recs, err := q.Store.CustomerEvents(ctx, id, pos, want)
 		if err != nil {
 			return 0, err
 		}
 		for i := range recs {
 			rec := &recs[i]
+			pos = rec.Version
+			if !asOf.IsZero() && rec.EventTime.After(asOf) {
+				continue
+			}
 			if n == limit {
-				return cursor, nil
+				return last, nil
 			}
 			entry = appendEntry(entry[:0], rec)
 			if total+len(entry)+1 > budget {
 				if n == 0 {
 					return 0, &entryTooLargeError{version: rec.Version, size: len(entry), limit: budget}
 				}
-				return cursor, nil
+				return last, nil
 			}
 			if err := fn(rec, entry); err != nil {
 				return 0, err
 			}
 			total += len(entry) + 1
 			n++
-			cursor = rec.Version
+			last = rec.Version
 		}
 		if len(recs) < want {
 			break
@@ -210,7 +222,7 @@ func appendEntry(b []byte, rec *eventstore.Record) []byte {
 // succeeded: an unknown customer or a failed first read is returned
 // without anything written. An error after start is a broken page (the
 // caller aborts the reply).
-func (q Queries) writeEventsPage(ctx context.Context, id string, after uint64, limit, budget int,
+func (q Queries) writeEventsPage(ctx context.Context, id string, after uint64, limit, budget int, asOf time.Time,
 	start func() io.Writer) (started bool, err error) {
 	var w io.Writer
 	begin := func() error {
@@ -221,7 +233,7 @@ func (q Queries) writeEventsPage(ctx context.Context, id string, after uint64, l
 		return err
 	}
 	first := true
-	next, err := q.eachPageEvent(ctx, id, after, limit, budget, func(_ *eventstore.Record, entry []byte) error {
+	next, err := q.eachPageEvent(ctx, id, after, limit, budget, asOf, func(_ *eventstore.Record, entry []byte) error {
 		if first {
 			first = false
 			if err := begin(); err != nil {
@@ -329,7 +341,9 @@ func (q Queries) limiter() *Limiter {
 	return l.(*Limiter)
 }
 
-// readStatus maps a read error to its HTTP status and body.
+// readStatus maps a read error to its HTTP status and body. A message
+// from below (the store, the views) names no Go package and no absolute
+// path (publicMessage); an input error keeps its rule as it is.
 func readStatus(err error) (int, ErrorBody) {
 	var (
 		je   *journey.Error
@@ -337,21 +351,24 @@ func readStatus(err error) (int, ErrorBody) {
 		busy *busyError
 		big  *entryTooLargeError
 	)
+	msg := func() string { return publicMessage(err.Error()) }
 	switch {
 	case errors.As(err, &je):
 		return statusOf(je.Code), errorBody(je)
-	case errors.As(err, &nf), isNotFound(err):
-		return http.StatusNotFound, ErrorBody{Code: "not_found", Message: err.Error()}
+	case errors.As(err, &nf):
+		return http.StatusNotFound, ErrorBody{Code: codeNotFound, Message: nf.Error()}
+	case isNotFound(err):
+		return http.StatusNotFound, ErrorBody{Code: codeNotFound, Message: "customer not found"}
 	case errors.As(err, &busy):
-		return http.StatusTooManyRequests, ErrorBody{Code: codeBusy, Message: err.Error()}
+		return http.StatusTooManyRequests, ErrorBody{Code: codeBusy, Message: busy.Error()}
 	case errors.As(err, &big):
-		return http.StatusRequestEntityTooLarge, ErrorBody{Code: journey.CodeTooLarge, Message: err.Error()}
+		return http.StatusRequestEntityTooLarge, ErrorBody{Code: journey.CodeTooLarge, Message: big.Error()}
 	case errors.Is(err, projections.ErrUnknownSegmentation):
-		return http.StatusBadRequest, ErrorBody{Code: journey.CodeInvalidField, Field: "by", Message: err.Error()}
+		return http.StatusBadRequest, ErrorBody{Code: journey.CodeInvalidField, Field: "by", Message: msg()}
 	case errors.Is(err, errNotServed):
-		return http.StatusServiceUnavailable, ErrorBody{Code: journey.CodeInternal, Message: err.Error()}
+		return http.StatusServiceUnavailable, ErrorBody{Code: journey.CodeInternal, Message: "projections are not served here"}
 	default:
-		return http.StatusInternalServerError, ErrorBody{Code: journey.CodeInternal, Message: err.Error()}
+		return http.StatusInternalServerError, ErrorBody{Code: journey.CodeInternal, Message: msg()}
 	}
 }
 
@@ -381,7 +398,47 @@ func (h *httpHandler) customer(w http.ResponseWriter, r *http.Request) {
 		h.readError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, c)
+	body, err := json.Marshal(c)
+	if err != nil {
+		h.readError(w, err)
+		return
+	}
+	body = append(body, '\n')
+	etag := answerETag(body)
+	w.Header().Set("ETag", etag)
+	if etagMatches(r.Header.Values("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// answerETag is the strong ETag of an answer: a digest of its bytes, so
+// it changes exactly when the answer does (a new event folded in, a
+// population that moved the RFM scores, another as_of). An answer "now"
+// is derived at the read's instant (its as_of and recency move with the
+// clock), so its ETag differs from one second to the next; ask with an
+// as_of for an answer that stays the same until an event at or before it
+// arrives.
+func answerETag(body []byte) string {
+	sum := sha256.Sum256(body)
+	return `"` + hex.EncodeToString(sum[:16]) + `"`
+}
+
+// etagMatches is the weak comparison of If-None-Match (RFC 9110 13.1.2):
+// "*", or one of the listed tags equal to etag, W/ ignored.
+func etagMatches(values []string, etag string) bool {
+	for _, v := range values {
+		for tag := range strings.SplitSeq(v, ",") {
+			tag = strings.TrimPrefix(strings.TrimSpace(tag), "W/")
+			if tag == "*" || tag == etag {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // customerEvents streams the page: at most readChunk records and one
@@ -393,8 +450,13 @@ func (h *httpHandler) customerEvents(w http.ResponseWriter, r *http.Request) {
 		h.readError(w, err)
 		return
 	}
+	asOf, err := parseAsOf(q.Get("as_of"))
+	if err != nil {
+		h.readError(w, err)
+		return
+	}
 	var bw *bufio.Writer
-	started, err := h.queries().writeEventsPage(r.Context(), r.PathValue("id"), after, limit, MaxPageBytes, func() io.Writer {
+	started, err := h.queries().writeEventsPage(r.Context(), r.PathValue("id"), after, limit, MaxPageBytes, asOf, func() io.Writer {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusOK)
 		bw = bufio.NewWriterSize(w, 64<<10)
