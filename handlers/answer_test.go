@@ -143,3 +143,23 @@ func TestPublicMessage(t *testing.T) {
 		}
 	}
 }
+
+// TestRebuildAnswer: POST /v1/admin/rebuild answers the rebuild's
+// statistics, the new views directory by its name, not its absolute path.
+func TestRebuildAnswer(t *testing.T) {
+	st, v := openViews(t)
+	srv := httptest.NewServer(NewHTTPHandler(HTTPOptions{Store: st, Views: v}))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/v1/admin/rebuild", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rs projections.RebuildStats
+	if err := json.NewDecoder(resp.Body).Decode(&rs); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("rebuild: %d %v", resp.StatusCode, err)
+	}
+	if rs.Events != 6 || rs.Customers != 3 || rs.Dir == "" || strings.Contains(rs.Dir, "/") {
+		t.Fatalf("rebuild answer: %+v", rs)
+	}
+}

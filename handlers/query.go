@@ -11,6 +11,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -503,6 +504,7 @@ func (h *httpHandler) rebuild(w http.ResponseWriter, r *http.Request) {
 		h.readError(w, err)
 		return
 	}
+	st.Dir = filepath.Base(st.Dir) // the views directory's name, not where the data dir is
 	writeJSON(w, http.StatusOK, st)
 }
 
