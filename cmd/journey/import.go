@@ -27,6 +27,7 @@ type importSummary struct {
 	Appended   int `json:"appended"`
 	Duplicates int `json:"duplicates"`
 	Rejected   int `json:"rejected"`
+	timing
 }
 
 func (a *app) importCommand() *cobra.Command {
@@ -111,8 +112,9 @@ func (a *app) runImport(ctx context.Context, name string, conv converter) error 
 	}
 	defer store.Close()
 
+	start := a.now()
 	counted := &countingReader{r: in}
-	bar := cli.NewProgress(a.stderr, size, "import")
+	bar := cli.NewByteProgress(a.stderr, size, "import")
 	originName := name
 	if name == "-" {
 		originName = "stdin"
@@ -136,6 +138,7 @@ func (a *app) runImport(ctx context.Context, name string, conv converter) error 
 			runErr = fmt.Errorf("%s: %w", name, err)
 			break
 		}
+		imp.read++
 		if rej != nil {
 			if err := imp.reject(ctx, line, raw, rej); err != nil {
 				runErr = err
@@ -146,12 +149,14 @@ func (a *app) runImport(ctx context.Context, name string, conv converter) error 
 			break
 		}
 		bar.Set(counted.n)
+		bar.Events(int64(imp.read))
 	}
 	// Drain: what was read is appended even when interrupted.
 	if err := imp.flush(context.WithoutCancel(ctx)); err != nil && runErr == nil {
 		runErr = err
 	}
 	bar.Finish()
+	imp.sum.timing = a.timed(start, uint64(imp.read))
 	if err := a.printImportSummary(imp.sum); err != nil {
 		return err
 	}
@@ -162,7 +167,8 @@ func (a *app) printImportSummary(s importSummary) error {
 	if a.jsonOut {
 		return a.printJSON(s)
 	}
-	a.printf("appended %d, duplicates %d, rejected %d (see journey quarantine list)\n", s.Appended, s.Duplicates, s.Rejected)
+	a.printf("appended %d, duplicates %d, rejected %d (see journey quarantine list); %d events read %s\n",
+		s.Appended, s.Duplicates, s.Rejected, s.Appended+s.Duplicates+s.Rejected, s.timing)
 	return nil
 }
 
@@ -174,6 +180,7 @@ type importer struct {
 	reqs   []eventstore.Request
 	lines  []int
 	sum    importSummary
+	read   int // input events (lines, rows) taken so far
 }
 
 func (imp *importer) add(ctx context.Context, line int, raw []byte) error {
@@ -215,6 +222,7 @@ func (imp *importer) flush(ctx context.Context) error {
 
 // reject keeps raw in the quarantine with the reason it was refused.
 func (imp *importer) reject(ctx context.Context, line int, raw []byte, why error) error {
+
 	e := eventstore.QuarantineEntry{
 		ReceivedAt: imp.now().UTC(),
 		Code:       journey.CodeInvalidJSON,

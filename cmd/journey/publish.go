@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/internal/natsconn"
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 )
 
@@ -17,6 +20,7 @@ type publishLine struct {
 	Duplicates int                  `json:"duplicates"`
 	Failed     int                  `json:"failed,omitzero"`
 	Errors     []handlers.LineError `json:"errors,omitempty"`
+	timing
 }
 
 func (a *app) publishCommand() *cobra.Command {
@@ -64,19 +68,25 @@ func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, prefix 
 		return err
 	}
 	defer closeIn()
-	nc, err := natsconn.Connect(natsconn.Client{URL: nf.url, Name: "journey publish", User: nf.user, Password: nf.password,
-		Token: nf.token, NKeySeedFile: nf.nkey, CredsFile: nf.creds, TLSCA: nf.ca, TLSCert: nf.cert, TLSKey: nf.key, Logger: a.logger()})
+	nc, err := a.natsConnect(nf, "journey publish")
 	if err != nil {
-		return fmt.Errorf("connect to %s: %w", nf.url, err)
+		return err
 	}
 	defer nc.Close()
-	bar := cli.NewProgress(a.stderr, size, "publish")
+	start := a.now()
+	var bar *cli.Progress
+	if size > 0 {
+		bar = cli.NewByteProgress(a.stderr, size, "publish")
+	} else {
+		bar = cli.NewProgress(a.stderr, -1, "publish")
+	}
 	sum, err := handlers.Publish(ctx, nc, in, handlers.PublishOptions{
 		SubjectPrefix: prefix,
 		MaxPending:    maxPending,
 		Progress: func(p handlers.PublishProgress) {
 			if size > 0 {
 				bar.Set(p.Bytes)
+				bar.Events(int64(p.Published))
 			} else {
 				bar.Set(int64(p.Published))
 			}
@@ -84,7 +94,7 @@ func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, prefix 
 		ProgressEvery: 200 * time.Millisecond,
 	})
 	bar.Finish()
-	if perr := a.printPublish(sum); perr != nil {
+	if perr := a.printPublish(sum, a.timed(start, uint64(sum.Published+sum.Duplicates))); perr != nil {
 		return perr
 	}
 	if err != nil {
@@ -96,11 +106,30 @@ func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, prefix 
 	return nil
 }
 
-func (a *app) printPublish(s handlers.PublishSummary) error {
-	if a.jsonOut {
-		return a.printJSON(publishLine{Published: s.Published, Duplicates: s.Duplicates, Failed: s.Failed, Errors: s.Errors})
+// natsConnect connects to the NATS server of nf as a client. A server
+// that is not there is one line saying so, with what to do.
+func (a *app) natsConnect(nf natsFlags, name string) (*nats.Conn, error) {
+	nc, err := natsconn.Connect(natsconn.Client{URL: nf.url, Name: name, User: nf.user, Password: nf.password,
+		Token: nf.token, NKeySeedFile: nf.nkey, CredsFile: nf.creds, TLSCA: nf.ca, TLSCert: nf.cert, TLSKey: nf.key, Logger: a.logger()})
+	if errors.Is(err, nats.ErrNoServers) {
+		return nil, fmt.Errorf("no NATS server answers at %s: start journey serve (its embedded NATS listens on %s) or pass the --nats-url of yours", redactURL(nf.url), natsconn.DefaultListen)
 	}
-	a.printf("published %d (%d duplicates)", s.Published, s.Duplicates)
+	return nc, err
+}
+
+// redactURL hides the password of a URL (nats://user:pw@host).
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return s
+}
+
+func (a *app) printPublish(s handlers.PublishSummary, t timing) error {
+	if a.jsonOut {
+		return a.printJSON(publishLine{Published: s.Published, Duplicates: s.Duplicates, Failed: s.Failed, Errors: s.Errors, timing: t})
+	}
+	a.printf("published %d (%d duplicates) %s", s.Published, s.Duplicates, t)
 	if s.Failed > 0 {
 		a.printf(", %d failed:", s.Failed)
 		for _, e := range s.Errors {

@@ -45,13 +45,22 @@ new ones are swapped in.`,
 
 // runRebuildOnServer asks a running server to rebuild and swap its views.
 func (a *app) runRebuildOnServer(ctx context.Context, server string) error {
+	start := a.now()
 	body, err := a.serverDo(ctx, http.MethodPost, server, "/v1/admin/rebuild", nil, 24*time.Hour)
 	if err != nil {
 		return err
 	}
+	took := a.now().Sub(start)
 	if a.jsonOut {
-		_, err := a.stdout.Write(append(bytes.TrimRight(body, "\n"), '\n'))
-		return err
+		var m map[string]any
+		if json.Unmarshal(body, &m) != nil {
+			_, err := a.stdout.Write(append(bytes.TrimRight(body, "\n"), '\n'))
+			return err
+		}
+		if _, ok := m["duration_s"]; !ok {
+			m["duration_s"] = round3(took.Seconds())
+		}
+		return a.printJSON(m)
 	}
 	var st struct {
 		Events       uint64  `json:"events"`
@@ -62,8 +71,8 @@ func (a *app) runRebuildOnServer(ctx context.Context, server string) error {
 	if err := json.Unmarshal(body, &st, json.RejectUnknownMembers(false)); err != nil {
 		return fmt.Errorf("answer of %s: %w", server, err)
 	}
-	a.printf("%s rebuilt %d events of %d customers (%.0f events/s, %d workers) and swapped the new views in\n",
-		server, st.Events, st.Customers, st.EventsPerSec, st.Workers)
+	a.printf("%s rebuilt %d events of %d customers in %s (%.0f events/s, %d workers) and swapped the new views in\n",
+		server, st.Events, st.Customers, took.Round(time.Millisecond), st.EventsPerSec, st.Workers)
 	return nil
 }
 
@@ -82,7 +91,7 @@ func (a *app) runRebuild(ctx context.Context, config string) error {
 	if a.jsonOut {
 		return a.printJSON(rebuildLine{Events: st.Events, Skipped: st.Skipped, Customers: st.Customers, Refolded: st.Refolded,
 			Checkpoint: st.Checkpoint, Workers: st.Workers, Rounds: st.Rounds, DeferredBytes: st.DeferredBytes,
-			DurationNS: st.Duration.Nanoseconds(), EventsPerSec: st.EventsPerSec})
+			DurationNS: st.Duration.Nanoseconds(), DurationS: round3(st.Duration.Seconds()), EventsPerSec: st.EventsPerSec})
 	}
 	a.printf("rebuilt %d events of %d customers in %s (%.0f events/s, %d workers)\n",
 		st.Events, st.Customers, st.Duration.Round(1e6), st.EventsPerSec, st.Workers)
@@ -106,6 +115,7 @@ type rebuildLine struct {
 	Rounds        int     `json:"rounds"`
 	DeferredBytes int64   `json:"deferred_bytes"`
 	DurationNS    int64   `json:"duration_ns"`
+	DurationS     float64 `json:"duration_s"`
 	EventsPerSec  float64 `json:"events_per_s"`
 }
 

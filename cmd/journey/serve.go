@@ -1,14 +1,18 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/internal/engine"
+	"github.com/journey-cdp/journey/internal/natsconn"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/spf13/cobra"
 )
@@ -107,7 +111,19 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 			}
 			cfg.DataDir = a.dataDir()
 			if err := cli.CheckFree(cfg.DataDir, cli.LogDir(cfg.DataDir)); err != nil {
-				return fmt.Errorf("data dir %s is in use by another journey process; stop it or pass another --data", cfg.DataDir)
+				return err
+			}
+			// A taken port fails now, naming it, not after the engine has
+			// opened everything (HTTP) or waited 10 s for NATS.
+			if nf.url == "" {
+				if err := cli.CheckListen("the embedded NATS server", "--nats-listen", cmp.Or(cfg.NATSListen, natsconn.DefaultListen)); err != nil {
+					return err
+				}
+			}
+			if cfg.HTTP != "off" {
+				if err := cli.CheckListen("HTTP", "--http", cmp.Or(cfg.HTTP, engine.DefaultHTTP)); err != nil {
+					return err
+				}
 			}
 			cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password, cfg.NATS.Token = nf.url, nf.user, nf.password, nf.token
 			cfg.NATS.NKeySeedFile, cfg.NATS.CredsFile = nf.nkey, nf.creds
@@ -117,14 +133,23 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 			cfg.Clock = a.now
 			cfg.OnReady = func(info engine.Info) {
 				parts := []string{"NATS " + info.NATSURL}
+				si := cli.ServerInfo{NATS: info.NATSURL, PID: os.Getpid()}
 				if info.HTTPAddr != "" {
 					parts = append(parts, "HTTP http://"+info.HTTPAddr)
+					si.HTTP = cli.HTTPURL(info.HTTPAddr)
+				}
+				// Where to ask instead, for the commands that find the data dir in use.
+				if err := cli.WriteServerFile(cfg.DataDir, si); err != nil {
+					cfg.Logger.Warn("cannot write the server file", "file", filepath.Join(cfg.DataDir, cli.ServerFileName), "err", err)
 				}
 				fmt.Fprintf(a.stderr, "journey serving (%s), data in %s; Ctrl-C to stop\n", strings.Join(parts, ", "), cfg.DataDir)
 			}
 			err := engine.Run(cmd.Context(), cfg)
+			if rerr := cli.RemoveServerFile(cfg.DataDir); rerr != nil {
+				cfg.Logger.Warn("cannot remove the server file", "err", rerr)
+			}
 			if err != nil && cli.IsLockError(err) {
-				return &cli.InUseError{Dir: cfg.DataDir, Err: err}
+				return cli.NewInUseError(cfg.DataDir, err)
 			}
 			if errors.Is(err, cmd.Context().Err()) {
 				return nil

@@ -47,7 +47,7 @@ func (a *app) openViewsCache(ctx context.Context, configPath string, opts projec
 	if err != nil {
 		store.Close()
 		if cli.IsLockError(err) {
-			return nil, nil, &cli.InUseError{Dir: a.dataDir(), Err: err}
+			return nil, nil, cli.NewInUseError(a.dataDir(), err)
 		}
 		return nil, nil, err
 	}

@@ -70,7 +70,7 @@ func refused(t *testing.T, c Client, want string) {
 		nc.Close()
 		t.Fatalf("connected with %+v", c)
 	}
-	if !strings.Contains(strings.ToLower(err.Error()), want) || !strings.Contains(err.Error(), "natsconn: connect") {
+	if !strings.Contains(strings.ToLower(err.Error()), want) || !strings.Contains(err.Error(), "connect to NATS at ") {
 		t.Fatalf("error %q, want it to name the connection and say %q", err, want)
 	}
 }

@@ -39,7 +39,7 @@ type Embedded struct {
 // The caller shuts it down with Shutdown and WaitForShutdown.
 func Start(e Embedded) (*server.Server, error) {
 	if e.StoreDir == "" {
-		return nil, errors.New("natsconn: embedded server needs a store dir")
+		return nil, errors.New("the embedded NATS server needs a store dir")
 	}
 	listen := e.Listen
 	if listen == "" {
@@ -47,11 +47,11 @@ func Start(e Embedded) (*server.Server, error) {
 	}
 	host, portStr, err := net.SplitHostPort(listen)
 	if err != nil {
-		return nil, fmt.Errorf("natsconn: listen address %q: %w", listen, err)
+		return nil, fmt.Errorf("NATS listen address %q is not HOST:PORT: %w", listen, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return nil, fmt.Errorf("natsconn: listen port %q: %w", portStr, err)
+		return nil, fmt.Errorf("NATS listen port %q is not a number", portStr)
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
@@ -70,7 +70,7 @@ func Start(e Embedded) (*server.Server, error) {
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("natsconn: embedded server: %w", err)
+		return nil, fmt.Errorf("embedded NATS server: %w", err)
 	}
 	log := e.Logger
 	if log == nil {
@@ -80,7 +80,7 @@ func Start(e Embedded) (*server.Server, error) {
 	s.Start()
 	if !s.ReadyForConnections(10 * time.Second) {
 		s.Shutdown()
-		return nil, fmt.Errorf("natsconn: embedded server on %s did not start", listen)
+		return nil, fmt.Errorf("embedded NATS server on %s did not start within 10s (is the port taken? see the log above)", listen)
 	}
 	return s, nil
 }
@@ -153,7 +153,7 @@ func Connect(c Client) (*nats.Conn, error) {
 	if c.NKeySeedFile != "" {
 		o, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
 		if err != nil {
-			return nil, fmt.Errorf("natsconn: nkey seed %s: %w", c.NKeySeedFile, err)
+			return nil, fmt.Errorf("NATS nkey seed %s: %w", c.NKeySeedFile, err)
 		}
 		opts = append(opts, o)
 	}
@@ -165,7 +165,7 @@ func Connect(c Client) (*nats.Conn, error) {
 	}
 	if c.TLSCert != "" || c.TLSKey != "" {
 		if c.TLSCert == "" || c.TLSKey == "" {
-			return nil, errors.New("natsconn: a TLS client certificate needs both cert and key")
+			return nil, errors.New("a NATS TLS client certificate needs both cert and key")
 		}
 		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
 	}
@@ -179,7 +179,7 @@ func Connect(c Client) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("natsconn: connect %s: %w", redact(url), err)
+		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
 	}
 	return nc, nil
 }
