@@ -2,6 +2,9 @@
 GO      ?= go
 BIN     := bin/journey
 DATA    ?= ./data
+# make run's listen addresses: make run NATS=127.0.0.1:4223 HTTP=127.0.0.1:8081
+NATS    ?= 127.0.0.1:4222
+HTTP    ?= 127.0.0.1:8080
 # Packages with goroutines of their own: also tested with the race detector.
 RACE_PKGS := ./eventstore/... ./handlers/... ./projections/... ./internal/engine/...
 
@@ -13,14 +16,14 @@ build:
 	$(GO) build -o $(BIN) ./cmd/journey
 
 run: build
-	@echo "journey serve: embedded NATS on 127.0.0.1:4222, HTTP on 127.0.0.1:8080, data in $(DATA)"
+	@echo "journey serve: embedded NATS on $(NATS), HTTP on $(HTTP), data in $(DATA)"
 	@echo "In another terminal, publish simulated traffic and watch it arrive:"
-	@echo "  bin/journey simulate --customers 200 --days 90 --seed 1 | bin/journey publish --nats-url nats://127.0.0.1:4222 -"
-	@echo "  curl -s localhost:8080/metrics | grep journey_events"
-	@echo "  curl -s 'localhost:8080/v1/customers/019431ed-5140-765a-94ef-b8c6ab4641cc?as_of=2025-04-01'"
-	@echo "  bin/journey customer 019431ed-5140-765a-94ef-b8c6ab4641cc --as-of 2025-04-01 --server http://127.0.0.1:8080"
+	@echo "  bin/journey simulate --customers 200 --days 90 --seed 1 | bin/journey publish --nats-url nats://$(NATS) -"
+	@echo "  curl -s $(HTTP)/metrics | grep journey_events"
+	@echo "  curl -s '$(HTTP)/v1/customers/019431ed-5140-765a-94ef-b8c6ab4641cc?as_of=2025-04-01'"
+	@echo "  bin/journey customer 019431ed-5140-765a-94ef-b8c6ab4641cc --as-of 2025-04-01 --server http://$(HTTP)"
 	@echo "Stop with Ctrl-C (drains the batch in flight)."
-	$(BIN) serve --data $(DATA)
+	$(BIN) serve --data $(DATA) --nats-listen $(NATS) --http $(HTTP)
 
 test:
 	$(GO) vet ./...
