@@ -270,7 +270,10 @@ func TestNoDataIsClear(t *testing.T) {
 	}
 }
 
-// TestDataDirInUse holds the log's Pebble LOCK as a running serve does.
+// TestDataDirInUse holds the log's Pebble LOCK as another process does:
+// without a SERVER file it is "another journey process"; with the one a
+// running serve writes, the message names its URL, and the commands that
+// take --server say to pass it, the others to stop it (import: or publish).
 func TestDataDirInUse(t *testing.T) {
 	file, _ := simulated(t)
 	dir := filepath.Join(t.TempDir(), "data")
@@ -287,9 +290,35 @@ func TestDataDirInUse(t *testing.T) {
 		{"import", "--data", dir, file},
 	} {
 		r := runCLI(t, nil, args...)
-		want := "data dir " + dir + " is in use by a running journey serve; stop it or pass --server"
-		if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), want) {
+		want := "data dir " + dir + " is in use by another journey process (a serve, an import or a rebuild); stop it first"
+		if r.code != 1 || r.err == nil || r.err.Error() != want {
 			t.Errorf("journey %s while locked: exit %d, err %v; want exit 1 and %q", strings.Join(args, " "), r.code, r.err, want)
+		}
+	}
+	if err := cli.WriteServerFile(dir, cli.ServerInfo{HTTP: "http://127.0.0.1:8081", NATS: "nats://127.0.0.1:4223", PID: os.Getpid()}); err != nil {
+		t.Fatal(err)
+	}
+	at := "data dir " + dir + " is in use by journey serve at http://127.0.0.1:8081; "
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"history", "--data", dir, "c1"}, at + "pass --server http://127.0.0.1:8081"},
+		{[]string{"customer", "--data", dir, "c1"}, at + "pass --server http://127.0.0.1:8081"},
+		{[]string{"segments", "--data", dir}, at + "pass --server http://127.0.0.1:8081"},
+		{[]string{"nps", "--data", dir}, at + "pass --server http://127.0.0.1:8081"},
+		{[]string{"export", "--data", dir}, at + "pass --server http://127.0.0.1:8081"},
+		{[]string{"verify", "--data", dir}, at + "pass --server http://127.0.0.1:8081"},
+		{[]string{"quarantine", "list", "--data", dir}, at + "pass --server http://127.0.0.1:8081"},
+		{[]string{"rebuild", "--data", dir}, at + "pass --server http://127.0.0.1:8081"},
+		{[]string{"quarantine", "retry", "--data", dir}, at + "stop it first"},
+		{[]string{"churn", "fit", "--data", dir}, at + "stop it first"},
+		{[]string{"import", "--data", dir, file}, at + "stop it first, or publish to it: journey publish --nats-url nats://127.0.0.1:4223 FILE"},
+		{[]string{"serve", "--data", dir}, at + "stop it or pass another --data"},
+	} {
+		r := runCLI(t, nil, tc.args...)
+		if r.code != 1 || r.err == nil || r.err.Error() != tc.want {
+			t.Errorf("journey %s while served: exit %d, err %v\nwant %q", strings.Join(tc.args, " "), r.code, r.err, tc.want)
 		}
 	}
 }
@@ -362,7 +391,7 @@ func TestImportCDNOW(t *testing.T) {
 	}
 	dir = filepath.Join(t.TempDir(), "real")
 	out := mustRun(t, nil, "import", "--data", dir, "--json", "--format", "cdnow", real)
-	if want := `{"appended":6919,"duplicates":0,"rejected":0}` + "\n"; out != want {
+	if want := `{"appended":6919,"duplicates":0,"rejected":0,"duration_s":0,"events_per_s":0}` + "\n"; out != want {
 		t.Fatalf("import of CDNOW_sample.txt: %s, want %s", out, want)
 	}
 }
@@ -421,7 +450,7 @@ func TestQuarantineRetry(t *testing.T) {
 	ahead := testClock.Add(time.Hour).Format(time.RFC3339)
 	ev := `{"specversion":"1.0","id":"ahead-1","source":"pos/store-001/till-1","type":"visit","subject":"c1","time":"` + ahead + `","data":{"channel":"store"}}` + "\n"
 	out := mustRun(t, []byte(ev), "import", "--data", dir, "--json", "-")
-	if out != `{"appended":0,"duplicates":0,"rejected":1}`+"\n" {
+	if out != `{"appended":0,"duplicates":0,"rejected":1,"duration_s":0,"events_per_s":0}`+"\n" {
 		t.Fatalf("import of a future event: %s", out)
 	}
 	if q := mustRun(t, nil, "quarantine", "list", "--data", dir, "--json"); !strings.Contains(q, `"field":"time"`) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -85,8 +87,9 @@ func TestServePublishQuery(t *testing.T) {
 			t.Fatalf("history --server of %s: exit %d %v, %d lines, want about %d", cust, r.code, r.err, strings.Count(hist, "\n"), local)
 		}
 	}
-	if r := runCLI(t, nil, "history", "--data", dir, cust); r.code != 1 || !strings.Contains(r.err.Error(), "in use by a running journey serve") {
-		t.Errorf("history on the served data dir: exit %d, %v", r.code, r.err)
+	// The data dir names the server to ask instead.
+	if r, want := runCLI(t, nil, "history", "--data", dir, cust), "data dir "+dir+" is in use by journey serve at "+httpURL+"; pass --server "+httpURL; r.code != 1 || r.err.Error() != want {
+		t.Errorf("history on the served data dir: exit %d, %v\nwant %s", r.code, r.err, want)
 	}
 	// The views follow the log asynchronously: the customer may lag the history a moment.
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -140,6 +143,29 @@ func TestServePublishQuery(t *testing.T) {
 		t.Errorf("segments after rebuild --server = %v, before %v", after, counts)
 	}
 
+	// Every read command is answered by the running engine: an auditor
+	// verifies, an analyst exports, while it runs. The answers equal those
+	// from the data dir once it is stopped.
+	served := map[string]string{}
+	reads := [][]string{
+		{"verify", "--json"},
+		{"nps", "--json", "--by", "month"},
+		{"quarantine", "list", "--json"},
+		{"quarantine", "list"},
+		{"export", "--what", "events"},
+		{"export", "--what", "events", "--format", "csv"},
+		{"export", "--what", "customers"},
+		{"export", "--what", "customers", "--format", "csv", "--as-of", "2025-02-01"},
+		{"export", "--what", "quarantine", "--format", "csv"},
+	}
+	for _, args := range reads {
+		served[strings.Join(args, " ")] = mustRun(t, nil, append(args, "--server", httpURL)...)
+	}
+	var sv verifyResult
+	if err := json.Unmarshal([]byte(served["verify --json"]), &sv); err != nil || !sv.OK || sv.Events == 0 {
+		t.Errorf("verify --server: %+v (%v)", sv, err)
+	}
+
 	cancel()
 	select {
 	case err := <-done:
@@ -157,5 +183,22 @@ func TestServePublishQuery(t *testing.T) {
 	q := strings.Count(mustRun(t, nil, "quarantine", "list", "--data", dir, "--json"), "\n")
 	if !rep.OK || int(rep.Events)+q != lines {
 		t.Fatalf("after serve: verify %+v and %d quarantined, want %d events in all", rep, q, lines)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "SERVER")); !os.IsNotExist(err) {
+		t.Errorf("SERVER left in the data dir after a clean stop: %v", err)
+	}
+	for _, args := range reads {
+		k := strings.Join(args, " ")
+		local := mustRun(t, nil, append(args, "--data", dir)...)
+		if args[0] == "verify" {
+			continue // same log, checked above
+		}
+		if local != served[k] || local == "" {
+			t.Errorf("journey %s: --server answered\n%s\nthe data dir\n%s", k, clipLines(served[k], 5), clipLines(local, 5))
+		}
+	}
+	var lv verifyResult
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "verify", "--json", "--data", dir)), &lv); err != nil || lv.VerifyReply != sv.VerifyReply {
+		t.Errorf("verify --server %+v, from the data dir %+v", sv.VerifyReply, lv.VerifyReply)
 	}
 }
