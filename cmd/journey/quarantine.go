@@ -19,7 +19,9 @@ import (
 type quarantineLine = handlers.QuarantineLine
 
 // newQuarantineLine is e as listed and exported.
-func newQuarantineLine(e *eventstore.QuarantineEntry) quarantineLine { return handlers.NewQuarantineLine(e) }
+func newQuarantineLine(e *eventstore.QuarantineEntry) quarantineLine {
+	return handlers.NewQuarantineLine(e)
+}
 
 type retrySummary struct {
 	Retried      int `json:"retried"`
