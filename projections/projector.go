@@ -260,7 +260,7 @@ func (p *liveBatch) apply(ctx context.Context, r *logRecord) error {
 		e.st.Apply(ev, r.seq)
 		e.last = ev.Time
 		if snapshotEvery > 0 && e.st.Events%snapshotEvery == 0 {
-			if err := putSnapshot(p.b, e.st, ev.Time, r.seq); err != nil {
+			if err := putSnapshot(p.b, e.st, ev.Time); err != nil {
 				return err
 			}
 		}

@@ -148,6 +148,13 @@ func (v *Views) buildInto(ctx context.Context, db *pebble.DB, target uint64, asO
 	if err != nil {
 		return RebuildStats{}, err
 	}
+	if asOf.IsZero() {
+		// Fold snapshots for as-of answers (snapshot.go); an as-of
+		// scratch fold needs none.
+		if err := v.backfillSnapshots(ctx, db, target); err != nil {
+			return RebuildStats{}, err
+		}
+	}
 	m := &dbMeta{pop: Population{MedianGap: res.gaps.median(), Churn: churn}, gaps: res.gaps, maxTime: res.maxTime}
 	b := db.NewBatch()
 	defer b.Close()

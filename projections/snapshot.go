@@ -1,13 +1,18 @@
 package projections
 
 import (
+	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
 )
 
 // Fold snapshots
@@ -19,11 +24,12 @@ import (
 //	"s/" customer 0x00 time(12) seq(8)  →  State.MarshalBinary without referral marks
 //
 // time is the event time of the event just folded (sortable: Unix seconds
-// with the sign bit flipped, then nanoseconds) and seq its log sequence.
-// A snapshot is written, in the batch of the state update, only when that
-// event is the customer's newest in event time (not late), so the
-// snapshot is the fold of exactly the customer's events with seq ≤ its
-// seq, all of which have time ≤ its time. A late event (time tl) deletes,
+// with the sign bit flipped, then nanoseconds) and seq the highest log
+// sequence folded (State.LastSeq). The live projection writes a snapshot,
+// in the batch of the state update, only when that event is the
+// customer's newest in event time (not late), so the snapshot is the fold
+// of exactly the customer's events with seq ≤ its seq, all of which have
+// time ≤ its time. A late event (time tl) deletes,
 // in its batch, the customer's snapshots with time ≥ tl. So every stored
 // snapshot (t, s) satisfies: every event of the customer with seq > s has
 // (time, seq) > (t, s), i.e. comes after the snapshot in event-time order.
@@ -38,9 +44,11 @@ import (
 // min(S2.seq, cp)] and time ≤ T, in event-time order. Events after S2 are
 // all later than S2's time > T. No S1: the whole history.
 //
-// Rebuilds (and the parallel catch-up of fresh views) write no snapshots;
-// the live projection writes them from there on. They are an index: no
-// answer other than an as-of answer's cost depends on them.
+// A rebuild (and the parallel catch-up of fresh views) folds in its own
+// order; it then writes the snapshots of the customers with snapshotEvery
+// events or more from a second read of their histories
+// (backfillSnapshots), at the points where the invariant holds. Snapshots
+// are an index: no answer depends on them, only an as-of answer's cost.
 
 // snapshotEvery is the number of a customer's events between fold
 // snapshots (0: none); tests lower it.
@@ -76,8 +84,10 @@ func decodeSnapKey(p, k []byte) (t time.Time, seq uint64, ok bool) {
 }
 
 // putSnapshot writes the snapshot of st (without its referral mark) at
-// (t, seq) into w.
-func putSnapshot(w *pebble.Batch, st *State, t time.Time, seq uint64) error {
+// (t, st.LastSeq) into w: t is the time of the last event folded in
+// event-time order, LastSeq the highest log sequence folded.
+func putSnapshot(w *pebble.Batch, st *State, t time.Time) error {
+	seq := st.LastSeq
 	by, at, bs := st.ReferredBy, st.ReferredAt, st.ReferredSeq
 	st.ReferredBy, st.ReferredAt, st.ReferredSeq = "", time.Time{}, 0
 	b, err := st.AppendBinary(make([]byte, 0, st.sizeHint()))
@@ -136,4 +146,87 @@ func snapshotAt(r pebble.Reader, customer string, seqs []uint64, maxSeq uint64, 
 	}
 	// No snapshot at or before asOf: the history up to the next one.
 	return nil, 0, hi, it.Error()
+}
+
+// backfillSnapshots writes the fold snapshots of the customers of db (the
+// views folded up to target by a rebuild, which applies events in its own
+// order) that have snapshotEvery events or more: each such customer's
+// history is read again and folded in event-time order, and a snapshot is
+// written after every snapshotEvery-th event where the events folded so
+// far are exactly the customer's events up to that one's seq (so that the
+// invariant of the live projection's snapshots holds, see the top of this
+// file).
+func (v *Views) backfillSnapshots(ctx context.Context, db *pebble.DB, target uint64) error {
+	k := snapshotEvery
+	if k <= 0 {
+		return nil
+	}
+	var ids []string
+	err := forEachState(ctx, db, func(c string, e *entry) error {
+		if e.st.Events >= k {
+			ids = append(ids, c)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b := db.NewBatch()
+	defer b.Close()
+	type item struct {
+		t   time.Time
+		seq uint64
+		ev  *journey.Event
+	}
+	for _, c := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		seqs, err := v.log.CustomerSeqs(ctx, c)
+		if err != nil {
+			return fmt.Errorf("projections: history of %q: %w", c, err)
+		}
+		if n, _ := slices.BinarySearch(seqs, target+1); n < len(seqs) {
+			seqs = seqs[:n]
+		}
+		var items []item
+		var bySeq []uint64 // the decoded events' seqs, ascending
+		err = v.log.ReadSeqs(ctx, seqs, func(r *eventstore.RawRecord) error {
+			ev, err := journey.DecodeStored(r.Raw)
+			if err != nil {
+				return nil // skipped, as everywhere
+			}
+			ev.Raw = nil
+			items = append(items, item{t: ev.Time, seq: r.Seq, ev: ev})
+			bySeq = append(bySeq, r.Seq)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("projections: history of %q: %w", c, err)
+		}
+		slices.SortFunc(items, func(a, b item) int {
+			if c := a.t.Compare(b.t); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.seq, b.seq)
+		})
+		st := NewState(c)
+		var top uint64
+		for i, it := range items {
+			st.Apply(it.ev, it.seq)
+			top = max(top, it.seq)
+			if st.Events%k == 0 && top == bySeq[i] {
+				if err := putSnapshot(b, st, it.t); err != nil { // st.LastSeq == top
+					return err
+				}
+			}
+		}
+		if b.Len() > 4<<20 {
+			if err := b.Commit(pebble.NoSync); err != nil {
+				return err
+			}
+			b.Reset()
+		}
+	}
+	return b.Commit(pebble.NoSync)
 }

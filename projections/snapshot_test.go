@@ -197,6 +197,21 @@ func TestAsOfSnapshotsLateEventsAndMarks(t *testing.T) {
 			if check(arrival, 0) == 0 {
 				t.Fatal("no as-of fold started from a snapshot")
 			}
+			if batch != 1000 {
+				return
+			}
+			// A rebuild writes snapshots too, where the events folded in
+			// time order are those up to the snapshot's seq.
+			if _, err := v.Rebuild(ctx); err != nil {
+				t.Fatal(err)
+			}
+			want := []time.Time{day(3), day(6), day(9), day(12), day(24), day(30), day(33), day(36)}
+			if got := snapshotPositions(t, v, "bob"); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("bob's snapshots after a rebuild at %v, want %v", got, want)
+			}
+			if check(arrival, 0) == 0 {
+				t.Fatal("no as-of fold after the rebuild started from a snapshot")
+			}
 			// The referral marks as of instants between them.
 			for _, c := range []struct {
 				d  float64
