@@ -32,6 +32,10 @@
 //	                                  -1: fewer than two purchase days)
 //	"r/" customer 0x00 seq(8)         referral mark: the referral event seq of the
 //	                                  referrer naming customer; value = time (12) | referrer
+//	"s/" customer 0x00 time(12) seq(8) fold snapshot (snapshot.go): the customer's state
+//	                                  folded up to the event at time (unix s(8) with the
+//	                                  sign bit flipped | ns(4)), seq = highest seq folded;
+//	                                  value = State.MarshalBinary without referral mark
 //	"m/checkpoint"                    seq(8) | log hash at seq(32): the last event folded
 //	"m/population"                    JSON Population (median gap, churn fit)
 //	"m/gaps"                          histogram of the customers' mean gaps (uvarint
@@ -100,7 +104,12 @@
 // An answer as of T equals the answer of a log holding only the events
 // with time ≤ T, log positions (seq, version) aside; TestAsOfPropertyRandomInstants
 // checks it at random instants. Customer(id, T) folds the customer's
-// events with time ≤ T (and the marks with time ≤ T) from the log, and
+// events with time ≤ T (and the marks with time ≤ T) from the log —
+// starting from the customer's newest fold snapshot at or before T, so it
+// reads only the events after it (at most up to the next snapshot): the
+// live projection writes one every 128 events of a customer that arrive in
+// order, a late event drops those at or after its time, a rebuild
+// backfills them, and none holds a referral mark (snapshot.go) — and
 // derives at T against the population at T: the median gap and the RFM
 // quintiles of every customer's state at T (a population snapshot, see
 // asof.go: computed once per T from the states at T, cached with a bound,
