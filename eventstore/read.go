@@ -85,12 +85,8 @@ func (s *Store) scan(ctx context.Context, from, to uint64, fn func(v *recordView
 		if seq != want {
 			return fmt.Errorf("eventstore: record %d missing (found %d); run verify", want, seq)
 		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return fmt.Errorf("eventstore: read record %d: %w", seq, err)
-		}
-		if err := parseRecord(v, &view); err != nil || view.seq != seq {
-			return fmt.Errorf("eventstore: record %d: %w; run verify", seq, errMalformed)
+		if err := readRecordAt(it, seq, &view); err != nil {
+			return err
 		}
 		if err := fn(&view); err != nil {
 			return err
@@ -227,12 +223,8 @@ func readSeqs(it *pebble.Iterator, seqs []uint64, fn func(v *recordView) error) 
 			}
 			return fmt.Errorf("eventstore: record %d missing; run verify", seq)
 		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return fmt.Errorf("eventstore: read record %d: %w", seq, err)
-		}
-		if err := parseRecord(v, &view); err != nil || view.seq != seq {
-			return fmt.Errorf("eventstore: record %d: %w; run verify", seq, errMalformed)
+		if err := readRecordAt(it, seq, &view); err != nil {
+			return err
 		}
 		if err := fn(&view); err != nil {
 			return err
@@ -304,4 +296,16 @@ func (s *Store) Get(id string) (rec Record, found bool, err error) {
 	}
 	view.fill(&rec, true)
 	return rec, true, nil
+}
+
+// readRecordAt parses the record under it, which must be seq's.
+func readRecordAt(it *pebble.Iterator, seq uint64, view *recordView) error {
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return fmt.Errorf("eventstore: read record %d: %w", seq, err)
+	}
+	if err := parseRecord(v, view); err != nil || view.seq != seq {
+		return fmt.Errorf("eventstore: record %d: %w; run verify", seq, errMalformed)
+	}
+	return nil
 }

@@ -144,24 +144,11 @@ func (h *httpHandler) verify(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpHandler) nps(w http.ResponseWriter, r *http.Request) {
-	asOf, err := parseAsOf(r.URL.Query().Get("as_of"))
-	if err != nil {
-		h.readError(w, err)
+	q, asOf, release, ok := h.populationRead(w, r)
+	if !ok {
 		return
 	}
-	q := h.queries()
-	if q.Views == nil {
-		h.readError(w, errNotServed)
-		return
-	}
-	if !asOf.IsZero() {
-		release, err := q.limiter().acquire()
-		if err != nil {
-			h.readError(w, err)
-			return
-		}
-		defer release()
-	}
+	defer release()
 	res, err := q.Views.NPSResult(r.Context(), asOf)
 	if err != nil {
 		h.readError(w, err)
@@ -225,24 +212,11 @@ func (h *httpHandler) exportEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpHandler) exportCustomers(w http.ResponseWriter, r *http.Request) {
-	asOf, err := parseAsOf(r.URL.Query().Get("as_of"))
-	if err != nil {
-		h.readError(w, err)
+	q, asOf, release, ok := h.populationRead(w, r)
+	if !ok {
 		return
 	}
-	q := h.queries()
-	if q.Views == nil {
-		h.readError(w, errNotServed)
-		return
-	}
-	if !asOf.IsZero() {
-		release, err := q.limiter().acquire()
-		if err != nil {
-			h.readError(w, err)
-			return
-		}
-		defer release()
-	}
+	defer release()
 	h.streamLines(w, r, func(emit func(any) error) error {
 		return q.Views.Customers(r.Context(), asOf, true, func(c *projections.Customer) error { return emit(c) })
 	})
@@ -258,4 +232,28 @@ func (h *httpHandler) quarantine(w http.ResponseWriter, r *http.Request) {
 			return emit(NewQuarantineLine(e))
 		})
 	})
+}
+
+// populationRead starts a read of the population: it parses as_of, needs
+// the views, and holds the population as-of limiter for an as-of read
+// (release it when done). ok false: the error answer is written.
+func (h *httpHandler) populationRead(w http.ResponseWriter, r *http.Request) (q Queries, asOf time.Time, release func(), ok bool) {
+	asOf, err := parseAsOf(r.URL.Query().Get("as_of"))
+	if err != nil {
+		h.readError(w, err)
+		return q, asOf, nil, false
+	}
+	q = h.queries()
+	if q.Views == nil {
+		h.readError(w, errNotServed)
+		return q, asOf, nil, false
+	}
+	release = func() {}
+	if !asOf.IsZero() {
+		if release, err = q.limiter().acquire(); err != nil {
+			h.readError(w, err)
+			return q, asOf, nil, false
+		}
+	}
+	return q, asOf, release, true
 }

@@ -274,15 +274,7 @@ func (in *Ingester) Run(ctx context.Context) error {
 	close(stopping)
 	cs.drain()
 	// The consume callback may have queued more after the batcher left.
-	for {
-		select {
-		case m := <-msgs:
-			_ = m.Nak()
-			continue
-		default:
-		}
-		break
-	}
+	nakQueued(msgs)
 	if e := fatal.Load(); e != nil {
 		return *e
 	}
@@ -372,15 +364,8 @@ func (in *Ingester) batcher(ctx context.Context, msgs <-chan jetstream.Msg, out 
 		select {
 		case <-ctx.Done():
 			nakAll(cur.items)
-			for {
-				select {
-				case m := <-msgs:
-					_ = m.Nak()
-					continue
-				default:
-				}
-				return
-			}
+			nakQueued(msgs)
+			return
 		case send <- cur:
 			cur = batch{}
 		case m := <-recv:
@@ -527,6 +512,18 @@ func (in *Ingester) backoff(failures int) time.Duration {
 // nak'ing what it holds, instead of nak'ing batches forever.
 func storeGone(err error) bool {
 	return errors.Is(err, eventstore.ErrClosed) || errors.Is(err, eventstore.ErrFailed)
+}
+
+// nakQueued hands back at once every message waiting in msgs.
+func nakQueued(msgs <-chan jetstream.Msg) {
+	for {
+		select {
+		case m := <-msgs:
+			_ = m.Nak()
+		default:
+			return
+		}
+	}
 }
 
 func nakAll(items []item) {
