@@ -19,7 +19,7 @@ type Options struct {
 	Clock          func() time.Time // record time; nil: time.Now
 	MaxBatchEvents int              // group-commit cap per Pebble batch; 0: 8192
 	NoSync         bool             // benchmarks and tests only: skip fsync
-	Logger         *slog.Logger     // nil: slog.Default()
+	Logger         *slog.Logger     // nil: discard
 	// CacheSize is the Pebble block cache in bytes (0: PebbleOptions'
 	// 256 MiB). A bulk reader of the whole log (rebuild, as-of folds)
 	// gains little from a large cache, which then only takes memory.

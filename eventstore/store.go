@@ -92,7 +92,7 @@ func (o *Options) withDefaults() Options {
 		r.MaxBatchEvents = 8192
 	}
 	if r.Logger == nil {
-		r.Logger = slog.Default()
+		r.Logger = slog.New(slog.DiscardHandler)
 	}
 	if r.FS == nil {
 		r.FS = vfs.Default
@@ -115,7 +115,7 @@ func (o *Options) withDefaults() Options {
 // bytes-per-sync (every commit that matters is fsynced anyway); a generous
 // L0 stop threshold so that bulk imports do not stall on compactions.
 // On-disk corruption is logged (not fatal) and surfaces as read errors.
-// fs nil means the OS file system, logger nil slog.Default(). The store
+// fs nil means the OS file system, logger nil none. The store
 // benchmark opens its raw Pebble baseline with the same options.
 func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 	o := &pebble.Options{
@@ -135,7 +135,7 @@ func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 		o.FS = vfs.Default
 	}
 	if logger == nil {
-		logger = slog.Default()
+		logger = slog.New(slog.DiscardHandler)
 	}
 	o.Logger = pebbleLogger{logger}
 	// Pebble's default for on-disk corruption is a fatal log; a damaged log

@@ -25,7 +25,7 @@ const ExpectedVersionHeader = "Journey-Expected-Version"
 // AppendOptions configure an Appender. Zero fields take defaults.
 type AppendOptions struct {
 	Clock         func() time.Time // the engine's clock for validation; nil: time.Now
-	Logger        *slog.Logger     // nil: slog.Default()
+	Logger        *slog.Logger     // nil: discard
 	Metrics       *Metrics         // nil: none
 	RejectSubject string           // where rejection notices go; "": DefaultRejectSubject
 	// Conn publishes rejection notices; nil: no notices.
@@ -50,7 +50,7 @@ func NewAppender(store *eventstore.Store, o AppendOptions) *Appender {
 		o.Clock = time.Now
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = discardLogger
 	}
 	if o.RejectSubject == "" {
 		o.RejectSubject = DefaultRejectSubject
@@ -168,12 +168,12 @@ func (a *Appender) Append(ctx context.Context, raw []byte, expected int64, origi
 
 // reject quarantines raw with its reason and publishes the notice.
 func (a *Appender) reject(ctx context.Context, raw []byte, je *journey.Error, origin string) error {
-	return quarantine(ctx, a.store, a.o.Conn, a.o.RejectSubject, a.o.Metrics, a.o.Clock, raw, je, origin)
+	return quarantine(ctx, a.store, a.o.Conn, a.o.RejectSubject, a.o.Metrics, a.o.Logger, a.o.Clock, raw, je, origin)
 }
 
 // quarantine keeps raw with its reason durably, then announces it on
 // rejectSubject (when nc is not nil). The error is the store's.
-func quarantine(ctx context.Context, store *eventstore.Store, nc *nats.Conn, rejectSubject string, m *Metrics,
+func quarantine(ctx context.Context, store *eventstore.Store, nc *nats.Conn, rejectSubject string, m *Metrics, log *slog.Logger,
 	clock func() time.Time, raw []byte, je *journey.Error, origin string) error {
 	je = je.Bounded()
 	if _, err := store.Quarantine(ctx, eventstore.QuarantineEntry{
@@ -192,7 +192,7 @@ func quarantine(ctx context.Context, store *eventstore.Store, nc *nats.Conn, rej
 		b, _ := json.Marshal(Rejection{ID: id, Customer: customer, Code: je.Code, Field: je.Field, Message: je.Rule})
 		if err := nc.Publish(rejectSubject, b); err != nil {
 			// The quarantine holds it; a lost notice is not a lost event.
-			slog.Default().Warn("rejection notice not published", "id", id, "err", err)
+			log.Warn("rejection notice not published", "id", id, "err", err)
 		}
 	}
 	return nil

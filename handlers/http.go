@@ -34,7 +34,7 @@ type HTTPOptions struct {
 	// Ready reports why the engine is not ready (nil: ready). Nil Ready
 	// means always ready.
 	Ready  func() error
-	Logger *slog.Logger // nil: slog.Default()
+	Logger *slog.Logger // nil: discard
 	// PopulationAsOf bounds the population as-of reads (GET /v1/segments
 	// with as_of) running at once: beyond it they answer 429 with
 	// Retry-After. Nil: the limiter of DefaultMaxPopulationAsOf shared by
@@ -58,7 +58,7 @@ type HTTPOptions struct {
 // messages name no Go package and no absolute path.
 func NewHTTPHandler(o HTTPOptions) http.Handler {
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = discardLogger
 	}
 	h := &httpHandler{o: o}
 	mux := http.NewServeMux()

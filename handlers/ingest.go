@@ -24,7 +24,7 @@ type IngestOptions struct {
 	RejectSubject string           // "": DefaultRejectSubject
 	BatchSize     int              // most events per Append (one fsync); 0: DefaultBatchSize
 	Clock         func() time.Time // the engine's clock for validation; nil: time.Now
-	Logger        *slog.Logger     // nil: slog.Default()
+	Logger        *slog.Logger     // nil: discard
 	Metrics       *Metrics         // nil: none
 	// NakDelay is the first redelivery delay after a store failure; it
 	// doubles with each failure in a row up to MaxNakDelay. 0: 500ms / 10s.
@@ -126,7 +126,7 @@ func NewIngester(store *eventstore.Store, nc *nats.Conn, cons jetstream.Consumer
 		o.Clock = time.Now
 	}
 	if o.Logger == nil {
-		o.Logger = slog.Default()
+		o.Logger = discardLogger
 	}
 	if o.NakDelay <= 0 {
 		o.NakDelay = 500 * time.Millisecond
@@ -469,7 +469,7 @@ func (in *Ingester) finish(ctx context.Context, a appended) error {
 		if it.err == nil {
 			continue
 		}
-		err := quarantine(ctx, in.store, in.nc, in.o.RejectSubject, in.o.Metrics, in.o.Clock,
+		err := quarantine(ctx, in.store, in.nc, in.o.RejectSubject, in.o.Metrics, in.o.Logger, in.o.Clock,
 			it.msg.Data(), it.err, "nats:"+it.msg.Subject())
 		if err != nil {
 			if storeGone(err) {

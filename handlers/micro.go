@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	"strings"
 	"time"
@@ -76,7 +75,10 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 	if err != nil {
 		return nil, fmt.Errorf("handlers: query service: %w", err)
 	}
-	log := slog.Default()
+	log := q.Logger
+	if log == nil {
+		log = discardLogger
+	}
 	g := svc.AddGroup(prefix)
 	// add registers an endpoint whose fn returns the reply's bytes.
 	add := func(name string, fn func(ctx context.Context, r wireQuery) ([]byte, error)) error {

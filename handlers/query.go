@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"net/http"
 	"path/filepath"
@@ -90,7 +91,13 @@ type Queries struct {
 	// 429). Nil: a limiter of DefaultMaxPopulationAsOf shared by every
 	// Queries and HTTP handler of the same Views.
 	PopulationAsOf *Limiter
+	// Logger receives the NATS service's errors; nil: discard.
+	Logger *slog.Logger
 }
+
+// discardLogger is the logger of options that name none: library code
+// logs only where it was told to.
+var discardLogger = slog.New(slog.DiscardHandler)
 
 // Customer is the customer's answer at asOf (zero: now).
 func (q Queries) Customer(ctx context.Context, id string, asOf time.Time) (*projections.Customer, error) {

@@ -64,7 +64,7 @@ type Options struct {
 	// Workers is the parallelism of rebuilds and as-of population folds
 	// (0: GOMAXPROCS).
 	Workers int
-	// Logger (nil: slog.Default()).
+	// Logger (nil: discard).
 	Logger *slog.Logger
 	// Progress, when set, is called now and then during a rebuild or an
 	// as-of population fold with the events done out of total.
@@ -117,7 +117,7 @@ func (o *Options) clone() *Options {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
 	if c.Logger == nil {
-		c.Logger = slog.Default()
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.FS == nil {
 		c.FS = vfs.Default
@@ -324,7 +324,7 @@ func (v *Views) removeStale(current string) {
 // pebbleOptions are the options of a views database; bulk is for a
 // database being built by a rebuild (no WAL: it is flushed before use).
 func (v *Views) pebbleOptions(bulk bool) *pebble.Options {
-	o := &pebble.Options{FS: v.opts.FS, Logger: quietLogger{}}
+	o := &pebble.Options{FS: v.opts.FS, Logger: quietLogger{v.opts.Logger}}
 	if bulk {
 		o.DisableWAL = true
 		o.MemTableSize = 16 << 20
@@ -731,14 +731,25 @@ func nextViewsName(current string) string {
 	return fmt.Sprintf("%s-%06d", defaultViewsDir, viewsGeneration(current)+1)
 }
 
-// quietLogger drops Pebble's informational logging but keeps errors.
-type quietLogger struct{}
+// quietLogger drops Pebble's informational logging but keeps errors, on
+// the views' logger. A fatal error panics (Pebble's Fatalf must not
+// return; a library does not exit the process): the views are disposable,
+// the log is untouched, and a restart rebuilds what is missing.
+type quietLogger struct{ l *slog.Logger }
 
 func (quietLogger) Infof(string, ...any) {}
-func (quietLogger) Errorf(format string, args ...any) {
-	slog.Error("pebble: " + fmt.Sprintf(format, args...))
+func (q quietLogger) Errorf(format string, args ...any) {
+	q.logger().Error("pebble: " + fmt.Sprintf(format, args...))
 }
-func (quietLogger) Fatalf(format string, args ...any) {
-	slog.Error("pebble: " + fmt.Sprintf(format, args...))
-	os.Exit(1)
+func (q quietLogger) Fatalf(format string, args ...any) {
+	msg := "pebble: " + fmt.Sprintf(format, args...)
+	q.logger().Error(msg)
+	panic(msg)
+}
+
+func (q quietLogger) logger() *slog.Logger {
+	if q.l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return q.l
 }

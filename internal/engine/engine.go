@@ -70,7 +70,7 @@ type Config struct {
 	// NoSync skips the log's fsync: benchmarks and tests only.
 	NoSync bool
 
-	Logger *slog.Logger     // nil: slog.Default()
+	Logger *slog.Logger     // nil: discard
 	Clock  func() time.Time // nil: time.Now
 
 	// CheckEvery is how often the ingester checks the consumer and
@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	log := cfg.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	clock := cfg.Clock
 	if clock == nil {
@@ -242,7 +242,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 
 	popLimit := handlers.NewLimiter(cmp.Or(cfg.MaxPopulationAsOf, handlers.DefaultMaxPopulationAsOf))
-	qsvc, err := handlers.ServeQueries(nc, handlers.Queries{Store: store, Views: views, PopulationAsOf: popLimit}, cfg.QueryPrefix, cfg.AppendQueue)
+	qsvc, err := handlers.ServeQueries(nc, handlers.Queries{Store: store, Views: views, PopulationAsOf: popLimit, Logger: log.With("component", "query")}, cfg.QueryPrefix, cfg.AppendQueue)
 	if err != nil {
 		_ = svc.Stop()
 		return fmt.Errorf("engine: %w", err)

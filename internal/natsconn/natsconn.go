@@ -29,7 +29,7 @@ type Embedded struct {
 	// SyncAlways makes JetStream fsync after every write (slower; see
 	// handlers/DURABILITY.md).
 	SyncAlways bool
-	// Logger receives the server's log lines; nil: slog.Default().
+	// Logger receives the server's log lines; nil: discard.
 	Logger *slog.Logger
 	// Debug enables the server's debug log lines.
 	Debug bool
@@ -74,7 +74,7 @@ func Start(e Embedded) (*server.Server, error) {
 	}
 	log := e.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	s.SetLoggerV2(&serverLogger{log: log.With("component", "nats-server")}, e.Debug, false, false)
 	s.Start()
@@ -103,7 +103,7 @@ type Client struct {
 	TLSCert string // client certificate (mutual TLS), with TLSKey
 	TLSKey  string
 
-	// Logger receives disconnect/reconnect notices; nil: slog.Default().
+	// Logger receives disconnect/reconnect notices; nil: discard.
 	Logger *slog.Logger
 }
 
@@ -112,7 +112,7 @@ type Client struct {
 func Connect(c Client) (*nats.Conn, error) {
 	log := c.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	name := c.Name
 	if name == "" {
