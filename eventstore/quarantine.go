@@ -12,6 +12,17 @@ import (
 	journey "github.com/journey-cdp/journey"
 )
 
+// QuarantineEntry is rejected raw input kept with its reason.
+type QuarantineEntry struct {
+	Seq        uint64 // quarantine's own sequence, from 1
+	ReceivedAt time.Time
+	Code       journey.Code
+	Field      string
+	Reason     string // the full error message
+	Origin     string // where it came from: "import", "nats:<subject>", "http", "request"
+	Raw        []byte
+}
+
 // metaQuarantineSeq holds the highest quarantine sequence ever assigned.
 var metaQuarantineSeq = []byte("m/qseq")
 

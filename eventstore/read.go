@@ -7,11 +7,25 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 
 	journey "github.com/journey-cdp/journey"
 )
+
+// Record is one stored event with the engine's own record.
+type Record struct {
+	Seq        uint64
+	Version    uint64 // per-customer, from 1
+	RecordedAt time.Time
+	EventTime  time.Time
+	ID         string
+	Customer   string
+	Type       journey.Kind
+	Raw        []byte // the event's bytes exactly as received
+	Hash       [32]byte
+}
 
 // Scan calls fn for records from..to inclusive (to 0: up to DurableSeq) in
 // sequence order. rec and its slices are valid only during the call.

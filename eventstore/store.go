@@ -80,29 +80,6 @@ const maxBatchBytes = 16 << 20
 // blocking their goroutine.
 const reqQueue = 1024
 
-func (o *Options) withDefaults() Options {
-	var r Options
-	if o != nil {
-		r = *o
-	}
-	if r.Clock == nil {
-		r.Clock = time.Now
-	}
-	if r.MaxBatchEvents <= 0 {
-		r.MaxBatchEvents = 8192
-	}
-	if r.Logger == nil {
-		r.Logger = slog.New(slog.DiscardHandler)
-	}
-	if r.FS == nil {
-		r.FS = vfs.Default
-	}
-	if r.MinFreeBytes == 0 {
-		r.MinFreeBytes = DefaultMinFreeBytes
-	}
-	return r
-}
-
 // PebbleOptions returns the Pebble options the log is opened with, tuned
 // for an append-mostly log: a 16 MiB memtable (Pebble preallocates each
 // WAL at 110% of it and keeps up to five, so the disk a small log takes

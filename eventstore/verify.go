@@ -11,6 +11,15 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
+// VerifyReport is the outcome of walking the hash chain.
+type VerifyReport struct {
+	OK          bool
+	Events      uint64
+	Head        [32]byte
+	FirstBadSeq uint64 // 0 when OK
+	Reason      string // why FirstBadSeq failed
+}
+
 // Verify walks the whole hash chain; progress (may be nil) is called now and then.
 //
 // It walks e/ in sequence order up to the durable head (the whole log when

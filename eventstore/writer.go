@@ -15,6 +15,26 @@ import (
 	journey "github.com/journey-cdp/journey"
 )
 
+// AnyVersion as Request.ExpectedVersion disables the optimistic check.
+const AnyVersion int64 = -1
+
+// Request is one event to append. ExpectedVersion is the customer's
+// current version the caller expects (0: no events yet), or AnyVersion.
+type Request struct {
+	Event           *journey.Event
+	ExpectedVersion int64
+}
+
+// Result is the outcome of one Request. Err is nil on success and a
+// *journey.Error (CodeVersionConflict, CodeIDConflict) when the request was
+// refused; a refused request writes nothing.
+type Result struct {
+	Seq       uint64
+	Version   uint64
+	Duplicate bool
+	Err       error
+}
+
 // pending is one Append call on its way through the writer. The writer
 // fills results; the syncer (or the writer, for a call it never batched)
 // sets err and closes done exactly once.
