@@ -24,7 +24,12 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func main() {
+func main() { os.Exit(journeyMain()) }
+
+// journeyMain is the journey process: it runs the command line in os.Args
+// with the process's streams and signals and returns the exit status
+// (TestMain runs it as the README scripts' journey command).
+func journeyMain() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
@@ -54,7 +59,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "Run 'journey --help' for usage.")
 		}
 	}
-	os.Exit(exitCode(err))
+	return exitCode(err)
 }
 
 // stopGrace is how long a command may take to stop after a signal.
