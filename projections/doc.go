@@ -17,7 +17,8 @@
 // be deleted at any time and is rebuilt from the log.
 //
 //	<data>/log            the event log (package eventstore)
-//	<data>/VIEWS          names the current views directory, e.g. "views-000002"
+//	<data>/marker.views.* names the current views directory, e.g. "views-000002"
+//	                      (Pebble's atomicfs marker; older data dirs: a VIEWS file)
 //	                      (absent: "views")
 //	<data>/views[-NNNNNN] the views database
 //	<data>/asof-XXXXXXXX  scratch database of an as-of population fold (transient)
@@ -94,8 +95,9 @@
 // opened with a small block cache for a rebuild (RebuildLogCacheSize): it
 // is read once, in order. The new
 // database is written without a WAL and flushed; it is then caught up to the
-// current views' checkpoint, the VIEWS pointer is replaced atomically (temp
-// file, fsync, rename, directory fsync), and the database pointer is swapped
+// current views' checkpoint, the views marker is moved atomically (Pebble's
+// atomicfs.Marker: a new marker file, fsynced with its directory, then the
+// old one removed), and the database pointer is swapped
 // under a lock: calls in flight finish on the old views, which are then
 // closed and removed. The stored churn fit is carried over.
 //

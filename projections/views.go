@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs/atomicfs"
+
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -198,7 +200,11 @@ var (
 
 const formatVersion = "1"
 
-// pointerFile names the current views directory inside the data dir.
+// viewsMarker is the name of the data dir's marker naming the current
+// views directory (files "marker.views.NNNNNN.<dir>").
+const viewsMarker = "views"
+
+// pointerFile is where data dirs written before the marker named it.
 const pointerFile = "VIEWS"
 
 // defaultViewsDir is the views directory when there is no pointer file.
@@ -259,6 +265,22 @@ func Open(dataDir string, log *eventstore.Store, opts *Options) (*Views, error) 
 }
 
 func readPointer(fs vfs.FS, dataDir string) (string, error) {
+	name, err := atomicfs.ReadMarker(fs, dataDir, viewsMarker)
+	if err != nil && !oserrorIsNotExist(err) {
+		return "", fmt.Errorf("projections: views marker: %w", err)
+	}
+	if name == "" {
+		return readLegacyPointer(fs, dataDir)
+	}
+	if !validViewsName(name) {
+		return "", fmt.Errorf("projections: the views marker names %q, not a views directory", name)
+	}
+	return name, nil
+}
+
+// readLegacyPointer reads the VIEWS file of data dirs written before the
+// marker (absent: the default views directory).
+func readLegacyPointer(fs vfs.FS, dataDir string) (string, error) {
 	f, err := fs.Open(fs.PathJoin(dataDir, pointerFile))
 	if err != nil {
 		if oserrorIsNotExist(err) {
@@ -702,28 +724,26 @@ func forEachState(ctx context.Context, r pebble.Reader, fn func(customer string,
 	return errors.Join(it.Error(), it.Close())
 }
 
-// writePointer atomically makes name the current views directory.
+// writePointer atomically makes name the current views directory: it
+// moves the data dir's views marker (Pebble's atomicfs.Marker: a new
+// marker file per value, synced, then the old ones removed) and drops the
+// VIEWS file of older data dirs.
 func writePointer(fs vfs.FS, dataDir, name string) error {
-	tmp := fs.PathJoin(dataDir, pointerFile+".tmp")
-	f, err := fs.Create(tmp, vfs.WriteCategoryUnspecified)
+	m, _, err := atomicfs.LocateMarker(fs, dataDir, viewsMarker)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write([]byte(name + "\n")); err != nil {
-		_ = f.Close()
+	if err := m.Move(name); err != nil {
+		_ = m.Close()
 		return err
 	}
-	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+	if err := errors.Join(m.RemoveObsolete(), m.Close()); err != nil {
 		return err
 	}
-	if err := fs.Rename(tmp, fs.PathJoin(dataDir, pointerFile)); err != nil {
+	if err := fs.Remove(fs.PathJoin(dataDir, pointerFile)); err != nil && !oserrorIsNotExist(err) {
 		return err
 	}
-	dir, err := fs.OpenDir(dataDir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(dir.Sync(), dir.Close())
+	return nil
 }
 
 // nextViewsName is the directory name of the rebuild after current.
