@@ -19,7 +19,7 @@ import (
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
-	"github.com/journey-cdp/journey/internal/ingestbench"
+	"github.com/journey-cdp/journey/internal/bench"
 	"github.com/journey-cdp/journey/internal/natstest"
 )
 
@@ -30,11 +30,11 @@ import (
 func TestIngest20k(t *testing.T) {
 	r := newRig(t)
 	const n = 20000
-	evs, err := ingestbench.Events(n, 700, 7)
+	evs, err := bench.Events(n, 700, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := ingestbench.JSONL(evs)
+	file := bench.JSONL(evs)
 	ctx := context.Background()
 	var progressed int
 	sum, err := handlers.Publish(ctx, r.nc, bytes.NewReader(file), handlers.PublishOptions{
@@ -237,7 +237,7 @@ func TestIngestRejects(t *testing.T) {
 func TestIngestStoreClosed(t *testing.T) {
 	r := newRig(t)
 	r.expectErr = true
-	evs, err := ingestbench.Events(2, 2, 5)
+	evs, err := bench.Events(2, 2, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +268,7 @@ func TestIngestStoreFailed(t *testing.T) {
 	r := newRigStore(t, dir, &eventstore.Options{FS: fs})
 	r.expectErr = true
 	ctx := context.Background()
-	evs, err := ingestbench.Events(2, 2, 9)
+	evs, err := bench.Events(2, 2, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -307,12 +307,12 @@ func TestIngestStoreFailed(t *testing.T) {
 func TestWALFsyncMetric(t *testing.T) {
 	r := newRig(t)
 	r.metrics.NanosHistogram("journey_wal_fsync_seconds", "WAL fsync.", r.store.WALFsyncLatency)
-	evs, err := ingestbench.Events(50, 5, 2)
+	evs, err := bench.Events(50, 5, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	nc := natstest.Connect(t, r.srv)
-	if sum, err := handlers.Publish(context.Background(), nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{}); err != nil || sum.Published != 50 {
+	if sum, err := handlers.Publish(context.Background(), nc, bytes.NewReader(bench.JSONL(evs)), handlers.PublishOptions{}); err != nil || sum.Published != 50 {
 		t.Fatalf("publish: %+v %v", sum, err)
 	}
 	r.settle(t, 50)

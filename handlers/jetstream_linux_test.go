@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/journey-cdp/journey/handlers"
-	"github.com/journey-cdp/journey/internal/ingestbench"
+	"github.com/journey-cdp/journey/internal/bench"
 )
 
 // TestIngestJetStreamDiskFull fills, for real, the small file system (a
@@ -41,7 +41,7 @@ func TestIngestJetStreamDiskFull(t *testing.T) {
 		o.RepairEvery = 100 * time.Millisecond
 		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}})
-	evs, err := ingestbench.Events(6000, 200, 8)
+	evs, err := bench.Events(6000, 200, 8)
 	if err != nil {
 		t.Fatal(err)
 	}

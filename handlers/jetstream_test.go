@@ -19,7 +19,7 @@ import (
 	"github.com/journey-cdp/journey/eventstore"
 
 	"github.com/journey-cdp/journey/handlers"
-	"github.com/journey-cdp/journey/internal/ingestbench"
+	"github.com/journey-cdp/journey/internal/bench"
 	"github.com/journey-cdp/journey/internal/natstest"
 )
 
@@ -29,7 +29,7 @@ func withJetStream(r *rig, o *handlers.IngestOptions) { o.JetStream = r.js }
 // publishN publishes evs through journey's publisher, all acknowledged.
 func (r *rig) publishN(t *testing.T, evs [][]byte) {
 	t.Helper()
-	sum, err := handlers.Publish(context.Background(), r.nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{})
+	sum, err := handlers.Publish(context.Background(), r.nc, bytes.NewReader(bench.JSONL(evs)), handlers.PublishOptions{})
 	if err != nil || sum.Published != len(evs) || sum.Failed != 0 {
 		t.Fatalf("publish: %+v %v", sum, err)
 	}
@@ -43,7 +43,7 @@ func (r *rig) publishN(t *testing.T, evs [][]byte) {
 // ErrConsumerGone instead of running on without ingesting.
 func TestIngestConsumerDeleted(t *testing.T) {
 	ctx := context.Background()
-	evs, err := ingestbench.Events(30, 10, 3)
+	evs, err := bench.Events(30, 10, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestIngestConsumerDeleted(t *testing.T) {
 // AckWait (30s).
 func TestIngestStopHandsBack(t *testing.T) {
 	const n = 5000
-	evs, err := ingestbench.Events(n, 300, 11)
+	evs, err := bench.Events(n, 300, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +269,7 @@ func TestIngestJetStreamFull(t *testing.T) {
 		o.ServerCheck = handlers.EmbeddedServerCheck(srv)
 		o.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	}})
-	evs, err := ingestbench.Events(3000, 100, 4)
+	evs, err := bench.Events(3000, 100, 4)
 	if err != nil {
 		t.Fatal(err)
 	}

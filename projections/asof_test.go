@@ -247,8 +247,9 @@ func TestAsOfSnapshotFollowsLateEvents(t *testing.T) {
 // customer's history.
 func BenchmarkCustomerAsOf(b *testing.B) {
 	raws := simulated(b, 300, simDays, 15)
-	for i := range BenchAsOfHistory {
-		at := simStart.Add(time.Duration(i) * (simDays * 24 * time.Hour / BenchAsOfHistory))
+	const history = 1000
+	for i := range history {
+		at := simStart.Add(time.Duration(i) * (simDays * 24 * time.Hour / history))
 		if i%2 == 1 {
 			raws = append(raws, purchase(fmt.Sprintf("bench-%d", i), "bench-customer", at))
 		} else {

@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -223,26 +222,5 @@ func TestAsOfSnapshotsLateEventsAndMarks(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// TestBenchAsOfHistoryInOrder: the history `journey bench asof` asks
-// about spans the year in time order (it once wrapped around from event
-// 293 on, a Duration overflow, so most of it was late and re-folded).
-func TestBenchAsOfHistoryInOrder(t *testing.T) {
-	start := simStart
-	reqs, err := benchAsOfHistory(rand.New(rand.NewPCG(1, 7)), start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(reqs) != BenchAsOfHistory {
-		t.Fatalf("%d events, want %d", len(reqs), BenchAsOfHistory)
-	}
-	prev := start
-	for i, r := range reqs {
-		if r.Event.Time.Before(prev) || r.Event.Time.After(start.Add(366*24*time.Hour)) {
-			t.Fatalf("event %d at %v: not after %v within the year from %v", i, r.Event.Time, prev, start)
-		}
-		prev = r.Event.Time
 	}
 }

@@ -7,18 +7,13 @@ import (
 	"runtime/pprof"
 
 	"github.com/go-json-experiment/json"
-	"github.com/journey-cdp/journey/eventstore"
-	"github.com/journey-cdp/journey/internal/ingestbench"
-	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/internal/bench"
 	"github.com/spf13/cobra"
 )
 
 func init() {
 	extraCommands = append(extraCommands, (*app).benchCommand)
 }
-
-// benchRebuild runs projections.BenchRebuild (set in bench_rebuild.go).
-var benchRebuild func(ctx context.Context, a *app, dir string, events int) ([]any, error)
 
 // benchRow is the common part of every measurement, for the human table.
 type benchRow struct {
@@ -43,16 +38,17 @@ type benchFlags struct {
 
 func (a *app) benchCommand() *cobra.Command {
 	var bf benchFlags
-	bench := &cobra.Command{
+	bc := &cobra.Command{
 		Use:   "bench store|ingest|rebuild|asof [--events N] [--json]",
 		Short: "Measure the engine beside a raw baseline on the same events, in one run",
 		Long: `bench measures a part of the engine and, in the same run on the same events, the
 baseline it is compared with; --json prints one object per measurement:
 {"bench","events","events_per_s","baseline","baseline_events_per_s","ratio",…}.
 
-  store    Append in batches of 1,000 vs a raw synced Pebble batch with the same
-           keys; 64 concurrent single-event appenders vs 64 raw synced commits;
-           full scan vs raw iteration; a 1,000-event customer history
+  store    Append in batches of 1,000 vs a raw synced Pebble batch of the same
+           bytes (three keys per event, shaped like the log's); 64 concurrent
+           single-event appenders vs 64 raw synced commits; full scan vs raw
+           iteration; a 1,000-event customer history
   ingest   end to end: journey publish → JetStream → ingest → durable log → ack,
            beside JetStream publish alone, raw Pebble append, the engine
            draining a filled stream, and issue 3's bare pipeline draining one
@@ -70,21 +66,21 @@ the disk you run from), removed afterwards.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: groupRunE,
 	}
-	pf := bench.PersistentFlags()
+	pf := bc.PersistentFlags()
 	pf.IntVar(&bf.events, "events", 0, "events to measure on (default 200,000)")
 	pf.StringVar(&bf.dir, "dir", "", "directory for the benchmark's databases (default ./.journey-bench-*)")
 	pf.BoolVar(&bf.noSync, "nosync", false, "store: skip fsync on both sides (not the product's setting)")
 	pf.StringVar(&bf.cpuProfile, "cpuprofile", "", "ingest: write a CPU profile of the end-to-end run to this file")
 	pf.IntVar(&bf.requests, "requests", 1000, "asof: answers to time")
 	for _, name := range []string{"store", "ingest", "rebuild", "asof"} {
-		bench.AddCommand(&cobra.Command{
+		bc.AddCommand(&cobra.Command{
 			Use:   name,
 			Short: "Run the " + name + " benchmark",
 			Args:  noArgs,
 			RunE:  func(cmd *cobra.Command, _ []string) error { return a.runBench(cmd.Context(), name, bf) },
 		})
 	}
-	return bench
+	return bc
 }
 
 func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
@@ -116,15 +112,13 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 	var results []any
 	switch name {
 	case "store":
-		rs, err := eventstore.BenchStore(ctx, dir, eventstore.BenchConfig{Events: events, NoSync: bf.noSync, Logger: a.logger()})
+		rs, err := bench.Store(ctx, dir, bench.StoreConfig{Events: events, NoSync: bf.noSync, Logger: a.logger()})
 		if err != nil {
 			return err
 		}
-		for _, r := range rs {
-			results = append(results, r)
-		}
+		results = anys(rs)
 	case "ingest":
-		cfg := ingestbench.Config{Events: events, Dir: dir, Logger: a.logger()}
+		cfg := bench.IngestConfig{Events: events, Dir: dir, Logger: a.logger()}
 		if bf.cpuProfile != "" {
 			f, err := os.Create(bf.cpuProfile)
 			if err != nil {
@@ -139,32 +133,33 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 				}
 			}
 		}
-		rs, err := ingestbench.Run(ctx, cfg)
+		rs, err := bench.Ingest(ctx, cfg)
 		if err != nil {
 			return err
 		}
-		for _, r := range rs {
-			results = append(results, r)
-		}
+		results = anys(rs)
 	case "rebuild":
-		if benchRebuild == nil {
-			return fmt.Errorf("bench rebuild is not built into this binary")
-		}
-		rs, err := benchRebuild(ctx, a, dir, events)
+		rs, err := bench.Rebuild(ctx, dir, events, &bench.Options{Logger: a.logger()})
 		if err != nil {
 			return err
 		}
-		results = rs
+		results = anys(rs)
 	case "asof":
-		rs, err := projections.BenchAsOf(ctx, dir, events, bf.requests, &projections.BenchOptions{Logger: a.logger()})
+		rs, err := bench.AsOf(ctx, dir, events, bf.requests, &bench.Options{Logger: a.logger()})
 		if err != nil {
 			return err
 		}
-		for _, r := range rs {
-			results = append(results, r)
-		}
+		results = anys(rs)
 	}
 	return a.printBench(results)
+}
+
+func anys[T any](rs []T) []any {
+	out := make([]any, len(rs))
+	for i, r := range rs {
+		out[i] = r
+	}
+	return out
 }
 
 // printBench prints each measurement as a JSON line, or a table.

@@ -24,8 +24,8 @@ import (
 
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
+	"github.com/journey-cdp/journey/internal/bench"
 	"github.com/journey-cdp/journey/internal/engine"
-	"github.com/journey-cdp/journey/internal/ingestbench"
 	"github.com/journey-cdp/journey/internal/natsconn"
 	"github.com/journey-cdp/journey/internal/natstest"
 )
@@ -111,11 +111,11 @@ func TestServeKill9(t *testing.T) {
 	}
 	data := t.TempDir()
 	const n = 20000
-	evs, err := ingestbench.Events(n, 1000, 99)
+	evs, err := bench.Events(n, 1000, 99)
 	if err != nil {
 		t.Fatal(err)
 	}
-	file := ingestbench.JSONL(evs)
+	file := bench.JSONL(evs)
 
 	child, out := startChild(t, data, srv.ClientURL())
 	ctx := context.Background()
@@ -217,7 +217,7 @@ func TestServeKill9(t *testing.T) {
 // nothing is appended twice.
 func TestServeEmbedded(t *testing.T) {
 	data := t.TempDir()
-	evs, err := ingestbench.Events(2000, 50, 3)
+	evs, err := bench.Events(2000, 50, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +234,7 @@ func TestServeEmbedded(t *testing.T) {
 		}
 		defer nc.Close()
 		if publish {
-			sum, err := handlers.Publish(ctx, nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{})
+			sum, err := handlers.Publish(ctx, nc, bytes.NewReader(bench.JSONL(evs)), handlers.PublishOptions{})
 			if err != nil || sum.Published != len(evs) {
 				t.Fatalf("publish: %+v %v", sum, err)
 			}
@@ -297,7 +297,7 @@ func TestServeReconnects(t *testing.T) {
 	url, listen := srv.ClientURL(), srv.Addr().String()
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
 
-	evs, err := ingestbench.Events(2000, 100, 11)
+	evs, err := bench.Events(2000, 100, 11)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestServeReconnects(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{})
+		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(bench.JSONL(evs)), handlers.PublishOptions{})
 		if err != nil || sum.Published != len(evs) || sum.Duplicates != 0 {
 			t.Fatalf("publish: %+v %v", sum, err)
 		}
@@ -447,7 +447,7 @@ func TestServeJetStreamProblems(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	evs, err := ingestbench.Events(300, 30, 5)
+	evs, err := bench.Events(300, 30, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestServeJetStreamProblems(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nc.Close()
-		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(ingestbench.JSONL(evs)), handlers.PublishOptions{AckTimeout: 5 * time.Second})
+		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(bench.JSONL(evs)), handlers.PublishOptions{AckTimeout: 5 * time.Second})
 		if err != nil || sum.Published != len(evs) {
 			t.Fatalf("publish: %+v %v", sum, err)
 		}

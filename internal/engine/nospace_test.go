@@ -14,8 +14,8 @@ import (
 
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
+	"github.com/journey-cdp/journey/internal/bench"
 	"github.com/journey-cdp/journey/internal/engine"
-	"github.com/journey-cdp/journey/internal/ingestbench"
 	"github.com/journey-cdp/journey/internal/natsconn"
 	"github.com/journey-cdp/journey/internal/natstest"
 )
@@ -38,7 +38,7 @@ func TestServeLogFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	evs, err := ingestbench.Events(120000, 5000, 9)
+	evs, err := bench.Events(120000, 5000, 9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestServeLogFullDisk(t *testing.T) {
 publishing:
 	for published < len(evs) {
 		chunk := evs[published:min(len(evs), published+2000)]
-		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(ingestbench.JSONL(chunk)), handlers.PublishOptions{AckTimeout: 5 * time.Second})
+		sum, err := handlers.Publish(ctx, nc, bytes.NewReader(bench.JSONL(chunk)), handlers.PublishOptions{AckTimeout: 5 * time.Second})
 		if err != nil || sum.Published != len(chunk) {
 			t.Fatalf("publish (JetStream is on another disk): %+v %v", sum, err)
 		}

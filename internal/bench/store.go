@@ -1,4 +1,4 @@
-package eventstore
+package bench
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,12 +14,12 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/google/uuid"
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
 )
 
-// BenchConfig sizes BenchStore. Zero fields take the defaults.
-type BenchConfig struct {
+// StoreConfig sizes Store. Zero fields take the defaults.
+type StoreConfig struct {
 	Events           int          // events of the batched append and scan pairs; default 200,000
 	BatchSize        int          // events per Append call (and per raw batch); default 1,000
 	Writers          int          // concurrent single-event appenders; default 64
@@ -33,23 +32,7 @@ type BenchConfig struct {
 	Seed             uint64       // event generation seed; 0: 1
 }
 
-// BenchResult is one engine measurement beside its raw-Pebble baseline,
-// measured in the same run on the same event bytes.
-type BenchResult struct {
-	Bench              string  `json:"bench"`
-	Events             int     `json:"events"`
-	EventsPerS         float64 `json:"events_per_s"`
-	MBPerS             float64 `json:"mb_per_s"`
-	Baseline           string  `json:"baseline"`
-	BaselineEventsPerS float64 `json:"baseline_events_per_s"`
-	Ratio              float64 `json:"ratio"` // EventsPerS / BaselineEventsPerS
-	// LatencyMS and BaselineLatencyMS are the median time of one operation
-	// where the bench is about latency (the customer history read).
-	LatencyMS         float64 `json:"latency_ms,omitempty"`
-	BaselineLatencyMS float64 `json:"baseline_latency_ms,omitempty"`
-}
-
-func (c *BenchConfig) withDefaults() BenchConfig {
+func (c *StoreConfig) withDefaults() StoreConfig {
 	r := *c
 	def := func(p *int, v int) {
 		if *p <= 0 {
@@ -73,19 +56,30 @@ func (c *BenchConfig) withDefaults() BenchConfig {
 	return r
 }
 
-// benchHistoryCustomer is the customer whose history bench 4 reads.
-const benchHistoryCustomer = "bench-history-customer"
+// HistoryCustomer is the customer whose history Store reads.
+const HistoryCustomer = "bench-history-customer"
 
-// benchSet is pre-generated events with the index values a raw writer
-// needs (computed before any timing).
-type benchSet struct {
+// StoreEvents is the decoded stream Store appends: events events over
+// customers customers, history of them HistoryCustomer's.
+func StoreEvents(events, customers, history int, seed uint64) ([]*journey.Event, error) {
+	raws, err := Generate(Spec{Events: events, Customers: customers, Seed: seed, Step: 7 * time.Second,
+		History: history, HistoryCustomer: HistoryCustomer})
+	if err != nil {
+		return nil, err
+	}
+	return Decoded(raws)
+}
+
+// eventSet is pre-generated events with the per-customer versions a raw
+// writer needs (computed before any timing).
+type eventSet struct {
 	evs      []*journey.Event
 	versions []uint64 // per-customer version of evs[i] when appended in order
 	bytes    int64
 }
 
-func newBenchSet(evs []*journey.Event) *benchSet {
-	s := &benchSet{evs: evs, versions: make([]uint64, len(evs))}
+func newEventSet(evs []*journey.Event) *eventSet {
+	s := &eventSet{evs: evs, versions: make([]uint64, len(evs))}
 	v := make(map[string]uint64)
 	for i, ev := range evs {
 		v[ev.Subject]++
@@ -95,85 +89,82 @@ func newBenchSet(evs []*journey.Event) *benchSet {
 	return s
 }
 
-// GenerateBenchEvents builds n valid, decoded events (visits, purchases
-// and feedback with UUIDv7 ids) over customers customers, with history of
-// them spread evenly for one extra customer. The same seed gives the same
-// customers, kinds and times (ids are fresh UUIDv7s).
-func GenerateBenchEvents(n, customers, history int, seed uint64) ([]*journey.Event, error) {
-	rng := rand.New(rand.NewPCG(seed, 0x6a6f75726e6579))
-	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	every := 0
-	if history > 0 {
-		every = max(1, n/history)
-	}
-	evs := make([]*journey.Event, 0, n)
-	hist := 0
-	for i := range n {
-		cust := fmt.Sprintf("cust-%06d", rng.IntN(max(1, customers)))
-		if every > 0 && i%every == 0 && hist < history {
-			cust, hist = benchHistoryCustomer, hist+1
-		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return nil, err
-		}
-		at := base.Add(time.Duration(i) * 7 * time.Second)
-		store := fmt.Sprintf("pos/store-%03d/till-%d", rng.IntN(200), rng.IntN(8))
-		var raw []byte
-		switch k := rng.IntN(10); {
-		case k < 5:
-			raw, err = journey.NewEvent(id.String(), store, journey.KindVisit, cust, at,
-				map[string]any{"channel": "store", "store_id": store[4:13]})
-		case k < 9:
-			raw, err = journey.NewEvent(id.String(), store, journey.KindPurchase, cust, at,
-				map[string]any{"order_id": fmt.Sprintf("ord-%d", i), "amount": fmt.Sprintf("%d.%02d", rng.IntN(300), rng.IntN(100)),
-					"currency": "EUR", "items": 1 + rng.IntN(6), "channel": "store"})
-		default:
-			raw, err = journey.NewEvent(id.String(), store, journey.KindFeedback, cust, at,
-				map[string]any{"csat": 1 + rng.IntN(5), "comment": "friendly staff, long queue at the till"})
-		}
-		if err != nil {
-			return nil, err
-		}
-		ev, err := journey.DecodeStored(raw)
-		if err != nil {
-			return nil, err
-		}
-		evs = append(evs, ev)
-	}
-	return evs, nil
+// The raw baseline's own key layout: three keys per event, shaped like the
+// log's (a sequence key holding the event's bytes, a customer stream entry
+// and an id index entry, each of the last two holding the sequence), so
+// that raw Pebble writes and reads as many bytes as the log does. It is
+// the baseline's layout, not the log's: only eventstore writes the log.
+var (
+	rawEventPrefix    = []byte("e/")
+	rawCustomerPrefix = []byte("c/")
+	rawIDPrefix       = []byte("i/")
+)
+
+func rawEventKey(dst []byte, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, rawEventPrefix...), seq)
 }
 
-// BenchStore measures the engine against raw Pebble on the same
+func rawCustomerKey(dst []byte, customer string, version uint64) []byte {
+	dst = append(append(append(dst, rawCustomerPrefix...), customer...), 0)
+	return binary.BigEndian.AppendUint64(dst, version)
+}
+
+func rawIDKey(dst []byte, id string) []byte { return append(append(dst, rawIDPrefix...), id...) }
+
+// rawCustomerBounds are the iterator bounds of one customer's raw c/ keys.
+func rawCustomerBounds(customer string) (lower, upper []byte) {
+	lower = append(append(append([]byte(nil), rawCustomerPrefix...), customer...), 0)
+	upper = append(append(append([]byte(nil), rawCustomerPrefix...), customer...), 1)
+	return lower, upper
+}
+
+// rawSet writes event i of set into batch under the baseline's three keys.
+func rawSet(batch *pebble.Batch, set *eventSet, i int, key []byte) []byte {
+	ev := set.evs[i]
+	seq := uint64(i + 1)
+	var sv [8]byte
+	binary.BigEndian.PutUint64(sv[:], seq)
+	key = rawEventKey(key[:0], seq)
+	_ = batch.Set(key, ev.Raw, nil)
+	key = rawCustomerKey(key[:0], ev.Subject, set.versions[i])
+	_ = batch.Set(key, sv[:], nil)
+	key = rawIDKey(key[:0], ev.ID)
+	_ = batch.Set(key, sv[:], nil)
+	return key
+}
+
+// Store measures the event store against raw Pebble on the same
 // pre-generated events, under dir (fresh subdirectories, removed after):
 //
 //  1. append-batch: Append in calls of BatchSize events vs one raw synced
-//     Pebble batch of the same events with the same three keys per event
-//     (e/ record = the raw bytes, c/ and i/ index entries);
+//     Pebble batch of the same events with three keys per event (the
+//     event's bytes under a sequence key, a customer stream and an id
+//     index entry: the baseline's own layout, shaped like the log's);
 //  2. append-concurrent: Writers goroutines each appending one event at a
 //     time through the group commit vs Writers goroutines each committing
 //     one synced raw batch of one event;
-//  3. scan: a full Scan vs a raw Pebble iteration over e/;
+//  3. scan: a full Scan vs a raw Pebble iteration over the baseline's
+//     sequence keys;
 //  4. history: CustomerEvents of one customer with HistoryEvents events vs
-//     a raw c/ prefix iteration plus point reads of e/.
+//     a raw iteration of the baseline's customer stream plus point reads.
 //
-// Both sides use the same Pebble options (PebbleOptions).
-func BenchStore(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult, error) {
+// Both sides use the same Pebble options (eventstore.PebbleOptions).
+func Store(ctx context.Context, dir string, cfg StoreConfig) ([]Result, error) {
 	c := cfg.withDefaults()
-	evs, err := GenerateBenchEvents(c.Events, c.Customers, c.HistoryEvents, c.Seed)
+	evs, err := StoreEvents(c.Events, c.Customers, c.HistoryEvents, c.Seed)
 	if err != nil {
 		return nil, err
 	}
-	conc, err := GenerateBenchEvents(c.ConcurrentEvents, c.Customers, 0, c.Seed+1)
+	conc, err := StoreEvents(c.ConcurrentEvents, c.Customers, 0, c.Seed+1)
 	if err != nil {
 		return nil, err
 	}
-	b := &bencher{cfg: c, dir: dir, set: newBenchSet(evs), conc: newBenchSet(conc)}
+	b := &storeBench{cfg: c, dir: dir, set: newEventSet(evs), conc: newEventSet(conc)}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	var out []BenchResult
-	for _, run := range []func(context.Context) (BenchResult, error){b.batch, b.concurrent} {
+	var out []Result
+	for _, run := range []func(context.Context) (Result, error){b.batch, b.concurrent} {
 		r, err := run(ctx)
 		if err != nil {
 			return out, err
@@ -185,15 +176,15 @@ func BenchStore(ctx context.Context, dir string, cfg BenchConfig) ([]BenchResult
 	return out, err
 }
 
-type bencher struct {
-	cfg  BenchConfig
+type storeBench struct {
+	cfg  StoreConfig
 	dir  string
-	set  *benchSet
-	conc *benchSet
+	set  *eventSet
+	conc *eventSet
 	n    int
 }
 
-func (b *bencher) freshDir(name string) (string, error) {
+func (b *storeBench) freshDir(name string) (string, error) {
 	b.n++
 	d := filepath.Join(b.dir, fmt.Sprintf("%s-%d", name, b.n))
 	if err := os.RemoveAll(d); err != nil {
@@ -202,77 +193,50 @@ func (b *bencher) freshDir(name string) (string, error) {
 	return d, nil
 }
 
-func (b *bencher) openStore(name string) (*Store, string, error) {
+func (b *storeBench) openStore(name string) (*eventstore.Store, string, error) {
 	d, err := b.freshDir(name)
 	if err != nil {
 		return nil, "", err
 	}
-	s, err := Open(d, &Options{NoSync: b.cfg.NoSync, Logger: b.cfg.Logger})
+	s, err := eventstore.Open(d, &eventstore.Options{NoSync: b.cfg.NoSync, Logger: b.cfg.Logger})
 	return s, d, err
 }
 
-func (b *bencher) openRaw(name string) (*pebble.DB, string, error) {
+func (b *storeBench) openRaw(name string) (*pebble.DB, string, error) {
 	d, err := b.freshDir(name)
 	if err != nil {
 		return nil, "", err
 	}
-	db, err := pebble.Open(d, PebbleOptions(nil, b.cfg.Logger))
+	db, err := pebble.Open(d, eventstore.PebbleOptions(nil, b.cfg.Logger))
 	return db, d, err
 }
 
-func (b *bencher) syncOpt() *pebble.WriteOptions {
+func (b *storeBench) syncOpt() *pebble.WriteOptions {
 	if b.cfg.NoSync {
 		return pebble.NoSync
 	}
 	return pebble.Sync
 }
 
-// rawSet writes event i of set into batch with the engine's three keys.
-func rawSet(batch *pebble.Batch, set *benchSet, i int, key []byte) []byte {
-	ev := set.evs[i]
-	seq := uint64(i + 1)
-	var sv [8]byte
-	binary.BigEndian.PutUint64(sv[:], seq)
-	key = eventKey(key[:0], seq)
-	_ = batch.Set(key, ev.Raw, nil)
-	key = customerKey(key[:0], ev.Subject, set.versions[i])
-	_ = batch.Set(key, sv[:], nil)
-	key = idKey(key[:0], ev.ID)
-	_ = batch.Set(key, sv[:], nil)
-	return key
-}
-
-func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
-
-func pair(name, baseline string, n int, bytes int64, engine, raw time.Duration) BenchResult {
-	r := BenchResult{Bench: name, Events: n, Baseline: baseline,
+func pair(name, baseline string, n int, bytes int64, engine, raw time.Duration) Result {
+	r := Result{Bench: name, Events: n, Baseline: baseline,
 		EventsPerS: rate(n, engine), BaselineEventsPerS: rate(n, raw),
 		MBPerS: float64(bytes) / 1e6 / engine.Seconds()}
 	r.Ratio = r.EventsPerS / r.BaselineEventsPerS
 	return r
 }
 
-// best runs f Rounds times and keeps the shortest duration.
-func (b *bencher) best(f func() (time.Duration, error)) (time.Duration, error) {
-	var best time.Duration
-	for range b.cfg.Rounds {
-		d, err := f()
-		if err != nil {
-			return 0, err
-		}
-		if best == 0 || d < best {
-			best = d
-		}
+func appendReqs(evs []*journey.Event) []eventstore.Request {
+	reqs := make([]eventstore.Request, len(evs))
+	for i, ev := range evs {
+		reqs[i] = eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion}
 	}
-	return best, nil
+	return reqs
 }
 
-func (b *bencher) batch(ctx context.Context) (BenchResult, error) {
+func (b *storeBench) batch(ctx context.Context) (Result, error) {
 	set, bs := b.set, b.cfg.BatchSize
-	reqs := make([]Request, len(set.evs))
-	for i, ev := range set.evs {
-		reqs[i] = Request{Event: ev, ExpectedVersion: AnyVersion}
-	}
+	reqs := appendReqs(set.evs)
 	engine := func() (time.Duration, error) {
 		s, d, err := b.openStore("engine-batch")
 		if err != nil {
@@ -311,14 +275,15 @@ func (b *bencher) batch(ctx context.Context) (BenchResult, error) {
 	}
 	de, dr, err := b.alternate(engine, raw)
 	if err != nil {
-		return BenchResult{}, err
+		return Result{}, err
 	}
 	return pair(fmt.Sprintf("append-batch-%d", bs), fmt.Sprintf("raw pebble synced batch of %d, same 3 keys per event", bs),
 		len(set.evs), set.bytes, de, dr), nil
 }
 
-// alternate measures engine and raw Rounds times each, interleaved.
-func (b *bencher) alternate(engine, raw func() (time.Duration, error)) (time.Duration, time.Duration, error) {
+// alternate measures engine and raw Rounds times each, interleaved, and
+// keeps the shortest of each.
+func (b *storeBench) alternate(engine, raw func() (time.Duration, error)) (time.Duration, time.Duration, error) {
 	var de, dr time.Duration
 	for r := range b.cfg.Rounds {
 		first, second := engine, raw
@@ -374,7 +339,7 @@ func fanOut(n, w int, f func(i int) error) error {
 	return nil
 }
 
-func (b *bencher) concurrent(ctx context.Context) (BenchResult, error) {
+func (b *storeBench) concurrent(ctx context.Context) (Result, error) {
 	set, w := b.conc, b.cfg.Writers
 	engine := func() (time.Duration, error) {
 		s, d, err := b.openStore("engine-conc")
@@ -385,7 +350,7 @@ func (b *bencher) concurrent(ctx context.Context) (BenchResult, error) {
 		defer s.Close()
 		start := time.Now()
 		err = fanOut(len(set.evs), w, func(i int) error {
-			res, err := s.Append(ctx, []Request{{Event: set.evs[i], ExpectedVersion: AnyVersion}})
+			res, err := s.Append(ctx, []eventstore.Request{{Event: set.evs[i], ExpectedVersion: eventstore.AnyVersion}})
 			if err == nil && res[0].Err != nil {
 				err = res[0].Err
 			}
@@ -412,15 +377,15 @@ func (b *bencher) concurrent(ctx context.Context) (BenchResult, error) {
 	}
 	de, dr, err := b.alternate(engine, raw)
 	if err != nil {
-		return BenchResult{}, err
+		return Result{}, err
 	}
 	return pair(fmt.Sprintf("append-concurrent-%d", w), fmt.Sprintf("raw pebble, %d writers each committing one synced event", w),
 		len(set.evs), set.bytes, de, dr), nil
 }
 
-// reads fills one engine store and one raw database with the batched set,
-// then measures the scan and history pairs on them.
-func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
+// reads fills one store and one raw database with the batched set, then
+// measures the scan and history pairs on them.
+func (b *storeBench) reads(ctx context.Context) ([]Result, error) {
 	set, bs := b.set, b.cfg.BatchSize
 	s, sd, err := b.openStore("engine-read")
 	if err != nil {
@@ -434,15 +399,14 @@ func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
 	}
 	defer os.RemoveAll(rd)
 	defer db.Close()
+	reqs := appendReqs(set.evs)
 	var key []byte
 	for i := 0; i < len(set.evs); i += bs {
-		reqs := make([]Request, 0, bs)
 		batch := db.NewBatch()
 		for j := i; j < min(i+bs, len(set.evs)); j++ {
-			reqs = append(reqs, Request{Event: set.evs[j], ExpectedVersion: AnyVersion})
 			key = rawSet(batch, set, j, key)
 		}
-		if _, err := s.Append(ctx, reqs); err != nil {
+		if _, err := s.Append(ctx, reqs[i:min(i+bs, len(reqs))]); err != nil {
 			return nil, err
 		}
 		if err := batch.Commit(pebble.NoSync); err != nil {
@@ -456,7 +420,7 @@ func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
 	engineScan := func() (time.Duration, error) {
 		start := time.Now()
 		n := 0
-		err := s.Scan(ctx, 1, 0, func(rec *Record) error { n++; sink += len(rec.Raw); return nil })
+		err := s.Scan(ctx, 1, 0, func(rec *eventstore.Record) error { n++; sink += len(rec.Raw); return nil })
 		if err == nil && n != len(set.evs) {
 			err = fmt.Errorf("scan saw %d of %d events", n, len(set.evs))
 		}
@@ -464,7 +428,7 @@ func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
 	}
 	rawScan := func() (time.Duration, error) {
 		start := time.Now()
-		it, err := db.NewIter(&pebble.IterOptions{LowerBound: prefixEvent, UpperBound: prefixEnd(prefixEvent)})
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: rawEventPrefix, UpperBound: []byte("e0")})
 		if err != nil {
 			return 0, err
 		}
@@ -488,13 +452,13 @@ func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []BenchResult{pair("scan", "raw pebble iteration over e/ values", len(set.evs), set.bytes, de, dr)}
+	out := []Result{pair("scan", "raw pebble iteration over e/ values", len(set.evs), set.bytes, de, dr)}
 
 	// 4. One customer's history.
 	hist := b.cfg.HistoryEvents
 	engineHist := func() (time.Duration, error) {
 		start := time.Now()
-		recs, err := s.CustomerEvents(ctx, benchHistoryCustomer, 0, 0)
+		recs, err := s.CustomerEvents(ctx, HistoryCustomer, 0, 0)
 		if err == nil && len(recs) != hist {
 			err = fmt.Errorf("history has %d of %d events", len(recs), hist)
 		}
@@ -502,7 +466,7 @@ func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
 	}
 	rawHist := func() (time.Duration, error) {
 		start := time.Now()
-		lower, upper := customerBounds(benchHistoryCustomer)
+		lower, upper := rawCustomerBounds(HistoryCustomer)
 		it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 		if err != nil {
 			return 0, err
@@ -516,7 +480,7 @@ func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
 		}
 		raws := make([][]byte, 0, len(seqs))
 		for _, seq := range seqs {
-			v, closer, err := db.Get(eventKey(key[:0], seq))
+			v, closer, err := db.Get(rawEventKey(key[:0], seq))
 			if err != nil {
 				return 0, err
 			}
@@ -528,30 +492,17 @@ func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
 		}
 		return time.Since(start), nil
 	}
-	const reps = 21
-	median := func(f func() (time.Duration, error)) (time.Duration, error) {
-		ds := make([]time.Duration, 0, reps)
-		for range reps {
-			d, err := f()
-			if err != nil {
-				return 0, err
-			}
-			ds = append(ds, d)
-		}
-		slices.Sort(ds)
-		return ds[reps/2], nil
-	}
-	he, err := median(engineHist)
+	he, err := median(21, engineHist)
 	if err != nil {
 		return out, err
 	}
-	hr, err := median(rawHist)
+	hr, err := median(21, rawHist)
 	if err != nil {
 		return out, err
 	}
 	var histBytes int64
 	for _, ev := range set.evs {
-		if ev.Subject == benchHistoryCustomer {
+		if ev.Subject == HistoryCustomer {
 			histBytes += int64(len(ev.Raw))
 		}
 	}
@@ -561,4 +512,18 @@ func (b *bencher) reads(ctx context.Context) ([]BenchResult, error) {
 	out = append(out, r)
 	_ = sink
 	return out, nil
+}
+
+// median runs f reps times and returns the median duration.
+func median(reps int, f func() (time.Duration, error)) (time.Duration, error) {
+	ds := make([]time.Duration, 0, reps)
+	for range reps {
+		d, err := f()
+		if err != nil {
+			return 0, err
+		}
+		ds = append(ds, d)
+	}
+	slices.Sort(ds)
+	return ds[reps/2], nil
 }

@@ -1,29 +1,31 @@
-package projections
+package bench
 
 import (
 	"context"
 	"encoding/json"
 	"flag"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/projections"
 )
 
 var (
-	benchEvents    = flag.Int("rebuild.events", 0, "events of TestBenchRebuild (0: 20000, a quick check); e.g. 1000000 or 5000000 for the soak")
-	benchMaxStates = flag.Int("rebuild.maxstates", 0, "Options.MaxStates of TestBenchRebuild (0: the default)")
+	rebuildEvents    = flag.Int("rebuild.events", 0, "events of TestRebuild (0: 20000, a quick check); e.g. 1000000 or 5000000 for the soak")
+	rebuildMaxStates = flag.Int("rebuild.maxstates", 0, "projections.Options.MaxStates of TestRebuild (0: the default)")
 )
 
-// TestBenchRebuild runs `journey bench rebuild` on a small log (a larger
-// one with -rebuild.events=N) and reports throughput and peak memory.
-func TestBenchRebuild(t *testing.T) {
-	n := *benchEvents
+// TestRebuild runs `journey bench rebuild` on a small log (a larger one
+// with -rebuild.events=N) and reports throughput and peak memory.
+func TestRebuild(t *testing.T) {
+	n := *rebuildEvents
 	if n == 0 {
 		n = 20000
 	}
-	res, err := BenchRebuild(context.Background(), t.TempDir(), n, &BenchOptions{Rounds: 1 + min(1, n/100000), MaxStates: *benchMaxStates})
+	res, err := Rebuild(context.Background(), t.TempDir(), n, &Options{Rounds: 1 + min(1, n/100000), MaxStates: *rebuildMaxStates})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +38,7 @@ func TestBenchRebuild(t *testing.T) {
 	if r.Events != n || !(r.EventsPerS > 0) || !(r.BaselineEventsPerS > 0) || r.Ratio != r.EventsPerS/r.BaselineEventsPerS || r.Customers == 0 {
 		t.Fatalf("result %s", j)
 	}
-	if *benchEvents > 0 && r.PeakRSSMiB > 1024 {
+	if *rebuildEvents > 0 && r.PeakRSSMiB > 1024 {
 		t.Fatalf("peak RSS %.0f MiB, want < 1 GiB", r.PeakRSSMiB)
 	}
 }
@@ -46,10 +48,10 @@ func BenchmarkRebuild(b *testing.B) {
 	const n = 100_000
 	dir := b.TempDir()
 	logDir := filepath.Join(dir, "log")
-	if _, _, err := fillLog(context.Background(), logDir, n, BenchOptions{Seed: 1}); err != nil {
+	if _, _, err := fillLog(context.Background(), logDir, n, (&Options{}).withDefaults()); err != nil {
 		b.Fatal(err)
 	}
-	if err := compactLog(logDir); err != nil {
+	if err := compactDir(logDir, slog.New(slog.DiscardHandler)); err != nil {
 		b.Fatal(err)
 	}
 	log, err := eventstore.Open(logDir, &eventstore.Options{NoSync: true})
@@ -57,7 +59,7 @@ func BenchmarkRebuild(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer log.Close()
-	v, err := Open(dir, log, nil)
+	v, err := projections.Open(dir, log, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

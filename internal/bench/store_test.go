@@ -1,7 +1,9 @@
-package eventstore
+package bench
 
 import (
 	"context"
+	"encoding/json"
+	"flag"
 	"fmt"
 	"sync"
 	"testing"
@@ -9,7 +11,38 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
 )
+
+// The go test -bench wrappers of the event store: each times one of
+// eventstore's operations alone (Store measures them beside raw Pebble).
+
+var benchStoreFlag = flag.Bool("benchstore", false, "run TestStore at full size and print its results")
+
+// TestStore runs Store small (or at full size with -benchstore) and checks
+// that every pair was measured.
+func TestStore(t *testing.T) {
+	cfg := StoreConfig{Events: 3000, BatchSize: 500, Writers: 8, ConcurrentEvents: 400, HistoryEvents: 100, Customers: 100, Rounds: 1}
+	if *benchStoreFlag {
+		cfg = StoreConfig{}
+	} else if testing.Short() {
+		t.Skip("short")
+	}
+	res, err := Store(context.Background(), t.TempDir(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 4 {
+		t.Fatalf("%d results, want 4", len(res))
+	}
+	for _, r := range res {
+		if r.Events <= 0 || r.EventsPerS <= 0 || r.BaselineEventsPerS <= 0 || r.Ratio <= 0 || r.Baseline == "" {
+			t.Fatalf("incomplete result %+v", r)
+		}
+		b, _ := json.Marshal(r)
+		t.Logf("%s", b)
+	}
+}
 
 var (
 	benchEventsOnce sync.Once
@@ -20,7 +53,7 @@ var (
 // need more than it holds cycle through fresh stores.
 func benchEventPool(b testing.TB) []*journey.Event {
 	benchEventsOnce.Do(func() {
-		evs, err := GenerateBenchEvents(200_000, 20_000, 1000, 42)
+		evs, err := StoreEvents(200_000, 20_000, 1000, 42)
 		if err != nil {
 			panic(err)
 		}
@@ -29,9 +62,9 @@ func benchEventPool(b testing.TB) []*journey.Event {
 	return benchEvents
 }
 
-func benchOpen(b *testing.B) *Store {
+func benchOpen(b *testing.B) *eventstore.Store {
 	b.Helper()
-	s, err := Open(b.TempDir(), nil)
+	s, err := eventstore.Open(b.TempDir(), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -46,7 +79,7 @@ func BenchmarkAppend(b *testing.B) {
 			s := benchOpen(b)
 			defer s.Close()
 			ctx := context.Background()
-			reqs := make([]Request, n)
+			reqs := make([]eventstore.Request, n)
 			next, events, size := 0, 0, int64(0)
 			b.ReportAllocs()
 			start := time.Now()
@@ -60,7 +93,7 @@ func BenchmarkAppend(b *testing.B) {
 				}
 				for i := range reqs {
 					ev := pool[next+i]
-					reqs[i] = Request{Event: ev, ExpectedVersion: AnyVersion}
+					reqs[i] = eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion}
 					size += int64(len(ev.Raw))
 				}
 				next += n
@@ -94,7 +127,7 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 				next++
 				mu.Unlock()
 				// Past the pool the ids repeat: duplicates, still one round trip.
-				if _, err := s.Append(ctx, []Request{{Event: pool[i], ExpectedVersion: AnyVersion}}); err != nil {
+				if _, err := s.Append(ctx, []eventstore.Request{{Event: pool[i], ExpectedVersion: eventstore.AnyVersion}}); err != nil {
 					b.Error(err)
 					return
 				}
@@ -105,14 +138,14 @@ func BenchmarkAppendConcurrent(b *testing.B) {
 }
 
 // benchFilled returns a store holding the first n pool events.
-func benchFilled(b *testing.B, n int) *Store {
+func benchFilled(b *testing.B, n int) *eventstore.Store {
 	pool := benchEventPool(b)
 	s := benchOpen(b)
-	reqs := make([]Request, 0, 1000)
+	reqs := make([]eventstore.Request, 0, 1000)
 	for i := 0; i < n; i += 1000 {
 		reqs = reqs[:0]
 		for _, ev := range pool[i:min(i+1000, n)] {
-			reqs = append(reqs, Request{Event: ev, ExpectedVersion: AnyVersion})
+			reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
 		}
 		if _, err := s.Append(context.Background(), reqs); err != nil {
 			b.Fatal(err)
@@ -130,7 +163,7 @@ func BenchmarkScan(b *testing.B) {
 	start := time.Now()
 	var total int
 	for b.Loop() {
-		if err := s.Scan(context.Background(), 1, 0, func(rec *Record) error { total += len(rec.Raw); return nil }); err != nil {
+		if err := s.Scan(context.Background(), 1, 0, func(rec *eventstore.Record) error { total += len(rec.Raw); return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -145,7 +178,7 @@ func BenchmarkCustomerEvents(b *testing.B) {
 	defer s.Close()
 	b.ReportAllocs()
 	for b.Loop() {
-		recs, err := s.CustomerEvents(context.Background(), benchHistoryCustomer, 0, 0)
+		recs, err := s.CustomerEvents(context.Background(), HistoryCustomer, 0, 0)
 		if err != nil || len(recs) != 1000 {
 			b.Fatalf("%d records, %v", len(recs), err)
 		}
@@ -154,16 +187,16 @@ func BenchmarkCustomerEvents(b *testing.B) {
 
 // BenchmarkAppendCPU isolates the CPU cost of appending (no fsync, files in
 // memory): the engine's batched Append against a raw Pebble batch of the
-// same three keys per event.
+// baseline's three keys per event (rawSet).
 // (vfs.NewMem is slower than a real disk here, so this runs on TempDir.)
 func BenchmarkAppendCPU(b *testing.B) {
 	const n = 1000
 	pool := benchEventPool(b)
-	set := newBenchSet(pool)
+	set := newEventSet(pool)
 	b.Run("engine", func(b *testing.B) {
-		var s *Store
+		var s *eventstore.Store
 		next := len(pool)
-		reqs := make([]Request, n)
+		reqs := make([]eventstore.Request, n)
 		for b.Loop() {
 			if next+n > len(pool) {
 				b.StopTimer()
@@ -171,14 +204,14 @@ func BenchmarkAppendCPU(b *testing.B) {
 					s.Close()
 				}
 				var err error
-				if s, err = Open(b.TempDir(), &Options{NoSync: true}); err != nil {
+				if s, err = eventstore.Open(b.TempDir(), &eventstore.Options{NoSync: true}); err != nil {
 					b.Fatal(err)
 				}
 				next = 0
 				b.StartTimer()
 			}
 			for i := range reqs {
-				reqs[i] = Request{Event: pool[next+i], ExpectedVersion: AnyVersion}
+				reqs[i] = eventstore.Request{Event: pool[next+i], ExpectedVersion: eventstore.AnyVersion}
 			}
 			next += n
 			if _, err := s.Append(context.Background(), reqs); err != nil {
@@ -199,7 +232,7 @@ func BenchmarkAppendCPU(b *testing.B) {
 					db.Close()
 				}
 				var err error
-				if db, err = pebble.Open(b.TempDir(), PebbleOptions(nil, nil)); err != nil {
+				if db, err = pebble.Open(b.TempDir(), eventstore.PebbleOptions(nil, nil)); err != nil {
 					b.Fatal(err)
 				}
 				next = 0

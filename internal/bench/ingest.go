@@ -1,4 +1,4 @@
-package ingestbench
+package bench
 
 import (
 	"bytes"
@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -24,8 +22,8 @@ import (
 	"github.com/journey-cdp/journey/internal/natsconn"
 )
 
-// Config says what to measure. Zero fields take defaults.
-type Config struct {
+// IngestConfig says what Ingest measures. Zero fields take defaults.
+type IngestConfig struct {
 	Events    int    // events published (0: 200,000)
 	Customers int    // customers they belong to (0: Events/10)
 	Seed      uint64 // event generator seed
@@ -43,9 +41,9 @@ type Config struct {
 	Profile func(start bool)
 }
 
-// Result is one measurement: the engine beside a baseline measured in the
-// same run on the same events.
-type Result struct {
+// IngestResult is one ingest measurement: the engine end to end beside a
+// baseline measured in the same run on the same events.
+type IngestResult struct {
 	Bench              string  `json:"bench"`
 	Events             int     `json:"events"`
 	EventsPerS         float64 `json:"events_per_s"`
@@ -62,16 +60,7 @@ type Result struct {
 	BaselineCPUMicrosPerEvent float64 `json:"baseline_cpu_us_per_event"`
 }
 
-// cpuTime is the process's user+system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// Run measures, on the same generated events:
+// Ingest measures, on the same generated events:
 //
 //   - end to end: JSONL published (handlers.Publish, over a TCP loopback
 //     connection as a till would) to an embedded JetStream, pulled by the
@@ -79,19 +68,20 @@ func cpuTime() time.Duration {
 //     decoded and validated, appended with hash chain and indexes, fsynced
 //     and acked — timed from the first publish to the last ack;
 //   - JetStream publish alone: the same publisher into a stream nobody consumes;
-//   - raw Pebble append: the raw bytes set under a sequence key, one
-//     fsynced Pebble batch per BatchSize events, no decoding, no indexes;
+//   - raw Pebble append: the raw bytes set under a sequence key (the
+//     baseline's own key, not the log's layout), one fsynced Pebble batch
+//     per BatchSize events, no decoding, no indexes;
 //   - engine consume only: the same engine draining a stream the events
 //     were published to beforehand (the consuming half of end to end,
 //     without the publisher and the server's storing of new messages);
 //   - bare pipeline consume: the reference pipeline of issue 3 draining
 //     such a stream in one goroutine: fetch BatchSize, encoding/json into
 //     the envelope, one Pebble batch with the event and its id and
-//     customer index keys, fsync, ack each — no validation, no hash
+//     customer index keys (the baseline's own layout), fsync, ack each — no validation, no hash
 //     chain, no versions, no quarantine, no overlap of stages.
 //
-// It returns one Result per baseline.
-func Run(ctx context.Context, cfg Config) ([]Result, error) {
+// It returns one IngestResult per baseline.
+func Ingest(ctx context.Context, cfg IngestConfig) ([]IngestResult, error) {
 	if cfg.Events <= 0 {
 		cfg.Events = 200000
 	}
@@ -102,7 +92,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		cfg.BatchSize = handlers.DefaultBatchSize
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	// A fresh directory under cfg.Dir (or the system's), removed at the
 	// end: a stream or log left by an earlier run would be "ingested" at
@@ -123,13 +113,13 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	pubEPS, err := publishOnly(ctx, filepath.Join(dir, "publish"), file, cfg)
 	pubCPU := perEvent(cpuTime() - c0)
 	if err != nil {
-		return nil, fmt.Errorf("ingestbench: publish baseline: %w", err)
+		return nil, fmt.Errorf("bench: ingest: publish baseline: %w", err)
 	}
 	c0 = cpuTime()
 	rawEPS, err := rawPebble(filepath.Join(dir, "raw"), evs, cfg.BatchSize)
 	rawCPU := perEvent(cpuTime() - c0)
 	if err != nil {
-		return nil, fmt.Errorf("ingestbench: pebble baseline: %w", err)
+		return nil, fmt.Errorf("bench: ingest: pebble baseline: %w", err)
 	}
 	if cfg.Profile != nil {
 		cfg.Profile(true)
@@ -140,24 +130,24 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		cfg.Profile(false)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("ingestbench: end to end: %w", err)
+		return nil, fmt.Errorf("bench: ingest: end to end: %w", err)
 	}
 	consEPS, _, cpu, err := endToEnd(ctx, filepath.Join(dir, "consume"), file, cfg, true)
 	consCPU := perEvent(cpu)
 	if err != nil {
-		return nil, fmt.Errorf("ingestbench: consume only: %w", err)
+		return nil, fmt.Errorf("bench: ingest: consume only: %w", err)
 	}
 	bareEPS, cpu, err := barePipeline(ctx, filepath.Join(dir, "bare"), file, cfg)
 	bareCPU := perEvent(cpu)
 	if err != nil {
-		return nil, fmt.Errorf("ingestbench: bare pipeline: %w", err)
+		return nil, fmt.Errorf("bench: ingest: bare pipeline: %w", err)
 	}
-	res := func(baseline string, beps, bcpu float64) Result {
-		return Result{Bench: "ingest", Events: cfg.Events, EventsPerS: e2e, Baseline: baseline,
+	res := func(baseline string, beps, bcpu float64) IngestResult {
+		return IngestResult{Bench: "ingest", Events: cfg.Events, EventsPerS: e2e, Baseline: baseline,
 			BaselineEventsPerS: beps, Ratio: e2e / beps, Seconds: secs,
 			CPUMicrosPerEvent: e2eCPU, BaselineCPUMicrosPerEvent: bcpu}
 	}
-	return []Result{res("jetstream_publish", pubEPS, pubCPU), res("pebble_raw_append", rawEPS, rawCPU),
+	return []IngestResult{res("jetstream_publish", pubEPS, pubCPU), res("pebble_raw_append", rawEPS, rawCPU),
 		res("engine_consume_only", consEPS, consCPU), res("bare_pipeline_consume", bareEPS, bareCPU)}, nil
 }
 
@@ -188,7 +178,7 @@ func publish(ctx context.Context, s *server.Server, file []byte, n int) (time.Du
 	return d, nil
 }
 
-func publishOnly(ctx context.Context, dir string, file []byte, cfg Config) (float64, error) {
+func publishOnly(ctx context.Context, dir string, file []byte, cfg IngestConfig) (float64, error) {
 	s, err := startServer(dir, cfg.Logger)
 	if err != nil {
 		return 0, err
@@ -217,18 +207,17 @@ func publishOnly(ctx context.Context, dir string, file []byte, cfg Config) (floa
 }
 
 func rawPebble(dir string, evs [][]byte, batch int) (float64, error) {
-	db, err := pebble.Open(dir, eventstore.PebbleOptions(nil, slog.New(slog.NewTextHandler(io.Discard, nil))))
+	db, err := pebble.Open(dir, eventstore.PebbleOptions(nil, slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
 	t0 := time.Now()
-	key := make([]byte, 10)
-	copy(key, "e/")
+	var key []byte
 	for i := 0; i < len(evs); i += batch {
 		b := db.NewBatch()
 		for j := i; j < min(i+batch, len(evs)); j++ {
-			binary.BigEndian.PutUint64(key[2:], uint64(j+1))
+			key = rawEventKey(key[:0], uint64(j+1))
 			if err := b.Set(key, evs[j], nil); err != nil {
 				return 0, err
 			}
@@ -245,7 +234,7 @@ func rawPebble(dir string, evs [][]byte, batch int) (float64, error) {
 // publish to the last ack, or (prefill) with every event published first
 // and timed from the engine's start to the last ack. It returns the rate,
 // the seconds and the process CPU time of the timed part.
-func endToEnd(ctx context.Context, dir string, file []byte, cfg Config, prefill bool) (eps, secs float64, cpu time.Duration, err error) {
+func endToEnd(ctx context.Context, dir string, file []byte, cfg IngestConfig, prefill bool) (eps, secs float64, cpu time.Duration, err error) {
 	s, err := startServer(filepath.Join(dir, "nats"), cfg.Logger)
 	if err != nil {
 		return 0, 0, 0, err
@@ -327,14 +316,14 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg Config, prefill 
 		}
 	}
 	if got := store.DurableSeq(); got != n {
-		return 0, 0, 0, errors.New("ingestbench: log holds more events than published")
+		return 0, 0, 0, errors.New("bench: ingest: log holds more events than published")
 	}
 	return float64(n) / d.Seconds(), d.Seconds(), cpu, nil
 }
 
 // barePipeline drains a filled stream with the bare pipeline (see Run)
 // and returns its rate and process CPU time.
-func barePipeline(ctx context.Context, dir string, file []byte, cfg Config) (float64, time.Duration, error) {
+func barePipeline(ctx context.Context, dir string, file []byte, cfg IngestConfig) (float64, time.Duration, error) {
 	s, err := startServer(filepath.Join(dir, "nats"), cfg.Logger)
 	if err != nil {
 		return 0, 0, err
@@ -386,11 +375,11 @@ func barePipeline(ctx context.Context, dir string, file []byte, cfg Config) (flo
 				return 0, 0, fmt.Errorf("bare pipeline: %w", err)
 			}
 			seq++
-			key = binary.BigEndian.AppendUint64(append(key[:0], "e/"...), seq)
+			key = rawEventKey(key[:0], seq)
 			_ = b.Set(key, m.Data(), nil)
-			key = append(append(key[:0], "i/"...), ev.ID...)
+			key = rawIDKey(key[:0], ev.ID)
 			_ = b.Set(key, binary.BigEndian.AppendUint64(nil, seq), nil)
-			key = binary.BigEndian.AppendUint64(append(append(append(key[:0], "c/"...), ev.Subject...), 0), seq)
+			key = rawCustomerKey(key[:0], ev.Subject, seq)
 			_ = b.Set(key, nil, nil)
 			taken = append(taken, m)
 		}

@@ -1,4 +1,4 @@
-package ingestbench
+package bench
 
 import (
 	"context"
@@ -9,18 +9,18 @@ import (
 	"testing"
 )
 
-// TestRunSmall runs the whole measurement on a few events: every result
+// TestIngest runs the whole measurement on a few events: every result
 // is shaped as `journey bench` prints it.
-func TestRunSmall(t *testing.T) {
+func TestIngest(t *testing.T) {
 	dir := t.TempDir()
-	res, err := Run(context.Background(), Config{Events: 3000, Dir: dir})
+	res, err := Ingest(context.Background(), IngestConfig{Events: 3000, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A second run in the same directory starts from nothing: it used to
 	// find the first run's log and report the end-to-end run as done in
 	// well under a millisecond.
-	again, err := Run(context.Background(), Config{Events: 3000, Dir: dir})
+	again, err := Ingest(context.Background(), IngestConfig{Events: 3000, Dir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func BenchmarkIngest(b *testing.B) {
 	n := 200000
 	prof := os.Getenv("JOURNEY_INGEST_CPUPROFILE")
 	for b.Loop() {
-		cfg := Config{Events: n, Dir: b.TempDir(), EngineTCP: os.Getenv("JOURNEY_INGEST_TCP") != ""}
+		cfg := IngestConfig{Events: n, Dir: b.TempDir(), EngineTCP: os.Getenv("JOURNEY_INGEST_TCP") != ""}
 		if v, err := strconv.Atoi(os.Getenv("JOURNEY_INGEST_BATCH")); err == nil {
 			cfg.BatchSize = v
 		}
@@ -72,7 +72,7 @@ func BenchmarkIngest(b *testing.B) {
 				pprof.StopCPUProfile()
 			}
 		}
-		res, err := Run(context.Background(), cfg)
+		res, err := Ingest(context.Background(), cfg)
 		if err != nil {
 			b.Fatal(err)
 		}
