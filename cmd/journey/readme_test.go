@@ -513,7 +513,8 @@ func cmdWaitHTTP(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // cmdWaitIngest waits up to 30 s until the engine's metrics at URL count
-// as appended, duplicate or rejected the events the last publish published.
+// as appended, duplicate or rejected the events the last publish published,
+// and its views have folded the log up to its durable head.
 func cmdWaitIngest(ts *testscript.TestScript, neg bool, args []string) {
 	m := regexp.MustCompile(`published (\d+)`).FindStringSubmatch(ts.ReadFile("stdout"))
 	if m == nil {
@@ -522,7 +523,7 @@ func cmdWaitIngest(ts *testscript.TestScript, neg bool, args []string) {
 	n, _ := strconv.ParseFloat(m[1], 64)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if ingestedCount(args[0]) >= n {
+		if m := readMetrics(args[0]); ingested(m) >= n && m["journey_views_checkpoint"] >= m["journey_log_durable_seq"] {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -532,26 +533,32 @@ func cmdWaitIngest(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// ingestedCount sums the appended, duplicate and rejected counters at url.
-func ingestedCount(url string) float64 {
+// ingested sums the appended, duplicate and rejected counters.
+func ingested(m map[string]float64) float64 {
+	return m["journey_events_appended_total"] + m["journey_events_duplicate_total"] + m["journey_events_rejected_total"]
+}
+
+// readMetrics reads the journey_ metrics at url, summing the series of a
+// metric with labels.
+func readMetrics(url string) map[string]float64 {
+	m := map[string]float64{}
 	resp, err := http.Get(url)
 	if err != nil {
-		return 0
+		return m
 	}
 	defer resp.Body.Close()
-	var sum float64
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		l := sc.Text()
-		for _, name := range []string{"journey_events_appended_total", "journey_events_duplicate_total", "journey_events_rejected_total"} {
-			if strings.HasPrefix(l, name+" ") || strings.HasPrefix(l, name+"{") {
-				f := strings.Fields(l)
-				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-				sum += v
-			}
+		if !strings.HasPrefix(l, "journey_") {
+			continue
 		}
+		f := strings.Fields(l)
+		name, _, _ := strings.Cut(f[0], "{")
+		v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+		m[name] += v
 	}
-	return sum
+	return m
 }
 
 // freePort is a TCP port on 127.0.0.1 that nothing listens on now.
