@@ -36,6 +36,10 @@ func (k Kind) Known() bool {
 // kindList is the contract's kinds, for rules.
 const kindList = "visit, purchase, return, complaint, complaint_resolved, feedback, thank_you, referral, profile"
 
+// KindOf returns the Kind constant spelled b, without allocating; ok is
+// false when b names no kind of the contract.
+func KindOf(b []byte) (Kind, bool) { return kindOf(b) }
+
 // kindOf returns the Kind constant spelled s, without allocating.
 func kindOf[T ~string | ~[]byte](s T) (Kind, bool) {
 	switch string(s) {

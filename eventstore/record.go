@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/journey-cdp/journey/internal/keyspace"
+
 	journey "github.com/journey-cdp/journey"
 )
 
@@ -75,16 +77,7 @@ func decodeSeqValue(v []byte) (uint64, error) {
 }
 
 // prefixEnd is the smallest key greater than every key with prefix p.
-func prefixEnd(p []byte) []byte {
-	end := append([]byte(nil), p...)
-	for i := len(end) - 1; i >= 0; i-- {
-		end[i]++
-		if end[i] != 0 {
-			return end[:i+1]
-		}
-	}
-	return nil
-}
+func prefixEnd(p []byte) []byte { return keyspace.PrefixEnd(p) }
 
 func uvarintLen(x uint64) int {
 	n := 1
@@ -177,25 +170,8 @@ func lenPrefixed(b []byte) (field, rest []byte, ok bool) {
 
 // kindOf returns the Kind of b without allocating for known kinds.
 func kindOf(b []byte) journey.Kind {
-	switch string(b) {
-	case string(journey.KindVisit):
-		return journey.KindVisit
-	case string(journey.KindPurchase):
-		return journey.KindPurchase
-	case string(journey.KindReturn):
-		return journey.KindReturn
-	case string(journey.KindComplaint):
-		return journey.KindComplaint
-	case string(journey.KindComplaintResolved):
-		return journey.KindComplaintResolved
-	case string(journey.KindFeedback):
-		return journey.KindFeedback
-	case string(journey.KindThankYou):
-		return journey.KindThankYou
-	case string(journey.KindReferral):
-		return journey.KindReferral
-	case string(journey.KindProfile):
-		return journey.KindProfile
+	if k, ok := journey.KindOf(b); ok {
+		return k
 	}
 	return journey.Kind(b)
 }

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/journey-cdp/journey/internal/keyspace"
+
 	"github.com/cockroachdb/pebble/v2/vfs/atomicfs"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -222,16 +224,7 @@ func markKey(customer string, seq uint64) []byte {
 }
 
 // prefixEnd returns the smallest key greater than every key with prefix p.
-func prefixEnd(p []byte) []byte {
-	e := bytes.Clone(p)
-	for i := len(e) - 1; i >= 0; i-- {
-		if e[i] < 0xff {
-			e[i]++
-			return e[:i+1]
-		}
-	}
-	return nil
-}
+func prefixEnd(p []byte) []byte { return keyspace.PrefixEnd(p) }
 
 // Open opens the views of the data directory dataDir (creating them if
 // needed), following log. Views that were deleted, or that belong to
