@@ -201,6 +201,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	g, gctx := errgroup.WithContext(runCtx)
 	// On any return, the parts stop before NATS, the views and the log close.
 	closers = append(closers, func() error { cancelRun(); _ = g.Wait(); return nil })
+	// The services (append, queries, HTTP) stop first, in reverse order of
+	// start, on every return: one list, run once.
+	var services []func()
+	stopServices := func() {
+		for i := len(services) - 1; i >= 0; i-- {
+			services[i]()
+		}
+		services = nil
+	}
+	closers = append(closers, func() error { stopServices(); return nil })
 	// The ingester recreates the stream and the consumer it provisioned
 	// when they are deleted (JetStream, Stream), and reports JetStream's
 	// problems on /readyz; the embedded server's own (a stream's write
@@ -240,13 +250,22 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	services = append(services, func() {
+		if err := svc.Stop(); err != nil {
+			log.Warn("append service stop", "err", err)
+		}
+	})
 
 	popLimit := handlers.NewLimiter(cmp.Or(cfg.MaxPopulationAsOf, handlers.DefaultMaxPopulationAsOf))
 	qsvc, err := handlers.ServeQueries(nc, handlers.Queries{Store: store, Views: views, PopulationAsOf: popLimit, Logger: log.With("component", "query")}, cfg.QueryPrefix, cfg.AppendQueue)
 	if err != nil {
-		_ = svc.Stop()
 		return fmt.Errorf("engine: %w", err)
 	}
+	services = append(services, func() {
+		if err := qsvc.Stop(); err != nil {
+			log.Warn("query service stop", "err", err)
+		}
+	})
 
 	if views != nil {
 		g.Go(func() error {
@@ -287,8 +306,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			_ = svc.Stop()
-			_ = qsvc.Stop()
 			return fmt.Errorf("engine: http: %w", err)
 		}
 		httpAddr = ln.Addr().String()
@@ -299,6 +316,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
+		services = append(services, func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = httpSrv.Shutdown(sctx)
+			cancel()
+		})
 		g.Go(func() error {
 			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("engine: http: %w", err)
@@ -313,17 +335,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 
 	<-gctx.Done()
 	log.Info("shutting down")
-	if httpSrv != nil {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_ = httpSrv.Shutdown(sctx)
-		cancel()
-	}
-	if err := svc.Stop(); err != nil {
-		log.Warn("append service stop", "err", err)
-	}
-	if err := qsvc.Stop(); err != nil {
-		log.Warn("query service stop", "err", err)
-	}
+	stopServices()
 	runErr := g.Wait()
 	if runErr != nil && ctx.Err() == nil {
 		return runErr
