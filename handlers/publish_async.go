@@ -41,6 +41,10 @@ type asyncPub struct {
 	next    uint64
 	done    chan struct{} // closed when pending empties (see complete)
 	stopped bool
+	timers  map[*time.Timer]struct{} // retries waiting to publish again
+
+	// wg joins the connection watcher and the retry callbacks (close).
+	wg sync.WaitGroup
 
 	// Reused by the reading goroutine for each publish (nats.go copies
 	// subject, reply, header and data into its buffer during the call).
@@ -76,7 +80,9 @@ func newAsyncPub(nc *nats.Conn, p *publisher, window int) (*asyncPub, error) {
 	_ = sub.SetPendingLimits(-1, -1)
 	a.sub = sub
 	a.status = nc.StatusChanged(nats.RECONNECTING, nats.CLOSED)
-	go a.watchConn()
+	a.timers = make(map[*time.Timer]struct{})
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.watchConn() }()
 	return a, nil
 }
 
@@ -85,9 +91,16 @@ func newAsyncPub(nc *nats.Conn, p *publisher, window int) (*asyncPub, error) {
 func (a *asyncPub) close() {
 	a.mu.Lock()
 	a.stopped = true
+	for t := range a.timers {
+		if t.Stop() {
+			a.wg.Done() // its callback will not run
+		}
+	}
+	clear(a.timers)
 	a.mu.Unlock()
 	_ = a.sub.Unsubscribe()
-	a.nc.RemoveStatusListener(a.status)
+	a.nc.RemoveStatusListener(a.status) // ends watchConn
+	a.wg.Wait()
 }
 
 // watchConn fails the messages awaiting PubAcks when the connection drops:
@@ -286,8 +299,17 @@ func (a *asyncPub) noResponders(reply string) {
 	if ok && s.retries < pubRetries && !a.stopped {
 		s.retries++
 		a.pending[seq] = s
-		a.mu.Unlock()
-		time.AfterFunc(pubRetryWait, func() {
+		a.wg.Add(1)
+		var t *time.Timer
+		t = time.AfterFunc(pubRetryWait, func() {
+			defer a.wg.Done()
+			a.mu.Lock()
+			delete(a.timers, t)
+			stopped := a.stopped
+			a.mu.Unlock()
+			if stopped {
+				return
+			}
 			m := &nats.Msg{Subject: a.p.o.SubjectPrefix + "." + s.subject, Reply: reply,
 				Header: nats.Header{jetstream.MsgIDHeader: []string{s.msgID}}, Data: s.data}
 			if err := a.nc.PublishMsg(m); err != nil {
@@ -297,6 +319,8 @@ func (a *asyncPub) noResponders(reply string) {
 				}
 			}
 		})
+		a.timers[t] = struct{}{} // under a.mu, which the callback takes first
+		a.mu.Unlock()
 		return
 	}
 	a.mu.Unlock()
