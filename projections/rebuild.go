@@ -486,11 +486,8 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 					err = w.collect(c, collected)
 				}
 				if err != nil {
-					// Drain so that the scanner is not blocked.
-					go func() {
-						for range chans[i] {
-						}
-					}()
+					// The error cancels gctx: the scanner's send gives up
+					// and it closes the channels, so nothing is left blocked.
 					return err
 				}
 			}
