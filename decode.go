@@ -497,6 +497,7 @@ func (s *decodeState) keep(v jsontext.Value, dst *string) []byte {
 // ev's envelope fields.
 func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	// specversion
+	var err *Error
 	v := s.attr(aSpecVersion)
 	if v == nil {
 		return missing("specversion", "required attribute")
@@ -515,12 +516,8 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	}
 
 	// type
-	v = s.attr(aType)
-	if v == nil {
-		return missing("type", "required attribute")
-	}
-	if v[0] != '"' {
-		return errorf(CodeInvalidField, "type", "must be a string, got %s", valueKind(v))
+	if v, err = s.requiredString(aType, "type", "a string"); err != nil {
+		return err
 	}
 	k, ok := kindOf(s.unquoteTmp(v))
 	if !ok {
@@ -529,24 +526,16 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	ev.Type = k
 
 	// subject
-	v = s.attr(aSubject)
-	if v == nil {
-		return missing("subject", "required attribute")
-	}
-	if v[0] != '"' {
-		return errorf(CodeInvalidField, "subject", "must be a string, got %s", valueKind(v))
+	if v, err = s.requiredString(aSubject, "subject", "a string"); err != nil {
+		return err
 	}
 	if rule := customerIDRule(s.keep(v, &ev.Subject)); rule != "" {
 		return &Error{Code: CodeInvalidField, Field: "subject", Rule: rule}
 	}
 
 	// time
-	v = s.attr(aTime)
-	if v == nil {
-		return missing("time", "required attribute")
-	}
-	if v[0] != '"' {
-		return errorf(CodeInvalidField, "time", "must be an RFC 3339 string, got %s", valueKind(v))
+	if v, err = s.requiredString(aTime, "time", "an RFC 3339 string"); err != nil {
+		return err
 	}
 	t, ok := parseTime(s.unquoteTmp(v))
 	if !ok {
@@ -600,13 +589,23 @@ func showValue(s *decodeState, v jsontext.Value) string {
 
 // boundedString checks a required, non-empty string attribute of at most max
 // bytes and keeps it in *dst.
-func (s *decodeState) boundedString(a int, field string, max int, dst *string) *Error {
+// requiredString is attribute a, which must be present and a JSON string
+// (what names the expected kind in the error).
+func (s *decodeState) requiredString(a int, field, what string) (jsontext.Value, *Error) {
 	v := s.attr(a)
 	if v == nil {
-		return missing(field, "required attribute")
+		return nil, missing(field, "required attribute")
 	}
 	if v[0] != '"' {
-		return errorf(CodeInvalidField, field, "must be a string, got %s", valueKind(v))
+		return nil, errorf(CodeInvalidField, field, "must be %s, got %s", what, valueKind(v))
+	}
+	return v, nil
+}
+
+func (s *decodeState) boundedString(a int, field string, max int, dst *string) *Error {
+	v, err := s.requiredString(a, field, "a string")
+	if err != nil {
+		return err
 	}
 	b := s.keep(v, dst)
 	if len(b) == 0 {
