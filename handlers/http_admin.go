@@ -14,7 +14,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/journey-cdp/journey/eventstore"
-	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // The read endpoints behind the CLI's --server (journey verify, nps,
@@ -23,9 +23,9 @@ import (
 // it, while the engine runs.
 //
 //	GET /v1/verify                    walk the hash chain of the live log: VerifyReply
-//	GET /v1/nps[?as_of=]              projections.NPSResult
+//	GET /v1/nps[?as_of=]              customer.NPSResult
 //	GET /v1/export/events             the log, JSONL of ExportEvent in sequence order
-//	GET /v1/export/customers[?as_of=] every customer's answer, JSONL of projections.Customer
+//	GET /v1/export/customers[?as_of=] every customer's answer, JSONL of customer.Answer
 //	GET /v1/quarantine                the quarantine, JSONL of QuarantineLine
 //
 // The JSON is that of the CLI (json v2, deterministic). A JSONL answer
@@ -218,7 +218,7 @@ func (h *httpHandler) exportCustomers(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	h.streamLines(w, r, func(emit func(any) error) error {
-		return q.Views.Customers(r.Context(), asOf, true, func(c *projections.Customer) error { return emit(c) })
+		return q.Views.Customers(r.Context(), asOf, true, func(c *customer.Answer) error { return emit(c) })
 	})
 }
 

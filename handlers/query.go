@@ -22,6 +22,7 @@ import (
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // Bounds of a page of a customer's events, the same over HTTP and NATS.
@@ -100,7 +101,7 @@ type Queries struct {
 var discardLogger = slog.New(slog.DiscardHandler)
 
 // Customer is the customer's answer at asOf (zero: now).
-func (q Queries) Customer(ctx context.Context, id string, asOf time.Time) (*projections.Customer, error) {
+func (q Queries) Customer(ctx context.Context, id string, asOf time.Time) (*customer.Answer, error) {
 	if q.Views == nil {
 		return nil, errNotServed
 	}

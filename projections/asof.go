@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // As-of answers
@@ -47,7 +48,7 @@ const asOfDirPrefix = "asof-"
 // folded afresh in event-time order, and derived at asOf against the
 // population at asOf (populationAt: median gap and RFM quintiles, as
 // export and segments use). ErrNotFound: no events (at asOf).
-func (v *Views) Customer(ctx context.Context, id string, asOf time.Time) (*Customer, error) {
+func (v *Views) Customer(ctx context.Context, id string, asOf time.Time) (*customer.Answer, error) {
 	d, err := v.acquire()
 	if err != nil {
 		return nil, err
@@ -91,12 +92,12 @@ type rfmCache struct {
 	d     *viewsDB
 	cp    uint64
 	built time.Time // wall clock
-	sc    *RFMScorer
+	sc    *customer.RFMScorer
 }
 
 // cachedRFM returns the RFM quintiles of the stored states at now, for
 // "now" answers: quintiles built less than rfmCacheTTL ago are reused.
-func (v *Views) cachedRFM(ctx context.Context, d *viewsDB, now time.Time) (*RFMScorer, error) {
+func (v *Views) cachedRFM(ctx context.Context, d *viewsDB, now time.Time) (*customer.RFMScorer, error) {
 	cp := d.checkpoint.Load()
 	v.rfmMu.Lock()
 	defer v.rfmMu.Unlock()
@@ -116,17 +117,17 @@ func (v *Views) cachedRFM(ctx context.Context, d *viewsDB, now time.Time) (*RFMS
 // answer depends on it.
 type popSnapshot struct {
 	median time.Duration
-	rfm    *RFMScorer
+	rfm    *customer.RFMScorer
 }
 
 // snapshotOf computes the population facts of the states of r, which hold
 // no event later than asOf.
 func snapshotOf(ctx context.Context, r pebble.Reader, asOf time.Time) (popSnapshot, error) {
-	h := gapHist{}
-	var ins []RFMInput
+	h := customer.GapHistogram{}
+	var ins []customer.RFMInput
 	err := forEachState(ctx, r, func(_ string, e *entry) error {
-		h.move(noGap, gapBucket(e.st))
-		if in, ok := RFMInputOf(e.st, asOf); ok {
+		h.Move(customer.NoGap, customer.GapBucket(e.st))
+		if in, ok := customer.RFMInputOf(e.st, asOf); ok {
 			ins = append(ins, in)
 		}
 		return nil
@@ -134,15 +135,15 @@ func snapshotOf(ctx context.Context, r pebble.Reader, asOf time.Time) (popSnapsh
 	if err != nil {
 		return popSnapshot{}, err
 	}
-	return popSnapshot{median: h.median(), rfm: NewRFMScorer(ins)}, nil
+	return popSnapshot{median: h.Median(), rfm: customer.NewRFMScorer(ins)}, nil
 }
 
 // populationAt is the population as it stood at asOf: the snapshot at
 // asOf (see the comment at the top of this file), computed from r (the
 // states at asOf) when the caller has them, and the stored churn fit when
 // its calibration ended by asOf (a fit made later did not exist then).
-func (v *Views) populationAt(ctx context.Context, d *viewsDB, asOf time.Time, r pebble.Reader) (Population, error) {
-	var pop Population
+func (v *Views) populationAt(ctx context.Context, d *viewsDB, asOf time.Time, r pebble.Reader) (customer.Population, error) {
+	var pop customer.Population
 	if f := d.meta.Load().pop.Churn; f != nil && !f.AsOf.After(asOf) {
 		pop.Churn = f
 	}
@@ -159,7 +160,7 @@ func (v *Views) populationAt(ctx context.Context, d *viewsDB, asOf time.Time, r 
 		return s, err
 	})
 	if err != nil {
-		return Population{}, err
+		return customer.Population{}, err
 	}
 	pop.MedianGap, pop.RFM = s.median, s.rfm
 	return pop, nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // truncatedViews appends the events of raws with time ≤ asOf to a fresh
@@ -113,8 +114,8 @@ func TestAsOfCustomerHasRFM(t *testing.T) {
 	_, _, v := loadedViews(t, raws, &Options{Clock: fixedClock(testNow)})
 	asOf := simStart.Add(80*24*time.Hour + 5*time.Hour)
 	ctx := context.Background()
-	rows := map[string]*Customer{}
-	if err := v.Customers(ctx, asOf, true, func(c *Customer) error {
+	rows := map[string]*customer.Answer{}
+	if err := v.Customers(ctx, asOf, true, func(c *customer.Answer) error {
 		if c.RFM != nil {
 			rows[c.State.Customer] = c
 		}

@@ -1,15 +1,18 @@
 // Package projections folds the event log into the views: each customer's
-// state (a deterministic fold of their events in event-time order) and
-// everything derived from it — lifecycle stage, flags, types, satisfaction,
-// churn, RFM and rule segments, population NPS — answered now or as of any
-// instant.
+// state and everything derived from it — lifecycle stage, flags, types,
+// satisfaction, churn, RFM and rule segments, population NPS — kept in a
+// Pebble database and answered now or as of any instant.
 //
-// # The fold (state.go, derive.go & co.)
+// # The model (package customer)
 //
-// State.Apply folds one event; Config.Derive answers about a state at an
-// instant against the Population (median inter-purchase gap, the BG/NBD
-// fit, RFM quintiles). Nothing in a State depends on "now": stage and churn
-// are derived at read time.
+// What a customer's answer is lives in projections/customer, which knows
+// nothing of storage: customer.State.Apply folds one event (in event-time
+// order); customer.Config.Derive answers about a state at an instant
+// against the customer.Population (median inter-purchase gap, from the
+// customer.GapHistogram; the BG/NBD fit; RFM quintiles). Nothing in a
+// State depends on "now": stage and churn are derived at read time. This
+// package stores, orders and feeds those folds: the views, the live
+// projector, the rebuild, as-of answers, segments and the stored churn fit.
 //
 // # The views (views.go, projector.go, rebuild.go, asof.go, segments.go)
 //
@@ -27,7 +30,7 @@
 //
 //	key                               value
 //	--------------------------------  ---------------------------------------------
-//	"c/" customer                     stored state: header(17) | State.MarshalBinary
+//	"c/" customer                     stored state: header(17) | customer.State.MarshalBinary
 //	                                  header = version(1)=1 | newest event time
 //	                                  (unix s(8) | ns(4)) | gap bucket (int32, hours;
 //	                                  -1: fewer than two purchase days)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/journey-cdp/journey/projections/bgnbd"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // FitChurn fits a BG/NBD model (Fader, Hardie & Lee 2005) to every
@@ -17,7 +18,7 @@ import (
 // the views: later Customer and Segments answers carry p_alive and the
 // expected purchases. Only customers with a purchase on or before asOf's
 // day enter the fit. A rebuild keeps the fit; deleted views lose it.
-func (v *Views) FitChurn(ctx context.Context, asOf time.Time, unit string) (*ChurnFit, error) {
+func (v *Views) FitChurn(ctx context.Context, asOf time.Time, unit string) (*customer.ChurnFit, error) {
 	var unitDays float64
 	switch unit {
 	case "", "week":
@@ -59,7 +60,7 @@ func (v *Views) FitChurn(ctx context.Context, asOf time.Time, unit string) (*Chu
 	if err != nil {
 		v.opts.Logger.Warn("projections: churn fit did not fully converge; storing the best parameters found", "err", err)
 	}
-	fit := &ChurnFit{R: m.R, Alpha: m.Alpha, A: m.A, B: m.B, Unit: unit, AsOf: asOf, LogLikelihood: m.LogLikelihood, Customers: m.Customers}
+	fit := &customer.ChurnFit{R: m.R, Alpha: m.Alpha, A: m.A, B: m.B, Unit: unit, AsOf: asOf, LogLikelihood: m.LogLikelihood, Customers: m.Customers}
 
 	meta := d.meta.Load()
 	nm := &dbMeta{pop: meta.pop, gaps: meta.gaps, maxTime: meta.maxTime}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 func TestFitChurnIsStoredAndCarried(t *testing.T) {
@@ -16,7 +18,7 @@ func TestFitChurnIsStoredAndCarried(t *testing.T) {
 	dir, log, v := loadedViews(t, raws, &Options{Clock: fixedClock(simStart.Add(380 * 24 * time.Hour))})
 	ctx := context.Background()
 	some := ""
-	err := v.Customers(ctx, time.Time{}, false, func(c *Customer) error {
+	err := v.Customers(ctx, time.Time{}, false, func(c *customer.Answer) error {
 		if c.PAlive != nil {
 			return fmt.Errorf("customer %s has p_alive before any fit", c.State.Customer)
 		}
@@ -61,7 +63,7 @@ func TestFitChurnIsStoredAndCarried(t *testing.T) {
 	check("fitted", v)
 	// The fit counts only the customers with a purchase by asOf.
 	want := 0
-	err = v.Customers(ctx, time.Time{}, false, func(c *Customer) error {
+	err = v.Customers(ctx, time.Time{}, false, func(c *customer.Answer) error {
 		if len(c.State.PurchaseDays(asOf)) > 0 {
 			want++
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // CatchUp applies the log from the checkpoint up to the log's durable
@@ -118,7 +119,7 @@ type liveBatch struct {
 	d       *viewsDB
 	b       *pebble.Batch // indexed: re-folds read their marks through it
 	entries map[string]*entry
-	gaps    gapHist
+	gaps    customer.GapHistogram
 	changes []Change
 	notify  func(Change)
 }
@@ -127,7 +128,7 @@ type liveBatch struct {
 // (recs' last sequence) in one Pebble batch, then tells notify.
 func (v *Views) applyBatch(ctx context.Context, d *viewsDB, recs []logRecord, notify func(Change)) (uint64, error) {
 	meta := d.meta.Load()
-	nm := &dbMeta{pop: meta.pop, gaps: meta.gaps.clone(), maxTime: meta.maxTime}
+	nm := &dbMeta{pop: meta.pop, gaps: meta.gaps.Clone(), maxTime: meta.maxTime}
 	p := &liveBatch{v: v, d: d, b: d.db.NewIndexedBatch(), entries: map[string]*entry{}, gaps: nm.gaps, notify: notify}
 	defer p.b.Close()
 	committed := false
@@ -157,8 +158,8 @@ func (v *Views) applyBatch(ctx context.Context, d *viewsDB, recs []logRecord, no
 			}
 		}
 	}
-	nm.gaps.clean()
-	nm.pop.MedianGap = nm.gaps.median()
+	nm.gaps.Clean()
+	nm.pop.MedianGap = nm.gaps.Median()
 	last := recs[len(recs)-1]
 	if err := writeMeta(p.b, last.seq, last.hash, nm); err != nil {
 		return 0, err
@@ -202,17 +203,17 @@ func (p *liveBatch) get(customer string) (*entry, error) {
 	return e, nil
 }
 
-func (p *liveBatch) getOrNew(customer string) (*entry, error) {
-	e, err := p.get(customer)
+func (p *liveBatch) getOrNew(id string) (*entry, error) {
+	e, err := p.get(id)
 	if err != nil || e != nil {
 		return e, err
 	}
-	e = &entry{st: NewState(customer), stored: noGap}
-	p.entries[customer] = e
+	e = &entry{st: customer.NewState(id), stored: customer.NoGap}
+	p.entries[id] = e
 	return e, nil
 }
 
-func (p *liveBatch) derive(e *entry, at time.Time) *Customer {
+func (p *liveBatch) derive(e *entry, at time.Time) *customer.Answer {
 	if e == nil {
 		return nil
 	}
@@ -232,7 +233,7 @@ func (p *liveBatch) apply(ctx context.Context, r *logRecord) error {
 	if err != nil {
 		return err
 	}
-	var before *Customer
+	var before *customer.Answer
 	if p.notify != nil {
 		at := ev.Time
 		if e != nil && e.last.After(at) {
@@ -288,7 +289,7 @@ func (p *liveBatch) markReferred(ev *journey.Event, seq uint64) error {
 	if err != nil {
 		return err
 	}
-	var before *Customer
+	var before *customer.Answer
 	if p.notify != nil {
 		before = p.derive(e, maxTime(ev.Time, lastOf(e)))
 	}
@@ -333,26 +334,26 @@ type histItem struct {
 // nothing to fold, and the newest event time folded in. With a non-zero
 // asOf it starts from the customer's newest fold snapshot at or before
 // asOf (snapshot.go) and reads only the events after it.
-func (v *Views) foldHistory(ctx context.Context, views pebble.Reader, customer string, maxSeq uint64, asOf time.Time) (*State, time.Time, error) {
-	st, last, _, err := v.foldHistoryN(ctx, views, customer, maxSeq, asOf)
+func (v *Views) foldHistory(ctx context.Context, views pebble.Reader, id string, maxSeq uint64, asOf time.Time) (*customer.State, time.Time, error) {
+	st, last, _, err := v.foldHistoryN(ctx, views, id, maxSeq, asOf)
 	return st, last, err
 }
 
 // foldHistoryN is foldHistory, also returning the number of log records
 // it read.
-func (v *Views) foldHistoryN(ctx context.Context, views pebble.Reader, customer string, maxSeq uint64, asOf time.Time) (*State, time.Time, int, error) {
-	seqs, err := v.log.CustomerSeqs(ctx, customer)
+func (v *Views) foldHistoryN(ctx context.Context, views pebble.Reader, id string, maxSeq uint64, asOf time.Time) (*customer.State, time.Time, int, error) {
+	seqs, err := v.log.CustomerSeqs(ctx, id)
 	if err != nil {
-		return nil, time.Time{}, 0, fmt.Errorf("projections: history of %q: %w", customer, err)
+		return nil, time.Time{}, 0, fmt.Errorf("projections: history of %q: %w", id, err)
 	}
 	if n, _ := slices.BinarySearch(seqs, maxSeq+1); n < len(seqs) {
 		seqs = seqs[:n]
 	}
-	var base *State
+	var base *customer.State
 	if !asOf.IsZero() && len(seqs) > 0 {
 		var lo, hi int
-		if base, lo, hi, err = snapshotAt(views, customer, seqs, maxSeq, asOf); err != nil {
-			return nil, time.Time{}, 0, fmt.Errorf("projections: fold snapshots of %q: %w", customer, err)
+		if base, lo, hi, err = snapshotAt(views, id, seqs, maxSeq, asOf); err != nil {
+			return nil, time.Time{}, 0, fmt.Errorf("projections: fold snapshots of %q: %w", id, err)
 		}
 		seqs = seqs[lo:hi]
 	}
@@ -393,7 +394,7 @@ func (v *Views) foldHistoryN(ctx context.Context, views pebble.Reader, customer 
 		return nil
 	})
 	if err != nil {
-		return nil, time.Time{}, 0, fmt.Errorf("projections: history of %q: %w", customer, err)
+		return nil, time.Time{}, 0, fmt.Errorf("projections: history of %q: %w", id, err)
 	}
 	slices.SortFunc(items, func(a, b item) int {
 		if c := cmp.Compare(a.sec, b.sec); c != 0 {
@@ -404,7 +405,7 @@ func (v *Views) foldHistoryN(ctx context.Context, views pebble.Reader, customer 
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	ms, err := readMarks(views, customer, maxSeq, asOf)
+	ms, err := readMarks(views, id, maxSeq, asOf)
 	if err != nil {
 		return nil, time.Time{}, 0, err
 	}
@@ -414,7 +415,7 @@ func (v *Views) foldHistoryN(ctx context.Context, views pebble.Reader, customer 
 	st := base
 	var last time.Time
 	if st == nil {
-		st = NewState(customer)
+		st = customer.NewState(id)
 	} else {
 		last = st.LastTime
 	}
@@ -432,14 +433,14 @@ var evPool = sync.Pool{New: func() any { return new([]journey.Event) }}
 
 // foldItems folds events (in any order) in event-time order, then the
 // referral marks (MarkReferred is order-independent).
-func foldItems(customer string, items []histItem, ms []mark) (*State, time.Time) {
+func foldItems(id string, items []histItem, ms []mark) (*customer.State, time.Time) {
 	slices.SortFunc(items, func(a, b histItem) int {
 		if c := a.time.Compare(b.time); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.seq, b.seq)
 	})
-	st := NewState(customer)
+	st := customer.NewState(id)
 	var last time.Time
 	for _, it := range items {
 		st.Apply(it.ev, it.seq)
@@ -452,12 +453,12 @@ func foldItems(customer string, items []histItem, ms []mark) (*State, time.Time)
 }
 
 // cloneState deep-copies a state through its binary encoding.
-func cloneState(s *State) *State {
+func cloneState(s *customer.State) *customer.State {
 	b, err := s.MarshalBinary()
 	if err != nil {
 		panic(fmt.Sprintf("projections: state of %q does not marshal: %v", s.Customer, err))
 	}
-	c := NewState(s.Customer)
+	c := customer.NewState(s.Customer)
 	if err := c.UnmarshalBinary(b); err != nil {
 		panic(fmt.Sprintf("projections: state of %q does not unmarshal: %v", s.Customer, err))
 	}
@@ -465,6 +466,6 @@ func cloneState(s *State) *State {
 }
 
 // derive answers about s at asOf with the population pop.
-func (v *Views) derive(s *State, asOf time.Time, pop *Population) *Customer {
+func (v *Views) derive(s *customer.State, asOf time.Time, pop *customer.Population) *customer.Answer {
 	return v.opts.Config.Derive(s, asOf, pop)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // The clock of the tests: shortly after the simulated period.
@@ -146,11 +147,11 @@ func TestLateEventRefoldsAndReferralMarks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bob.State.Purchases != 3 || bob.State.ReferredBy != "ann" || !bob.HasType(TypeReferred) {
+		if bob.State.Purchases != 3 || bob.State.ReferredBy != "ann" || !bob.HasType(customer.TypeReferred) {
 			t.Fatalf("bob: %d purchases, referred by %q, types %v", bob.State.Purchases, bob.State.ReferredBy, bob.Types)
 		}
 		cid, err := v.Customer(context.Background(), "cid", time.Time{})
-		if err != nil || cid.State.ReferredBy != "ann" || cid.Stage != StageProspect {
+		if err != nil || cid.State.ReferredBy != "ann" || cid.Stage != customer.StageProspect {
 			t.Fatalf("cid: %+v, %v", cid, err)
 		}
 		// As of day 2.5 bob was referred and had one purchase; cid unknown.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // Customers calls fn for every customer's answer at asOf (zero: now), in
@@ -13,8 +14,8 @@ import (
 // scores (one more pass over the states). fn must not keep the Customer's
 // State beyond the call if it modifies it. For `journey export --what
 // customers`.
-func (v *Views) Customers(ctx context.Context, asOf time.Time, rfm bool, fn func(c *Customer) error) error {
-	return v.withPopulation(ctx, asOf, rfm, func(r pebble.Reader, at time.Time, pop *Population) error {
+func (v *Views) Customers(ctx context.Context, asOf time.Time, rfm bool, fn func(c *customer.Answer) error) error {
+	return v.withPopulation(ctx, asOf, rfm, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
 		return forEachState(ctx, r, func(_ string, e *entry) error {
 			return fn(v.derive(e.st, at, pop))
 		})

@@ -22,6 +22,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/projections/customer"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -142,7 +143,7 @@ const RebuildLogCacheSize = 32 << 20
 // buildInto folds the log up to target (events with time ≤ asOf when asOf
 // is not zero) into the empty database db and writes its metadata, with
 // churn as the population's churn fit.
-func (v *Views) buildInto(ctx context.Context, db *pebble.DB, target uint64, asOf time.Time, churn *ChurnFit) (RebuildStats, error) {
+func (v *Views) buildInto(ctx context.Context, db *pebble.DB, target uint64, asOf time.Time, churn *customer.ChurnFit) (RebuildStats, error) {
 	start := time.Now()
 	res, err := v.build(ctx, db, target, asOf)
 	if err != nil {
@@ -155,7 +156,7 @@ func (v *Views) buildInto(ctx context.Context, db *pebble.DB, target uint64, asO
 			return RebuildStats{}, err
 		}
 	}
-	m := &dbMeta{pop: Population{MedianGap: res.gaps.median(), Churn: churn}, gaps: res.gaps, maxTime: res.maxTime}
+	m := &dbMeta{pop: customer.Population{MedianGap: res.gaps.Median(), Churn: churn}, gaps: res.gaps, maxTime: res.maxTime}
 	b := db.NewBatch()
 	defer b.Close()
 	if err := errors.Join(writeMeta(b, target, res.hash, m), b.Set(keyFormat, []byte(formatVersion), nil)); err != nil {
@@ -177,7 +178,7 @@ func (v *Views) buildInto(ctx context.Context, db *pebble.DB, target uint64, asO
 type buildResult struct {
 	stats   RebuildStats
 	bytes   uint64 // event bytes folded
-	gaps    gapHist
+	gaps    customer.GapHistogram
 	maxTime time.Time
 	hash    [32]byte // log hash at target
 }
@@ -263,7 +264,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	sstOpts := po.MakeWriterOptions(0, db.FormatMajorVersion().MaxTableFormat())
 	workers := make([]*rbWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: gapHist{}, asOf: asOf, target: target, maxStates: maxStates, id: i, spool: spool, sstOpts: sstOpts, round: 1}
+		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: customer.GapHistogram{}, asOf: asOf, target: target, maxStates: maxStates, id: i, spool: spool, sstOpts: sstOpts, round: 1}
 		if v.opts.Progress != nil {
 			workers[i].progress = prog.add
 		}
@@ -283,7 +284,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 		w.def = newDeferSet(fs, fmt.Sprintf("%s.w%d.r1", spool, w.id), deferParts)
 	}
 	seed := maphash.MakeSeed()
-	res := buildResult{gaps: gapHist{}}
+	res := buildResult{gaps: customer.GapHistogram{}}
 	start := time.Now()
 	if err := v.pass(ctx, target, asOf, seed, workers, nil, &res); err != nil {
 		return buildResult{}, err
@@ -347,13 +348,13 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	}
 	res.stats.LatePass = time.Since(start)
 	for _, w := range workers {
-		res.gaps.add(w.gaps)
+		res.gaps.Add(w.gaps)
 		res.stats.Events += w.events
 		res.stats.Skipped += w.skipped
 		res.stats.Customers += w.customers
 		res.stats.Refolded += uint64(len(w.late))
 	}
-	res.gaps.clean()
+	res.gaps.Clean()
 	res.stats.Workers = nw
 	return res, nil
 }
@@ -530,7 +531,7 @@ type rbWorker struct {
 	dbBefore bool
 	late     map[string]int // late customers → events seen
 	lateH    map[uint64]struct{}
-	gaps     gapHist
+	gaps     customer.GapHistogram
 	// reorder holds the events of the reorder window; newSec/newNsec is
 	// the newest event time seen.
 	reorder reorderBuckets
@@ -746,8 +747,8 @@ func (w *rbWorker) lookup(h uint64, customer string) *entry {
 // get returns the customer's entry: in memory, in the database (a build
 // into a database that held states), or new. It returns nil when the
 // customer is not in memory and the round is closed.
-func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
-	if e := w.lookup(h, customer); e != nil {
+func (w *rbWorker) get(h uint64, id string) (*entry, error) {
+	if e := w.lookup(h, id); e != nil {
 		return e, nil
 	}
 	if w.closed {
@@ -756,16 +757,16 @@ func (w *rbWorker) get(h uint64, customer string) (*entry, error) {
 	var e *entry
 	if w.dbBefore {
 		var err error
-		if e, err = loadEntry(w.db, customer); err != nil {
+		if e, err = loadEntry(w.db, id); err != nil {
 			return nil, err
 		}
 	}
 	if e == nil {
-		e = &entry{st: NewState(customer), stored: noGap}
+		e = &entry{st: customer.NewState(id), stored: customer.NoGap}
 	}
 	e.h = h
 	if _, taken := w.states[h]; taken {
-		w.coll[customer] = e
+		w.coll[id] = e
 	} else {
 		w.states[h] = e
 	}
@@ -915,7 +916,7 @@ func (w *rbWorker) writeStates(out []*entry) error {
 	tw := sstable.NewWriter(objstorageprovider.NewFileWritable(f), w.sstOpts)
 	var key, val []byte
 	for _, e := range out {
-		g := gapBucket(e.st)
+		g := customer.GapBucket(e.st)
 		key = append(append(key[:0], prefixState...), e.st.Customer...)
 		if val, err = appendEntry(val[:0], e, g); err != nil {
 			_ = tw.Close()
@@ -928,7 +929,7 @@ func (w *rbWorker) writeStates(out []*entry) error {
 		if !e.inDB {
 			w.customers++
 		}
-		w.gaps.move(e.stored, g)
+		w.gaps.Move(e.stored, g)
 	}
 	if err := tw.Close(); err != nil {
 		return err
@@ -1072,7 +1073,7 @@ func (w *rbWorker) foldLate(ctx context.Context, collected map[string][]histItem
 			return err
 		}
 		st, last := foldItems(c, items, ms)
-		e := &entry{st: st, last: last, stored: noGap}
+		e := &entry{st: st, last: last, stored: customer.NoGap}
 		old, err := loadEntry(w.db, c)
 		if err != nil {
 			return err

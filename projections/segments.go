@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // Segmentations accepted by Segments ("by").
@@ -66,7 +67,7 @@ func (v *Views) Segmentation(ctx context.Context, asOf time.Time) (*SegmentCount
 	for _, b := range SegmentBys() {
 		out.By[b] = map[string]int{}
 	}
-	err := v.withPopulation(ctx, asOf, true, func(r pebble.Reader, at time.Time, pop *Population) error {
+	err := v.withPopulation(ctx, asOf, true, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
 		out.AsOf = at
 		return forEachState(ctx, r, func(_ string, e *entry) error {
 			cu := v.derive(e.st, at, pop)
@@ -114,14 +115,14 @@ func (v *Views) NPS(ctx context.Context, by string, asOf time.Time) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	var src map[string]NPS
+	var src map[string]customer.NPS
 	switch by {
 	case "store":
 		src = res.ByStore
 	case "month":
 		src = res.ByMonth
 	case "overall", "":
-		src = map[string]NPS{"overall": res.Overall}
+		src = map[string]customer.NPS{"overall": res.Overall}
 	default:
 		return nil, fmt.Errorf("%w: NPS by %q (want store, month or overall)", ErrUnknownSegmentation, by)
 	}
@@ -136,9 +137,9 @@ func (v *Views) NPS(ctx context.Context, by string, asOf time.Time) (map[string]
 
 // NPSResult returns the full NPS tallies (responses, promoters, passives,
 // detractors, score) overall, by store and by month, at asOf (zero: now).
-func (v *Views) NPSResult(ctx context.Context, asOf time.Time) (NPSResult, error) {
-	var agg NPSAggregator
-	err := v.withPopulation(ctx, asOf, false, func(r pebble.Reader, at time.Time, _ *Population) error {
+func (v *Views) NPSResult(ctx context.Context, asOf time.Time) (customer.NPSResult, error) {
+	var agg customer.NPSAggregator
+	err := v.withPopulation(ctx, asOf, false, func(r pebble.Reader, at time.Time, _ *customer.Population) error {
 		agg.AsOf = at
 		return forEachState(ctx, r, func(_ string, e *entry) error {
 			agg.Add(e.st)
@@ -155,7 +156,7 @@ func (v *Views) NPSResult(ctx context.Context, asOf time.Time) (NPSResult, error
 // these states when the cache has none), the one one-customer answers
 // use; now (Options.Clock), the stored median and, with rfm, the
 // quintiles of the states now. Without rfm the population carries no RFM quintiles.
-func (v *Views) withPopulation(ctx context.Context, asOf time.Time, rfm bool, fn func(r pebble.Reader, at time.Time, pop *Population) error) error {
+func (v *Views) withPopulation(ctx context.Context, asOf time.Time, rfm bool, fn func(r pebble.Reader, at time.Time, pop *customer.Population) error) error {
 	d, err := v.acquire()
 	if err != nil {
 		return err
@@ -187,10 +188,10 @@ func (v *Views) withPopulation(ctx context.Context, asOf time.Time, rfm bool, fn
 }
 
 // rfmScorer builds the RFM quintiles of the states of r at asOf.
-func rfmScorer(ctx context.Context, r pebble.Reader, asOf time.Time) (*RFMScorer, error) {
-	var ins []RFMInput
+func rfmScorer(ctx context.Context, r pebble.Reader, asOf time.Time) (*customer.RFMScorer, error) {
+	var ins []customer.RFMInput
 	err := forEachState(ctx, r, func(_ string, e *entry) error {
-		if in, ok := RFMInputOf(e.st, asOf); ok {
+		if in, ok := customer.RFMInputOf(e.st, asOf); ok {
 			ins = append(ins, in)
 		}
 		return nil
@@ -198,5 +199,5 @@ func rfmScorer(ctx context.Context, r pebble.Reader, asOf time.Time) (*RFMScorer
 	if err != nil {
 		return nil, err
 	}
-	return NewRFMScorer(ins), nil
+	return customer.NewRFMScorer(ins), nil
 }

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"testing"
 	"time"
+
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 func TestSegmentsConsistentWithCustomers(t *testing.T) {
@@ -14,7 +16,7 @@ func TestSegmentsConsistentWithCustomers(t *testing.T) {
 	dir := t.TempDir()
 	log := openLog(t, dir)
 	appendRaw(t, log, raws)
-	cfg := &Config{Rules: map[string]string{
+	cfg := &customer.Config{Rules: map[string]string{
 		"big_spenders": `customer.purchases >= 3`,
 		"unhappy":      `customer.satisfaction < 40.0`,
 	}}
@@ -32,7 +34,7 @@ func TestSegmentsConsistentWithCustomers(t *testing.T) {
 			want[b] = map[string]int{}
 		}
 		n := 0
-		err = v.Customers(ctx, asOf, true, func(c *Customer) error {
+		err = v.Customers(ctx, asOf, true, func(c *customer.Answer) error {
 			n++
 			want[ByStage][c.Stage]++
 			want[ByHighestStage][c.HighestStage]++
@@ -109,12 +111,12 @@ func TestNPSByStoreAndMonth(t *testing.T) {
 	catchUp(t, v)
 	ctx := context.Background()
 	for _, asOf := range []time.Time{{}, simStart.Add(75 * 24 * time.Hour)} {
-		var agg NPSAggregator
+		var agg customer.NPSAggregator
 		agg.AsOf = asOf
 		if asOf.IsZero() {
 			agg.AsOf = testNow
 		}
-		err := v.Customers(ctx, asOf, false, func(c *Customer) error {
+		err := v.Customers(ctx, asOf, false, func(c *customer.Answer) error {
 			agg.Add(c.State)
 			return nil
 		})
@@ -122,7 +124,7 @@ func TestNPSByStoreAndMonth(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := agg.Result()
-		for by, src := range map[string]map[string]NPS{"store": want.ByStore, "month": want.ByMonth} {
+		for by, src := range map[string]map[string]customer.NPS{"store": want.ByStore, "month": want.ByMonth} {
 			got, err := v.NPS(ctx, by, asOf)
 			if err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // Fold snapshots
@@ -86,11 +87,11 @@ func decodeSnapKey(p, k []byte) (t time.Time, seq uint64, ok bool) {
 // putSnapshot writes the snapshot of st (without its referral mark) at
 // (t, st.LastSeq) into w: t is the time of the last event folded in
 // event-time order, LastSeq the highest log sequence folded.
-func putSnapshot(w *pebble.Batch, st *State, t time.Time) error {
+func putSnapshot(w *pebble.Batch, st *customer.State, t time.Time) error {
 	seq := st.LastSeq
 	by, at, bs := st.ReferredBy, st.ReferredAt, st.ReferredSeq
 	st.ReferredBy, st.ReferredAt, st.ReferredSeq = "", time.Time{}, 0
-	b, err := st.AppendBinary(make([]byte, 0, st.sizeHint()))
+	b, err := st.AppendBinary(make([]byte, 0, st.EncodedSizeHint()))
 	st.ReferredBy, st.ReferredAt, st.ReferredSeq = by, at, bs
 	if err != nil {
 		return err
@@ -109,9 +110,9 @@ func dropSnapshots(w *pebble.Batch, customer string, from time.Time) error {
 // with time ≤ asOf and seq ≤ maxSeq, decoded, and the range [lo, hi) of
 // seqs still to read (the events after the oldest snapshot later than
 // asOf are all later than asOf). No snapshot at or before asOf: nil.
-func snapshotAt(r pebble.Reader, customer string, seqs []uint64, maxSeq uint64, asOf time.Time) (st *State, lo, hi int, err error) {
+func snapshotAt(r pebble.Reader, id string, seqs []uint64, maxSeq uint64, asOf time.Time) (st *customer.State, lo, hi int, err error) {
 	lo, hi = 0, len(seqs)
-	p := snapPrefix(customer)
+	p := snapPrefix(id)
 	it, err := r.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
 		return nil, 0, 0, err
@@ -138,7 +139,7 @@ func snapshotAt(r pebble.Reader, customer string, seqs []uint64, maxSeq uint64, 
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		st = NewState(customer)
+		st = customer.NewState(id)
 		if err := st.UnmarshalBinary(v); err != nil {
 			return nil, 0, len(seqs), nil // e.g. an older format: fold it all
 		}
@@ -210,7 +211,7 @@ func (v *Views) backfillSnapshots(ctx context.Context, db *pebble.DB, target uin
 			}
 			return cmp.Compare(a.seq, b.seq)
 		})
-		st := NewState(c)
+		st := customer.NewState(c)
 		var top uint64
 		for i, it := range items {
 			st.Apply(it.ev, it.seq)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // withSnapshotEvery sets snapshotEvery to k for the test.
@@ -18,9 +19,9 @@ func withSnapshotEvery(t testing.TB, k int) {
 }
 
 // snapshotPositions lists the stored fold snapshots of customer.
-func snapshotPositions(t testing.TB, v *Views, customer string) []time.Time {
+func snapshotPositions(t testing.TB, v *Views, id string) []time.Time {
 	t.Helper()
-	p := snapPrefix(customer)
+	p := snapPrefix(id)
 	it, err := v.cur.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 	if err != nil {
 		t.Fatal(err)
@@ -32,12 +33,12 @@ func snapshotPositions(t testing.TB, v *Views, customer string) []time.Time {
 		if !ok {
 			t.Fatalf("bad snapshot key %q", it.Key())
 		}
-		st := NewState(customer)
+		st := customer.NewState(id)
 		if err := st.UnmarshalBinary(it.Value()); err != nil {
 			t.Fatal(err)
 		}
 		if st.ReferredBy != "" {
-			t.Fatalf("snapshot of %s at %v holds the referral mark by %s", customer, at, st.ReferredBy)
+			t.Fatalf("snapshot of %s at %v holds the referral mark by %s", id, at, st.ReferredBy)
 		}
 		out = append(out, at)
 	}
@@ -116,7 +117,7 @@ func TestAsOfSnapshotsLateEventsAndMarks(t *testing.T) {
 		arrival = append(arrival, purchase(fmt.Sprintf("b%02d", i), "bob", day(float64(i))))
 	}
 	ctx := context.Background()
-	truth := map[string]*Customer{} // the truncated logs' answers
+	truth := map[string]*customer.Answer{} // the truncated logs' answers
 	for _, batch := range []int{1, 4, 1000} {
 		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
 			dir := t.TempDir()

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/journey-cdp/journey/internal/keyspace"
+	"github.com/journey-cdp/journey/projections/customer"
 
 	"github.com/cockroachdb/pebble/v2/vfs/atomicfs"
 
@@ -53,7 +54,7 @@ type Change struct {
 	// instant: the newest event time folded into the customer after the
 	// event (for an in-order event, the event's own time), so a change of
 	// stage is caused by the event, not by the passing of time.
-	Before, After *Customer
+	Before, After *customer.Answer
 	// Refolded is true when the event was late and the customer was
 	// re-folded from their history.
 	Refolded bool
@@ -62,7 +63,7 @@ type Change struct {
 // Options configure Views. A nil *Options means defaults.
 type Options struct {
 	// Config holds the fold's rules (nil: defaults).
-	Config *Config
+	Config *customer.Config
 	// Clock is "now" for answers without an as-of instant (nil: time.Now).
 	Clock func() time.Time
 	// Workers is the parallelism of rebuilds and as-of population folds
@@ -184,8 +185,8 @@ type viewsDB struct {
 
 // dbMeta is the metadata of a views database besides the checkpoint.
 type dbMeta struct {
-	pop     Population
-	gaps    gapHist
+	pop     customer.Population
+	gaps    customer.GapHistogram
 	maxTime time.Time // newest event time folded in
 }
 
@@ -389,7 +390,7 @@ func (d *viewsDB) load() error {
 	} else if string(f) != formatVersion {
 		return fmt.Errorf("format %q, want %q (delete the views and rebuild)", f, formatVersion)
 	}
-	m := &dbMeta{gaps: gapHist{}}
+	m := &dbMeta{gaps: customer.GapHistogram{}}
 	cp, err := getCopy(d.db, keyCheckpoint)
 	if err != nil {
 		return err
@@ -409,7 +410,7 @@ func (d *viewsDB) load() error {
 	if b, err := getCopy(d.db, keyGaps); err != nil {
 		return err
 	} else if b != nil {
-		if m.gaps, err = decodeGapHist(b); err != nil {
+		if m.gaps, err = customer.DecodeGapHistogram(b); err != nil {
 			return err
 		}
 	}
@@ -506,10 +507,10 @@ func (v *Views) Checkpoint() uint64 {
 
 // Population returns the population facts of the current views (median
 // inter-purchase gap, the stored churn fit).
-func (v *Views) Population() (Population, error) {
+func (v *Views) Population() (customer.Population, error) {
 	d, err := v.acquire()
 	if err != nil {
-		return Population{}, err
+		return customer.Population{}, err
 	}
 	defer d.use.RUnlock()
 	return d.meta.Load().pop, nil
@@ -568,10 +569,10 @@ func decodeTime(b []byte) time.Time {
 
 // entry is a customer's state as the projector handles it.
 type entry struct {
-	st   *State
+	st   *customer.State
 	last time.Time // newest item (event or referral mark) time folded in
 	// stored is the gap bucket of the version stored in the database
-	// (noGap when none), so a write can move the histogram.
+	// (customer.NoGap when none), so a write can move the histogram.
 	stored int32
 	dirty  bool
 	inDB   bool   // a version is stored in the database
@@ -579,7 +580,7 @@ type entry struct {
 }
 
 func encodeEntry(e *entry, gap int32) ([]byte, error) {
-	b, err := appendEntry(make([]byte, 0, stateHeader+e.st.sizeHint()), e, gap)
+	b, err := appendEntry(make([]byte, 0, stateHeader+e.st.EncodedSizeHint()), e, gap)
 	if err != nil {
 		return nil, err
 	}
@@ -597,13 +598,13 @@ func appendEntry(b []byte, e *entry, gap int32) ([]byte, error) {
 	return e.st.AppendBinary(b)
 }
 
-func decodeEntry(customer string, b []byte) (*entry, error) {
+func decodeEntry(id string, b []byte) (*entry, error) {
 	if len(b) < stateHeader || b[0] != 1 {
-		return nil, fmt.Errorf("projections: bad stored state of %q", customer)
+		return nil, fmt.Errorf("projections: bad stored state of %q", id)
 	}
-	st := NewState(customer)
+	st := customer.NewState(id)
 	if err := st.UnmarshalBinary(b[stateHeader:]); err != nil {
-		return nil, fmt.Errorf("projections: state of %q: %w", customer, err)
+		return nil, fmt.Errorf("projections: state of %q: %w", id, err)
 	}
 	return &entry{st: st, last: decodeTime(b[1:13]), stored: int32(binary.BigEndian.Uint32(b[13:17])), inDB: true}, nil
 }
@@ -622,16 +623,16 @@ func loadEntry(r pebble.Reader, customer string) (*entry, error) {
 }
 
 // putEntry writes e into w and moves the gap histogram h accordingly.
-func putEntry(w *pebble.Batch, customer string, e *entry, h gapHist) error {
-	g := gapBucket(e.st)
+func putEntry(w *pebble.Batch, id string, e *entry, h customer.GapHistogram) error {
+	g := customer.GapBucket(e.st)
 	b, err := encodeEntry(e, g)
 	if err != nil {
 		return err
 	}
-	if err := w.Set(stateKey(customer), b, nil); err != nil {
+	if err := w.Set(stateKey(id), b, nil); err != nil {
 		return err
 	}
-	h.move(e.stored, g)
+	h.Move(e.stored, g)
 	e.stored = g
 	e.dirty = false
 	e.inDB = true
@@ -685,7 +686,7 @@ func writeMeta(w *pebble.Batch, cp uint64, hash [32]byte, m *dbMeta) error {
 	return errors.Join(
 		w.Set(keyCheckpoint, b, nil),
 		w.Set(keyPopulation, pj, nil),
-		w.Set(keyGaps, m.gaps.encode(), nil),
+		w.Set(keyGaps, m.gaps.Encode(), nil),
 		w.Set(keyMaxTime, encodeTime(nil, m.maxTime), nil),
 	)
 }

@@ -15,6 +15,7 @@ import (
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/internal/simulate"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // simStart is the first simulated day of the test journeys.
@@ -125,7 +126,7 @@ func catchUp(t testing.TB, v *Views) uint64 {
 func answers(t testing.TB, v *Views, asOf time.Time, noSeq bool) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	err := v.Customers(context.Background(), asOf, true, func(c *Customer) error {
+	err := v.Customers(context.Background(), asOf, true, func(c *customer.Answer) error {
 		out[c.State.Customer] = render(t, c, noSeq)
 		return nil
 	})
@@ -136,7 +137,7 @@ func answers(t testing.TB, v *Views, asOf time.Time, noSeq bool) map[string]stri
 }
 
 // render is a Customer's JSON plus its state's full binary encoding.
-func render(t testing.TB, c *Customer, noSeq bool) string {
+func render(t testing.TB, c *customer.Answer, noSeq bool) string {
 	t.Helper()
 	st := *c.State
 	if noSeq {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/nats-io/nats.go"
 )
 
@@ -19,7 +19,7 @@ import (
 // so that answers compare field by field.
 func canonical(t testing.TB, what string, b []byte) string {
 	t.Helper()
-	var c projections.Customer
+	var c customer.Answer
 	if err := json.Unmarshal(b, &c); err != nil {
 		t.Fatalf("%s: %v\n%s", what, err, b)
 	}
@@ -45,7 +45,7 @@ func TestCustomerAsOfSameEverywhere(t *testing.T) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	withRFM := 0
 	for sc.Scan() {
-		var c projections.Customer
+		var c customer.Answer
 		if err := json.Unmarshal(sc.Bytes(), &c); err != nil {
 			t.Fatal(err)
 		}

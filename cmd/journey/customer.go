@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
 )
 
@@ -41,7 +42,7 @@ measured at T. --json prints the full state.`,
 				if a.jsonOut {
 					return a.serverGet(cmd.Context(), server, path, q)
 				}
-				var c projections.Customer
+				var c customer.Answer
 				if err := a.serverJSON(cmd.Context(), server, path, q, &c); err != nil {
 					return err
 				}
@@ -74,7 +75,7 @@ func (a *app) runCustomer(ctx context.Context, id string, asOf time.Time, config
 	return nil
 }
 
-func (a *app) printCustomer(id string, c *projections.Customer) {
+func (a *app) printCustomer(id string, c *customer.Answer) {
 	none := func(s []string) string {
 		if len(s) == 0 {
 			return "-"
@@ -114,6 +115,6 @@ func (a *app) printCustomer(id string, c *projections.Customer) {
 	a.printf("(journey customer %s --json for the full state)\n", id)
 }
 
-func rfmString(r *projections.RFMScore) string {
+func rfmString(r *customer.RFMScore) string {
 	return fmt.Sprintf("%s (R%d F%d M%d)", r.Segment, r.R, r.F, r.M)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
 )
 
@@ -192,7 +193,7 @@ func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, a
 				_, err := w.Write(line)
 				return err
 			}
-			var c projections.Customer
+			var c customer.Answer
 			if err := json.Unmarshal(line, &c); err != nil {
 				return fmt.Errorf("customer from %s: %w", server, err)
 			}
@@ -204,7 +205,7 @@ func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, a
 			return 0, oerr
 		}
 		defer closeAll()
-		err = v.Customers(ctx, asOf, true, func(c *projections.Customer) error {
+		err = v.Customers(ctx, asOf, true, func(c *customer.Answer) error {
 			n++
 			if format == "jsonl" {
 				return cli.WriteJSON(w, c)
@@ -219,7 +220,7 @@ func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, a
 	return n, cw.Error()
 }
 
-func customerCSVRow(c *projections.Customer) []string {
+func customerCSVRow(c *customer.Answer) []string {
 	s := c.State
 	var rfm, r, f, m string
 	if c.RFM != nil {

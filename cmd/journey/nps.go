@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
 )
 
@@ -46,7 +47,7 @@ With --server URL a running journey serve answers (GET /v1/nps?as_of=).`,
 }
 
 func (a *app) runNPS(ctx context.Context, by string, asOf time.Time, server string) error {
-	var res projections.NPSResult
+	var res customer.NPSResult
 	if server != "" {
 		q := url.Values{}
 		if !asOf.IsZero() {
@@ -65,7 +66,7 @@ func (a *app) runNPS(ctx context.Context, by string, asOf time.Time, server stri
 			return err
 		}
 	}
-	groups := map[string]projections.NPS{"overall": res.Overall}
+	groups := map[string]customer.NPS{"overall": res.Overall}
 	switch by {
 	case "store":
 		groups = res.ByStore
@@ -73,7 +74,7 @@ func (a *app) runNPS(ctx context.Context, by string, asOf time.Time, server stri
 		groups = res.ByMonth
 	}
 	if groups == nil {
-		groups = map[string]projections.NPS{}
+		groups = map[string]customer.NPS{}
 	}
 	if a.jsonOut {
 		return a.printJSON(groups)

@@ -21,7 +21,7 @@ func (a *app) segmentsCommand() *cobra.Command {
 are brought up to date with the log first. With --as-of T the population is
 folded from the events with time ≤ T and judged at T. --json prints one object
 mapping each group to its count. Rule segments are CEL expressions set in
---config (see projections/RULES.md).`,
+--config (see projections/customer/RULES.md).`,
 		Example: `  journey segments --by stage
   journey segments --by rfm --as-of 1997-09-30 --json
   journey segments --by type --server http://127.0.0.1:8080`,

@@ -13,7 +13,7 @@ import (
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/internal/engine"
 	"github.com/journey-cdp/journey/internal/natsconn"
-	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
 )
 
@@ -103,7 +103,7 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 				h = slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level})
 			}
 			if config != "" {
-				pc, err := projections.LoadConfig(config)
+				pc, err := customer.LoadConfig(config)
 				if err != nil {
 					return err
 				}

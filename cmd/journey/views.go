@@ -7,6 +7,7 @@ import (
 
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
 )
 
@@ -28,9 +29,9 @@ func (a *app) openViews(ctx context.Context, configPath string, opts projections
 // openViewsCache is openViews with the log's block cache of logCache
 // bytes (0: the log's default).
 func (a *app) openViewsCache(ctx context.Context, configPath string, opts projections.Options, noCatchUp bool, logCache int64) (v *projections.Views, closeAll func(), err error) {
-	var cfg *projections.Config
+	var cfg *customer.Config
 	if configPath != "" {
-		if cfg, err = projections.LoadConfig(configPath); err != nil {
+		if cfg, err = customer.LoadConfig(configPath); err != nil {
 			return nil, nil, err
 		}
 	}

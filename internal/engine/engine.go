@@ -22,6 +22,7 @@ import (
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/natsconn"
 	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
 )
 
 // DefaultHTTP is the default HTTP listen address: loopback only.
@@ -65,7 +66,7 @@ type Config struct {
 	// NoViews runs without the live projections (and their HTTP reads).
 	NoViews bool
 	// Projections configures the fold (nil: defaults).
-	Projections *projections.Config
+	Projections *customer.Config
 
 	// NoSync skips the log's fsync: benchmarks and tests only.
 	NoSync bool

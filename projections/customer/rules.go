@@ -1,4 +1,4 @@
-package projections
+package customer
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 type ruleVar struct {
 	name  string
 	typ   *cel.Type
-	value func(cu *Customer) any
+	value func(cu *Answer) any
 }
 
 func optFloat(p *float64) float64 {
@@ -28,59 +28,59 @@ func optFloat(p *float64) float64 {
 // ruleVars are the variables of the CEL rule segments (documented in
 // RULES.md; keep the two in step).
 var ruleVars = []ruleVar{
-	{"customer.id", cel.StringType, func(c *Customer) any { return c.State.Customer }},
-	{"customer.as_of", cel.TimestampType, func(c *Customer) any { return c.AsOf }},
-	{"customer.stage", cel.StringType, func(c *Customer) any { return c.Stage }},
-	{"customer.highest_stage", cel.StringType, func(c *Customer) any { return c.HighestStage }},
-	{"customer.flags", cel.ListType(cel.StringType), func(c *Customer) any { return c.Flags }},
-	{"customer.types", cel.ListType(cel.StringType), func(c *Customer) any { return c.Types }},
-	{"customer.satisfaction", cel.DoubleType, func(c *Customer) any { return c.Satisfaction }},
-	{"customer.churn", cel.StringType, func(c *Customer) any { return c.Churn }},
-	{"customer.p_alive", cel.DoubleType, func(c *Customer) any { return optFloat(c.PAlive) }},
-	{"customer.expected_purchases", cel.DoubleType, func(c *Customer) any { return optFloat(c.ExpectedNext) }},
-	{"customer.recency_days", cel.DoubleType, func(c *Customer) any { return optFloat(c.RecencyDays) }},
-	{"customer.expected_gap_days", cel.DoubleType, func(c *Customer) any { return c.ExpectedGapDays }},
-	{"customer.events", cel.IntType, func(c *Customer) any { return int64(c.State.Events) }},
-	{"customer.visits", cel.IntType, func(c *Customer) any { return int64(c.State.Visits) }},
-	{"customer.purchases", cel.IntType, func(c *Customer) any { return int64(c.State.Purchases) }},
-	{"customer.purchase_days", cel.IntType, func(c *Customer) any { return int64(len(c.State.ShoppingDays)) }},
-	{"customer.discounted_purchases", cel.IntType, func(c *Customer) any { return int64(c.State.DiscountedPurchases) }},
-	{"customer.items", cel.IntType, func(c *Customer) any { return int64(c.State.Items) }},
+	{"customer.id", cel.StringType, func(c *Answer) any { return c.State.Customer }},
+	{"customer.as_of", cel.TimestampType, func(c *Answer) any { return c.AsOf }},
+	{"customer.stage", cel.StringType, func(c *Answer) any { return c.Stage }},
+	{"customer.highest_stage", cel.StringType, func(c *Answer) any { return c.HighestStage }},
+	{"customer.flags", cel.ListType(cel.StringType), func(c *Answer) any { return c.Flags }},
+	{"customer.types", cel.ListType(cel.StringType), func(c *Answer) any { return c.Types }},
+	{"customer.satisfaction", cel.DoubleType, func(c *Answer) any { return c.Satisfaction }},
+	{"customer.churn", cel.StringType, func(c *Answer) any { return c.Churn }},
+	{"customer.p_alive", cel.DoubleType, func(c *Answer) any { return optFloat(c.PAlive) }},
+	{"customer.expected_purchases", cel.DoubleType, func(c *Answer) any { return optFloat(c.ExpectedNext) }},
+	{"customer.recency_days", cel.DoubleType, func(c *Answer) any { return optFloat(c.RecencyDays) }},
+	{"customer.expected_gap_days", cel.DoubleType, func(c *Answer) any { return c.ExpectedGapDays }},
+	{"customer.events", cel.IntType, func(c *Answer) any { return int64(c.State.Events) }},
+	{"customer.visits", cel.IntType, func(c *Answer) any { return int64(c.State.Visits) }},
+	{"customer.purchases", cel.IntType, func(c *Answer) any { return int64(c.State.Purchases) }},
+	{"customer.purchase_days", cel.IntType, func(c *Answer) any { return int64(len(c.State.ShoppingDays)) }},
+	{"customer.discounted_purchases", cel.IntType, func(c *Answer) any { return int64(c.State.DiscountedPurchases) }},
+	{"customer.items", cel.IntType, func(c *Answer) any { return int64(c.State.Items) }},
 	// Money as the events carry it: major units of each currency (42.5
 	// for "42.50" EUR), as doubles, compared with int or double literals
 	// alike (CrossTypeNumericComparisons): revenue["EUR"] >= 100.
-	{"customer.revenue", cel.MapType(cel.StringType, cel.DoubleType), func(c *Customer) any { return c.State.Revenue.Major() }},
-	{"customer.net_revenue", cel.MapType(cel.StringType, cel.DoubleType), func(c *Customer) any { return c.State.NetRevenue().Major() }},
-	{"customer.returns", cel.IntType, func(c *Customer) any { return int64(c.State.Returns) }},
-	{"customer.complaints", cel.IntType, func(c *Customer) any { return int64(c.State.Complaints) }},
-	{"customer.open_complaints", cel.IntType, func(c *Customer) any { return int64(len(c.State.OpenComplaints)) }},
-	{"customer.escalations", cel.IntType, func(c *Customer) any { return int64(c.State.Escalations) }},
-	{"customer.feedbacks", cel.IntType, func(c *Customer) any { return int64(c.State.Feedbacks) }},
-	{"customer.last_nps", cel.IntType, func(c *Customer) any { return int64(c.State.LastNPS) }},
-	{"customer.last_csat", cel.IntType, func(c *Customer) any { return int64(c.State.LastCSAT) }},
-	{"customer.referrals", cel.IntType, func(c *Customer) any { return int64(c.State.ReferralsMade) }},
-	{"customer.referred_by", cel.StringType, func(c *Customer) any { return c.State.ReferredBy }},
-	{"customer.country", cel.StringType, func(c *Customer) any { return c.State.Country }},
-	{"customer.kind", cel.StringType, func(c *Customer) any { return c.State.ProfileKind }},
-	{"customer.traits", cel.MapType(cel.StringType, cel.StringType), func(c *Customer) any {
+	{"customer.revenue", cel.MapType(cel.StringType, cel.DoubleType), func(c *Answer) any { return c.State.Revenue.Major() }},
+	{"customer.net_revenue", cel.MapType(cel.StringType, cel.DoubleType), func(c *Answer) any { return c.State.NetRevenue().Major() }},
+	{"customer.returns", cel.IntType, func(c *Answer) any { return int64(c.State.Returns) }},
+	{"customer.complaints", cel.IntType, func(c *Answer) any { return int64(c.State.Complaints) }},
+	{"customer.open_complaints", cel.IntType, func(c *Answer) any { return int64(len(c.State.OpenComplaints)) }},
+	{"customer.escalations", cel.IntType, func(c *Answer) any { return int64(c.State.Escalations) }},
+	{"customer.feedbacks", cel.IntType, func(c *Answer) any { return int64(c.State.Feedbacks) }},
+	{"customer.last_nps", cel.IntType, func(c *Answer) any { return int64(c.State.LastNPS) }},
+	{"customer.last_csat", cel.IntType, func(c *Answer) any { return int64(c.State.LastCSAT) }},
+	{"customer.referrals", cel.IntType, func(c *Answer) any { return int64(c.State.ReferralsMade) }},
+	{"customer.referred_by", cel.StringType, func(c *Answer) any { return c.State.ReferredBy }},
+	{"customer.country", cel.StringType, func(c *Answer) any { return c.State.Country }},
+	{"customer.kind", cel.StringType, func(c *Answer) any { return c.State.ProfileKind }},
+	{"customer.traits", cel.MapType(cel.StringType, cel.StringType), func(c *Answer) any {
 		if c.State.Traits == nil {
 			return map[string]string{}
 		}
 		return c.State.Traits
 	}},
-	{"customer.stores", cel.ListType(cel.StringType), func(c *Customer) any { return c.State.Stores }},
-	{"customer.last_store", cel.StringType, func(c *Customer) any { return c.State.LastStore }},
-	{"customer.first_seen", cel.TimestampType, func(c *Customer) any { return c.State.FirstSeen }},
-	{"customer.last_seen", cel.TimestampType, func(c *Customer) any { return c.State.LastSeen }},
-	{"customer.first_purchase", cel.TimestampType, func(c *Customer) any { return c.State.FirstPurchase }},
-	{"customer.last_purchase", cel.TimestampType, func(c *Customer) any { return c.State.LastPurchase }},
-	{"customer.rfm_segment", cel.StringType, func(c *Customer) any {
+	{"customer.stores", cel.ListType(cel.StringType), func(c *Answer) any { return c.State.Stores }},
+	{"customer.last_store", cel.StringType, func(c *Answer) any { return c.State.LastStore }},
+	{"customer.first_seen", cel.TimestampType, func(c *Answer) any { return c.State.FirstSeen }},
+	{"customer.last_seen", cel.TimestampType, func(c *Answer) any { return c.State.LastSeen }},
+	{"customer.first_purchase", cel.TimestampType, func(c *Answer) any { return c.State.FirstPurchase }},
+	{"customer.last_purchase", cel.TimestampType, func(c *Answer) any { return c.State.LastPurchase }},
+	{"customer.rfm_segment", cel.StringType, func(c *Answer) any {
 		if c.RFM == nil {
 			return ""
 		}
 		return c.RFM.Segment
 	}},
-	{"customer.rfm", cel.StringType, func(c *Customer) any {
+	{"customer.rfm", cel.StringType, func(c *Answer) any {
 		if c.RFM == nil {
 			return ""
 		}
@@ -113,7 +113,7 @@ type ruleSet struct {
 }
 
 // activation resolves the rule variables lazily from a Customer.
-type activation struct{ cu *Customer }
+type activation struct{ cu *Answer }
 
 func (a activation) ResolveName(name string) (any, bool) {
 	i, ok := ruleVarIndex[name]
@@ -204,7 +204,7 @@ func (c *Config) compiled() *ruleSet {
 
 // matchRules returns the names of the rules that evaluate to true, sorted.
 // A rule whose evaluation fails (or is not a bool) does not match.
-func (c *Config) matchRules(cu *Customer) []string {
+func (c *Config) matchRules(cu *Answer) []string {
 	rs := c.compiled()
 	var out []string
 	act := activation{cu}
@@ -222,7 +222,7 @@ func (c *Config) matchRules(cu *Customer) []string {
 
 // MatchRule evaluates one compiled rule on a customer answer: whether it
 // matched, and the error when the rule is unknown or its evaluation failed.
-func (c *Config) MatchRule(name string, cu *Customer) (bool, error) {
+func (c *Config) MatchRule(name string, cu *Answer) (bool, error) {
 	if c == nil {
 		return false, fmt.Errorf("projections: no compiled rule %q", name)
 	}

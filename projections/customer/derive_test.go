@@ -1,4 +1,4 @@
-package projections
+package customer
 
 import (
 	"bufio"
@@ -114,7 +114,7 @@ func withDefaults(line string) string {
 	return strings.Join(f, " ")
 }
 
-func (c *foldCase) run(t *testing.T) *Customer {
+func (c *foldCase) run(t *testing.T) *Answer {
 	t.Helper()
 	var evs []foldEvent
 	for i, line := range c.events {
@@ -231,7 +231,7 @@ func TestCustomerJSON(t *testing.T) {
 		if rev, _ := st["revenue"].(map[string]any); rev["GBP"] != "40.00" || len(rev) != 1 {
 			t.Errorf("revenue in JSON = %v, want {GBP: \"40.00\"}", st["revenue"])
 		}
-		var back Customer
+		var back Answer
 		if err := json.Unmarshal(b, &back); err != nil {
 			t.Fatal(err)
 		}

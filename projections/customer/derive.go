@@ -1,4 +1,4 @@
-package projections
+package customer
 
 import (
 	"strings"
@@ -29,10 +29,10 @@ const NewFor = 90 * 24 * time.Hour
 //     NPS ≤ 6, or an open complaint).
 //   - Types: see deriveTypes.
 //   - Segments: the names of the Config.Rules that evaluate to true.
-func (c *Config) Derive(s *State, asOf time.Time, pop *Population) *Customer {
+func (c *Config) Derive(s *State, asOf time.Time, pop *Population) *Answer {
 	sc := c.satisfaction()
 	asOf = asOf.UTC()
-	cu := &Customer{State: s, AsOf: asOf}
+	cu := &Answer{State: s, AsOf: asOf}
 	cu.Satisfaction = sc.Score(s, asOf)
 	ch := c.Churn(s, asOf, pop)
 	cu.Churn, cu.ExpectedGapDays, cu.RecencyDays = ch.Status, ch.ExpectedGap, ch.RecencyDays
@@ -108,7 +108,7 @@ func (c *Config) Derive(s *State, asOf time.Time, pop *Population) *Customer {
 //     feedback with NPS ≥ 9 or CSAT 5).
 //   - referred: another customer referred them (State.MarkReferred).
 //   - foreign: the profile country differs from Config.HomeCountry.
-func (c *Config) deriveTypes(s *State, asOf time.Time, cu *Customer, loyalNow bool) []string {
+func (c *Config) deriveTypes(s *State, asOf time.Time, cu *Answer, loyalNow bool) []string {
 	ts := make([]string, 0, 4)
 	bought := s.Purchases > 0
 	if !bought {

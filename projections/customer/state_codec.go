@@ -1,4 +1,4 @@
-package projections
+package customer
 
 import (
 	"encoding/binary"
@@ -39,10 +39,12 @@ var errCorrupt = errors.New("projections: corrupt state encoding")
 // MarshalBinary encodes the state for the views database: a compact,
 // versioned, hand-rolled varint encoding (see AppendBinary).
 func (s *State) MarshalBinary() ([]byte, error) {
-	return s.AppendBinary(make([]byte, 0, s.sizeHint()))
+	return s.AppendBinary(make([]byte, 0, s.EncodedSizeHint()))
 }
 
-func (s *State) sizeHint() int {
+// EncodedSizeHint is a capacity for the buffer AppendBinary fills: about
+// the encoded size of s, usually a little more.
+func (s *State) EncodedSizeHint() int {
 	return 160 + len(s.Customer) + 8*len(s.Revenue) + 3*len(s.ShoppingDays) + 40*len(s.OpenComplaints) +
 		32*len(s.Traits) + 16*len(s.Stores) + 8*len(s.Signals)
 }

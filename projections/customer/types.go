@@ -1,8 +1,8 @@
-package projections
+package customer
 
 import "time"
 
-// Lifecycle stages (Customer.Stage). HighestStage only ever takes the first
+// Lifecycle stages (Answer.Stage). HighestStage only ever takes the first
 // four, in this order: prospect → new → repeat → loyal.
 const (
 	StageProspect    = "prospect"    // no purchase yet
@@ -14,13 +14,13 @@ const (
 	StageReactivated = "reactivated" // bought again after having been churned, for 90 days
 )
 
-// Flags (Customer.Flags), beside the stage.
+// Flags (Answer.Flags), beside the stage.
 const (
 	FlagAdvocate  = "advocate"  // last NPS ≥ 9, or made a referral
 	FlagDetractor = "detractor" // last NPS ≤ 6, or a complaint is open
 )
 
-// Customer types (Customer.Types): the seeds' twelve types, as tags. Their
+// Customer types (Answer.Types): the seeds' twelve types, as tags. Their
 // rules are in RULES.md and on deriveTypes.
 const (
 	TypeProspect      = "prospect"
@@ -37,7 +37,7 @@ const (
 	TypeForeign       = "foreign"
 )
 
-// Churn statuses (Customer.Churn).
+// Churn statuses (Answer.Churn).
 const (
 	ChurnActive  = "active"
 	ChurnAtRisk  = "at_risk"
@@ -88,10 +88,10 @@ func (f *ChurnFit) UnitDays() float64 {
 	return 7
 }
 
-// Customer is the full answer about one customer at an instant: the state
+// Answer is the full answer about one customer at an instant: the state
 // plus everything derived from it at AsOf. It marshals to the JSON of
 // `journey customer --json`.
-type Customer struct {
+type Answer struct {
 	State        *State    `json:"state"`
 	AsOf         time.Time `json:"as_of"`
 	Stage        string    `json:"stage"`
@@ -118,10 +118,10 @@ type Customer struct {
 }
 
 // HasFlag reports whether the customer carries flag f.
-func (c *Customer) HasFlag(f string) bool { return contains(c.Flags, f) }
+func (c *Answer) HasFlag(f string) bool { return contains(c.Flags, f) }
 
 // HasType reports whether the customer carries type t.
-func (c *Customer) HasType(t string) bool { return contains(c.Types, t) }
+func (c *Answer) HasType(t string) bool { return contains(c.Types, t) }
 
 func contains(xs []string, x string) bool {
 	for _, v := range xs {

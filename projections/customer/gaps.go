@@ -1,4 +1,4 @@
-package projections
+package customer
 
 import (
 	"encoding/binary"
@@ -14,24 +14,24 @@ import (
 // sum over customers, so it does not depend on the order in which they
 // were folded: live projection and rebuild give the same median.
 
-// noGap is the gap bucket of a customer with fewer than two purchase days.
-const noGap int32 = -1
+// NoGap is the gap bucket of a customer with fewer than two purchase days.
+const NoGap int32 = -1
 
 // farFuture is an as-of instant after every event.
 var farFuture = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// gapHist counts customers per mean-gap bucket (hours).
-type gapHist map[int32]int64
+// GapHistogram counts customers per mean-gap bucket (hours).
+type GapHistogram map[int32]int64
 
-// gapBucket is the mean inter-purchase gap of s in hours (noGap when s has
+// GapBucket is the mean inter-purchase gap of s in hours (NoGap when s has
 // fewer than two purchase days).
-func gapBucket(s *State) int32 { return gapBucketAt(s, farFuture) }
+func GapBucket(s *State) int32 { return GapBucketAt(s, farFuture) }
 
-// gapBucketAt is gapBucket over the purchase days on or before asOf.
-func gapBucketAt(s *State, asOf time.Time) int32 {
+// GapBucketAt is GapBucket over the purchase days on or before asOf.
+func GapBucketAt(s *State, asOf time.Time) int32 {
 	days := s.PurchaseDays(asOf)
 	if len(days) < 2 {
-		return noGap
+		return NoGap
 	}
 	first, last, n := days[0], days[0], 1
 	for i, d := range days {
@@ -46,7 +46,7 @@ func gapBucketAt(s *State, asOf time.Time) int32 {
 		}
 	}
 	if n < 2 || last == first {
-		return noGap
+		return NoGap
 	}
 	// Mean gap in hours, rounded: 24·(last−first)/(n−1).
 	num := int64(last-first) * 24
@@ -54,34 +54,34 @@ func gapBucketAt(s *State, asOf time.Time) int32 {
 	return int32((num + den/2) / den)
 }
 
-// move takes a customer out of bucket from and into bucket to.
-func (h gapHist) move(from, to int32) {
+// Move takes a customer out of bucket from and into bucket to.
+func (h GapHistogram) Move(from, to int32) {
 	if from == to {
 		return
 	}
-	if from != noGap {
+	if from != NoGap {
 		h[from]--
 	}
-	if to != noGap {
+	if to != NoGap {
 		h[to]++
 	}
 }
 
-// add adds the counts of o to h.
-func (h gapHist) add(o gapHist) {
+// Add adds the counts of o to h.
+func (h GapHistogram) Add(o GapHistogram) {
 	for k, n := range o {
 		h[k] += n
 	}
 }
 
-// clean drops empty buckets.
-func (h gapHist) clean() {
+// Clean drops empty buckets.
+func (h GapHistogram) Clean() {
 	maps.DeleteFunc(h, func(_ int32, n int64) bool { return n == 0 })
 }
 
-// median is the median of the histogram (0 when empty): the middle
+// Median is the median of the histogram (0 when empty): the middle
 // customer's bucket, or the mean of the two middle ones.
-func (h gapHist) median() time.Duration {
+func (h GapHistogram) Median() time.Duration {
 	keys := slices.Sorted(maps.Keys(h))
 	var total int64
 	for _, k := range keys {
@@ -112,10 +112,11 @@ func (h gapHist) median() time.Duration {
 	return time.Duration(int64(a)+int64(b)) * time.Hour / 2
 }
 
-func (h gapHist) clone() gapHist { return maps.Clone(h) }
+// Clone returns a copy of h.
+func (h GapHistogram) Clone() GapHistogram { return maps.Clone(h) }
 
-// encode writes the histogram as (bucket, count) pairs of uvarints, sorted.
-func (h gapHist) encode() []byte {
+// Encode writes the histogram as (bucket, count) pairs of uvarints, sorted.
+func (h GapHistogram) Encode() []byte {
 	var b []byte
 	for _, k := range slices.Sorted(maps.Keys(h)) {
 		if h[k] <= 0 {
@@ -127,8 +128,9 @@ func (h gapHist) encode() []byte {
 	return b
 }
 
-func decodeGapHist(b []byte) (gapHist, error) {
-	h := gapHist{}
+// DecodeGapHistogram reads what Encode wrote.
+func DecodeGapHistogram(b []byte) (GapHistogram, error) {
+	h := GapHistogram{}
 	for len(b) > 0 {
 		k, n := binary.Uvarint(b)
 		if n <= 0 {

@@ -1,4 +1,4 @@
-package projections
+package customer
 
 import (
 	"errors"
@@ -29,7 +29,7 @@ type Config struct {
 	// customer (fewer than two purchase days) nor the population
 	// (Population.MedianGap zero) gives one. Default 90.
 	FallbackGapDays float64 `json:"fallback_gap_days,omitempty"`
-	// ForecastDays is the "next period" of Customer.ExpectedNext, in days
+	// ForecastDays is the "next period" of Answer.ExpectedNext, in days
 	// (converted to the BG/NBD fit's unit). Default 90.
 	ForecastDays float64 `json:"forecast_days,omitempty"`
 	// Rules are user-defined segments: name → CEL expression over
