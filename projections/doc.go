@@ -39,9 +39,9 @@
 //	"s/" customer 0x00 time(12) seq(8) fold snapshot (snapshot.go): the customer's state
 //	                                  folded up to the event at time (unix s(8) with the
 //	                                  sign bit flipped | ns(4)), seq = highest seq folded;
-//	                                  value = State.MarshalBinary without referral mark
+//	                                  value = customer.State.MarshalBinary without referral mark
 //	"m/checkpoint"                    seq(8) | log hash at seq(32): the last event folded
-//	"m/population"                    JSON Population (median gap, churn fit)
+//	"m/population"                    JSON customer.Population (median gap, churn fit)
 //	"m/gaps"                          histogram of the customers' mean gaps (uvarint
 //	                                  bucket, count pairs), the source of the median
 //	"m/maxtime"                       newest event time folded (unix s(8) | ns(4))
@@ -70,7 +70,7 @@
 // # Referrals
 //
 // A referral event by A naming B is in A's stream, but also marks B as
-// referred (State.MarkReferred, order-independent: the earliest referral by
+// referred (customer.State.MarkReferred, order-independent: the earliest referral by
 // (time, seq) wins). The mark is kept under "r/" B so that every fold of B —
 // live, re-fold after a late event, rebuild, as-of — applies it; as of T,
 // only marks with time ≤ T count. A referred customer with no event of their
