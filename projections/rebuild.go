@@ -183,9 +183,9 @@ type buildResult struct {
 	hash    [32]byte // log hash at target
 }
 
-// rbItem is one unit of work for a rebuild worker: an event (raw bytes in
+// scanItem is one unit of work for a rebuild worker: an event (raw bytes in
 // the chunk's buffer) or a referral mark naming the worker's customer.
-type rbItem struct {
+type scanItem struct {
 	seq      uint64
 	h        uint64 // maphash of the customer (event) or the referred (mark)
 	off, end int    // event: raw = chunk.buf[off:end]
@@ -196,17 +196,19 @@ type rbItem struct {
 	markTime time.Time
 }
 
-type rbChunk struct {
-	items []rbItem
+// scanChunk is a batch of scanItems the scanner deals to one foldWorker,
+// with the raw events they point into.
+type scanChunk struct {
+	items []scanItem
 	buf   []byte
 	// refs counts the chunk's events waiting in the worker's reorder
 	// window (they alias buf): the chunk is reused when it drops to 0.
 	refs   int
-	pinned bool // counted in rbWorker.pinned
+	pinned bool // counted in foldWorker.pinned
 }
 
 // unref drops one reference to c, putting it back in the pool at the last.
-func (w *rbWorker) unref(c *rbChunk) {
+func (w *foldWorker) unref(c *scanChunk) {
 	if c.refs--; c.refs == 0 {
 		if c.pinned {
 			c.pinned = false
@@ -230,7 +232,7 @@ var chunkItems = 512
 const chunkBytes = 256 << 10
 
 var chunkPool = sync.Pool{New: func() any {
-	return &rbChunk{items: make([]rbItem, 0, chunkItems), buf: make([]byte, 0, chunkBytes+journey.MaxEventBytes)}
+	return &scanChunk{items: make([]scanItem, 0, chunkItems), buf: make([]byte, 0, chunkBytes+journey.MaxEventBytes)}
 }}
 
 // build is the parallel fold of the log into db. One goroutine scans the
@@ -257,14 +259,14 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	}
 	fs := v.opts.FS
 	spool := fs.PathJoin(v.dataDir, fmt.Sprintf("%s%d-%d.defer", rebuildFilePrefix, os.Getpid(), time.Now().UnixNano()))
-	prog := &rbProgress{fn: v.opts.Progress, total: target}
+	prog := &buildProgress{fn: v.opts.Progress, total: target}
 	maxStates := v.stateBudget(nw)
 	po := v.pebbleOptions(true)
 	po.EnsureDefaults()
 	sstOpts := po.MakeWriterOptions(0, db.FormatMajorVersion().MaxTableFormat())
-	workers := make([]*rbWorker, nw)
+	workers := make([]*foldWorker, nw)
 	for i := range nw {
-		workers[i] = &rbWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: customer.GapHistogram{}, asOf: asOf, target: target, maxStates: maxStates, id: i, spool: spool, sstOpts: sstOpts, round: 1}
+		workers[i] = &foldWorker{v: v, db: db, b: db.NewBatch(), states: map[uint64]*entry{}, coll: map[string]*entry{}, dbBefore: dbBefore, late: map[string]int{}, lateH: map[uint64]struct{}{}, gaps: customer.GapHistogram{}, asOf: asOf, target: target, maxStates: maxStates, id: i, spool: spool, sstOpts: sstOpts, round: 1}
 		if v.opts.Progress != nil {
 			workers[i].progress = prog.add
 		}
@@ -371,12 +373,12 @@ const lateBudget = 128 << 20
 // not zero) into the workers. With only nil it is the first pass: every
 // record, referral marks, and res is filled; else only the events of the
 // customers in only are dealt, and the workers fold them at the end.
-func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed maphash.Seed, workers []*rbWorker, only map[string]struct{}, res *buildResult) error {
+func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed maphash.Seed, workers []*foldWorker, only map[string]struct{}, res *buildResult) error {
 	nw := len(workers)
 	g, gctx := errgroup.WithContext(ctx)
-	chans := make([]chan *rbChunk, nw)
+	chans := make([]chan *scanChunk, nw)
 	for i := range chans {
-		chans[i] = make(chan *rbChunk, 8)
+		chans[i] = make(chan *scanChunk, 8)
 	}
 	g.Go(func() error {
 		defer func() {
@@ -384,9 +386,9 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 				close(c)
 			}
 		}()
-		pending := make([]*rbChunk, nw)
+		pending := make([]*scanChunk, nw)
 		for i := range pending {
-			pending[i] = chunkPool.Get().(*rbChunk)
+			pending[i] = chunkPool.Get().(*scanChunk)
 		}
 		send := func(i int) error {
 			select {
@@ -394,7 +396,7 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 			case <-gctx.Done():
 				return gctx.Err()
 			}
-			pending[i] = chunkPool.Get().(*rbChunk)
+			pending[i] = chunkPool.Get().(*scanChunk)
 			return nil
 		}
 		var done uint64
@@ -430,7 +432,7 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 			c := pending[i]
 			off := len(c.buf)
 			c.buf = append(c.buf, rec.Raw...)
-			c.items = append(c.items, rbItem{seq: rec.Seq, h: h, off: off, end: len(c.buf), sec: rec.EventSec, nsec: rec.EventNsec})
+			c.items = append(c.items, scanItem{seq: rec.Seq, h: h, off: off, end: len(c.buf), sec: rec.EventSec, nsec: rec.EventNsec})
 			if len(c.items) >= chunkItems || len(c.buf) >= chunkBytes {
 				if err := send(i); err != nil {
 					return err
@@ -444,7 +446,7 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 				h := maphash.String(seed, ev.Data.Referred)
 				j := int(h % uint64(nw))
 				c := pending[j]
-				c.items = append(c.items, rbItem{seq: rec.Seq, h: h, markFor: ev.Data.Referred, markBy: ev.Subject, markTime: ev.Time})
+				c.items = append(c.items, scanItem{seq: rec.Seq, h: h, markFor: ev.Data.Referred, markBy: ev.Subject, markTime: ev.Time})
 				if len(c.items) >= chunkItems {
 					if err := send(j); err != nil {
 						return err
@@ -504,8 +506,8 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 	return g.Wait()
 }
 
-// rbWorker folds the customers of one shard.
-type rbWorker struct {
+// foldWorker folds the customers of one shard.
+type foldWorker struct {
 	v       *Views
 	db      *pebble.DB
 	b       *pebble.Batch
@@ -548,7 +550,7 @@ type rbWorker struct {
 	ev                         journey.Event // apply's, reused: Apply keeps no pointer into it
 }
 
-func (w *rbWorker) chunk(c *rbChunk) error {
+func (w *foldWorker) chunk(c *scanChunk) error {
 	c.refs++ // the loop's own reference
 	window := w.v.opts.ReorderWindow
 	windowSec := int64(window / time.Second)
@@ -617,7 +619,7 @@ type reorderItem struct {
 	h    uint64 // the scanner's hash of the customer id
 	raw  []byte // the event as stored
 	// chunk holds raw (nil: raw is the caller's, valid during apply)
-	chunk *rbChunk
+	chunk *scanChunk
 }
 
 func (a *reorderItem) less(b *reorderItem) bool {
@@ -658,7 +660,7 @@ func floorMinute(sec int64) int64 {
 }
 
 // releaseMinute applies the events of one minute in (time, seq) order.
-func (w *rbWorker) releaseMinute(minute int64) error {
+func (w *foldWorker) releaseMinute(minute int64) error {
 	rb := &w.reorder
 	items, ok := rb.m[minute]
 	if !ok {
@@ -690,7 +692,7 @@ func (w *rbWorker) releaseMinute(minute int64) error {
 
 // release applies the minutes before horizon, and older ones while the
 // window holds more than reorderMaxBytes.
-func (w *rbWorker) release(horizon int64) error {
+func (w *foldWorker) release(horizon int64) error {
 	rb := &w.reorder
 	empty := 0
 	for rb.min < horizon || rb.bytes > reorderMaxBytes || w.pinned > maxPinned {
@@ -722,7 +724,7 @@ func (w *rbWorker) release(horizon int64) error {
 }
 
 // drain applies every event still in the reorder window.
-func (w *rbWorker) drain() error {
+func (w *foldWorker) drain() error {
 	rb := &w.reorder
 	for _, k := range slices.Sorted(maps.Keys(rb.m)) {
 		if err := w.releaseMinute(k); err != nil {
@@ -734,7 +736,7 @@ func (w *rbWorker) drain() error {
 }
 
 // lookup returns the customer's entry in memory, nil when not there.
-func (w *rbWorker) lookup(h uint64, customer string) *entry {
+func (w *foldWorker) lookup(h uint64, customer string) *entry {
 	if e, ok := w.states[h]; ok && e.st.Customer == customer {
 		return e
 	}
@@ -747,7 +749,7 @@ func (w *rbWorker) lookup(h uint64, customer string) *entry {
 // get returns the customer's entry: in memory, in the database (a build
 // into a database that held states), or new. It returns nil when the
 // customer is not in memory and the round is closed.
-func (w *rbWorker) get(h uint64, id string) (*entry, error) {
+func (w *foldWorker) get(h uint64, id string) (*entry, error) {
 	if e := w.lookup(h, id); e != nil {
 		return e, nil
 	}
@@ -779,7 +781,7 @@ func (w *rbWorker) get(h uint64, id string) (*entry, error) {
 // known reports whether a customer with hash h may be held in this round
 // (in memory or late): when the round is closed, an item for which it is
 // false is deferred without decoding.
-func (w *rbWorker) known(h uint64) bool {
+func (w *foldWorker) known(h uint64) bool {
 	if _, ok := w.states[h]; ok {
 		return true
 	}
@@ -790,7 +792,7 @@ func (w *rbWorker) known(h uint64) bool {
 }
 
 // forget drops the customer's entry from memory.
-func (w *rbWorker) forget(h uint64, customer string) {
+func (w *foldWorker) forget(h uint64, customer string) {
 	if e, ok := w.states[h]; ok && e.st.Customer == customer {
 		delete(w.states, h)
 		return
@@ -800,7 +802,7 @@ func (w *rbWorker) forget(h uint64, customer string) {
 
 // apply decodes and folds one event, marks its customer late, or defers
 // it to the next round.
-func (w *rbWorker) apply(it reorderItem) error {
+func (w *foldWorker) apply(it reorderItem) error {
 	if w.closed && !w.known(it.h) {
 		return w.def.event(it)
 	}
@@ -837,7 +839,7 @@ func (w *rbWorker) apply(it reorderItem) error {
 	return nil
 }
 
-func (w *rbWorker) mark(it *rbItem) error {
+func (w *foldWorker) mark(it *scanItem) error {
 	_, late := w.late[it.markFor]
 	var e *entry
 	if !late {
@@ -864,7 +866,7 @@ func (w *rbWorker) mark(it *rbItem) error {
 // endRound writes the round's states to the database, empties memory and
 // closes the defer file. The states go into an sstable of their own,
 // ingested: no memtable to fill and flush, and each worker writes its own.
-func (w *rbWorker) endRound() error {
+func (w *foldWorker) endRound() error {
 	out := make([]*entry, 0, len(w.states)+len(w.coll))
 	for _, e := range w.states {
 		if e.dirty {
@@ -888,7 +890,7 @@ func (w *rbWorker) endRound() error {
 }
 
 // writeStates writes the entries to an sstable and ingests it.
-func (w *rbWorker) writeStates(out []*entry) error {
+func (w *foldWorker) writeStates(out []*entry) error {
 	if len(out) == 0 {
 		return nil
 	}
@@ -941,7 +943,7 @@ func (w *rbWorker) writeStates(out []*entry) error {
 // opens admission and replays files from the queue while it holds fewer
 // than half its bound, then writes its states; what it defers goes to the
 // end of the queue.
-func (w *rbWorker) rounds(ctx context.Context) error {
+func (w *foldWorker) rounds(ctx context.Context) error {
 	for len(w.queue) > 0 {
 		w.round++
 		w.closed = false
@@ -963,22 +965,22 @@ func (w *rbWorker) rounds(ctx context.Context) error {
 	return nil
 }
 
-// rbProgress sums the workers' progress for Options.Progress.
-type rbProgress struct {
+// buildProgress sums the workers' progress for Options.Progress.
+type buildProgress struct {
 	mu          sync.Mutex
 	fn          func(done, total uint64)
 	done, total uint64
 }
 
 // grow adds n records to the total (the first pass's deferred records).
-func (p *rbProgress) grow(n uint64) {
+func (p *buildProgress) grow(n uint64) {
 	p.mu.Lock()
 	p.done = p.total // the first pass reports through the scanner
 	p.total += n
 	p.mu.Unlock()
 }
 
-func (p *rbProgress) add(n uint64) {
+func (p *buildProgress) add(n uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.done = min(p.total, p.done+n)
@@ -987,7 +989,7 @@ func (p *rbProgress) add(n uint64) {
 	}
 }
 
-func (w *rbWorker) commit() error {
+func (w *foldWorker) commit() error {
 	if err := w.b.Commit(pebble.NoSync); err != nil {
 		return err
 	}
@@ -996,7 +998,7 @@ func (w *rbWorker) commit() error {
 }
 
 // collect keeps the events of c (late customers) for foldLate.
-func (w *rbWorker) collect(c *rbChunk, into map[string][]histItem) error {
+func (w *foldWorker) collect(c *scanChunk, into map[string][]histItem) error {
 	for i := range c.items {
 		it := &c.items[i]
 		ev, err := journey.DecodeStored(c.buf[it.off:it.end])
@@ -1015,7 +1017,7 @@ func (w *rbWorker) collect(c *rbChunk, into map[string][]histItem) error {
 // in groups of refoldGroup customers, the sequences of a group's histories
 // merged and read in one forward sweep of the log (each block read once,
 // not once per customer).
-func (w *rbWorker) refoldFromLog(ctx context.Context) error {
+func (w *foldWorker) refoldFromLog(ctx context.Context) error {
 	customers := slices.Sorted(maps.Keys(w.late))
 	for len(customers) > 0 {
 		group := customers[:min(refoldGroup, len(customers))]
@@ -1065,7 +1067,7 @@ const refoldGroup = 1024
 
 // foldLate folds the collected late customers in event-time order, with
 // the referral marks naming them, and writes them.
-func (w *rbWorker) foldLate(ctx context.Context, collected map[string][]histItem) error {
+func (w *foldWorker) foldLate(ctx context.Context, collected map[string][]histItem) error {
 	n := 0
 	for c, items := range collected {
 		ms, err := readMarks(w.db, c, w.target, w.asOf)

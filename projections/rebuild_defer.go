@@ -69,7 +69,7 @@ func (s *deferSet) event(it reorderItem) error {
 	return d.event(it)
 }
 
-func (s *deferSet) mark(it *rbItem) error {
+func (s *deferSet) mark(it *scanItem) error {
 	d, err := s.part(it.h)
 	if err != nil {
 		return err
@@ -142,7 +142,7 @@ func (d *deferWriter) event(it reorderItem) error {
 	return err
 }
 
-func (d *deferWriter) mark(it *rbItem) error {
+func (d *deferWriter) mark(it *scanItem) error {
 	b := append(d.buf[:0], deferMark)
 	b = binary.AppendUvarint(b, it.seq)
 	b = binary.LittleEndian.AppendUint64(b, it.h)
@@ -175,7 +175,7 @@ const replayProgressEvery = 1024
 
 // replay reads the defer file at path and hands each record to the worker
 // (apply or mark), then removes the file.
-func (w *rbWorker) replay(fs vfs.FS, path string) error {
+func (w *foldWorker) replay(fs vfs.FS, path string) error {
 	f, err := fs.Open(path)
 	if err != nil {
 		return fmt.Errorf("projections: rebuild defer file: %w", err)
@@ -232,7 +232,7 @@ func (w *rbWorker) replay(fs vfs.FS, path string) error {
 			}
 			err = w.apply(reorderItem{seq: seq, h: binary.LittleEndian.Uint64(h[:]), raw: raw})
 		case deferMark:
-			it := rbItem{seq: seq, h: binary.LittleEndian.Uint64(h[:])}
+			it := scanItem{seq: seq, h: binary.LittleEndian.Uint64(h[:])}
 			if it.markFor, err = readString(); err != nil {
 				break
 			}
