@@ -31,8 +31,28 @@ type AppendOptions struct {
 	// Conn publishes rejection notices; nil: no notices.
 	Conn *nats.Conn
 	// MaxInFlight bounds the requests served concurrently (their appends
-	// share group commits); 0: 256.
+	// share group commits); 0: DefaultMaxInFlight.
 	MaxInFlight int
+}
+
+// DefaultMaxInFlight is AppendOptions.MaxInFlight when it is 0.
+const DefaultMaxInFlight = 256
+
+// withDefaults is o with every zero field given its default.
+func (o AppendOptions) withDefaults() AppendOptions {
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = discardLogger
+	}
+	if o.RejectSubject == "" {
+		o.RejectSubject = DefaultRejectSubject
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	return o
 }
 
 // Appender is the synchronous append: one event in, an answer out only
@@ -46,19 +66,7 @@ type Appender struct {
 
 // NewAppender returns an Appender over store.
 func NewAppender(store *eventstore.Store, o AppendOptions) *Appender {
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = discardLogger
-	}
-	if o.RejectSubject == "" {
-		o.RejectSubject = DefaultRejectSubject
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 256
-	}
-	return &Appender{store: store, o: o}
+	return &Appender{store: store, o: o.withDefaults()}
 }
 
 // AppendReply is the answer to a successful synchronous append.

@@ -42,6 +42,15 @@ type HTTPOptions struct {
 	PopulationAsOf *Limiter
 }
 
+// withDefaults is o with every zero field given its default (the nil
+// PopulationAsOf stays nil: Queries picks the Views' shared limiter).
+func (o HTTPOptions) withDefaults() HTTPOptions {
+	if o.Logger == nil {
+		o.Logger = discardLogger
+	}
+	return o
+}
+
 // NewHTTPHandler returns the engine's HTTP surface:
 //
 //	GET  /healthz                      the process is up
@@ -57,9 +66,7 @@ type HTTPOptions struct {
 // with Allow) included, are JSON {"error":{"code","field","message"}};
 // messages name no Go package and no absolute path.
 func NewHTTPHandler(o HTTPOptions) http.Handler {
-	if o.Logger == nil {
-		o.Logger = discardLogger
-	}
+	o = o.withDefaults()
 	h := &httpHandler{o: o}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

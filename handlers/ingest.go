@@ -27,10 +27,11 @@ type IngestOptions struct {
 	Logger        *slog.Logger     // nil: discard
 	Metrics       *Metrics         // nil: none
 	// NakDelay is the first redelivery delay after a store failure; it
-	// doubles with each failure in a row up to MaxNakDelay. 0: 500ms / 10s.
+	// doubles with each failure in a row up to MaxNakDelay. 0: DefaultNakDelay
+	// / DefaultMaxNakDelay.
 	NakDelay, MaxNakDelay time.Duration
 	// LagEvery is how often the consumer's info is polled for the lag
-	// gauges and readiness, and JetStream's state is checked; 0: 5s.
+	// gauges and readiness, and JetStream's state is checked; 0: DefaultLagEvery.
 	LagEvery time.Duration
 
 	// JetStream and Stream let the ingester recreate what Provision
@@ -51,11 +52,57 @@ type IngestOptions struct {
 	ServerCheck func() (kind string, err error)
 	// ServerRepair, when set, is called while ServerCheck reports a
 	// stream_write_error or jetstream_unavailable, at most every
-	// RepairEvery (0: 5s), to repair it (the embedded server restarts its
+	// RepairEvery (0: DefaultRepairEvery), to repair it (the embedded server restarts its
 	// JetStream once its disk has room again, which clears a stream's
 	// write error); nil error: repaired, the ingester consumes again.
 	ServerRepair func() error
 	RepairEvery  time.Duration
+}
+
+// Defaults of IngestOptions' zero fields.
+const (
+	DefaultBatchSize   = 1000
+	DefaultNakDelay    = 500 * time.Millisecond
+	DefaultMaxNakDelay = 10 * time.Second
+	DefaultLagEvery    = 5 * time.Second
+	DefaultRepairEvery = 5 * time.Second
+)
+
+// withDefaults is o with every zero field given its default; the stream's
+// subject prefix is the ingester's unless set.
+func (o IngestOptions) withDefaults() IngestOptions {
+	if o.SubjectPrefix == "" {
+		o.SubjectPrefix = DefaultSubjectPrefix
+	}
+	if o.RejectSubject == "" {
+		o.RejectSubject = DefaultRejectSubject
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = discardLogger
+	}
+	if o.NakDelay <= 0 {
+		o.NakDelay = DefaultNakDelay
+	}
+	if o.MaxNakDelay <= 0 {
+		o.MaxNakDelay = DefaultMaxNakDelay
+	}
+	if o.LagEvery <= 0 {
+		o.LagEvery = DefaultLagEvery
+	}
+	if o.RepairEvery <= 0 {
+		o.RepairEvery = DefaultRepairEvery
+	}
+	if o.Stream.SubjectPrefix == "" {
+		o.Stream.SubjectPrefix = o.SubjectPrefix
+	}
+	o.Stream = o.Stream.withDefaults()
+	return o
 }
 
 // Kinds of JetStream problems, as reported by Ready, the log and the
@@ -113,37 +160,7 @@ type jsProblem struct {
 // NewIngester returns an Ingester reading cons (see Provision) and
 // appending to store; nc publishes the rejection notices.
 func NewIngester(store *eventstore.Store, nc *nats.Conn, cons jetstream.Consumer, o IngestOptions) *Ingester {
-	if o.SubjectPrefix == "" {
-		o.SubjectPrefix = DefaultSubjectPrefix
-	}
-	if o.RejectSubject == "" {
-		o.RejectSubject = DefaultRejectSubject
-	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = DefaultBatchSize
-	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
-	if o.Logger == nil {
-		o.Logger = discardLogger
-	}
-	if o.NakDelay <= 0 {
-		o.NakDelay = 500 * time.Millisecond
-	}
-	if o.MaxNakDelay <= 0 {
-		o.MaxNakDelay = 10 * time.Second
-	}
-	if o.LagEvery <= 0 {
-		o.LagEvery = 5 * time.Second
-	}
-	if o.RepairEvery <= 0 {
-		o.RepairEvery = 5 * time.Second
-	}
-	if o.Stream.SubjectPrefix == "" {
-		o.Stream.SubjectPrefix = o.SubjectPrefix
-	}
-	o.Stream = o.Stream.withDefaults()
+	o = o.withDefaults()
 	in := &Ingester{store: store, nc: nc, cons: cons, o: o}
 	o.Metrics.jetStreamOK(true)
 	return in

@@ -22,17 +22,45 @@ import (
 // PublishOptions configure Publish. Zero fields take defaults.
 type PublishOptions struct {
 	SubjectPrefix string // "": DefaultSubjectPrefix; an event goes to SubjectPrefix + "." + its subject
-	// MaxPending bounds the publishes awaiting their JetStream ack; 0: 4096.
+	// MaxPending bounds the publishes awaiting their JetStream ack; 0: DefaultMaxPending.
 	MaxPending int
 	// AckTimeout gives up waiting for the missing acks when none has come
-	// for this long; 0: 30s. (One watchdog, not a timer per message.)
+	// for this long; 0: DefaultAckTimeout. (One watchdog, not a timer per message.)
 	AckTimeout time.Duration
-	// Progress, when set, is called about every ProgressEvery (0: 200ms)
+	// Progress, when set, is called about every ProgressEvery (0: DefaultProgressEvery)
 	// from another goroutine, and once more at the end.
 	Progress      func(PublishProgress)
 	ProgressEvery time.Duration
-	// MaxErrors bounds the errors kept in the summary (all are counted); 0: 100.
+	// MaxErrors bounds the errors kept in the summary (all are counted); 0: DefaultMaxErrors.
 	MaxErrors int
+}
+
+// Defaults of PublishOptions' zero fields.
+const (
+	DefaultMaxPending    = 4096
+	DefaultAckTimeout    = 30 * time.Second
+	DefaultProgressEvery = 200 * time.Millisecond
+	DefaultMaxErrors     = 100
+)
+
+// withDefaults is o with every zero field given its default.
+func (o PublishOptions) withDefaults() PublishOptions {
+	if o.SubjectPrefix == "" {
+		o.SubjectPrefix = DefaultSubjectPrefix
+	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = DefaultMaxPending
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = DefaultAckTimeout
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = DefaultProgressEvery
+	}
+	if o.MaxErrors <= 0 {
+		o.MaxErrors = DefaultMaxErrors
+	}
+	return o
 }
 
 // PublishProgress is a snapshot of a running Publish.
@@ -97,21 +125,7 @@ func MsgID(id string, raw []byte) string {
 // every publish has its JetStream ack (or failed). The error is non-nil
 // only when reading r failed or ctx ended (with the summary so far).
 func Publish(ctx context.Context, nc *nats.Conn, r io.Reader, o PublishOptions) (PublishSummary, error) {
-	if o.SubjectPrefix == "" {
-		o.SubjectPrefix = DefaultSubjectPrefix
-	}
-	if o.MaxPending <= 0 {
-		o.MaxPending = 4096
-	}
-	if o.AckTimeout <= 0 {
-		o.AckTimeout = 30 * time.Second
-	}
-	if o.ProgressEvery <= 0 {
-		o.ProgressEvery = 200 * time.Millisecond
-	}
-	if o.MaxErrors <= 0 {
-		o.MaxErrors = 100
-	}
+	o = o.withDefaults()
 	p := &publisher{o: o}
 	js, err := newAsyncPub(nc, p, o.MaxPending)
 	if err != nil {

@@ -20,7 +20,6 @@ const (
 	DefaultDedupeWindow  = 2 * time.Minute
 	DefaultAckWait       = 30 * time.Second
 	DefaultMaxAckPending = 20000
-	DefaultBatchSize     = 1000
 )
 
 // StreamOptions name and shape the JetStream stream the touchpoints are
