@@ -288,7 +288,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 	seed := maphash.MakeSeed()
 	res := buildResult{gaps: customer.GapHistogram{}}
 	start := time.Now()
-	if err := v.pass(ctx, target, asOf, seed, workers, nil, &res); err != nil {
+	if err := v.pass(ctx, target, seed, workers, newFirstPass(v, target, asOf, &res)); err != nil {
 		return buildResult{}, err
 	}
 	// The rounds for the customers the workers could not hold: each
@@ -343,7 +343,7 @@ func (v *Views) build(ctx context.Context, db *pebble.DB, target uint64, asOf ti
 					}
 				}
 			}
-			if err := v.pass(ctx, target, asOf, seed, workers, only, nil); err != nil {
+			if err := v.pass(ctx, target, seed, workers, &latePass{only: only, after: afterAsOf(asOf)}); err != nil {
 				return buildResult{}, err
 			}
 		}
@@ -369,11 +369,10 @@ const rebuildFilePrefix = "rebuild-"
 // in one pass.
 const lateBudget = 128 << 20
 
-// pass scans the log up to target (events with time ≤ asOf when asOf is
-// not zero) into the workers. With only nil it is the first pass: every
-// record, referral marks, and res is filled; else only the events of the
-// customers in only are dealt, and the workers fold them at the end.
-func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed maphash.Seed, workers []*foldWorker, only map[string]struct{}, res *buildResult) error {
+// pass scans the log up to target into the workers: p says which records
+// are dealt, whether referral marks are, what happens when the scan ends
+// and how each worker folds what it is dealt.
+func (v *Views) pass(ctx context.Context, target uint64, seed maphash.Seed, workers []*foldWorker, p scanPass) error {
 	nw := len(workers)
 	g, gctx := errgroup.WithContext(ctx)
 	chans := make([]chan *scanChunk, nw)
@@ -399,33 +398,10 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 			pending[i] = chunkPool.Get().(*scanChunk)
 			return nil
 		}
-		var done uint64
-		asOfSec, asOfNsec := asOf.Unix(), int32(asOf.Nanosecond())
-		after := func(sec int64, nsec int32) bool { // event time after asOf
-			return !asOf.IsZero() && (sec > asOfSec || (sec == asOfSec && nsec > asOfNsec))
-		}
-		var maxSec int64 = math.MinInt64
-		var maxNsec int32
+		marks := p.marks()
 		err := v.log.ScanRaw(gctx, 1, target, func(rec *eventstore.RawRecord) error {
-			if only != nil {
-				if _, ok := only[string(rec.Customer)]; !ok || after(rec.EventSec, rec.EventNsec) {
-					return nil
-				}
-			} else {
-				done++
-				if rec.Seq == target {
-					copy(res.hash[:], rec.Hash)
-				}
-				if v.opts.Progress != nil && done&0xffff == 0 {
-					v.opts.Progress(done, target)
-				}
-				if after(rec.EventSec, rec.EventNsec) {
-					return nil
-				}
-				if rec.EventSec > maxSec || (rec.EventSec == maxSec && rec.EventNsec > maxNsec) {
-					maxSec, maxNsec = rec.EventSec, rec.EventNsec
-				}
-				res.bytes += uint64(len(rec.Raw))
+			if !p.deal(rec) {
+				return nil
 			}
 			h := maphash.Bytes(seed, rec.Customer)
 			i := int(h % uint64(nw))
@@ -438,7 +414,7 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 					return err
 				}
 			}
-			if rec.Type == journey.KindReferral && only == nil {
+			if rec.Type == journey.KindReferral && marks {
 				ev, err := journey.DecodeStored(rec.Raw)
 				if err != nil || ev.Data.Referred == "" || ev.Data.Referred == ev.Subject {
 					return nil // the worker skips an invalid event the same way
@@ -458,9 +434,6 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 		if err != nil {
 			return err
 		}
-		if only == nil && maxSec != math.MinInt64 {
-			res.maxTime = time.Unix(maxSec, int64(maxNsec)).UTC()
-		}
 		for i := range pending {
 			if len(pending[i].items) > 0 {
 				if err := send(i); err != nil {
@@ -470,40 +443,125 @@ func (v *Views) pass(ctx context.Context, target uint64, asOf time.Time, seed ma
 				chunkPool.Put(pending[i])
 			}
 		}
-		if v.opts.Progress != nil && only == nil {
-			v.opts.Progress(done, target)
-		}
+		p.scanned()
 		return nil
 	})
 	for i, w := range workers {
-		g.Go(func() error {
-			var collected map[string][]histItem
-			if only != nil {
-				collected = map[string][]histItem{}
-			}
-			for c := range chans[i] {
-				var err error
-				if only == nil {
-					err = w.chunk(c)
-				} else {
-					err = w.collect(c, collected)
-				}
-				if err != nil {
-					// The error cancels gctx: the scanner's send gives up
-					// and it closes the channels, so nothing is left blocked.
-					return err
-				}
-			}
-			if only == nil {
-				if err := w.drain(); err != nil {
-					return err
-				}
-				return w.endRound()
-			}
-			return w.foldLate(gctx, collected)
-		})
+		// A worker's error cancels gctx: the scanner's send gives up and
+		// it closes the channels, so nothing is left blocked.
+		g.Go(func() error { return p.fold(gctx, w, chans[i]) })
 	}
 	return g.Wait()
+}
+
+// scanPass is what one scan of the log (Views.pass) does. firstPass folds
+// every record; latePass collects the late customers' events and folds
+// them at the end.
+type scanPass interface {
+	// deal reports whether the scanner deals rec to its customer's worker.
+	deal(rec *eventstore.RawRecord) bool
+	// marks reports whether a referral event also deals a mark to the
+	// referred customer's worker.
+	marks() bool
+	// scanned is called once every record has been dealt.
+	scanned()
+	// fold is one worker's loop over the chunks dealt to it.
+	fold(ctx context.Context, w *foldWorker, chunks <-chan *scanChunk) error
+}
+
+// afterAsOf returns the test of an event time being after asOf (never,
+// for a zero asOf).
+func afterAsOf(asOf time.Time) func(sec int64, nsec int32) bool {
+	asOfSec, asOfNsec := asOf.Unix(), int32(asOf.Nanosecond())
+	return func(sec int64, nsec int32) bool {
+		return !asOf.IsZero() && (sec > asOfSec || (sec == asOfSec && nsec > asOfNsec))
+	}
+}
+
+// firstPass scans every record up to target: it fills res (the log hash
+// at target, the bytes folded, the newest event time), reports progress,
+// deals the events up to asOf and the referral marks, and the workers fold
+// them through their reorder windows and end their first round.
+type firstPass struct {
+	progress func(done, total uint64) // Options.Progress; nil: none
+	target   uint64
+	after    func(sec int64, nsec int32) bool
+	res      *buildResult
+	done     uint64 // records scanned
+	maxSec   int64  // newest event time dealt (math.MinInt64: none)
+	maxNsec  int32
+}
+
+func newFirstPass(v *Views, target uint64, asOf time.Time, res *buildResult) *firstPass {
+	return &firstPass{progress: v.opts.Progress, target: target, after: afterAsOf(asOf), res: res, maxSec: math.MinInt64}
+}
+
+func (p *firstPass) deal(rec *eventstore.RawRecord) bool {
+	p.done++
+	if rec.Seq == p.target {
+		copy(p.res.hash[:], rec.Hash)
+	}
+	if p.progress != nil && p.done&0xffff == 0 {
+		p.progress(p.done, p.target)
+	}
+	if p.after(rec.EventSec, rec.EventNsec) {
+		return false
+	}
+	if rec.EventSec > p.maxSec || (rec.EventSec == p.maxSec && rec.EventNsec > p.maxNsec) {
+		p.maxSec, p.maxNsec = rec.EventSec, rec.EventNsec
+	}
+	p.res.bytes += uint64(len(rec.Raw))
+	return true
+}
+
+func (p *firstPass) marks() bool { return true }
+
+func (p *firstPass) scanned() {
+	if p.maxSec != math.MinInt64 {
+		p.res.maxTime = time.Unix(p.maxSec, int64(p.maxNsec)).UTC()
+	}
+	if p.progress != nil {
+		p.progress(p.done, p.target)
+	}
+}
+
+func (p *firstPass) fold(_ context.Context, w *foldWorker, chunks <-chan *scanChunk) error {
+	for c := range chunks {
+		if err := w.chunk(c); err != nil {
+			return err
+		}
+	}
+	if err := w.drain(); err != nil {
+		return err
+	}
+	return w.endRound()
+}
+
+// latePass scans for the late customers in only: it deals their events up
+// to asOf and no marks; each worker collects them and folds them at the end
+// (foldLate).
+type latePass struct {
+	only  map[string]struct{}
+	after func(sec int64, nsec int32) bool
+}
+
+func (p *latePass) deal(rec *eventstore.RawRecord) bool {
+	_, ok := p.only[string(rec.Customer)]
+	return ok && !p.after(rec.EventSec, rec.EventNsec)
+}
+
+func (p *latePass) marks() bool { return false }
+
+func (p *latePass) scanned() {}
+
+func (p *latePass) fold(ctx context.Context, w *foldWorker, chunks <-chan *scanChunk) error {
+	collected := map[string][]histItem{}
+	for c := range chunks {
+		if err := w.collect(c, collected); err != nil {
+			return err
+		}
+	}
+	return w.foldLate(ctx, collected)
 }
 
 // foldWorker folds the customers of one shard.
