@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,15 +44,9 @@ func (o AppendOptions) withDefaults() AppendOptions {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	if o.Logger == nil {
-		o.Logger = discardLogger
-	}
-	if o.RejectSubject == "" {
-		o.RejectSubject = DefaultRejectSubject
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = DefaultMaxInFlight
-	}
+	o.Logger = cmp.Or(o.Logger, discardLogger)
+	o.RejectSubject = cmp.Or(o.RejectSubject, DefaultRejectSubject)
+	o.MaxInFlight = positiveOr(o.MaxInFlight, DefaultMaxInFlight)
 	return o
 }
 

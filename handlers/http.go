@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -45,9 +46,7 @@ type HTTPOptions struct {
 // withDefaults is o with every zero field given its default (the nil
 // PopulationAsOf stays nil: Queries picks the Views' shared limiter).
 func (o HTTPOptions) withDefaults() HTTPOptions {
-	if o.Logger == nil {
-		o.Logger = discardLogger
-	}
+	o.Logger = cmp.Or(o.Logger, discardLogger)
 	return o
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -71,36 +72,18 @@ const (
 // withDefaults is o with every zero field given its default; the stream's
 // subject prefix is the ingester's unless set.
 func (o IngestOptions) withDefaults() IngestOptions {
-	if o.SubjectPrefix == "" {
-		o.SubjectPrefix = DefaultSubjectPrefix
-	}
-	if o.RejectSubject == "" {
-		o.RejectSubject = DefaultRejectSubject
-	}
-	if o.BatchSize <= 0 {
-		o.BatchSize = DefaultBatchSize
-	}
+	o.SubjectPrefix = cmp.Or(o.SubjectPrefix, DefaultSubjectPrefix)
+	o.RejectSubject = cmp.Or(o.RejectSubject, DefaultRejectSubject)
+	o.BatchSize = positiveOr(o.BatchSize, DefaultBatchSize)
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
-	if o.Logger == nil {
-		o.Logger = discardLogger
-	}
-	if o.NakDelay <= 0 {
-		o.NakDelay = DefaultNakDelay
-	}
-	if o.MaxNakDelay <= 0 {
-		o.MaxNakDelay = DefaultMaxNakDelay
-	}
-	if o.LagEvery <= 0 {
-		o.LagEvery = DefaultLagEvery
-	}
-	if o.RepairEvery <= 0 {
-		o.RepairEvery = DefaultRepairEvery
-	}
-	if o.Stream.SubjectPrefix == "" {
-		o.Stream.SubjectPrefix = o.SubjectPrefix
-	}
+	o.Logger = cmp.Or(o.Logger, discardLogger)
+	o.NakDelay = positiveOr(o.NakDelay, DefaultNakDelay)
+	o.MaxNakDelay = positiveOr(o.MaxNakDelay, DefaultMaxNakDelay)
+	o.LagEvery = positiveOr(o.LagEvery, DefaultLagEvery)
+	o.RepairEvery = positiveOr(o.RepairEvery, DefaultRepairEvery)
+	o.Stream.SubjectPrefix = cmp.Or(o.Stream.SubjectPrefix, o.SubjectPrefix)
 	o.Stream = o.Stream.withDefaults()
 	return o
 }

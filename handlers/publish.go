@@ -3,6 +3,7 @@ package handlers
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -45,21 +46,11 @@ const (
 
 // withDefaults is o with every zero field given its default.
 func (o PublishOptions) withDefaults() PublishOptions {
-	if o.SubjectPrefix == "" {
-		o.SubjectPrefix = DefaultSubjectPrefix
-	}
-	if o.MaxPending <= 0 {
-		o.MaxPending = DefaultMaxPending
-	}
-	if o.AckTimeout <= 0 {
-		o.AckTimeout = DefaultAckTimeout
-	}
-	if o.ProgressEvery <= 0 {
-		o.ProgressEvery = DefaultProgressEvery
-	}
-	if o.MaxErrors <= 0 {
-		o.MaxErrors = DefaultMaxErrors
-	}
+	o.SubjectPrefix = cmp.Or(o.SubjectPrefix, DefaultSubjectPrefix)
+	o.MaxPending = positiveOr(o.MaxPending, DefaultMaxPending)
+	o.AckTimeout = positiveOr(o.AckTimeout, DefaultAckTimeout)
+	o.ProgressEvery = positiveOr(o.ProgressEvery, DefaultProgressEvery)
+	o.MaxErrors = positiveOr(o.MaxErrors, DefaultMaxErrors)
 	return o
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,28 +37,23 @@ type StreamOptions struct {
 }
 
 func (o StreamOptions) withDefaults() StreamOptions {
-	if o.Stream == "" {
-		o.Stream = DefaultStream
-	}
-	if o.SubjectPrefix == "" {
-		o.SubjectPrefix = DefaultSubjectPrefix
-	}
-	if o.Consumer == "" {
-		o.Consumer = DefaultConsumer
-	}
-	if o.DedupeWindow == 0 {
-		o.DedupeWindow = DefaultDedupeWindow
-	}
-	if o.AckWait == 0 {
-		o.AckWait = DefaultAckWait
-	}
-	if o.MaxAckPending == 0 {
-		o.MaxAckPending = DefaultMaxAckPending
-	}
-	if o.Replicas == 0 {
-		o.Replicas = 1
-	}
+	o.Stream = cmp.Or(o.Stream, DefaultStream)
+	o.SubjectPrefix = cmp.Or(o.SubjectPrefix, DefaultSubjectPrefix)
+	o.Consumer = cmp.Or(o.Consumer, DefaultConsumer)
+	o.DedupeWindow = cmp.Or(o.DedupeWindow, DefaultDedupeWindow)
+	o.AckWait = cmp.Or(o.AckWait, DefaultAckWait)
+	o.MaxAckPending = cmp.Or(o.MaxAckPending, DefaultMaxAckPending)
+	o.Replicas = cmp.Or(o.Replicas, 1)
 	return o
+}
+
+// positiveOr is v, or def when v is not positive (an options field's
+// zero, or a nonsensical negative, takes its default).
+func positiveOr[T ~int | ~int64](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Provision makes sure the stream and the durable consumer exist: each is
