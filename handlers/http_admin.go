@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections/customer"
@@ -24,7 +23,7 @@ import (
 //
 //	GET /v1/verify                    walk the hash chain of the live log: VerifyReply
 //	GET /v1/nps[?as_of=]              customer.NPSResult
-//	GET /v1/export/events             the log, JSONL of ExportEvent in sequence order
+//	GET /v1/export/events             the log, JSONL of StoredEvent in sequence order
 //	GET /v1/export/customers[?as_of=] every customer's answer, JSONL of customer.Answer
 //	GET /v1/quarantine                the quarantine, JSONL of QuarantineLine
 //
@@ -63,22 +62,6 @@ func NewVerifyReply(rep eventstore.VerifyReport, err error) VerifyReply {
 		r.FirstBadSeq = &s
 	}
 	return r
-}
-
-// ExportEvent is one line of the log's JSONL export: the record and the
-// event exactly as received.
-type ExportEvent struct {
-	Seq        uint64         `json:"seq"`
-	Version    uint64         `json:"version"`
-	RecordedAt time.Time      `json:"recorded_at"`
-	Hash       string         `json:"hash"`
-	Event      jsontext.Value `json:"event"`
-}
-
-// NewExportEvent is r as exported.
-func NewExportEvent(r *eventstore.Record) ExportEvent {
-	return ExportEvent{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(),
-		Hash: hex.EncodeToString(r.Hash[:]), Event: jsontext.Value(r.Raw)}
 }
 
 // QuarantineLine is one quarantine entry as listed and exported.
@@ -206,7 +189,7 @@ func (h *httpHandler) exportEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	h.streamLines(w, r, func(emit func(any) error) error {
 		return h.o.Store.Scan(r.Context(), 1, 0, func(rec *eventstore.Record) error {
-			return emit(NewExportEvent(rec))
+			return emit(NewStoredEvent(rec))
 		})
 	})
 }

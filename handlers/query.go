@@ -19,6 +19,8 @@ import (
 	"time"
 	"weak"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections"
@@ -53,13 +55,21 @@ type EventsPage struct {
 	NextAfter uint64 `json:"next_after,omitempty"`
 }
 
-// StoredEvent is one record of the log.
+// StoredEvent is one record of the log: the engine's record and the event
+// exactly as received. It is an entry of EventsPage and a line of the log's
+// JSONL export (GET /v1/export/events, journey export --what events).
 type StoredEvent struct {
-	Seq        uint64          `json:"seq"`
-	Version    uint64          `json:"version"`
-	RecordedAt time.Time       `json:"recorded_at"`
-	Hash       string          `json:"hash"`
-	Event      json.RawMessage `json:"event"`
+	Seq        uint64         `json:"seq"`
+	Version    uint64         `json:"version"`
+	RecordedAt time.Time      `json:"recorded_at"`
+	Hash       string         `json:"hash"`
+	Event      jsontext.Value `json:"event"`
+}
+
+// NewStoredEvent is r as answered and exported.
+func NewStoredEvent(r *eventstore.Record) StoredEvent {
+	return StoredEvent{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(),
+		Hash: hex.EncodeToString(r.Hash[:]), Event: jsontext.Value(r.Raw)}
 }
 
 // SegmentsAnswer is the answer of GET /v1/segments?by=: one segmentation's
@@ -121,8 +131,7 @@ func (q Queries) Events(ctx context.Context, id string, after uint64, limit int,
 	}
 	page := EventsPage{Customer: id, Events: []StoredEvent{}}
 	next, err := q.eachPageEvent(ctx, id, after, limit, MaxPageBytes, asOf, func(rec *eventstore.Record, _ []byte) error {
-		page.Events = append(page.Events, StoredEvent{Seq: rec.Seq, Version: rec.Version, RecordedAt: rec.RecordedAt,
-			Hash: hex.EncodeToString(rec.Hash[:]), Event: json.RawMessage(rec.Raw)})
+		page.Events = append(page.Events, NewStoredEvent(rec))
 		return nil
 	})
 	if err != nil {

@@ -28,7 +28,7 @@ func init() {
 
 // exportEvent is one line of export --what events --format jsonl (and of
 // GET /v1/export/events).
-type exportEvent = handlers.ExportEvent
+type exportEvent = handlers.StoredEvent
 
 func (a *app) exportCommand() *cobra.Command {
 	var what, format, out, asOf, config, server string
@@ -153,7 +153,7 @@ func (a *app) exportEvents(ctx context.Context, w io.Writer, format, server stri
 			if format == "csv" {
 				return cw.Write(eventCSVRow(r, hex.EncodeToString(r.Hash[:])))
 			}
-			return cli.WriteJSON(w, handlers.NewExportEvent(r))
+			return cli.WriteJSON(w, handlers.NewStoredEvent(r))
 		})
 	}
 	cw.Flush()
