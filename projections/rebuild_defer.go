@@ -2,6 +2,7 @@ package projections
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -260,4 +261,30 @@ func (w *foldWorker) replay(fs vfs.FS, path string) error {
 		}
 	}
 	return errors.Join(err, f.Close(), fs.Remove(path))
+}
+
+// rounds replays the worker's defer files after the first pass: a round
+// opens admission and replays files from the queue while it holds fewer
+// than half its bound, then writes its states; what it defers goes to the
+// end of the queue.
+func (w *foldWorker) rounds(ctx context.Context) error {
+	for len(w.queue) > 0 {
+		w.round++
+		w.closed = false
+		w.def = newDeferSet(w.v.opts.FS, fmt.Sprintf("%s.w%d.r%d", w.spool, w.id, w.round), 1)
+		for len(w.queue) > 0 && !w.closed && len(w.states)+len(w.coll) < max(1, w.maxStates/2) {
+			in := w.queue[0]
+			w.queue = w.queue[1:]
+			if err := w.replay(w.v.opts.FS, in); err != nil {
+				return err
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		if err := w.endRound(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
