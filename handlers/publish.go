@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/internal/every"
 )
 
 // PublishOptions configure Publish. Zero fields take defaults.
@@ -218,26 +219,11 @@ func (p *publisher) progressLoop() (stop func()) {
 	if p.o.Progress == nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(p.o.ProgressEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				p.o.Progress(p.snapshot())
-			}
-		}
-	}()
+	report := func() { p.o.Progress(p.snapshot()) }
+	stopEvery := every.Do(p.o.ProgressEvery, report)
 	return func() {
-		close(done)
-		wg.Wait()
-		p.o.Progress(p.snapshot())
+		stopEvery()
+		report()
 	}
 }
 

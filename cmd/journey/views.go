@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/journey-cdp/journey/internal/cli"
+	"github.com/journey-cdp/journey/internal/every"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
@@ -62,10 +63,9 @@ func (a *app) openViewsCache(ctx context.Context, configPath string, opts projec
 			bar = cli.NewProgress(a.stderr, int64(behind), "catch up")
 		}
 		from := v.Checkpoint()
-		done := make(chan struct{})
-		go a.followProgress(bar, v, from, done)
+		stop := followProgress(bar, v, from)
 		_, err := v.CatchUp(ctx)
-		close(done)
+		stop()
 		bar.Finish()
 		if err != nil {
 			closeAll()
@@ -75,21 +75,12 @@ func (a *app) openViewsCache(ctx context.Context, configPath string, opts projec
 	return v, closeAll, nil
 }
 
-// followProgress moves bar with the views' checkpoint until done.
-func (a *app) followProgress(bar *cli.Progress, v *projections.Views, from uint64, done <-chan struct{}) {
+// followProgress moves bar with the views' checkpoint until stop.
+func followProgress(bar *cli.Progress, v *projections.Views, from uint64) (stop func()) {
 	if bar == nil {
-		return
+		return func() {}
 	}
-	t := newTicker()
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			bar.Set(int64(v.Checkpoint() - from))
-		}
-	}
+	return every.Do(progressEvery, func() { bar.Set(int64(v.Checkpoint() - from)) })
 }
 
 // notFound turns a projections "no such customer" into a clear error.
@@ -105,5 +96,5 @@ func configFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVar(p, "config", "", "projection rules file (JSON: satisfaction weights, home_country, CEL rule segments)")
 }
 
-// newTicker ticks for progress bars.
-func newTicker() *time.Ticker { return time.NewTicker(200 * time.Millisecond) }
+// progressEvery is how often progress bars move.
+const progressEvery = 200 * time.Millisecond
