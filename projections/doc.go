@@ -14,7 +14,7 @@
 // package stores, orders and feeds those folds: the views, the live
 // projector, the rebuild, as-of answers, segments and the stored churn fit.
 //
-// # The views (views.go, projector.go, rebuild.go, asof.go, segments.go)
+// # The views (views.go, projector.go, rebuild*.go, asof.go, snapshot.go, segments.go)
 //
 // Views is a Pebble database under the data directory, disposable: it can
 // be deleted at any time and is rebuilt from the log.
