@@ -28,6 +28,23 @@ type Metrics struct {
 	Recoveries  *prometheus.CounterVec // what the ingester did to recover, by action
 }
 
+// counter, counterVec, gauge and histogram make a metric of name and help.
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func counterVec(name, help, label string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+}
+
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
+
+func histogram(name, help string, buckets []float64) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+}
+
 // NewMetrics creates the metrics on a new registry, with the Go runtime and
 // process collectors.
 func NewMetrics() *Metrics {
@@ -35,46 +52,19 @@ func NewMetrics() *Metrics {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	latency := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 	m := &Metrics{
-		Registry: reg,
-		Appended: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "journey_events_appended_total", Help: "Events appended to the log (durable, fsynced).",
-		}),
-		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "journey_events_duplicate_total", Help: "Events whose id was already in the log with identical bytes.",
-		}),
-		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "journey_events_rejected_total", Help: "Events refused, by error code.",
-		}, []string{"code"}),
-		Batch: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "journey_ingest_batch_events", Help: "Events per ingest batch (one Append, one fsync).",
-			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000},
-		}),
-		AppendDur: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "journey_append_fsync_seconds", Help: "Duration of one store Append call, which returns after its fsync.",
-			Buckets: latency,
-		}),
-		BatchDur: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "journey_ingest_batch_seconds", Help: "Duration of one ingest batch from its first message taken to its last ack sent.",
-			Buckets: latency,
-		}),
-		NakDelayed: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "journey_ingest_nak_total", Help: "Messages nak'ed with a delay after a transient store failure.",
-		}),
-		Pending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "journey_consumer_pending", Help: "Stream messages not yet delivered to the engine's consumer (consumer lag).",
-		}),
-		AckPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "journey_consumer_ack_pending", Help: "Messages delivered to the engine but not yet acknowledged.",
-		}),
-		JetStreamOK: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "journey_jetstream_ok", Help: "1 while the ingester finds no JetStream problem (see /readyz for the one it found), else 0.",
-		}),
-		Problems: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "journey_jetstream_problems_total", Help: "JetStream problems the ingester found, by kind, counted when one begins.",
-		}, []string{"kind"}),
-		Recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "journey_ingest_recoveries_total", Help: "What the ingester did to recover: consumer_recreated, stream_recreated, consume_restarted, jetstream_restarted.",
-		}, []string{"action"}),
+		Registry:    reg,
+		Appended:    counter("journey_events_appended_total", "Events appended to the log (durable, fsynced)."),
+		Duplicates:  counter("journey_events_duplicate_total", "Events whose id was already in the log with identical bytes."),
+		Rejected:    counterVec("journey_events_rejected_total", "Events refused, by error code.", "code"),
+		Batch:       histogram("journey_ingest_batch_events", "Events per ingest batch (one Append, one fsync).", []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000}),
+		AppendDur:   histogram("journey_append_fsync_seconds", "Duration of one store Append call, which returns after its fsync.", latency),
+		BatchDur:    histogram("journey_ingest_batch_seconds", "Duration of one ingest batch from its first message taken to its last ack sent.", latency),
+		NakDelayed:  counter("journey_ingest_nak_total", "Messages nak'ed with a delay after a transient store failure."),
+		Pending:     gauge("journey_consumer_pending", "Stream messages not yet delivered to the engine's consumer (consumer lag)."),
+		AckPending:  gauge("journey_consumer_ack_pending", "Messages delivered to the engine but not yet acknowledged."),
+		JetStreamOK: gauge("journey_jetstream_ok", "1 while the ingester finds no JetStream problem (see /readyz for the one it found), else 0."),
+		Problems:    counterVec("journey_jetstream_problems_total", "JetStream problems the ingester found, by kind, counted when one begins.", "kind"),
+		Recoveries:  counterVec("journey_ingest_recoveries_total", "What the ingester did to recover: consumer_recreated, stream_recreated, consume_restarted, jetstream_restarted.", "action"),
 	}
 	reg.MustRegister(m.Appended, m.Duplicates, m.Rejected, m.Batch, m.AppendDur, m.BatchDur, m.NakDelayed, m.Pending, m.AckPending,
 		m.JetStreamOK, m.Problems, m.Recoveries)
