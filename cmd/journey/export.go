@@ -118,49 +118,40 @@ var eventsCSVHeader = []string{"seq", "version", "recorded_at", "time", "id", "c
 // exportEvents writes the log (of the data dir, or of server) and returns
 // how many events.
 func (a *app) exportEvents(ctx context.Context, w io.Writer, format, server string) (uint64, error) {
-	cw := csv.NewWriter(w)
-	if format == "csv" {
-		_ = cw.Write(eventsCSVHeader)
-	}
 	var n uint64
-	var err error
-	if server != "" {
-		err = a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
-			n++
-			if format == "jsonl" {
-				_, err := w.Write(line)
-				return err
-			}
-			var l exportEvent
-			if err := json.Unmarshal(line, &l); err != nil {
-				return fmt.Errorf("event from %s: %w", server, err)
-			}
-			rec, err := recordOf(l.Seq, l.Version, l.RecordedAt, l.Event)
-			if err != nil {
-				return fmt.Errorf("event %d from %s: %w", l.Seq, server, err)
-			}
-			return cw.Write(eventCSVRow(&rec, l.Hash))
-		})
-	} else {
-		var store *eventstore.Store
-		store, err = cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
+	err := writeExport(w, format, eventsCSVHeader, func(cw *csv.Writer) error {
+		if server != "" {
+			return a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
+				n++
+				if format == "jsonl" {
+					_, err := w.Write(line)
+					return err
+				}
+				var l exportEvent
+				if err := json.Unmarshal(line, &l); err != nil {
+					return fmt.Errorf("event from %s: %w", server, err)
+				}
+				rec, err := recordOf(l.Seq, l.Version, l.RecordedAt, l.Event)
+				if err != nil {
+					return fmt.Errorf("event %d from %s: %w", l.Seq, server, err)
+				}
+				return cw.Write(eventCSVRow(&rec, l.Hash))
+			})
+		}
+		store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
 		if err != nil {
-			return 0, err
+			return err
 		}
 		defer store.Close()
-		err = store.Scan(ctx, 1, 0, func(r *eventstore.Record) error {
+		return store.Scan(ctx, 1, 0, func(r *eventstore.Record) error {
 			n++
 			if format == "csv" {
 				return cw.Write(eventCSVRow(r, hex.EncodeToString(r.Hash[:])))
 			}
 			return cli.WriteJSON(w, handlers.NewStoredEvent(r))
 		})
-	}
-	cw.Flush()
-	if err != nil {
-		return n, err
-	}
-	return n, cw.Error()
+	})
+	return n, err
 }
 
 func eventCSVRow(r *eventstore.Record, hash string) []string {
@@ -176,48 +167,40 @@ var customersCSVHeader = []string{"customer", "as_of", "stage", "highest_stage",
 // exportCustomers writes every customer's answer (from the data dir, or
 // from server) and returns how many customers.
 func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, asOf time.Time, config, server string) (uint64, error) {
-	cw := csv.NewWriter(w)
-	if format == "csv" {
-		_ = cw.Write(customersCSVHeader)
-	}
 	var n uint64
-	var err error
-	if server != "" {
-		q := url.Values{}
-		if !asOf.IsZero() {
-			q.Set("as_of", asOf.Format(time.RFC3339Nano))
+	err := writeExport(w, format, customersCSVHeader, func(cw *csv.Writer) error {
+		if server != "" {
+			q := url.Values{}
+			if !asOf.IsZero() {
+				q.Set("as_of", asOf.Format(time.RFC3339Nano))
+			}
+			return a.serverLines(ctx, server, "/v1/export/customers", q, func(line []byte) error {
+				n++
+				if format == "jsonl" {
+					_, err := w.Write(line)
+					return err
+				}
+				var c customer.Answer
+				if err := json.Unmarshal(line, &c); err != nil {
+					return fmt.Errorf("customer from %s: %w", server, err)
+				}
+				return cw.Write(customerCSVRow(&c))
+			})
 		}
-		err = a.serverLines(ctx, server, "/v1/export/customers", q, func(line []byte) error {
-			n++
-			if format == "jsonl" {
-				_, err := w.Write(line)
-				return err
-			}
-			var c customer.Answer
-			if err := json.Unmarshal(line, &c); err != nil {
-				return fmt.Errorf("customer from %s: %w", server, err)
-			}
-			return cw.Write(customerCSVRow(&c))
-		})
-	} else {
-		v, closeAll, oerr := a.openViews(ctx, config, projections.Options{}, false)
-		if oerr != nil {
-			return 0, oerr
+		v, closeAll, err := a.openViews(ctx, config, projections.Options{}, false)
+		if err != nil {
+			return err
 		}
 		defer closeAll()
-		err = v.Customers(ctx, asOf, true, func(c *customer.Answer) error {
+		return v.Customers(ctx, asOf, true, func(c *customer.Answer) error {
 			n++
 			if format == "jsonl" {
 				return cli.WriteJSON(w, c)
 			}
 			return cw.Write(customerCSVRow(c))
 		})
-	}
-	cw.Flush()
-	if err != nil {
-		return n, err
-	}
-	return n, cw.Error()
+	})
+	return n, err
 }
 
 func customerCSVRow(c *customer.Answer) []string {
@@ -251,32 +234,42 @@ func timeOrEmpty(t time.Time) string {
 // exportQuarantine writes the quarantine (of the data dir, or of server)
 // and returns how many entries.
 func (a *app) exportQuarantine(ctx context.Context, w io.Writer, format, server string) (uint64, error) {
+	var n uint64
+	err := writeExport(w, format, quarantineCSVHeader, func(cw *csv.Writer) error {
+		each := func(l *quarantineLine) error {
+			n++
+			if format == "csv" {
+				raw := ""
+				if l.Raw != nil {
+					raw = *l.Raw
+				}
+				return cw.Write([]string{strconv.FormatUint(l.Seq, 10), l.ReceivedAt.Format(time.RFC3339Nano), l.Code,
+					l.Field, l.Reason, l.Origin, raw, l.RawBase64})
+			}
+			return cli.WriteJSON(w, l)
+		}
+		if server != "" {
+			return a.serverQuarantine(ctx, server, each)
+		}
+		return a.localQuarantine(ctx, each)
+	})
+	return n, err
+}
+
+var quarantineCSVHeader = []string{"seq", "received_at", "code", "field", "reason", "origin", "raw", "raw_base64"}
+
+// writeExport is the frame of every export: with format csv the header,
+// then what fill writes (CSV rows to cw, or JSONL straight to w), then the
+// flush; the error is fill's, else the CSV writer's.
+func writeExport(w io.Writer, format string, header []string, fill func(cw *csv.Writer) error) error {
 	cw := csv.NewWriter(w)
 	if format == "csv" {
-		_ = cw.Write([]string{"seq", "received_at", "code", "field", "reason", "origin", "raw", "raw_base64"})
+		_ = cw.Write(header)
 	}
-	var n uint64
-	each := func(l *quarantineLine) error {
-		n++
-		if format == "csv" {
-			raw := ""
-			if l.Raw != nil {
-				raw = *l.Raw
-			}
-			return cw.Write([]string{strconv.FormatUint(l.Seq, 10), l.ReceivedAt.Format(time.RFC3339Nano), l.Code,
-				l.Field, l.Reason, l.Origin, raw, l.RawBase64})
-		}
-		return cli.WriteJSON(w, l)
-	}
-	var err error
-	if server != "" {
-		err = a.serverQuarantine(ctx, server, each)
-	} else {
-		err = a.localQuarantine(ctx, each)
-	}
+	err := fill(cw)
 	cw.Flush()
 	if err != nil {
-		return n, err
+		return err
 	}
-	return n, cw.Error()
+	return cw.Error()
 }
