@@ -72,7 +72,9 @@ func TestIngestJetStreamDiskFull(t *testing.T) {
 	if v := value(t, r.metrics.Recoveries.WithLabelValues("jetstream_restarted")); v < 1 {
 		t.Fatalf("jetstream_restarted=%v", v)
 	}
-	if n := logs.count("jetstream problem"); n != 1 {
-		t.Errorf("%d log lines about the problem, want 1:\n%s", n, logs.b.String())
+	// One line per transition of kind (a filling disk may show as
+	// storage_full before stream_write_error), never one per message.
+	if n := logs.count("jetstream problem"); n < 1 || n > 3 {
+		t.Errorf("%d log lines about the problem, want 1 to 3 (one per kind it went through):\n%s", n, logs.b.String())
 	}
 }
