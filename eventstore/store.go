@@ -176,7 +176,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	dir = filepath.Clean(dir)
 	if !o.ReadOnly {
 		if err := checkFree(o.FS, dir, o.MinFreeBytes); err != nil {
-			return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
+			return nil, fmt.Errorf("open %s: %w", dir, err) // err names the package
 		}
 	}
 	g, err := newGuardFS(o.FS, dir, o.Logger)
