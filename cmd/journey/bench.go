@@ -11,10 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, (*app).benchCommand)
-}
-
 // benchRow is the common part of every measurement (each bench's JSON
 // line embeds it), read back for the human table.
 type benchRow = bench.Result

@@ -21,12 +21,7 @@ type churnFitLine struct {
 }
 
 func (a *app) churnCommand() *cobra.Command {
-	churn := &cobra.Command{
-		Use:   "churn fit [--data DIR] [--as-of T] [--unit week|day]",
-		Short: "Churn models: fit BG/NBD to the purchase history",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
+	churn := groupCommand("churn fit [--data DIR] [--as-of T] [--unit week|day]", "Churn models: fit BG/NBD to the purchase history")
 	var asOf, unit, config string
 	fit := &cobra.Command{
 		Use:   "fit [--as-of T] [--unit week|day]",

@@ -22,10 +22,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, (*app).exportCommand)
-}
-
 // exportEvent is one line of export --what events --format jsonl (and of
 // GET /v1/export/events).
 type exportEvent = handlers.StoredEvent

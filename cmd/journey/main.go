@@ -224,17 +224,24 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		a.historyCommand(),
 		a.verifyCommand(),
 		a.quarantineCommand(),
+		a.npsCommand(),
+		a.customerCommand(),
+		a.segmentsCommand(),
+		a.churnCommand(),
+		a.rebuildCommand(),
+		a.benchCommand(),
+		a.serveCommand(),
+		a.publishCommand(),
+		a.exportCommand(),
 	)
-	for _, add := range extraCommands {
-		root.AddCommand(add(a))
-	}
 	a.addDataFlags(root)
 	return root
 }
 
-// extraCommands are the subcommands registered by files that depend on
-// packages beyond the event store (projections, handlers, engine).
-var extraCommands []func(*app) *cobra.Command
+// groupCommand is a command that only groups subcommands (see groupRunE).
+func groupCommand(use, short string) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Args: cobra.ArbitraryArgs, RunE: groupRunE}
+}
 
 // groupRunE is the RunE of a command that only groups subcommands: without
 // arguments it shows help; anything else is an unknown command.

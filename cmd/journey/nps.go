@@ -11,10 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, (*app).npsCommand)
-}
-
 func (a *app) npsCommand() *cobra.Command {
 	var asOf, by, server string
 	cmd := &cobra.Command{

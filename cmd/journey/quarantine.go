@@ -31,12 +31,7 @@ type retrySummary struct {
 }
 
 func (a *app) quarantineCommand() *cobra.Command {
-	q := &cobra.Command{
-		Use:   "quarantine [--data DIR] list|retry",
-		Short: "List or retry the rejected input kept in quarantine",
-		Args:  cobra.ArbitraryArgs,
-		RunE:  groupRunE,
-	}
+	q := groupCommand("quarantine [--data DIR] list|retry", "List or retry the rejected input kept in quarantine")
 	var server string
 	list := &cobra.Command{
 		Use:   "list [--server URL]",

@@ -17,10 +17,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, (*app).serveCommand, (*app).publishCommand)
-}
-
 // natsFlags are the client options of a NATS connection (serve, publish).
 type natsFlags struct {
 	url, user, password, token, nkey, creds, ca, cert, key string

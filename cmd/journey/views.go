@@ -12,15 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands,
-		(*app).customerCommand,
-		(*app).segmentsCommand,
-		(*app).churnCommand,
-		(*app).rebuildCommand,
-	)
-}
-
 // openViews opens the log and the views of the data dir and, unless
 // noCatchUp, brings the views up to date with the log. close closes both.
 func (a *app) openViews(ctx context.Context, configPath string, opts projections.Options, noCatchUp bool) (v *projections.Views, closeAll func(), err error) {
