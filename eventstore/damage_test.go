@@ -356,3 +356,50 @@ func TestGuardDeletesCompactedTables(t *testing.T) {
 		t.Fatalf("verify = %+v, %v; want %d events", rep, err, n)
 	}
 }
+
+// TestAcceptLoss: after a damaged WAL lost acknowledged records, the
+// operator's explicit AcceptLoss names the range given up and Open accepts
+// the shorter log again (appends continue after its last record); on an
+// intact log it refuses and changes nothing.
+func TestAcceptLoss(t *testing.T) {
+	dir := t.TempDir()
+	fillOSLog(t, dir, 2000, 50)
+	wals := filesOf(t, dir, "*.log")
+	fi, err := os.Stat(wals[len(wals)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
+	acked := appendMore(t, dir, 1500)
+	wals = filesOf(t, dir, "*.log")
+	fi, _ = os.Stat(wals[len(wals)-1])
+	flipByte(t, wals[len(wals)-1], before+(fi.Size()-before)/2)
+	if _, err := Open(dir, &Options{MinFreeBytes: -1}); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("Open = %v, want ErrDamaged", err)
+	}
+	from, to, err := AcceptLoss(context.Background(), dir, &Options{MinFreeBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if from != 2001 || to != acked {
+		t.Fatalf("AcceptLoss gave up %d..%d, want 2001..%d", from, to, acked)
+	}
+	s, err := Open(dir, &Options{MinFreeBytes: -1})
+	if err != nil {
+		t.Fatalf("Open after AcceptLoss: %v", err)
+	}
+	res := appendOK(t, s, unchecked(mkEvent(t, "after-loss", "c", t0, "")))
+	if res[0].Seq != from {
+		t.Fatalf("the next append got seq %d, want %d", res[0].Seq, from)
+	}
+	rep, err := s.Verify(context.Background(), nil)
+	if err != nil || !rep.OK || rep.Events != from {
+		t.Fatalf("verify after AcceptLoss = %+v, %v", rep, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := AcceptLoss(context.Background(), dir, &Options{MinFreeBytes: -1}); !errors.Is(err, ErrNothingToAccept) {
+		t.Fatalf("AcceptLoss on an intact log = %v, want ErrNothingToAccept", err)
+	}
+}

@@ -55,6 +55,18 @@ func TestVerifyDamagedWAL(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.err.Error(), "damaged") {
 		t.Fatalf("import into a damaged log: exit %d, %v", r.code, r.err)
 	}
+	// The operator gives the lost records up explicitly: the log opens again.
+	var acc acceptLossResult
+	if err := json.Unmarshal([]byte(lastLine(mustRun(t, nil, "verify", "--accept-loss", "--json", "--data", dir))), &acc); err != nil {
+		t.Fatal(err)
+	}
+	if !acc.Accepted || acc.MissingFrom != *res.FirstBadSeq || acc.MissingTo != uint64(sum.Appended) {
+		t.Fatalf("accept-loss = %+v, want %d..%d", acc, *res.FirstBadSeq, sum.Appended)
+	}
+	if err := json.Unmarshal([]byte(lastLine(mustRun(t, nil, "verify", "--json", "--data", dir))), &res); err != nil || !res.OK {
+		t.Fatalf("verify after accept-loss: %+v %v", res, err)
+	}
+	mustRun(t, []byte(""), "import", "--data", dir, "-")
 }
 
 func lastLine(s string) string {

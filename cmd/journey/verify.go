@@ -26,8 +26,9 @@ var errVerifyFailed = errors.New("the log does not verify")
 
 func (a *app) verifyCommand() *cobra.Command {
 	var server string
+	var acceptLoss bool
 	cmd := &cobra.Command{
-		Use:   "verify [--data DIR | --server URL]",
+		Use:   "verify [--data DIR | --server URL] [--accept-loss]",
 		Short: "Walk the hash chain; exit 1 naming the first bad sequence",
 		Long: `verify walks the whole log in sequence order and checks every record: no gap
 in the sequence, each hash = SHA-256(previous hash || record), and the id and
@@ -37,11 +38,24 @@ With --json it ends with {"ok":…,"events":N,"head":"<hex>","first_bad_seq":N|n
 "duration_s":S,"events_per_s":R}.
 
 With --server URL the running journey serve walks its live log (GET /v1/verify)
-and answers the same: an auditor verifies without stopping the engine.`,
+and answers the same: an auditor verifies without stopping the engine.
+
+With --accept-loss, on a log that ends before its durable head record (a
+damaged WAL or MANIFEST lost acknowledged records and no backup holds them),
+verify checks every record the log still has and moves the head record back
+to the last one, so that serve and import accept the shorter log again; it
+prints the range given up. Restore from a backup instead when you have one,
+and look in data/log/archive first: it keeps what Pebble wanted to delete.`,
 		Example: `  journey verify --data ./data
   journey verify --server http://127.0.0.1:8080 --json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if acceptLoss {
+				if server != "" {
+					return usageErrorf("--accept-loss works on a stopped engine's --data, not with --server")
+				}
+				return a.runAcceptLoss(cmd.Context())
+			}
 			if server != "" {
 				return a.runVerifyOnServer(cmd.Context(), server)
 			}
@@ -49,6 +63,7 @@ and answers the same: an auditor verifies without stopping the engine.`,
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "ask the running journey serve at this URL to walk its live log")
+	cmd.Flags().BoolVar(&acceptLoss, "accept-loss", false, "give up the acknowledged records a damaged log lost, so that it opens again (no backup? see --help)")
 	return cmd
 }
 
@@ -137,4 +152,30 @@ func (a *app) verifyReport(res verifyResult) error {
 		return fmt.Errorf("%w: first bad sequence %d: %s", errVerifyFailed, *res.FirstBadSeq, res.Reason)
 	}
 	return fmt.Errorf("%w: %s", errVerifyFailed, res.Reason)
+}
+
+// acceptLossResult is journey verify --accept-loss --json's line.
+type acceptLossResult struct {
+	Accepted    bool   `json:"accepted"`
+	MissingFrom uint64 `json:"missing_from"`
+	MissingTo   uint64 `json:"missing_to"`
+}
+
+// runAcceptLoss moves the durable head record back to the log's last
+// record after checking what the log still has.
+func (a *app) runAcceptLoss(ctx context.Context) error {
+	dir := cli.LogDir(a.dataDir())
+	if err := cli.CheckFree(a.dataDir(), dir); err != nil {
+		return err
+	}
+	from, to, err := eventstore.AcceptLoss(ctx, dir, a.storeOptions())
+	if err != nil {
+		return err
+	}
+	if a.jsonOut {
+		return a.printJSON(acceptLossResult{Accepted: true, MissingFrom: from, MissingTo: to})
+	}
+	a.printf("accepted the loss of records %d..%d (%d acknowledged events); the log now ends at %d and opens again\n",
+		from, to, to-from+1, from-1)
+	return nil
 }
