@@ -332,7 +332,7 @@ const codeNotReady journey.Code = "not_ready"
 
 // goPackagePrefix matches the "pkg: " prefixes Go errors carry
 // ("projections: ", "eventstore: ", "pebble: "…), at a word start.
-var goPackagePrefix = regexp.MustCompile(`(^|[\s(:])(?:projections|eventstore|handlers|journey|engine|cli|pebble|json|micro|nats|bgnbd|simulate|ingestbench)(?:/[a-z0-9]+)*: `)
+var goPackagePrefix = regexp.MustCompile(`(^|[\s(:])(?:projections|eventstore|handlers|journey|engine|cli|pebble|json|micro|nats|bgnbd|simulate|bench|keyspace)(?:/[a-z0-9]+)*: `)
 
 // absolutePath matches an absolute file path (two segments or more).
 var absolutePath = regexp.MustCompile(`(^|[\s"'(=])/(?:[^\s"'(),;:/]+/)+([^\s"'(),;:/]*)`)
