@@ -11,18 +11,24 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
-// TestCommitFailureRefusesAppends injects a failing WAL sync: the callers
-// of that batch get an error (not an acknowledgement), later appends are
-// refused with ErrFailed, and reads still stop at the last durable record.
-func TestCommitFailureRefusesAppends(t *testing.T) {
-	var broken atomic.Bool
-	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+// walFailFS is an in-memory file system whose WAL writes and syncs fail
+// while broken is set.
+func walFailFS(broken *atomic.Bool) vfs.FS {
+	return errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
 		if broken.Load() && strings.HasSuffix(op.Path, ".log") &&
 			(op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileWrite) {
 			return errorfs.ErrInjected
 		}
 		return nil
 	}))
+}
+
+// TestCommitFailureRefusesAppends injects a failing WAL sync: the callers
+// of that batch get an error (not an acknowledgement), later appends are
+// refused with ErrFailed, and reads still stop at the last durable record.
+func TestCommitFailureRefusesAppends(t *testing.T) {
+	var broken atomic.Bool
+	fs := walFailFS(&broken)
 	s, err := Open("log", &Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
@@ -55,13 +61,7 @@ func TestCommitFailureRefusesAppends(t *testing.T) {
 // in an append refuses quarantine writes too: one write path.
 func TestQuarantineSharesFailureState(t *testing.T) {
 	var broken atomic.Bool
-	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if broken.Load() && strings.HasSuffix(op.Path, ".log") &&
-			(op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileWrite) {
-			return errorfs.ErrInjected
-		}
-		return nil
-	}))
+	fs := walFailFS(&broken)
 	t.Run("quarantine fails the store", func(t *testing.T) {
 		s, err := Open("log-q", &Options{FS: fs})
 		if err != nil {

@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -68,29 +66,7 @@ func TestCustomerAsOfSameEverywhere(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var serveErr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		a := newApp(nil, &bytes.Buffer{}, &serveErr)
-		a.getenv = func(string) string { return "" }
-		a.now = func() time.Time { return testClock }
-		done <- a.execute(ctx, []string{"serve", "--data", dir, "--nats-listen", "127.0.0.1:-1", "--http", "127.0.0.1:0", "--log-level", "warn"})
-	}()
-	ready := regexp.MustCompile(`journey serving \(NATS (\S+), HTTP (\S+)\)`)
-	var natsURL, httpURL string
-	for deadline := time.Now().Add(20 * time.Second); natsURL == ""; time.Sleep(20 * time.Millisecond) {
-		if m := ready.FindStringSubmatch(serveErr.String()); m != nil {
-			natsURL, httpURL = m[1], m[2]
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve stopped: %v\n%s", err, serveErr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve not ready after 20s:\n%s", serveErr.String())
-		}
-	}
+	natsURL, httpURL, done, serveErr := startServe(t, ctx, dir)
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)

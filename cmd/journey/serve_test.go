@@ -33,24 +33,20 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestServePublishQuery runs journey serve in-process (embedded NATS on a
-// free port), publishes simulated traffic with journey publish, reads it
-// back through --server, and stops the server with its context.
-func TestServePublishQuery(t *testing.T) {
-	_, data := simulated(t)
-	dir := t.TempDir() + "/data"
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var serveErr syncBuffer
-	done := make(chan error, 1)
+// startServe runs journey serve on dir in-process (embedded NATS and HTTP
+// on free ports) until ctx ends, and waits until it says where it serves.
+// done receives serve's result; serveErr holds its stderr.
+func startServe(t *testing.T, ctx context.Context, dir string) (natsURL, httpURL string, done chan error, serveErr *syncBuffer) {
+	t.Helper()
+	serveErr = &syncBuffer{}
+	done = make(chan error, 1)
 	go func() {
-		a := newApp(nil, &bytes.Buffer{}, &serveErr)
+		a := newApp(nil, &bytes.Buffer{}, serveErr)
 		a.getenv = func(string) string { return "" }
 		a.now = func() time.Time { return testClock }
 		done <- a.execute(ctx, []string{"serve", "--data", dir, "--nats-listen", "127.0.0.1:-1", "--http", "127.0.0.1:0", "--log-level", "warn"})
 	}()
 	ready := regexp.MustCompile(`journey serving \(NATS (\S+), HTTP (\S+)\)`)
-	var natsURL, httpURL string
 	for deadline := time.Now().Add(20 * time.Second); natsURL == ""; time.Sleep(20 * time.Millisecond) {
 		if m := ready.FindStringSubmatch(serveErr.String()); m != nil {
 			natsURL, httpURL = m[1], m[2]
@@ -64,6 +60,18 @@ func TestServePublishQuery(t *testing.T) {
 			t.Fatalf("serve not ready after 20s:\n%s", serveErr.String())
 		}
 	}
+	return natsURL, httpURL, done, serveErr
+}
+
+// TestServePublishQuery runs journey serve in-process (embedded NATS on a
+// free port), publishes simulated traffic with journey publish, reads it
+// back through --server, and stops the server with its context.
+func TestServePublishQuery(t *testing.T) {
+	_, data := simulated(t)
+	dir := t.TempDir() + "/data"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	natsURL, httpURL, done, serveErr := startServe(t, ctx, dir)
 
 	var sum publishLine
 	if err := json.Unmarshal([]byte(mustRun(t, data, "publish", "--json", "--nats-url", natsURL, "-")), &sum); err != nil {
