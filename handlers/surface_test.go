@@ -49,16 +49,24 @@ func bigEvent(t *testing.T, id, customer string, size int) []byte {
 // batch, and returns their bytes.
 func appendEvents(t *testing.T, st *eventstore.Store, customer string, n, size int) [][]byte {
 	t.Helper()
-	var reqs []eventstore.Request
 	var raws [][]byte
 	for i := range n {
-		raw := bigEvent(t, fmt.Sprintf("%s-%d", customer, i), customer, size)
+		raws = append(raws, bigEvent(t, fmt.Sprintf("%s-%d", customer, i), customer, size))
+	}
+	appendRaws(t, st, raws)
+	return raws
+}
+
+// appendRaws decodes raws and appends them in one batch; any refusal fails t.
+func appendRaws(t *testing.T, st *eventstore.Store, raws [][]byte) {
+	t.Helper()
+	var reqs []eventstore.Request
+	for _, raw := range raws {
 		ev, err := journey.Decode(raw, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
 		reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
-		raws = append(raws, raw)
 	}
 	res, err := st.Append(context.Background(), reqs)
 	if err != nil {
@@ -69,7 +77,6 @@ func appendEvents(t *testing.T, st *eventstore.Store, customer string, n, size i
 			t.Fatal(r.Err)
 		}
 	}
-	return raws
 }
 
 func httpGet(t *testing.T, url string) (int, http.Header, []byte) {
