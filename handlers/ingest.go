@@ -658,6 +658,11 @@ func (in *Ingester) reconsume(ctx context.Context, cs *consuming, gone bool) err
 		}
 		return cs.start(cs.consumer())
 	}
+	if gone {
+		if err := in.awaitStreamDeleted(ctx); err != nil {
+			return err
+		}
+	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cons, created, err := provision(pctx, in.o.JetStream, in.o.Stream, in.ackFloor+1)
@@ -679,6 +684,35 @@ func (in *Ingester) reconsume(ctx context.Context, cs *consuming, gone bool) err
 	in.o.Metrics.recovered("consume_restarted")
 	if len(created) == 0 {
 		in.o.Logger.Warn("consuming again", "consumer", in.o.Stream.Consumer)
+	}
+	return nil
+}
+
+// streamGoneGrace is how long a missing stream must stay missing before
+// the ingester creates it again. The server forgets a deleted stream's
+// name before it removes its files; a stream created under that name in
+// between has its directory removed under it and stores nothing, without
+// answering its publishers (nats-server 2.15 stream.stop).
+const streamGoneGrace = 2 * time.Second
+
+// awaitStreamDeleted returns once the stream exists or has been missing
+// for streamGoneGrace (or ctx ended).
+func (in *Ingester) awaitStreamDeleted(ctx context.Context) error {
+	missing := func() bool {
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := in.o.JetStream.Stream(lctx, in.o.Stream.Stream)
+		return errors.Is(err, jetstream.ErrStreamNotFound)
+	}
+	if !missing() {
+		return nil
+	}
+	t := time.NewTimer(streamGoneGrace)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
 	}
 	return nil
 }
