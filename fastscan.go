@@ -60,6 +60,13 @@ func (s *decodeState) fastScan(raw []byte) bool {
 // fastData is scanData for fastScan: the data object at raw[i] ('{'),
 // returning where it ends.
 func (s *decodeState) fastData(raw []byte, i int) (int, bool) {
+	return fastObject(raw, i, 0, &s.fields)
+}
+
+// fastObject scans the object at raw[i] ('{') whose members are at depth+1,
+// returning where it ends; with fields, it keeps the span of each known
+// data field's non-null value there.
+func fastObject(raw []byte, i, depth int, fields *[numFields]span) (int, bool) {
 	var names fastNames
 	i = skipWS(raw, i+1)
 	if i < len(raw) && raw[i] == '}' {
@@ -70,13 +77,14 @@ func (s *decodeState) fastData(raw []byte, i int) (int, bool) {
 		if !ok {
 			return 0, false
 		}
-		i = vi
-		ve, ok := fastValue(raw, i, 1)
+		ve, ok := fastValue(raw, vi, depth+1)
 		if !ok {
 			return 0, false
 		}
-		if f := fieldIndex(raw[ns+1 : ne-1]); f >= 0 && raw[i] != 'n' {
-			s.fields[f] = span{int32(i), int32(ve)}
+		if fields != nil {
+			if f := fieldIndex(raw[ns+1 : ne-1]); f >= 0 && raw[vi] != 'n' {
+				fields[f] = span{int32(vi), int32(ve)}
+			}
 		}
 		var done bool
 		if i, done, ok = fastNext(raw, ve, '}'); !ok || done {
@@ -190,24 +198,7 @@ func fastValue(raw []byte, i, depth int) (int, bool) {
 		if depth >= fastMaxDepth {
 			return 0, false
 		}
-		var names fastNames
-		i = skipWS(raw, i+1)
-		if i < len(raw) && raw[i] == '}' {
-			return i + 1, true
-		}
-		for {
-			_, _, vi, ok := names.member(raw, i)
-			if !ok {
-				return 0, false
-			}
-			if i, ok = fastValue(raw, vi, depth+1); !ok {
-				return 0, false
-			}
-			var done bool
-			if i, done, ok = fastNext(raw, i, '}'); !ok || done {
-				return i, ok
-			}
-		}
+		return fastObject(raw, i, depth, nil)
 	case c == '[':
 		if depth >= fastMaxDepth {
 			return 0, false
