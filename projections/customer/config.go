@@ -115,11 +115,11 @@ func DefaultConfig() *Config {
 func LoadConfig(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("projections: load config: %w", err)
+		return nil, fmt.Errorf("load config: %w", err)
 	}
 	c, err := ParseConfig(b)
 	if err != nil {
-		return nil, fmt.Errorf("projections: load config %s: %w", path, err)
+		return nil, fmt.Errorf("load config %s: %w", path, err)
 	}
 	return c, nil
 }
@@ -183,7 +183,7 @@ func (c *Config) Validate() error {
 		check("purchase", sc.Purchase)
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("projections: invalid config: %w", errors.Join(errs...))
+		return fmt.Errorf("invalid config: %w", errors.Join(errs...))
 	}
 	return nil
 }

@@ -134,12 +134,12 @@ func DecodeGapHistogram(b []byte) (GapHistogram, error) {
 	for len(b) > 0 {
 		k, n := binary.Uvarint(b)
 		if n <= 0 {
-			return nil, errors.New("projections: bad gap histogram")
+			return nil, errors.New("customer state: bad gap histogram")
 		}
 		b = b[n:]
 		c, n := binary.Uvarint(b)
 		if n <= 0 {
-			return nil, errors.New("projections: bad gap histogram")
+			return nil, errors.New("customer state: bad gap histogram")
 		}
 		b = b[n:]
 		h[int32(k)] = int64(c)

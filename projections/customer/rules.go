@@ -131,7 +131,7 @@ type RuleError struct {
 	Err  error
 }
 
-func (e *RuleError) Error() string { return fmt.Sprintf("projections: rule %q: %v", e.Rule, e.Err) }
+func (e *RuleError) Error() string { return fmt.Sprintf("rule %q: %v", e.Rule, e.Err) }
 
 // Unwrap returns the underlying error.
 func (e *RuleError) Unwrap() error { return e.Err }
@@ -167,7 +167,7 @@ func compileRules(rules map[string]string) *ruleSet {
 	}
 	env, err := ruleEnv()
 	if err != nil {
-		rs.err = fmt.Errorf("projections: rule environment: %w", err)
+		rs.err = fmt.Errorf("rule environment: %w", err)
 		return rs
 	}
 	var errs []error
@@ -224,12 +224,12 @@ func (c *Config) matchRules(cu *Answer) []string {
 // matched, and the error when the rule is unknown or its evaluation failed.
 func (c *Config) MatchRule(name string, cu *Answer) (bool, error) {
 	if c == nil {
-		return false, fmt.Errorf("projections: no compiled rule %q", name)
+		return false, fmt.Errorf("no compiled rule %q", name)
 	}
 	rs := c.compiled()
 	i, ok := slices.BinarySearch(rs.names, name)
 	if !ok {
-		return false, fmt.Errorf("projections: no compiled rule %q", name)
+		return false, fmt.Errorf("no compiled rule %q", name)
 	}
 	v, _, err := rs.progs[i].Eval(activation{cu})
 	if err != nil {

@@ -34,7 +34,7 @@ import (
 const stateCodecVersion = 1
 
 // errCorrupt is returned by UnmarshalBinary for bytes it cannot decode.
-var errCorrupt = errors.New("projections: corrupt state encoding")
+var errCorrupt = errors.New("customer state: corrupt encoding")
 
 // MarshalBinary encodes the state for the views database: a compact,
 // versioned, hand-rolled varint encoding (see AppendBinary).
@@ -282,7 +282,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		if len(b) == 0 {
 			return errCorrupt
 		}
-		return fmt.Errorf("projections: state encoding version %d, want %d", b[0], stateCodecVersion)
+		return fmt.Errorf("customer state: encoding version %d, want %d", b[0], stateCodecVersion)
 	}
 	d := &decoder{b: b[1:], str: string(b[1:])}
 	*s = State{}
@@ -385,7 +385,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		return d.err
 	}
 	if len(d.b) != 0 {
-		return fmt.Errorf("projections: %d trailing bytes after state encoding", len(d.b))
+		return fmt.Errorf("customer state: %d trailing bytes after the encoding", len(d.b))
 	}
 	return nil
 }
