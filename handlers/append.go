@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
 )
 
@@ -34,6 +35,12 @@ type AppendOptions struct {
 	// MaxInFlight bounds the requests served concurrently (their appends
 	// share group commits); 0: DefaultMaxInFlight.
 	MaxInFlight int
+	// Auth, when set, makes Serve answer only requests with a header
+	// Authorization: Bearer <token> of a writer (or admin) token, the
+	// refusal being an ErrorReply (code unauthorized or forbidden) with
+	// the micro error headers (Nats-Service-Error-Code 401, 403).
+	// Nil: no access control.
+	Auth *auth.Authorizer
 }
 
 // DefaultMaxInFlight is AppendOptions.MaxInFlight when it is 0.
@@ -138,6 +145,13 @@ func (a *Appender) Append(ctx context.Context, raw []byte, expected int64, origi
 			return eventstore.Result{}, qerr
 		}
 		return eventstore.Result{}, je
+	}
+	if p, ok := auth.FromContext(ctx); ok {
+		if rule := p.SourceRule(ev.Source); rule != "" {
+			// Refused, not invalid: nothing is written, not even to the quarantine.
+			return eventstore.Result{}, &journey.Error{Code: codeForbidden, Field: "source",
+				Rule: journey.Quote(ev.Source) + ": " + rule}
+		}
 	}
 	t0 := time.Now()
 	res, err := a.store.Append(ctx, []eventstore.Request{{Event: ev, ExpectedVersion: expected}})
@@ -247,6 +261,21 @@ func (a *Appender) serveOne(m *nats.Msg) {
 	// The reply must follow a durable append even while the engine stops:
 	// a request taken is finished.
 	ctx := context.Background()
+	if a.o.Auth != nil {
+		p, ref := a.o.Auth.Check(m.Subject, authorizationOf(m.Header), auth.Writer)
+		if ref != nil {
+			a.o.Auth.CountNATS(m.Subject, ref)
+			reply := nats.NewMsg(m.Reply)
+			reply.Header.Set("Nats-Service-Error", headerText(ref.Message))
+			reply.Header.Set("Nats-Service-Error-Code", strconv.Itoa(ref.Status))
+			reply.Data = ref.Body()
+			if err := m.RespondMsg(reply); err != nil {
+				a.o.Logger.Warn("append reply not sent", "err", err)
+			}
+			return
+		}
+		ctx = auth.NewContext(ctx, p)
+	}
 	var body any
 	expected, err := expectedVersionOf(m.Header)
 	if err == nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections"
 )
@@ -41,6 +42,10 @@ type HTTPOptions struct {
 	// Retry-After. Nil: the limiter of DefaultMaxPopulationAsOf shared by
 	// every surface of the same Views (Queries.PopulationAsOf).
 	PopulationAsOf *Limiter
+	// Auth, when set, refuses every request but /healthz and /readyz
+	// without a bearer token whose role the route allows (401, 403; see
+	// the route table of NewHTTPHandler). Nil: no access control.
+	Auth *auth.Authorizer
 }
 
 // withDefaults is o with every zero field given its default (the nil
@@ -61,6 +66,16 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 //	GET  /v1/segments[?by=&as_of=]     segment counts
 //	POST /v1/admin/rebuild             rebuild the views from the log
 //
+// With HTTPOptions.Auth each route needs a role (admin may do everything):
+//
+//	/healthz, /readyz                            open
+//	/metrics                                     analyst, auditor
+//	POST /v1/events                              writer
+//	GET /v1/customers/{id}, …/events             reader, auditor
+//	GET /v1/segments, /v1/nps, /v1/export/customers  analyst
+//	GET /v1/verify, /v1/export/events, /v1/quarantine, /v1/checkpoint  auditor
+//	POST /v1/admin/rebuild                       admin
+//
 // Errors, an unknown path (404) and a method a path does not take (405,
 // with Allow) included, are JSON {"error":{"code","field","message"}};
 // messages name no Go package and no absolute path.
@@ -73,15 +88,37 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", h.readyz)
 	if o.Metrics != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{Registry: o.Metrics.Registry}))
+		h.handle(mux, "GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{Registry: o.Metrics.Registry}).ServeHTTP,
+			auth.Analyst, auth.Auditor)
 	}
-	mux.HandleFunc("POST /v1/events", h.postEvent)
-	mux.HandleFunc("GET /v1/customers/{id}", h.customer)
-	mux.HandleFunc("GET /v1/customers/{id}/events", h.customerEvents)
-	mux.HandleFunc("GET /v1/segments", h.segments)
-	mux.HandleFunc("POST /v1/admin/rebuild", h.rebuild)
+	h.handle(mux, "POST /v1/events", h.postEvent, auth.Writer)
+	h.handleCustomer(mux, "GET /v1/customers/{id}", h.customer)
+	h.handleCustomer(mux, "GET /v1/customers/{id}/events", h.customerEvents)
+	h.handle(mux, "GET /v1/segments", h.segments, auth.Analyst)
+	h.handle(mux, "POST /v1/admin/rebuild", h.rebuild, auth.Admin)
 	h.registerAdmin(mux) // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
 	return jsonErrors{mux}
+}
+
+// handle registers fn at pattern for the tokens whose role allows one of
+// needs (auth.Admin always may); without HTTPOptions.Auth, for everyone.
+func (h *httpHandler) handle(mux *http.ServeMux, pattern string, fn http.HandlerFunc, needs ...auth.Role) {
+	if h.o.Auth == nil {
+		mux.HandleFunc(pattern, fn)
+		return
+	}
+	mux.Handle(pattern, h.o.Auth.Route(pattern, fn, needs...))
+}
+
+// handleCustomer registers fn, a read of the data of the customer {id},
+// at pattern for readers and auditors; each 2xx answer is reported to
+// the Authorizer's OnCustomerRead (the access log).
+func (h *httpHandler) handleCustomer(mux *http.ServeMux, pattern string, fn http.HandlerFunc) {
+	if h.o.Auth == nil {
+		mux.HandleFunc(pattern, fn)
+		return
+	}
+	mux.Handle(pattern, h.o.Auth.CustomerRoute(pattern, fn, auth.Reader))
 }
 
 // jsonErrors answers what the mux itself refuses (no pattern matches the
@@ -93,6 +130,9 @@ type jsonErrors struct{ mux *http.ServeMux }
 const (
 	codeNotFound         journey.Code = "not_found"
 	codeMethodNotAllowed journey.Code = "method_not_allowed"
+	// codeForbidden: a writer token limited to a source prefix appended
+	// an event of another source (403).
+	codeForbidden journey.Code = auth.CodeForbidden
 )
 
 func (j jsonErrors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -205,6 +245,8 @@ func statusOf(c journey.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case journey.CodeInternal:
 		return http.StatusServiceUnavailable
+	case codeForbidden:
+		return http.StatusForbidden
 	default:
 		return http.StatusBadRequest
 	}

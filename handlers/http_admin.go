@@ -12,6 +12,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections/customer"
 )
@@ -31,11 +32,11 @@ import (
 // broken off by an error after its first line ends without its last
 // chunk: the client sees an unexpected EOF, never a short export as whole.
 func (h *httpHandler) registerAdmin(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/verify", h.verify)
-	mux.HandleFunc("GET /v1/nps", h.nps)
-	mux.HandleFunc("GET /v1/export/events", h.exportEvents)
-	mux.HandleFunc("GET /v1/export/customers", h.exportCustomers)
-	mux.HandleFunc("GET /v1/quarantine", h.quarantine)
+	h.handle(mux, "GET /v1/verify", h.verify, auth.Auditor)
+	h.handle(mux, "GET /v1/nps", h.nps, auth.Analyst)
+	h.handle(mux, "GET /v1/export/events", h.exportEvents, auth.Auditor)
+	h.handle(mux, "GET /v1/export/customers", h.exportCustomers, auth.Analyst)
+	h.handle(mux, "GET /v1/quarantine", h.quarantine, auth.Auditor)
 }
 
 // VerifyReply is the answer of GET /v1/verify and journey verify --json.

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/auth"
 )
 
 // DefaultQueryPrefix is the subject prefix of the NATS query service: the
@@ -80,9 +81,18 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 		log = discardLogger
 	}
 	g := svc.AddGroup(prefix)
-	// add registers an endpoint whose fn returns the reply's bytes.
-	add := func(name string, fn func(ctx context.Context, r wireQuery) ([]byte, error)) error {
+	// add registers an endpoint whose fn returns the reply's bytes, for
+	// the tokens whose role allows one of needs (with q.Auth).
+	add := func(name string, fn func(ctx context.Context, r wireQuery) ([]byte, error), needs ...auth.Role) error {
+		subject := prefix + "." + name
 		return g.AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
+			if q.Auth != nil {
+				if _, ref := q.Auth.Check(subject, authorizationOf(req.Headers()), needs...); ref != nil {
+					q.Auth.CountNATS(subject, ref)
+					_ = req.Error(strconv.Itoa(ref.Status), headerText(ref.Message), ref.Body())
+					return
+				}
+			}
 			var r wireQuery
 			if len(req.Data()) > 0 {
 				if err := json.Unmarshal(req.Data(), &r); err != nil {
@@ -122,7 +132,7 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 				return nil, err
 			}
 			return marshal(q.Customer(ctx, r.ID, asOf))
-		}),
+		}, auth.Reader),
 		add("events", func(ctx context.Context, r wireQuery) ([]byte, error) {
 			after, limit, err := parsePage(rawParam(r.After), rawParam(r.Limit))
 			if err != nil {
@@ -138,14 +148,14 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 				return nil, err
 			}
 			return buf.Bytes(), nil
-		}),
+		}, auth.Reader),
 		add("segments", func(ctx context.Context, r wireQuery) ([]byte, error) {
 			asOf, err := parseAsOf(r.AsOf)
 			if err != nil {
 				return nil, err
 			}
 			return marshal(q.Segments(ctx, r.By, asOf))
-		}),
+		}, auth.Analyst),
 	}
 	for _, err := range errs {
 		if err != nil {
@@ -187,6 +197,20 @@ func jsonKind(k string) string {
 		return "object"
 	}
 	return "number"
+}
+
+// authorizationOf is the Authorization values of NATS headers (their
+// names are case-sensitive map keys: any spelling is taken).
+func authorizationOf[H ~map[string][]string](h H) []string {
+	if v, ok := h["Authorization"]; ok {
+		return v
+	}
+	for name, v := range h {
+		if strings.EqualFold(name, "Authorization") {
+			return v
+		}
+	}
+	return nil
 }
 
 func respondError(req micro.Request, err error) {

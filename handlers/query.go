@@ -22,6 +22,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
@@ -104,6 +105,10 @@ type Queries struct {
 	PopulationAsOf *Limiter
 	// Logger receives the NATS service's errors; nil: discard.
 	Logger *slog.Logger
+	// Auth, when set, makes the NATS query service answer only requests
+	// with a header Authorization: Bearer <token> whose role allows the
+	// endpoint (micro.go); nil: no access control.
+	Auth *auth.Authorizer
 }
 
 // discardLogger is the logger of options that name none: library code
