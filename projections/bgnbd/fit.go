@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/journey-cdp/journey/projections/fitdiag"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/optimize"
@@ -47,6 +48,32 @@ type Model struct {
 	Customers int `json:"customers"`
 	// Iterations is the total number of major optimiser iterations.
 	Iterations int `json:"iterations"`
+	// Diagnostics are the standard errors and 95% intervals from the
+	// Hessian at the estimate, convergence and warnings (see
+	// projections/fitdiag). Fit fills them also when it returns
+	// ErrNotConverged with a usable Model.
+	Diagnostics fitdiag.Diagnostics `json:"diagnostics"`
+}
+
+// Names are the parameter names in the order of [Params.Slice].
+var Names = []string{"r", "alpha", "a", "b"}
+
+// Slice returns the parameters as [r, α, a, b].
+func (p Params) Slice() []float64 { return []float64{p.R, p.Alpha, p.A, p.B} }
+
+// diagnose fills m.Diagnostics; err is the fit's error (nil: converged).
+func diagnose(m *Model, gs []group, err error) {
+	why := ""
+	if err != nil {
+		why = err.Error()
+	}
+	m.Diagnostics = fitdiag.Compute(Names, m.Params.Slice(), func(t []float64) float64 {
+		p := Params{R: t[0], Alpha: t[1], A: t[2], B: t[3]}
+		if !p.Valid() {
+			return math.Inf(-1)
+		}
+		return objective(gs, p, nil)
+	}, m.Customers, m.Iterations, err == nil, why)
 }
 
 // group is a set of customers with identical (x, t_x, T), weighted by count.
@@ -305,9 +332,15 @@ func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 		}
 		status = res.Status
 	}
-	best := res.X
+	out, err := finish(f, gs, res.X, len(cs), iters, ok, status)
+	diagnose(&out, gs, err)
+	return out, err
+}
+
+// finish builds the Model at the optimum best and judges it.
+func finish(f func(x, grad []float64) float64, gs []group, best []float64, n, iters int, ok bool, status optimize.Status) (Model, error) {
 	p := fromLog(best)
-	out := Model{Params: p, LogLikelihood: objective(gs, p, nil), Customers: len(cs), Iterations: iters}
+	out := Model{Params: p, LogLikelihood: objective(gs, p, nil), Customers: n, Iterations: iters}
 	if math.IsNaN(out.LogLikelihood) || math.IsInf(out.LogLikelihood, 0) {
 		return out, fmt.Errorf("%w: log-likelihood %v at %+v", ErrNotConverged, out.LogLikelihood, p)
 	}
