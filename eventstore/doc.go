@@ -18,6 +18,7 @@
 //	"q/" qseq(8, be)                      quarantine entry (below)
 //	"x/" sha256(code|field|raw)(32)       qseq(8, be)     quarantine dedupe
 //	"m/qseq"                              highest quarantine seq ever used
+//	"p/" source name                      seq(8, be)      source position
 //
 // Customer ids contain no 0x00 byte, so "c/" customer 0x00 is a prefix that
 // holds exactly one customer's versions in order.
@@ -46,6 +47,12 @@
 // and their index entries deleted) is a valid shorter chain. Auditors who
 // need that guarantee keep the head hash that Verify reports (or Head)
 // outside the log and compare it later.
+//
+// A source position ("p/", see AppendAt) is the sequence of the last
+// message of an external ordered source (the ingester's JetStream stream)
+// whose events are in the log; it is written only in the same batch as
+// those events (or alone, SetPosition), so a crash leaves it and the log in
+// agreement.
 //
 // A quarantine entry is format(1)=1 | received_at unix ns(8) | uvarint-length
 // code, field, reason, origin | raw (the rest).

@@ -43,6 +43,7 @@ type pending struct {
 	reqs    []Request
 	results []Result
 	next    int // first request not yet placed in a batch (writer only)
+	pos     *Position // nil: none; written with the call's last request
 	err     error
 	done    chan struct{}
 	closed  bool // syncer only
@@ -160,10 +161,15 @@ func (s *Store) Append(ctx context.Context, reqs []Request) ([]Result, error) {
 	if len(reqs) == 0 {
 		return nil, nil
 	}
+	return s.append(ctx, reqs, nil)
+}
+
+// append is Append, with AppendAt's position when pos is not nil.
+func (s *Store) append(ctx context.Context, reqs []Request, pos *Position) ([]Result, error) {
 	if err := s.failure(); err != nil {
 		return nil, err
 	}
-	p := &pending{ctx: ctx, reqs: reqs, results: make([]Result, len(reqs)), done: make(chan struct{})}
+	p := &pending{ctx: ctx, reqs: reqs, results: make([]Result, len(reqs)), pos: pos, done: make(chan struct{})}
 	select {
 	case s.reqCh <- p:
 	case <-s.closing:
@@ -289,6 +295,10 @@ func (w *writer) fill(g *group, p *pending) *pending {
 		g.inf.spans = append(g.inf.spans, span{p: p, from: from, to: p.next})
 		if p.next < len(p.reqs) {
 			return p
+		}
+		if p.pos != nil {
+			// The call's last request is in this batch: so is its position.
+			_ = g.b.Set(positionKey(p.pos.Name), seqValue(p.pos.committed(p.results)), nil)
 		}
 		if w.full(g) {
 			return nil
