@@ -42,7 +42,7 @@ type pending struct {
 	ctx     context.Context
 	reqs    []Request
 	results []Result
-	next    int // first request not yet placed in a batch (writer only)
+	next    int       // first request not yet placed in a batch (writer only)
 	pos     *Position // nil: none; written with the call's last request
 	err     error
 	done    chan struct{}
