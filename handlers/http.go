@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/accesslog"
 	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections"
@@ -46,6 +47,8 @@ type HTTPOptions struct {
 	// without a bearer token whose role the route allows (401, 403; see
 	// the route table of NewHTTPHandler). Nil: no access control.
 	Auth *auth.Authorizer
+	// AccessLog is exported by GET /v1/export/access (auditor; http_access.go). Nil: 503.
+	AccessLog *accesslog.Log
 }
 
 // withDefaults is o with every zero field given its default (the nil
@@ -74,6 +77,7 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 //	GET /v1/customers/{id}, …/events             reader, auditor
 //	GET /v1/segments, /v1/nps, /v1/export/customers  analyst
 //	GET /v1/verify, /v1/export/events, /v1/quarantine, /v1/checkpoint  auditor
+//	GET /v1/export/access                        auditor
 //	POST /v1/admin/rebuild                       admin
 //
 // Errors, an unknown path (404) and a method a path does not take (405,
@@ -97,6 +101,7 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	h.handle(mux, "GET /v1/segments", h.segments, auth.Analyst)
 	h.handle(mux, "POST /v1/admin/rebuild", h.rebuild, auth.Admin)
 	h.registerAdmin(mux) // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
+	h.registerAccess(mux) // GET /v1/export/access (auditor): http_access.go
 	return jsonErrors{mux}
 }
 
