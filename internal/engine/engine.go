@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/natsconn"
@@ -84,6 +85,12 @@ type Config struct {
 
 	// OnReady, when set, is called once the engine serves, with where.
 	OnReady func(Info)
+
+	// Auth, when set, is the token file of access control (issue 11; flags
+	// in cmd/journey/serve_auth.go): every HTTP route but /healthz and
+	// /readyz, the NATS query service and journey.append then need a bearer
+	// token whose role allows them. Nil: no access control.
+	Auth *auth.Tokens
 }
 
 // Info says where a running engine serves.
@@ -244,8 +251,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	})
 
+	// authz checks the tokens of every surface (nil: no access control).
+	var authz *auth.Authorizer
+	if cfg.Auth != nil {
+		if authz, err = auth.NewAuthorizer(cfg.Auth, metrics.Registry); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		log.Info("access control on", "tokens", len(cfg.Auth.List()))
+	}
 	appender := handlers.NewAppender(store, handlers.AppendOptions{
 		Clock: clock, Logger: log.With("component", "append"), Metrics: metrics, RejectSubject: cfg.RejectSubject, Conn: nc,
+		Auth: authz,
 	})
 	svc, err := appender.Serve(nc, cfg.AppendSubject, cfg.AppendQueue)
 	if err != nil {
@@ -258,7 +274,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	})
 
 	popLimit := handlers.NewLimiter(cmp.Or(cfg.MaxPopulationAsOf, handlers.DefaultMaxPopulationAsOf))
-	qsvc, err := handlers.ServeQueries(nc, handlers.Queries{Store: store, Views: views, PopulationAsOf: popLimit, Logger: log.With("component", "query")}, cfg.QueryPrefix, cfg.AppendQueue)
+	qsvc, err := handlers.ServeQueries(nc, handlers.Queries{Store: store, Views: views, PopulationAsOf: popLimit, Logger: log.With("component", "query"), Auth: authz}, cfg.QueryPrefix, cfg.AppendQueue)
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
@@ -313,6 +329,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		httpSrv = &http.Server{
 			Handler: handlers.NewHTTPHandler(handlers.HTTPOptions{
 				PopulationAsOf: popLimit,
+				Auth:           authz,
 				Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
 			}),
 			ReadHeaderTimeout: 10 * time.Second,
