@@ -91,6 +91,10 @@ type Config struct {
 	// /readyz, the NATS query service and journey.append then need a bearer
 	// token whose role allows them. Nil: no access control.
 	Auth *auth.Tokens
+
+	// Transport: TLS for HTTP and the embedded NATS, the HTTP server's
+	// timeouts and connection cap (transport.go; flags in serve_tls.go).
+	Transport Transport
 }
 
 // Info says where a running engine serves.
@@ -326,13 +330,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("engine: http: %w", err)
 		}
 		httpAddr = ln.Addr().String()
-		httpSrv = &http.Server{
-			Handler: handlers.NewHTTPHandler(handlers.HTTPOptions{
-				PopulationAsOf: popLimit,
-				Auth:           authz,
-				Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
-			}),
-			ReadHeaderTimeout: 10 * time.Second,
+		var serveHTTP func() error
+		httpSrv, serveHTTP, err = cfg.Transport.httpServer(handlers.NewHTTPHandler(handlers.HTTPOptions{
+			PopulationAsOf: popLimit,
+			Auth:           authz,
+			Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
+		}), ln)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("engine: http: %w", err)
 		}
 		services = append(services, func() {
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -340,7 +346,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			cancel()
 		})
 		g.Go(func() error {
-			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := serveHTTP(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("engine: http: %w", err)
 			}
 			return nil

@@ -1,6 +1,7 @@
 package natsconn
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/journey-cdp/journey/auth"
 )
 
 // DefaultListen is the embedded server's default listen address: loopback only.
@@ -33,7 +36,18 @@ type Embedded struct {
 	Logger *slog.Logger
 	// Debug enables the server's debug log lines.
 	Debug bool
+
+	// TLSCert and TLSKey (PEM files) make the listener require TLS (1.2
+	// or later); TLSClientCA (a PEM bundle) also requires and verifies a
+	// client certificate (mutual TLS). In-process connections need none.
+	TLSCert, TLSKey, TLSClientCA string
+	// Auth, when set, decides who may connect and with which permissions
+	// (auth.NATSAuthenticator); nil: anyone, with every right.
+	Auth server.Authentication
 }
+
+// tlsTimeout is how long the embedded server waits for a TLS handshake (seconds).
+const tlsTimeout = 5
 
 // Start starts the embedded server and waits until it accepts connections.
 // The caller shuts it down with Shutdown and WaitForShutdown.
@@ -68,6 +82,20 @@ func Start(e Embedded) (*server.Server, error) {
 		// The engine's own batches are at most a few MB; keep the defaults
 		// otherwise.
 	}
+	if e.TLSCert != "" || e.TLSKey != "" || e.TLSClientCA != "" {
+		if e.TLSCert == "" || e.TLSKey == "" {
+			return nil, errors.New("embedded NATS TLS needs both a certificate and a key")
+		}
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{
+			CertFile: e.TLSCert, KeyFile: e.TLSKey, CaFile: e.TLSClientCA, Verify: e.TLSClientCA != "",
+			Timeout: tlsTimeout, MinVersion: tls.VersionTLS12,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("embedded NATS TLS: %w", err)
+		}
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout, opts.TLSVerify = true, tc, tlsTimeout, e.TLSClientCA != ""
+	}
+	opts.CustomClientAuthentication = e.Auth
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS server: %w", err)
@@ -148,7 +176,9 @@ func Connect(c Client) (*nats.Conn, error) {
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
 	}
 	if c.Token != "" {
-		opts = append(opts, nats.Token(c.Token))
+		// The embedded server lets a token's connection subscribe only
+		// below its own inbox (auth.InboxPrefix); any server accepts it.
+		opts = append(opts, nats.Token(c.Token), nats.CustomInboxPrefix(auth.InboxPrefix(c.Token)))
 	}
 	if c.NKeySeedFile != "" {
 		o, err := nats.NkeyOptionFromSeed(c.NKeySeedFile)
