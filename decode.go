@@ -523,6 +523,9 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	if !ok {
 		return errorf(CodeUnknownType, "type", "%s is not a known touchpoint type (one of %s)", quoteValue(s.unquoteTmp(v)), kindList)
 	}
+	if k.Engine() && !now.IsZero() {
+		return errorf(CodeUnknownType, "type", "%q is an engine event, recorded by the engine itself; publishers send touchpoints (one of %s)", k, kindList)
+	}
 	ev.Type = k
 
 	// subject

@@ -20,6 +20,21 @@ const (
 	KindProfile           Kind = "profile"
 )
 
+// KindActionRequested is an engine event, not a touchpoint: the reactions
+// (handlers/reactions) record each action they ask another system for
+// (a thank-you, a win-back, a complaint escalation) as one in the
+// customer's stream, source EngineSource, id the action id. The log is
+// their outbox. Publishers cannot send it: Decode with a clock (ingest,
+// the synchronous append, import) refuses it; DecodeStored reads it. It is
+// not in Kinds (the touchpoints).
+const KindActionRequested Kind = "action_requested"
+
+// EngineSource is the source of the engine's own events.
+const EngineSource = "journey/engine"
+
+// Engine reports whether k is an engine event kind rather than a touchpoint.
+func (k Kind) Engine() bool { return k == KindActionRequested }
+
 // Kinds lists every known kind, in the contract's order.
 var kinds = [...]Kind{KindVisit, KindPurchase, KindReturn, KindComplaint, KindComplaintResolved,
 	KindFeedback, KindThankYou, KindReferral, KindProfile}
@@ -61,6 +76,8 @@ func kindOf[T ~string | ~[]byte](s T) (Kind, bool) {
 		return KindReferral, true
 	case "profile":
 		return KindProfile, true
+	case "action_requested":
+		return KindActionRequested, true
 	}
 	return "", false
 }
@@ -116,6 +133,8 @@ type Data struct {
 	Public  bool   // feedback: a public review (false when absent)
 
 	MessageID string // thank_you
+
+	Action string // action_requested: the action's kind (thank_you, winback, escalation, …)
 
 	Referred string // referral: the referred customer id
 

@@ -117,6 +117,12 @@ func (s *decodeState) validateData(k Kind, d *Data) *Error {
 		}
 		return nil
 
+	case KindActionRequested:
+		if err = s.text(fKind, true, true, &d.Action); err != nil {
+			return err
+		}
+		return s.text(fReason, false, false, &d.Reason)
+
 	case KindProfile:
 		if d.ProfileKind, err = s.enum(fKind, true, profileKinds); err != nil {
 			return err
