@@ -1,0 +1,108 @@
+// Package logforge rewrites a stopped engine's log the way an operator
+// with write access to the data dir could, for the tests of signed
+// checkpoints (checkpoint, journey verify --since): the edited records
+// are written to a new log with the store's own code, every hash
+// recomputed and the durable head record consistent, and the new log
+// takes the old one's place. The log's own chain then verifies; only a
+// checkpoint signed before the rewrite can tell. Tests only.
+package logforge
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
+)
+
+// Record is one record as the forger handles it: the event as received
+// and the time the engine recorded it (kept, so that the records the
+// forger leaves alone come out byte for byte, with the same hashes).
+type Record struct {
+	Raw        []byte
+	RecordedAt time.Time
+}
+
+// Read returns the records of the log at dir (opened read-only).
+func Read(dir string) ([]Record, error) {
+	s, err := eventstore.Open(dir, &eventstore.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var recs []Record
+	err = s.Scan(context.Background(), 1, 0, func(r *eventstore.Record) error {
+		recs = append(recs, Record{Raw: append([]byte(nil), r.Raw...), RecordedAt: r.RecordedAt})
+		return nil
+	})
+	return recs, err
+}
+
+// Rewrite replaces the log at dir by one holding edit(records): every
+// record re-chained from the first.
+func Rewrite(dir string, edit func([]Record) []Record) error {
+	recs, err := Read(dir)
+	if err != nil {
+		return fmt.Errorf("logforge: read %s: %w", dir, err)
+	}
+	recs = edit(recs)
+	tmp := dir + ".forged"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	var now time.Time
+	s, err := eventstore.Open(tmp, &eventstore.Options{Clock: func() time.Time { return now }, NoSync: true, MinFreeBytes: -1})
+	if err != nil {
+		return fmt.Errorf("logforge: %w", err)
+	}
+	for i, r := range recs {
+		ev, err := journey.DecodeStored(r.Raw)
+		if err != nil {
+			_ = s.Close()
+			return fmt.Errorf("logforge: record %d: %w", i+1, err)
+		}
+		now = r.RecordedAt
+		res, err := s.Append(context.Background(), []eventstore.Request{{Event: ev, ExpectedVersion: eventstore.AnyVersion}})
+		if err == nil && res[0].Err != nil {
+			err = res[0].Err
+		}
+		if err == nil && res[0].Duplicate {
+			err = fmt.Errorf("id %q is there already", ev.ID)
+		}
+		if err != nil {
+			_ = s.Close()
+			return fmt.Errorf("logforge: append record %d: %w", i+1, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		return fmt.Errorf("logforge: %w", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
+
+// Change is an edit that replaces record k's (1-based) event by change(raw).
+func Change(k int, change func(raw []byte) []byte) func([]Record) []Record {
+	return func(recs []Record) []Record {
+		recs[k-1].Raw = change(recs[k-1].Raw)
+		return recs
+	}
+}
+
+// Truncate is an edit that keeps the first n records.
+func Truncate(n int) func([]Record) []Record {
+	return func(recs []Record) []Record { return recs[:n] }
+}
+
+// Swap is an edit that exchanges the events of records i and j (1-based),
+// each keeping its recording time.
+func Swap(i, j int) func([]Record) []Record {
+	return func(recs []Record) []Record {
+		recs[i-1].Raw, recs[j-1].Raw = recs[j-1].Raw, recs[i-1].Raw
+		return recs
+	}
+}
