@@ -17,10 +17,11 @@
 // its argument in [0, 1): for α ≥ β, 2F1(r+s+x, s+1; r+s+x+1; (α−β)/(α+t)),
 // for α < β, 2F1(r+s+x, r+x; r+s+x+1; (β−α)/(β+t)). [Fit] maximises it over
 // the log-parameters (Nelder–Mead, polished by BFGS with a numerical
-// gradient) and attaches [fitdiag.Diagnostics]. [Params.PAlive] (eq. 11 of
-// the note's companion, Fader & Hardie 2005 "Deriving the conditional PMF
-// ...", as in lifetimes) and [Params.ConditionalExpected] (eq. 22 of
-// Schmittlein et al.) give the per-customer predictions, and
+// gradient) and attaches [fitdiag.Diagnostics]. [Params.PAlive] and
+// [Params.ConditionalExpected] (Schmittlein, Morrison & Colombo 1987, in
+// the A0 form of the note, as lifetimes computes them; checked against
+// quadrature of the individual-level model in the tests) give the
+// per-customer predictions, and
 // [Params.ExpectedTransactions] E[X(t)] for a new customer.
 package paretonbd
 
