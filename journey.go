@@ -121,7 +121,7 @@ type Data struct {
 	ReturnKind string // return: refund, exchange
 	Reason     string // return: free text (optional); thank_you: repeat_purchase, feedback, complaint_resolved, holiday, referral
 
-	CaseID      string // complaint, complaint_resolved
+	CaseID      string // complaint, complaint_resolved, action_requested (optional: the case an escalation is about)
 	Severity    string // complaint: low, medium, high
 	Category    string // complaint
 	EscalatedTo string // complaint: authority, media, consumer_association, legal

@@ -121,6 +121,9 @@ func (s *decodeState) validateData(k Kind, d *Data) *Error {
 		if err = s.text(fKind, true, true, &d.Action); err != nil {
 			return err
 		}
+		if err = s.text(fCaseID, false, false, &d.CaseID); err != nil {
+			return err
+		}
 		return s.text(fReason, false, false, &d.Reason)
 
 	case KindProfile:

@@ -85,6 +85,7 @@ func (c *Config) Derive(s *State, asOf time.Time, pop *Population) *Answer {
 	if c != nil && len(c.Rules) > 0 {
 		cu.Segments = c.matchRules(cu)
 	}
+	cu.Actions = answerActions(s)
 	return cu
 }
 

@@ -176,6 +176,11 @@ type State struct {
 	// Signals are the satisfaction observations, oldest first (at most
 	// MaxSignals, see there).
 	Signals []Signal `json:"-"`
+
+	// Actions are the reactions' action_requested records on this
+	// customer, oldest first, with their confirmation (actions.go; at most
+	// MaxActions). The answer lists them.
+	Actions []Action `json:"-"`
 }
 
 // NewState returns the empty state of a customer.
@@ -201,6 +206,13 @@ func (s *State) Apply(ev *journey.Event, seq uint64) {
 	}
 	if t.After(s.LastTime) {
 		s.LastTime = t
+	}
+	if ev.Type == journey.KindActionRequested {
+		s.applyAction(ev, t)
+		return
+	}
+	if len(s.Actions) > 0 {
+		s.confirmActions(ev, t)
 	}
 	s.Events++
 	if s.FirstSeen.IsZero() || t.Before(s.FirstSeen) {

@@ -31,6 +31,7 @@ import (
 //	string   ProfileKind, Country; uvarint n, n × (string key, string value), by key
 //	uvarint  n, n × string Stores; string LastStore
 //	uvarint  n, n × (varint Δ At, byte Kind, byte Value, uvarint Store)
+//	         then, only when there are actions, the actions (actions.go)
 const stateCodecVersion = 1
 
 // errCorrupt is returned by UnmarshalBinary for bytes it cannot decode.
@@ -132,7 +133,7 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		b = append(b, byte(sg.Kind), byte(sg.Value))
 		b = binary.AppendUvarint(b, uint64(sg.Store))
 	}
-	return b, nil
+	return putActions(b, s.Actions), nil
 }
 
 // sortedKeys appends m's keys to buf, sorted.
@@ -381,6 +382,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			s.Signals[i] = Signal{At: at, Kind: SignalKind(k), Value: int8(v), Store: uint16(st)}
 		}
 	}
+	s.Actions = d.actions()
 	if d.err != nil {
 		return d.err
 	}

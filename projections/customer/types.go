@@ -115,6 +115,9 @@ type Answer struct {
 	// it, and for a prospect).
 	RFM      *RFMScore `json:"rfm,omitempty"`
 	Segments []string  `json:"segments,omitempty"` // CEL rule segments that match, by name
+	// Actions are the reactions asked for this customer, pending and done
+	// (State.Actions; nil when none).
+	Actions []Action `json:"actions,omitempty"`
 }
 
 // HasFlag reports whether the customer carries flag f.
