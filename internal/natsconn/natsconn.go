@@ -202,7 +202,8 @@ func Connect(c Client) (*nats.Conn, error) {
 	url := c.URL
 	if c.InProcess != nil {
 		opts = append(opts, nats.InProcessServer(c.InProcess))
-		url = c.InProcess.ClientURL()
+		// No socket, no TLS: a tls:// URL would make the client ask for it.
+		url = "nats://" + strings.TrimPrefix(strings.TrimPrefix(c.InProcess.ClientURL(), "tls://"), "nats://")
 	}
 	if url == "" {
 		url = nats.DefaultURL
