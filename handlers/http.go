@@ -20,6 +20,7 @@ import (
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/accesslog"
 	"github.com/journey-cdp/journey/auth"
+	"github.com/journey-cdp/journey/checkpoint"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections"
 )
@@ -49,6 +50,8 @@ type HTTPOptions struct {
 	Auth *auth.Authorizer
 	// AccessLog is exported by GET /v1/export/access (auditor; http_access.go). Nil: 503.
 	AccessLog *accesslog.Log
+	// Checkpoints signs GET /v1/checkpoint (auditor; http_checkpoint.go). Nil: 503.
+	Checkpoints *checkpoint.Keeper
 }
 
 // withDefaults is o with every zero field given its default (the nil
@@ -100,8 +103,9 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	h.handleCustomer(mux, "GET /v1/customers/{id}/events", h.customerEvents)
 	h.handle(mux, "GET /v1/segments", h.segments, auth.Analyst)
 	h.handle(mux, "POST /v1/admin/rebuild", h.rebuild, auth.Admin)
-	h.registerAdmin(mux)  // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
-	h.registerAccess(mux) // GET /v1/export/access (auditor): http_access.go
+	h.registerAdmin(mux)      // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
+	h.registerAccess(mux)     // GET /v1/export/access (auditor): http_access.go
+	h.registerCheckpoint(mux) // GET /v1/checkpoint, …/key, …/verify (auditor): http_checkpoint.go
 	return jsonErrors{mux}
 }
 
