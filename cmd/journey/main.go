@@ -233,6 +233,7 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		a.serveCommand(),
 		a.publishCommand(),
 		a.exportCommand(),
+		a.cohortsCommand(),
 	)
 	a.addDataFlags(root)
 	return root
