@@ -95,6 +95,12 @@ type Config struct {
 	// Transport: TLS for HTTP and the embedded NATS, the HTTP server's
 	// timeouts and connection cap (transport.go; flags in serve_tls.go).
 	Transport Transport
+
+	// CheckpointEvery is how often the engine signs the head of its log
+	// with its Ed25519 key (<data>/checkpoint/ed25519.key, made on the
+	// first start; checkpoint.go): 0: 15 minutes, <0: only on demand
+	// (GET /v1/checkpoint). The latest are kept in <data>/checkpoint.
+	CheckpointEvery time.Duration
 }
 
 // Info says where a running engine serves.
@@ -138,6 +144,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	closers = append(closers, store.Close)
 	head, _ := store.Head()
+	keeper, err := openCheckpoints(cfg, store, log, clock)
+	if err != nil {
+		return err
+	}
 	log.Info("log open", "dir", filepath.Join(cfg.DataDir, "log"), "head", head)
 
 	ncfg := cfg.NATS
@@ -213,6 +223,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	g, gctx := errgroup.WithContext(runCtx)
 	// On any return, the parts stop before NATS, the views and the log close.
 	closers = append(closers, func() error { cancelRun(); _ = g.Wait(); return nil })
+	if every := checkpointEvery(cfg); every > 0 {
+		g.Go(func() error { return keeper.Run(gctx, every) })
+	}
 	// The services (append, queries, HTTP) stop first, in reverse order of
 	// start, on every return: one list, run once.
 	var services []func()
@@ -334,6 +347,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		httpSrv, serveHTTP, err = cfg.Transport.httpServer(handlers.NewHTTPHandler(handlers.HTTPOptions{
 			PopulationAsOf: popLimit,
 			Auth:           authz,
+			Checkpoints:    keeper,
 			Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
 		}), ln)
 		if err != nil {
