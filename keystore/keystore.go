@@ -1,0 +1,414 @@
+package keystore
+
+import (
+	"bytes"
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/journey-cdp/journey/internal/freshwal"
+	"github.com/journey-cdp/journey/internal/keyspace"
+)
+
+// Errors of the key store.
+var (
+	// ErrWrongMasterKey: the master key does not unwrap the store's check
+	// record; it is not the key the store was created with.
+	ErrWrongMasterKey = errors.New("the master key does not open this key store (not the key it was created with)")
+	// ErrErased: the customer's data key was destroyed (journey forget).
+	ErrErased = errors.New("erased: the customer's data key was destroyed")
+	// ErrTampered: a sealed value failed authentication.
+	ErrTampered = errors.New("sealed bytes fail authentication (altered, or sealed under another key)")
+)
+
+// Key layout of the key store's Pebble database (<data>/keys):
+//
+//	"m/check"            the wrapped check value: proves the master key at Open
+//	"m/pseudonym"        the wrapped pseudonym secret (HMAC-SHA-256 key)
+//	"k/" pseudonym       the customer's wrapped data key (64 bytes: AES-256 key | nonce key)
+//	"t/" pseudonym       tombstone JSON {"erased_at","reason"} once the data key is destroyed
+var (
+	keyCheck     = []byte("m/check")
+	keyPseudonym = []byte("m/pseudonym")
+	prefixDEK    = []byte("k/")
+	prefixTomb   = []byte("t/")
+	checkValue   = []byte("journey keystore v1")
+)
+
+// dekLen is a data key: 32 bytes of AES-256 key, 32 bytes of the key that
+// derives the nonces.
+const dekLen = 64
+
+// PseudonymLen is the length of a pseudonym: 32 lowercase hex digits, the
+// first 128 bits of HMAC-SHA-256(secret, customer id).
+const PseudonymLen = 32
+
+// Options configure a Store.
+type Options struct {
+	Logger *slog.Logger     // nil: discard
+	Clock  func() time.Time // nil: time.Now
+	// CacheKeys bounds the data keys kept unwrapped in memory; 0: 65536.
+	CacheKeys int
+	// ReadOnly opens the store without writing: Seal of a customer without
+	// a key fails.
+	ReadOnly bool
+}
+
+// Store keeps each customer's data key, wrapped by the master key, apart
+// from the log. It seals and opens event bytes for eventstore (it is an
+// eventstore.Sealer) and destroys a customer's key on erasure.
+type Store struct {
+	db      *pebble.DB
+	wrapper Wrapper
+	o       Options
+	secret  []byte // pseudonym HMAC key
+
+	mu    sync.RWMutex
+	cache map[string]*dataKey // pseudonym → unwrapped key
+	dirty bool                // keys written since the last Sync
+	hmacs sync.Pool           // of hash.Hash under secret
+}
+
+// dataKey is one customer's unwrapped key.
+type dataKey struct {
+	aead  cipher.AEAD
+	nonce []byte // HMAC key deriving the nonce from the sealed content
+}
+
+// Open opens (creating when missing) the key store in dir, its keys
+// wrapped by w. A store created under another master key is refused with
+// ErrWrongMasterKey, before anything is read or written.
+func Open(dir string, w Wrapper, o *Options) (*Store, error) {
+	var opts Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.CacheKeys <= 0 {
+		opts.CacheKeys = 65536
+	}
+	// No WAL: a WAL outlives the keys it logged (Pebble keeps obsolete
+	// WALs for reuse), so writes are made durable by flushing the memtable
+	// instead (Sync), and a destroyed key is compacted out of the sstables.
+	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: opts.ReadOnly, Logger: quietLogger{},
+		FS: freshwal.FS(vfs.Default), DisableWAL: true})
+	if err != nil {
+		return nil, fmt.Errorf("key store %s: %w", dir, err)
+	}
+	s := &Store{db: db, wrapper: w, o: opts, cache: map[string]*dataKey{}}
+	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s.hmacs.New = func() any { return hmac.New(sha256.New, s.secret) }
+	return s, nil
+}
+
+// init checks the master key against the check record and loads the
+// pseudonym secret, creating both in a new store.
+func (s *Store) init() error {
+	wrapped, err := s.get(keyCheck)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		if s.o.ReadOnly {
+			return errors.New("key store: empty, and opened read-only")
+		}
+		secret := make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return err
+		}
+		wc, err := s.wrapper.Wrap(checkValue)
+		if err != nil {
+			return fmt.Errorf("key store: wrap: %w", err)
+		}
+		ws, err := s.wrapper.Wrap(secret)
+		if err != nil {
+			return fmt.Errorf("key store: wrap: %w", err)
+		}
+		b := s.db.NewBatch()
+		_ = b.Set(keyPseudonym, ws, nil)
+		_ = b.Set(keyCheck, wc, nil)
+		if err := b.Commit(pebble.NoSync); err != nil {
+			return fmt.Errorf("key store: %w", err)
+		}
+		if err := s.db.Flush(); err != nil {
+			return fmt.Errorf("key store: %w", err)
+		}
+		s.secret = secret
+		return nil
+	case err != nil:
+		return fmt.Errorf("key store: %w", err)
+	}
+	check, err := s.wrapper.Unwrap(wrapped)
+	if err != nil || !bytes.Equal(check, checkValue) {
+		return ErrWrongMasterKey
+	}
+	ws, err := s.get(keyPseudonym)
+	if err != nil {
+		return fmt.Errorf("key store: pseudonym secret: %w", err)
+	}
+	if s.secret, err = s.wrapper.Unwrap(ws); err != nil {
+		return fmt.Errorf("key store: pseudonym secret: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) get(k []byte) ([]byte, error) {
+	v, closer, err := s.db.Get(k)
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
+}
+
+// Close makes the keys created since the last Sync durable and closes
+// the store.
+func (s *Store) Close() error {
+	err := s.Sync()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Pseudonym is the keyed pseudonym of a customer id that the log's index
+// keys and record headers carry instead of the id.
+func (s *Store) Pseudonym(customer string) string {
+	h := s.hmacs.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(customer))
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	s.hmacs.Put(h)
+	return hex.EncodeToString(sum[:PseudonymLen/2])
+}
+
+// key returns the unwrapped data key of a pseudonym, creating it when
+// create and it does not exist. ErrErased when it was destroyed.
+func (s *Store) key(pseudonym string, create bool) (*dataKey, error) {
+	s.mu.RLock()
+	k := s.cache[pseudonym]
+	s.mu.RUnlock()
+	if k != nil {
+		return k, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.cache[pseudonym]; k != nil {
+		return k, nil
+	}
+	wrapped, err := s.get(append(bytes.Clone(prefixDEK), pseudonym...))
+	var dek []byte
+	switch {
+	case err == nil:
+		if dek, err = s.wrapper.Unwrap(wrapped); err != nil || len(dek) != dekLen {
+			return nil, fmt.Errorf("key store: the data key of %s does not unwrap", pseudonym)
+		}
+	case errors.Is(err, pebble.ErrNotFound):
+		if _, terr := s.get(append(bytes.Clone(prefixTomb), pseudonym...)); terr == nil {
+			return nil, ErrErased
+		}
+		if !create {
+			return nil, ErrErased // never had a key: nothing sealed can open
+		}
+		if s.o.ReadOnly {
+			return nil, errors.New("key store: opened read-only, cannot create a data key")
+		}
+		dek = make([]byte, dekLen)
+		if _, err := rand.Read(dek); err != nil {
+			return nil, err
+		}
+		w, err := s.wrapper.Wrap(dek)
+		if err != nil {
+			return nil, fmt.Errorf("key store: wrap: %w", err)
+		}
+		// Made durable by Sync, which the log calls before it commits
+		// the events sealed under it.
+		if err := s.db.Set(append(bytes.Clone(prefixDEK), pseudonym...), w, pebble.NoSync); err != nil {
+			return nil, fmt.Errorf("key store: %w", err)
+		}
+		s.dirty = true
+	default:
+		return nil, fmt.Errorf("key store: %w", err)
+	}
+	block, err := aes.NewCipher(dek[:32])
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	k = &dataKey{aead: aead, nonce: dek[32:]}
+	if len(s.cache) >= s.o.CacheKeys {
+		clear(s.cache)
+	}
+	s.cache[pseudonym] = k
+	return k, nil
+}
+
+// Sync makes the data keys created so far durable (a flush of the
+// memtable to an sstable; nothing to do when none was created since the
+// last Sync).
+// The log calls it before committing events sealed under new keys, so an
+// acknowledged event's key is never lost.
+func (s *Store) Sync() error {
+	s.mu.Lock()
+	dirty := s.dirty
+	s.dirty = false
+	s.mu.Unlock()
+	if !dirty {
+		return nil
+	}
+	if err := s.db.Flush(); err != nil {
+		s.mu.Lock()
+		s.dirty = true
+		s.mu.Unlock()
+		return fmt.Errorf("key store: sync: %w", err)
+	}
+	return nil
+}
+
+// sealedFormat is the first byte of a sealed value.
+const sealedFormat byte = 1
+
+// Overhead is what sealing adds to the plaintext: format, nonce, tag.
+const Overhead = 1 + 12 + 16
+
+// Seal appends to dst the plaintext sealed under the pseudonym's data key
+// (created on first use) with ad as associated data:
+// format(1)=1 | nonce(12) | AES-256-GCM ciphertext and tag. The nonce is
+// HMAC-SHA-256(nonce key, ad | plaintext), so the same event sealed twice
+// gives the same bytes (the log's idempotency compares stored bytes) and
+// two different ones never share a nonce.
+func (s *Store) Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte, error) {
+	k, err := s.key(pseudonym, true)
+	if err != nil {
+		return dst, err
+	}
+	m := hmac.New(sha256.New, k.nonce)
+	m.Write(ad)
+	m.Write(plaintext)
+	var sum [sha256.Size]byte
+	nonce := m.Sum(sum[:0])[:12]
+	dst = append(dst, sealedFormat)
+	dst = append(dst, nonce...)
+	return k.aead.Seal(dst, nonce, plaintext, ad), nil
+}
+
+// Open appends to dst the plaintext of sealed. ErrErased when the
+// pseudonym's data key was destroyed, ErrTampered when the bytes fail
+// authentication.
+func (s *Store) Open(dst []byte, pseudonym string, ad, sealed []byte) ([]byte, error) {
+	if len(sealed) < Overhead || sealed[0] != sealedFormat {
+		return dst, ErrTampered
+	}
+	k, err := s.key(pseudonym, false)
+	if err != nil {
+		return dst, err
+	}
+	out, err := k.aead.Open(dst, sealed[1:13], sealed[13:], ad)
+	if err != nil {
+		return dst, ErrTampered
+	}
+	return out, nil
+}
+
+// Tombstone records an erasure.
+type Tombstone struct {
+	ErasedAt time.Time `json:"erased_at"`
+	Reason   string    `json:"reason"`
+}
+
+// Erased reports whether the pseudonym's key was destroyed, and when and why.
+func (s *Store) Erased(pseudonym string) (Tombstone, bool, error) {
+	v, err := s.get(append(bytes.Clone(prefixTomb), pseudonym...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return Tombstone{}, false, nil
+	}
+	if err != nil {
+		return Tombstone{}, false, err
+	}
+	var t Tombstone
+	if err := json.Unmarshal(v, &t); err != nil {
+		return Tombstone{}, false, fmt.Errorf("key store: tombstone of %s: %w", pseudonym, err)
+	}
+	return t, true, nil
+}
+
+// Destroy destroys the pseudonym's data key, leaving a tombstone (when,
+// why), and forces the key's bytes out of the store's files: the deletion
+// is synced, the memtable flushed and the key range compacted, so no
+// sstable or WAL the store keeps still holds the wrapped key. Destroying
+// again is a no-op that keeps the first tombstone.
+func (s *Store) Destroy(pseudonym, reason string) (Tombstone, error) {
+	if t, ok, err := s.Erased(pseudonym); err != nil || ok {
+		if ok {
+			s.evict(pseudonym)
+			return t, s.purgeKey(pseudonym)
+		}
+		return Tombstone{}, err
+	}
+	t := Tombstone{ErasedAt: s.o.Clock().UTC(), Reason: reason}
+	tv, err := json.Marshal(t)
+	if err != nil {
+		return Tombstone{}, err
+	}
+	b := s.db.NewBatch()
+	_ = b.Delete(append(bytes.Clone(prefixDEK), pseudonym...), nil)
+	_ = b.Set(append(bytes.Clone(prefixTomb), pseudonym...), tv, nil)
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return Tombstone{}, fmt.Errorf("key store: %w", err)
+	}
+	s.evict(pseudonym)
+	return t, s.purgeKey(pseudonym)
+}
+
+func (s *Store) evict(pseudonym string) {
+	s.mu.Lock()
+	delete(s.cache, pseudonym)
+	s.mu.Unlock()
+}
+
+// purgeKey flushes the memtable and compacts the range of the pseudonym's
+// key, so that its old value is gone from the store's sstables and WAL.
+func (s *Store) purgeKey(pseudonym string) error {
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("key store: flush: %w", err)
+	}
+	k := append(bytes.Clone(prefixDEK), pseudonym...)
+	if err := s.db.Compact(context.Background(), k, keyspace.PrefixEnd(k), true); err != nil {
+		return fmt.Errorf("key store: compact: %w", err)
+	}
+	return nil
+}
+
+// quietLogger drops Pebble's informational logging; a fatal error panics
+// (the key store never runs on a path where that is recovered).
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,147 @@
+package keystore_test
+
+import (
+	"bytes"
+	"errors"
+	"regexp"
+	"testing"
+
+	"github.com/journey-cdp/journey/keystore"
+)
+
+func open(t *testing.T, dir string, master []byte) (*keystore.Store, error) {
+	t.Helper()
+	w, err := keystore.NewLocalWrapper(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keystore.Open(dir, w, nil)
+}
+
+func masterKey(t *testing.T) []byte {
+	t.Helper()
+	text, err := keystore.NewMasterKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keystore.ParseMasterKey(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestSealOpenDestroy(t *testing.T) {
+	dir, master := t.TempDir(), masterKey(t)
+	s, err := open(t, dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := s.Pseudonym("cust-1")
+	if !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(p) || p == s.Pseudonym("cust-2") || p != s.Pseudonym("cust-1") {
+		t.Fatalf("pseudonym %q: want 32 hex digits, stable, distinct per customer", p)
+	}
+	ad, msg := []byte("purchase|"+p), []byte(`{"email":"ada@example.com"}`)
+	sealed, err := s.Seal(nil, p, ad, msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("ada@")) || len(sealed) != len(msg)+keystore.Overhead {
+		t.Fatalf("sealed %q", sealed)
+	}
+	again, _ := s.Seal(nil, p, ad, msg)
+	if !bytes.Equal(again, sealed) {
+		t.Fatal("sealing the same event twice gave other bytes: the log's idempotency compares stored bytes")
+	}
+	other, _ := s.Seal(nil, p, ad, []byte(`{"email":"bob@example.com"}`))
+	if bytes.Equal(other[1:13], sealed[1:13]) {
+		t.Fatal("two different plaintexts share a nonce")
+	}
+	got, err := s.Open(nil, p, ad, sealed)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("open: %q %v", got, err)
+	}
+	for i := range sealed {
+		bad := bytes.Clone(sealed)
+		bad[i] ^= 1
+		if _, err := s.Open(nil, p, ad, bad); !errors.Is(err, keystore.ErrTampered) {
+			t.Fatalf("byte %d flipped: %v, want ErrTampered", i, err)
+		}
+	}
+	if _, err := s.Open(nil, p, []byte("other ad"), sealed); !errors.Is(err, keystore.ErrTampered) {
+		t.Fatalf("other associated data: %v", err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopened with the same key: the data key is there.
+	s, err = open(t, dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Open(nil, p, ad, sealed); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("after reopen: %q %v", got, err)
+	}
+	tomb, err := s.Destroy(p, "art. 17 request #42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Open(nil, p, ad, sealed); !errors.Is(err, keystore.ErrErased) {
+		t.Fatalf("after Destroy: %v, want ErrErased", err)
+	}
+	if _, err := s.Seal(nil, p, ad, msg); !errors.Is(err, keystore.ErrErased) {
+		t.Fatalf("Seal after Destroy: %v, want ErrErased (no new key for an erased customer)", err)
+	}
+	if tb, ok, err := s.Erased(p); err != nil || !ok || tb.Reason != "art. 17 request #42" || !tb.ErasedAt.Equal(tomb.ErasedAt) {
+		t.Fatalf("Erased: %+v %v %v", tb, ok, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = open(t, dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Open(nil, p, ad, sealed); !errors.Is(err, keystore.ErrErased) {
+		t.Fatalf("reopened after Destroy: %v, want ErrErased", err)
+	}
+}
+
+// TestWrongMasterKey: a store is never opened under another master key.
+func TestWrongMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	s, err := open(t, dir, masterKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := open(t, dir, masterKey(t)); !errors.Is(err, keystore.ErrWrongMasterKey) {
+		t.Fatalf("another master key: %v, want ErrWrongMasterKey", err)
+	}
+}
+
+func mustSeal(t *testing.T, s *keystore.Store, p string) []byte {
+	t.Helper()
+	b, err := s.Seal(nil, p, nil, []byte("y"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseMasterKey(t *testing.T) {
+	for _, bad := range []string{"", "abc", "zz" + string(make([]byte, 62))} {
+		if _, err := keystore.ParseMasterKey(bad); err == nil {
+			t.Fatalf("%q accepted", bad)
+		}
+	}
+	t.Setenv(keystore.MasterKeyEnv, "")
+	if _, err := keystore.LoadMasterKey(""); err == nil || !bytes.Contains([]byte(err.Error()), []byte("--master-key-file")) {
+		t.Fatalf("no key: %v", err)
+	}
+}
