@@ -154,17 +154,25 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	ncfg.Logger = log.With("component", "nats")
 	var srv *server.Server
 	if ncfg.URL == "" && ncfg.InProcess == nil {
-		srv, err = natsconn.Start(natsconn.Embedded{
+		emb := natsconn.Embedded{
 			StoreDir:     filepath.Join(cfg.DataDir, "nats"),
 			Listen:       cfg.NATSListen,
 			SyncAlways:   cfg.NATSSyncAlways,
 			SyncInterval: cfg.NATSSyncInterval,
 			Logger:       log,
-		})
+		}
+		natsAuth, err := cfg.Transport.embeddedNATS(&emb, &ncfg, auth.NATSSubjects{Events: cfg.Stream.SubjectPrefix, Append: cfg.AppendSubject, Query: cfg.QueryPrefix})
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		srv, err = natsconn.Start(emb)
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
 		closers = append(closers, func() error { srv.Shutdown(); srv.WaitForShutdown(); return nil })
+		if natsAuth != nil {
+			closers = append(closers, watchNATS(natsAuth, srv))
+		}
 		ncfg.InProcess = srv
 		log.Info("embedded NATS started", "url", srv.ClientURL(), "store", filepath.Join(cfg.DataDir, "nats"))
 	}

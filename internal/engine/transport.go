@@ -2,8 +2,11 @@ package engine
 
 import (
 	"cmp"
+	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +14,10 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/journey-cdp/journey/auth"
+	"github.com/journey-cdp/journey/internal/natsconn"
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // Defaults of the HTTP server's limits (Transport's zero fields).
@@ -52,6 +59,13 @@ type Transport struct {
 	// TLS; NATSTLSClientCA also requires a client certificate (mutual TLS).
 	// The engine's own in-process connection needs none of it.
 	NATSTLSCert, NATSTLSKey, NATSTLSClientCA string
+	// NATSTokens, when set, guards the embedded NATS: a client connects
+	// with a journey token (nats.Token) and gets its role's permissions
+	// (auth.NATSPermissions); the engine's own connection keeps every
+	// right. Without it, an embedded NATS listening beyond loopback makes
+	// Run refuse to start unless NATSOpen is set (demos).
+	NATSTokens auth.TokenChecker
+	NATSOpen   bool
 }
 
 // limit is d, def when d is 0, and 0 (off) when d is negative.
@@ -222,4 +236,50 @@ func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)
 	return err
+}
+
+// embeddedNATS sets the embedded server's TLS and, with NATSTokens, its
+// authenticator, and gives the engine's own connection c the internal
+// token (random, in memory only). It returns the authenticator (nil
+// without tokens) for watchNATS.
+func (t Transport) embeddedNATS(e *natsconn.Embedded, c *natsconn.Client, subjects auth.NATSSubjects) (*auth.NATSAuthenticator, error) {
+	e.TLSCert, e.TLSKey, e.TLSClientCA = t.NATSTLSCert, t.NATSTLSKey, t.NATSTLSClientCA
+	if t.NATSTokens == nil {
+		if listen := cmp.Or(e.Listen, natsconn.DefaultListen); !t.NATSOpen && !loopback(listen) {
+			return nil, fmt.Errorf("the embedded NATS would listen on %s, beyond loopback, and admit anyone with every right "+
+				"(delete the consumer, answer appends): give tokens (--auth) so that clients connect with their role's permissions, "+
+				"listen on loopback (--nats-listen 127.0.0.1:4222) or pass --insecure-no-auth", listen)
+		}
+		return nil, nil
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	internal := "internal_" + base64.RawURLEncoding.EncodeToString(b)
+	a := auth.NewNATSAuthenticator(t.NATSTokens, auth.NATSOptions{Subjects: subjects, Internal: internal})
+	e.Auth = a
+	c.Token = internal
+	return a, nil
+}
+
+// watchNATS runs a.Watch on s until the returned stop is called.
+func watchNATS(a *auth.NATSAuthenticator, s *server.Server) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.Watch(ctx, s) }()
+	return func() error { cancel(); <-done; return nil }
+}
+
+// loopback reports whether a listen address host:port stays on this machine.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
