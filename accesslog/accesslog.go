@@ -47,6 +47,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -538,3 +539,6 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 	p.l.Error(msg)
 	panic(msg)
 }
+
+// Dir is the access log's directory in a data directory: <data>/access.
+func Dir(dataDir string) string { return filepath.Join(dataDir, "access") }

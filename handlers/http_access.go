@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"errors"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -18,6 +20,22 @@ import (
 // Without HTTPOptions.AccessLog it answers 503.
 func (h *httpHandler) registerAccess(mux *http.ServeMux) {
 	h.handle(mux, "GET /v1/export/access", h.exportAccess, auth.Auditor)
+}
+
+// RecordAccess is the auth.Authorizer's OnCustomerRead that records each
+// read into l: the token's name and role, the customer, the route pattern
+// (never the token's text, never what was read). A read Record could not
+// keep is logged on log (ErrFull is counted and logged by l itself).
+func RecordAccess(l *accesslog.Log, log *slog.Logger) func(p auth.Principal, customer, route string) {
+	if log == nil {
+		log = discardLogger
+	}
+	return func(p auth.Principal, customer, route string) {
+		err := l.Record(accesslog.Entry{Token: p.Name, Role: string(p.Role), Customer: customer, Route: route})
+		if err != nil && !errors.Is(err, accesslog.ErrFull) {
+			log.Warn("access log: read not recorded", "route", route, "err", err)
+		}
+	}
 }
 
 // errNoAccessLog is an access export asked of an engine without one.

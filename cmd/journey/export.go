@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/journey-cdp/journey/accesslog"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // exportEvent is one line of export --what events --format jsonl (and of
@@ -28,9 +30,10 @@ type exportEvent = handlers.StoredEvent
 
 func (a *app) exportCommand() *cobra.Command {
 	var what, format, out, asOf, config, server string
+	var access accessFlags
 	cmd := &cobra.Command{
-		Use:   "export [--data DIR | --server URL] --what events|customers|quarantine --format jsonl|csv",
-		Short: "Export the log, the customers' answers or the quarantine as JSONL or CSV",
+		Use:   "export [--data DIR | --server URL] --what events|customers|quarantine|access --format jsonl|csv",
+		Short: "Export the log, the customers' answers, the quarantine or the access log as JSONL or CSV",
 		Long: `export writes to stdout (or --out FILE):
   events      every stored event in sequence order with its record (seq, version,
               recorded_at, hash) and the event exactly as received
@@ -40,13 +43,19 @@ func (a *app) exportCommand() *cobra.Command {
               "1370.56 EUR" (several currencies: "1370.56 EUR, 12.00 USD"),
               JSON {"EUR":"1370.56"}
   quarantine  every quarantined input with its code, field, reason and origin
+  access      the access log: every read of one customer's data by a named token
+              (time, token name, role, customer, route) in time order; --customer ID,
+              --since T, --until T (RFC 3339 or YYYY-MM-DD; until exclusive, a date
+              up to its end). Over --server it needs an auditor token
 
 With --server URL a running journey serve streams them (GET /v1/export/events,
-/v1/export/customers, /v1/quarantine): the same lines, while it runs. A summary
+/v1/export/customers, /v1/quarantine, /v1/export/access): the same lines, while
+it runs. A summary
 with the count, duration and rate goes to stderr (JSON with --json).`,
 		Example: `  journey export --what events --format jsonl > log.jsonl
   journey export --what customers --format csv --as-of 1997-09-30 > customers.csv
-  journey export --what events --server http://127.0.0.1:8080 > log.jsonl`,
+  journey export --what events --server http://127.0.0.1:8080 > log.jsonl
+  journey export --what access --customer cust-42 --since 2026-01-01 --server http://127.0.0.1:8080`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "jsonl" && format != "csv" {
@@ -66,6 +75,9 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 				w = f
 			}
 			bw := bufio.NewWriterSize(w, 256<<10)
+			if what != "access" && access.set(cmd) {
+				return usageErrorf("--customer, --since and --until go with --what access")
+			}
 			start := a.now()
 			var n uint64
 			switch what {
@@ -75,8 +87,10 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 				n, err = a.exportCustomers(cmd.Context(), bw, format, at, config, server)
 			case "quarantine":
 				n, err = a.exportQuarantine(cmd.Context(), bw, format, server)
+			case "access":
+				n, err = a.exportAccess(cmd.Context(), bw, format, server, access)
 			default:
-				return usageErrorf("--what %q: want events, customers or quarantine", what)
+				return usageErrorf("--what %q: want events, customers, quarantine or access", what)
 			}
 			if ferr := bw.Flush(); err == nil {
 				err = ferr
@@ -88,11 +102,12 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&what, "what", "events", "events, customers or quarantine")
+	f.StringVar(&what, "what", "events", "events, customers, quarantine or access")
 	f.StringVar(&format, "format", "jsonl", "jsonl or csv")
 	f.StringVar(&out, "out", "", "write to this file instead of stdout")
 	f.StringVar(&asOf, "as-of", "", "customers: answers as of T (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&server, "server", "", "stream from a running journey serve at this URL instead of opening the data dir")
+	access.add(f)
 	configFlag(cmd, &config)
 	return cmd
 }
@@ -100,7 +115,7 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 // exportSummary ends an export on stderr (stdout holds the data):
 // "exported 1207 events in 15ms (80467 events/s)", or JSON with --json.
 func (a *app) exportSummary(what string, n uint64, t timing) error {
-	noun := map[string]string{"events": "events", "customers": "customers", "quarantine": "quarantine entries"}[what]
+	noun := map[string]string{"events": "events", "customers": "customers", "quarantine": "quarantine entries", "access": "access entries"}[what]
 	if a.jsonOut {
 		return cli.WriteJSON(a.stderr, map[string]any{"what": what, "exported": n, "duration_s": t.DurationS, "events_per_s": t.EventsPerS})
 	}
@@ -268,4 +283,65 @@ func writeExport(w io.Writer, format string, header []string, fill func(cw *csv.
 		return err
 	}
 	return cw.Error()
+}
+
+// accessFlags are export --what access's filter flags.
+type accessFlags struct{ customer, since, until string }
+
+func (af *accessFlags) add(f *pflag.FlagSet) {
+	f.StringVar(&af.customer, "customer", "", "access: only the reads of this customer")
+	f.StringVar(&af.since, "since", "", "access: reads at or after T (RFC 3339 or YYYY-MM-DD)")
+	f.StringVar(&af.until, "until", "", "access: reads before T (RFC 3339, or YYYY-MM-DD: up to the end of that day)")
+}
+
+// set reports whether any of the flags was given.
+func (af *accessFlags) set(cmd *cobra.Command) bool {
+	f := cmd.Flags()
+	return f.Changed("customer") || f.Changed("since") || f.Changed("until")
+}
+
+var accessCSVHeader = []string{"time", "token", "role", "customer", "route"}
+
+// exportAccess writes the access log (of the data dir, opened read-only,
+// or of server) and returns how many entries.
+func (a *app) exportAccess(ctx context.Context, w io.Writer, format, server string, af accessFlags) (uint64, error) {
+	filter, err := handlers.AccessFilter(af.customer, af.since, af.until, "--")
+	if err != nil {
+		return 0, &usageError{err}
+	}
+	var n uint64
+	err = writeExport(w, format, accessCSVHeader, func(cw *csv.Writer) error {
+		each := func(e accesslog.Entry) error {
+			n++
+			if format == "csv" {
+				return cw.Write([]string{e.Time.UTC().Format(time.RFC3339Nano), e.Token, e.Role, e.Customer, e.Route})
+			}
+			return cli.WriteJSON(w, e)
+		}
+		if server != "" {
+			q := url.Values{}
+			for k, v := range map[string]string{"customer": af.customer, "since": af.since, "until": af.until} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			return a.serverLines(ctx, server, "/v1/export/access", q, func(line []byte) error {
+				var e accesslog.Entry
+				if err := json.Unmarshal(line, &e); err != nil {
+					return fmt.Errorf("access entry from %s: %w", server, err)
+				}
+				return each(e)
+			})
+		}
+		l, err := accesslog.Open(accesslog.Dir(a.dataDir()), accesslog.Options{ReadOnly: true})
+		if err != nil {
+			if cli.IsLockError(err) {
+				return cli.NewInUseError(a.dataDir(), err)
+			}
+			return err
+		}
+		defer l.Close()
+		return l.Export(ctx, filter, each)
+	})
+	return n, err
 }

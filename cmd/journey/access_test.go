@@ -1,0 +1,89 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/journey-cdp/journey/accesslog"
+)
+
+// recordAccess writes entries into the access log of the data dir dir.
+func recordAccess(t *testing.T, dir string, entries ...accesslog.Entry) {
+	t.Helper()
+	l, err := accesslog.Open(accesslog.Dir(dir), accesslog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := l.Record(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// accessLines decodes export --what access's JSONL.
+func accessLines(t *testing.T, out string) []accesslog.Entry {
+	t.Helper()
+	var es []accesslog.Entry
+	for line := range strings.Lines(out) {
+		var e accesslog.Entry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		es = append(es, e)
+	}
+	return es
+}
+
+func TestExportAccessOffline(t *testing.T) {
+	dir := t.TempDir()
+	day := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	recordAccess(t, dir,
+		accesslog.Entry{Time: day, Token: "tablet-042", Role: "reader", Customer: "cust-1", Route: "GET /v1/customers/{id}"},
+		accesslog.Entry{Time: day.Add(time.Hour), Token: "audit", Role: "auditor", Customer: "cust-2", Route: "GET /v1/customers/{id}/events"},
+		accesslog.Entry{Time: day.Add(48 * time.Hour), Token: "tablet-042", Role: "reader", Customer: "cust-1", Route: "GET /v1/customers/{id}/events"},
+	)
+	all := accessLines(t, mustRun(t, nil, "export", "--data", dir, "--what", "access"))
+	if len(all) != 3 || all[0].Token != "tablet-042" || all[1].Customer != "cust-2" || !all[2].Time.Equal(day.Add(48*time.Hour)) {
+		t.Fatalf("export --what access: %+v", all)
+	}
+	if got := accessLines(t, mustRun(t, nil, "export", "--data", dir, "--what", "access", "--customer", "cust-1")); len(got) != 2 || got[0].Customer != "cust-1" || got[1].Customer != "cust-1" {
+		t.Errorf("--customer cust-1: %+v", got)
+	}
+	// --until a date: up to the end of that day.
+	if got := accessLines(t, mustRun(t, nil, "export", "--data", dir, "--what", "access", "--since", "2026-03-01T09:30:00Z", "--until", "2026-03-01")); len(got) != 1 || got[0].Customer != "cust-2" {
+		t.Errorf("--since 09:30 --until 2026-03-01: %+v", got)
+	}
+	csv := mustRun(t, nil, "export", "--data", dir, "--what", "access", "--format", "csv", "--customer", "cust-2")
+	if want := "time,token,role,customer,route\n2026-03-01T10:00:00Z,audit,auditor,cust-2,GET /v1/customers/{id}/events\n"; csv != want {
+		t.Errorf("csv:\n%s\nwant\n%s", csv, want)
+	}
+	r := runCLI(t, nil, "export", "--data", dir, "--what", "access", "--json")
+	if r.code != 0 || !strings.Contains(r.stderr, `"exported":3`) {
+		t.Errorf("summary: exit %d, stderr %q", r.code, r.stderr)
+	}
+
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--what", "access", "--since", "yesterday"}, `--since: "yesterday" is neither RFC 3339 nor YYYY-MM-DD`},
+		{[]string{"--what", "access", "--since", "2026-03-02", "--until", "2026-03-01"}, `--until: "2026-03-01" is not after since "2026-03-02"`},
+		{[]string{"--what", "events", "--customer", "cust-1"}, "--customer, --since and --until go with --what access"},
+	} {
+		r := runCLI(t, nil, append([]string{"export", "--data", dir}, c.args...)...)
+		if r.code != 2 || !strings.Contains(r.err.Error(), c.want) {
+			t.Errorf("%v: exit %d, %v; want exit 2 naming %q", c.args, r.code, r.err, c.want)
+		}
+	}
+	r = runCLI(t, nil, "export", "--data", t.TempDir(), "--what", "access")
+	if r.code != 1 || !strings.Contains(r.err.Error(), "no access log") {
+		t.Errorf("no access log: exit %d, %v", r.code, r.err)
+	}
+}
