@@ -37,10 +37,12 @@ func (r *rig) publishN(t *testing.T, evs [][]byte) {
 
 // TestIngestConsumerDeleted deletes the consumer under a running
 // ingester: it recreates it (logged, journey_ingest_recoveries_total), from
-// just after what it had acked, and the events published after the
+// just after the last message it took, and the events published after the
 // deletion reach the log, once; the consumer deleted and the stream too,
-// it recreates both. Without JetStream to provision with, Run stops with
-// ErrConsumerGone instead of running on without ingesting.
+// it recreates both. Without JetStream to provision with, a deleted
+// consumer is still recreated (it is the ingester's own cursor), but a
+// deleted stream stops Run with ErrStreamGone instead of running on
+// without ingesting.
 func TestIngestConsumerDeleted(t *testing.T) {
 	ctx := context.Background()
 	evs, err := bench.Events(30, 10, 3)
@@ -65,8 +67,11 @@ func TestIngestConsumerDeleted(t *testing.T) {
 			t.Fatal(err)
 		}
 		if info.Config.DeliverPolicy != jetstream.DeliverByStartSequencePolicy || info.Config.OptStartSeq != 11 ||
-			info.Config.AckPolicy != jetstream.AckExplicitPolicy {
-			t.Fatalf("recreated consumer %+v, want explicit acks from stream seq 11", info.Config)
+			info.Config.AckPolicy != jetstream.AckNonePolicy {
+			t.Fatalf("recreated consumer %+v, want no acks from stream seq 11", info.Config)
+		}
+		if got := r.in.Position(); got != 20 {
+			t.Fatalf("position %d, want 20", got)
 		}
 		if v := value(t, r.metrics.Duplicates); v != 0 {
 			t.Fatalf("%v duplicates: the recreated consumer redelivered what was acked", v)
@@ -92,7 +97,7 @@ func TestIngestConsumerDeleted(t *testing.T) {
 			t.Fatalf("Ready after the recovery: %v", err)
 		}
 	})
-	t.Run("no JetStream: Run stops", func(t *testing.T) {
+	t.Run("no JetStream: a deleted stream stops Run", func(t *testing.T) {
 		r := newRig(t)
 		r.expectErr = true
 		r.publishN(t, evs[:5])
@@ -100,14 +105,18 @@ func TestIngestConsumerDeleted(t *testing.T) {
 		if err := r.js.DeleteConsumer(ctx, handlers.DefaultStream, handlers.DefaultConsumer); err != nil {
 			t.Fatal(err)
 		}
-		r.wantRunErr(t, handlers.ErrConsumerGone)
+		r.publishN(t, evs[5:10])
+		r.settle(t, 10)
+		if err := r.js.DeleteStream(ctx, handlers.DefaultStream); err != nil {
+			t.Fatal(err)
+		}
+		r.wantRunErr(t, handlers.ErrStreamGone)
 	})
 }
 
 // TestIngestStopHandsBack stops an ingester in the middle of a backlog:
-// what it had fetched and not appended is nak'ed without delay on the way
-// out, so that a new ingester takes all of it at once instead of after
-// AckWait (30s).
+// a new ingester takes the rest at once, from the position in the log (no
+// redelivery timeout to wait for), each event once.
 func TestIngestStopHandsBack(t *testing.T) {
 	const n = 5000
 	evs, err := bench.Events(n, 300, 11)
@@ -133,7 +142,7 @@ func TestIngestStopHandsBack(t *testing.T) {
 		done <- handlers.NewIngester(r.store, r.nc, r.cons, handlers.IngestOptions{BatchSize: 50}).Run(ctx)
 	}()
 	t0 := time.Now()
-	deadline := t0.Add(10 * time.Second) // AckWait is 30s
+	deadline := t0.Add(10 * time.Second)
 	for {
 		info, err := r.cons.Info(context.Background())
 		if err != nil {

@@ -20,9 +20,10 @@ type Metrics struct {
 	Batch       prometheus.Histogram   // events per ingest batch
 	AppendDur   prometheus.Histogram   // one store Append call: Pebble commit + fsync
 	BatchDur    prometheus.Histogram   // one ingest batch: first message taken to last ack sent
-	NakDelayed  prometheus.Counter     // messages nak'ed after a store failure
-	Pending     prometheus.Gauge       // consumer NumPending (not yet delivered), polled
-	AckPending  prometheus.Gauge       // consumer NumAckPending (delivered, not acked), polled
+	NakDelayed  prometheus.Counter     // events of batches retried after a store failure
+	Pending     prometheus.Gauge       // stream messages after the log's position (consumer lag), polled
+	AckPending  prometheus.Gauge       // messages taken from the stream and not yet in the log, polled
+	StreamLost  prometheus.Counter     // stream messages gone before the engine took them (a gap)
 	JetStreamOK prometheus.Gauge       // 1 while the ingester's checks find no JetStream problem, else 0
 	Problems    *prometheus.CounterVec // JetStream problems found, by kind (counted when one begins)
 	Recoveries  *prometheus.CounterVec // what the ingester did to recover, by action
@@ -58,15 +59,16 @@ func NewMetrics() *Metrics {
 		Rejected:    counterVec("journey_events_rejected_total", "Events refused, by error code.", "code"),
 		Batch:       histogram("journey_ingest_batch_events", "Events per ingest batch (one Append, one fsync).", []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000}),
 		AppendDur:   histogram("journey_append_fsync_seconds", "Duration of one store Append call, which returns after its fsync.", latency),
-		BatchDur:    histogram("journey_ingest_batch_seconds", "Duration of one ingest batch from its first message taken to its last ack sent.", latency),
-		NakDelayed:  counter("journey_ingest_nak_total", "Messages nak'ed with a delay after a transient store failure."),
-		Pending:     gauge("journey_consumer_pending", "Stream messages not yet delivered to the engine's consumer (consumer lag)."),
-		AckPending:  gauge("journey_consumer_ack_pending", "Messages delivered to the engine but not yet acknowledged."),
+		BatchDur:    histogram("journey_ingest_batch_seconds", "Duration of one ingest batch from its first message taken to its position committed.", latency),
+		NakDelayed:  counter("journey_ingest_nak_total", "Events of ingest batches retried (with a growing delay) after a transient store failure."),
+		Pending:     gauge("journey_consumer_pending", "Stream messages after the stream position the log holds (consumer lag)."),
+		AckPending:  gauge("journey_consumer_ack_pending", "Messages taken from the stream by the engine and not yet in the log."),
+		StreamLost:  counter("journey_ingest_stream_lost_total", "Stream messages gone (expired, purged, deleted, stream recreated) before the engine took them; see /readyz for the range."),
 		JetStreamOK: gauge("journey_jetstream_ok", "1 while the ingester finds no JetStream problem (see /readyz for the one it found), else 0."),
 		Problems:    counterVec("journey_jetstream_problems_total", "JetStream problems the ingester found, by kind, counted when one begins.", "kind"),
 		Recoveries:  counterVec("journey_ingest_recoveries_total", "What the ingester did to recover: consumer_recreated, stream_recreated, consume_restarted, jetstream_restarted.", "action"),
 	}
-	reg.MustRegister(m.Appended, m.Duplicates, m.Rejected, m.Batch, m.AppendDur, m.BatchDur, m.NakDelayed, m.Pending, m.AckPending,
+	reg.MustRegister(m.Appended, m.Duplicates, m.Rejected, m.Batch, m.AppendDur, m.BatchDur, m.NakDelayed, m.Pending, m.AckPending, m.StreamLost,
 		m.JetStreamOK, m.Problems, m.Recoveries)
 	return m
 }
@@ -78,6 +80,14 @@ func (m *Metrics) Gauge(name, help string, fn func() float64) {
 		return
 	}
 	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, fn))
+}
+
+// streamLost counts n messages lost before ingest (0: an unknown number,
+// counted as one).
+func (m *Metrics) streamLost(n uint64) {
+	if m != nil {
+		m.StreamLost.Add(float64(max(n, 1)))
+	}
 }
 
 func (m *Metrics) appended(n int) {
