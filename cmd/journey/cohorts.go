@@ -26,7 +26,7 @@ It is one streaming pass over the purchase events of the log (the customer
 states keep no revenue per month). --format table (default) prints the
 retention in percent; csv a row per cohort and month (cohort,
 cohort_customers, month, offset, active, retention, revenue); json the whole
-table ({"GBP":"1370.56"} money). --json is --format json. --chart FILE.svg
+table ({"GBP":"1370.56"} money). --json without --format is --format json. --chart FILE.svg
 also writes an SVG heat map of the retention.`,
 		Example: `  journey cohorts
   journey cohorts --as-of 2011-06-30 --format csv > cohorts.csv
@@ -34,7 +34,7 @@ also writes an SVG heat map of the retention.`,
   journey cohorts --server http://127.0.0.1:8080 --json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if a.jsonOut {
+			if a.jsonOut && !cmd.Flags().Changed("format") {
 				format = "json"
 			}
 			switch format {
