@@ -102,9 +102,9 @@ func bearer(values []string) (string, error) {
 // route (a route pattern or subject, named in a refusal) and checks that
 // the token's role allows one of needs. A refusal is a *Refusal.
 func (a *Authorizer) Check(route string, authorization []string, needs ...Role) (Principal, *Refusal) {
+	var p Principal
 	tok, err := bearer(authorization)
 	if err == nil {
-		var p Principal
 		p, err = a.tokens.Authenticate(tok)
 		if err == nil {
 			if p.Role.AllowsAny(needs...) {
@@ -124,6 +124,10 @@ func (a *Authorizer) Check(route string, authorization []string, needs ...Role) 
 		msg = route + " needs a bearer token: send Authorization: Bearer <token> (journey token create makes one)"
 	case errors.Is(err, ErrBadToken):
 		msg = "the bearer token is not one this server knows"
+	case errors.Is(err, ErrExpired) && p.Name != "":
+		msg = fmt.Sprintf("token %q has expired; create a new one", p.Name)
+	case errors.Is(err, ErrRevoked) && p.Name != "":
+		msg = fmt.Sprintf("token %q was revoked", p.Name)
 	}
 	return Principal{}, &Refusal{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Field: AuthorizationField,
 		Message: msg, Reason: Reason(err)}

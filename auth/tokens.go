@@ -192,7 +192,7 @@ func hashOf(token string) [sha256.Size]byte { return sha256.Sum256([]byte(token)
 
 // Authenticate is the principal of the bearer token text, or ErrNoToken
 // (empty), ErrBadToken (not a token of the file), ErrExpired or
-// ErrRevoked. The text is hashed and looked up by its hash, then the
+// ErrRevoked (with the principal the token was, to name it). The text is hashed and looked up by its hash, then the
 // stored hash compared in constant time: what a lookup's timing could
 // tell is about a SHA-256 digest, never about the token's text.
 func (t *Tokens) Authenticate(token string) (Principal, error) {
@@ -210,10 +210,10 @@ func (t *Tokens) Authenticate(token string) (Principal, error) {
 		return Principal{}, ErrBadToken
 	}
 	if ti.Revoked != nil {
-		return Principal{}, ErrRevoked
+		return ti.Principal(), ErrRevoked
 	}
 	if ti.Expires != nil && !t.clock().Before(*ti.Expires) {
-		return Principal{}, ErrExpired
+		return ti.Principal(), ErrExpired
 	}
 	return ti.Principal(), nil
 }

@@ -102,6 +102,7 @@ type app struct {
 
 	jsonOut  bool
 	dataFlag string
+	token    string // --token of the client commands (token.go)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -223,6 +224,7 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		a.importCommand(),
 		a.historyCommand(),
 		a.verifyCommand(),
+		a.checkpointCommand(),
 		a.quarantineCommand(),
 		a.npsCommand(),
 		a.customerCommand(),
@@ -234,8 +236,10 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		a.publishCommand(),
 		a.exportCommand(),
 		a.cohortsCommand(),
+		a.tokenCommand(),
 	)
 	a.addDataFlags(root)
+	a.addTokenFlags(root)
 	return root
 }
 

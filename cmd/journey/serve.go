@@ -171,5 +171,6 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 	f.StringVar(&config, "config", "", "projection rules file (JSON)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "log as JSON lines (also with --json)")
+	a.addAuthFlags(cmd, &cfg) // --auth, --insecure-no-auth: serve_auth.go
 	return cmd
 }

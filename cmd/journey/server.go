@@ -115,6 +115,9 @@ func (a *app) serverOpen(ctx context.Context, method, base, path string, q url.V
 		return nil, err
 	}
 	req.Header.Set("Accept", "application/json")
+	if tok := a.bearerToken(); tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		var op *net.OpError
@@ -135,6 +138,16 @@ func (a *app) serverOpen(ctx context.Context, method, base, path string, q url.V
 		} `json:"error"`
 	}
 	if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
+		switch resp.StatusCode {
+		case http.StatusUnauthorized:
+			how := "pass --token or set $" + TokenEnv
+			if a.bearerToken() != "" {
+				how = "check --token / $" + TokenEnv + " (journey token list shows the tokens)"
+			}
+			return nil, fmt.Errorf("%s refused the request (401): %s; %s", base, e.Error.Message, how)
+		case http.StatusForbidden:
+			return nil, fmt.Errorf("%s refused the request (403): %s", base, e.Error.Message)
+		}
 		return nil, fmt.Errorf("%s: %s: %s", base, resp.Status, e.Error.Message)
 	}
 	return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
