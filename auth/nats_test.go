@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/journey-cdp/journey/auth"
+	"github.com/journey-cdp/journey/internal/natsconn"
 )
 
 // natsPeer is a client connection that records the server's asynchronous
@@ -261,5 +262,93 @@ func TestNATSPermissionsSubjects(t *testing.T) {
 	a, b := auth.InboxPrefix("jy_a"), auth.InboxPrefix("jy_b")
 	if a == b || strings.Contains(a, "jy_a") || !strings.HasPrefix(a, "_INBOX.") {
 		t.Errorf("inbox prefixes %q %q", a, b)
+	}
+}
+
+// TestNATSPermissionsExample loads examples/nats-permissions.conf into a
+// real nats-server and checks what its comments promise, with clients
+// connecting as journey's do (natsconn.Connect).
+func TestNATSPermissionsExample(t *testing.T) {
+	opts, err := server.ProcessConfigFile(filepath.Join("..", "examples", "nats-permissions.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs, opts.StoreDir = "127.0.0.1", server.RANDOM_PORT, true, true, t.TempDir()
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	as := func(user, password string) *natsPeer {
+		t.Helper()
+		nc, err := natsconn.Connect(natsconn.Client{URL: s.ClientURL(), User: user, Password: password})
+		if err != nil {
+			t.Fatalf("connect as %s: %v", user, err)
+		}
+		p := &natsPeer{t: t, nc: nc}
+		nc.SetErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			p.mu.Lock()
+			p.errs = append(p.errs, err)
+			p.mu.Unlock()
+		})
+		t.Cleanup(nc.Close)
+		return p
+	}
+	engine := as("journey-engine", "change-me-engine")
+	if _, err := engine.nc.QueueSubscribe("journey.append", "journey-engine", func(m *nats.Msg) { _ = m.Respond([]byte("ack")) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.nc.Subscribe("journey.query.customer", func(m *nats.Msg) { _ = m.Respond([]byte("answer")) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = engine.nc.Flush()
+
+	till := as("till-1", "change-me-till-1")
+	if m, err := till.nc.Request("journey.append", []byte("{}"), 3*time.Second); err != nil || string(m.Data) != "ack" {
+		t.Fatalf("till-1's append: %v %v", m, err)
+	}
+	if !canPublish(t, till, engine.nc, "journey.events.purchase") {
+		t.Error("till-1 cannot publish a touchpoint")
+	}
+	for _, subj := range []string{"journey.append", "journey.actions.>", "_INBOX.store-042.>"} {
+		if canSubscribe(t, till, engine.nc, subj, strings.Replace(subj, ">", "x", 1)) {
+			t.Errorf("till-1 reads %s", subj)
+		}
+		if err := till.violation(subj); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := till.nc.Request("$JS.API.CONSUMER.DELETE.JOURNEY.journey-engine", nil, 300*time.Millisecond); err == nil {
+		t.Error("till-1 reached the JetStream API")
+	}
+	if err := till.violation("$JS.API.CONSUMER.DELETE.JOURNEY.journey-engine"); err != nil {
+		t.Error(err)
+	}
+
+	store := as("store-042", "change-me-store-042")
+	if m, err := store.nc.Request("journey.query.customer", []byte(`{"id":"c1"}`), 3*time.Second); err != nil || string(m.Data) != "answer" {
+		t.Fatalf("store-042's query: %v %v", m, err)
+	}
+	if canPublish(t, store, engine.nc, "journey.events.purchase") {
+		t.Error("store-042 published a touchpoint")
+	}
+	if canPublish(t, store, engine.nc, "journey.append") {
+		t.Error("store-042 requested an append")
+	}
+
+	ops := as("ops", "change-me-ops")
+	if m, err := ops.nc.Request("$JS.API.INFO", nil, 3*time.Second); err != nil || !strings.Contains(string(m.Data), "account_info") {
+		t.Fatalf("ops on the JetStream API: %v %v", m, err)
+	}
+	if !canSubscribe(t, ops, engine.nc, "journey.append", "journey.append") {
+		t.Error("ops cannot subscribe to journey.append")
+	}
+	if nc, err := natsconn.Connect(natsconn.Client{URL: s.ClientURL(), User: "till-1", Password: "wrong"}); err == nil {
+		nc.Close()
+		t.Fatal("a wrong password connected")
 	}
 }

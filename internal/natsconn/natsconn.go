@@ -174,6 +174,11 @@ func Connect(c Client) (*nats.Conn, error) {
 	}
 	if c.User != "" || c.Password != "" {
 		opts = append(opts, nats.UserInfo(c.User, c.Password))
+		// Replies come below _INBOX.<user>, the only inbox the users of
+		// examples/nats-permissions.conf may read (still below _INBOX.>).
+		if plainName(c.User) {
+			opts = append(opts, nats.CustomInboxPrefix("_INBOX."+c.User))
+		}
 	}
 	if c.Token != "" {
 		// The embedded server lets a token's connection subscribe only
@@ -213,6 +218,20 @@ func Connect(c Client) (*nats.Conn, error) {
 		return nil, fmt.Errorf("connect to NATS at %s: %w", redact(url), err)
 	}
 	return nc, nil
+}
+
+// plainName reports whether s can be one token of a subject: letters,
+// digits, '-' and '_' only.
+func plainName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // redact hides the userinfo of a URL for error messages.
