@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/journey-cdp/journey/accesslog"
 	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
@@ -101,6 +102,11 @@ type Config struct {
 	// first start; checkpoint.go): 0: 15 minutes, <0: only on demand
 	// (GET /v1/checkpoint). The latest are kept in <data>/checkpoint.
 	CheckpointEvery time.Duration
+
+	// AccessLogRetention is how long the access log (<data>/access, kept
+	// with Auth: every read of one customer's data by a named token) keeps
+	// its entries; 0: accesslog.DefaultRetention (400 days).
+	AccessLogRetention time.Duration
 }
 
 // Info says where a running engine serves.
@@ -227,6 +233,18 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		caughtUp.Store(true)
 	}
 
+	// The access log (with Auth), opened here so that it closes (flushing
+	// what is buffered) after the services stop.
+	var access *accesslog.Log
+	if cfg.Auth != nil {
+		access, err = accesslog.Open(accesslog.Dir(cfg.DataDir), accesslog.Options{Retention: cfg.AccessLogRetention,
+			Clock: clock, Logger: log.With("component", "accesslog"), Registerer: metrics.Registry})
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		closers = append(closers, access.Close)
+	}
+
 	runCtx, cancelRun := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(runCtx)
 	// On any return, the parts stop before NATS, the views and the log close.
@@ -283,6 +301,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return fmt.Errorf("engine: %w", err)
 		}
 		log.Info("access control on", "tokens", len(cfg.Auth.List()))
+		authz.OnCustomerRead = handlers.RecordAccess(access, log.With("component", "accesslog"))
 	}
 	appender := handlers.NewAppender(store, handlers.AppendOptions{
 		Clock: clock, Logger: log.With("component", "append"), Metrics: metrics, RejectSubject: cfg.RejectSubject, Conn: nc,
@@ -356,6 +375,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			PopulationAsOf: popLimit,
 			Auth:           authz,
 			Checkpoints:    keeper,
+			AccessLog:      access,
 			Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
 		}), ln)
 		if err != nil {
