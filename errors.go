@@ -25,6 +25,7 @@ const (
 	CodeVersionConflict Code = "version_conflict" // the expected customer version did not match
 	CodeIDConflict      Code = "id_conflict"      // the id is stored with other bytes
 	CodeInternal        Code = "internal"         // the engine failed; retry
+	CodeErased          Code = "erased"           // the customer was erased (journey forget); kept without its data
 )
 
 // Error is a rejection: a stable Code, the Field (a JSON path such as

@@ -30,6 +30,10 @@ type Options struct {
 	MinFreeBytes int64
 	// MemTableSize is Pebble's memtable size in bytes; 0: DefaultMemTableSize.
 	MemTableSize int64
+	// Sealer encrypts each customer's events under their own key (see
+	// Sealer). A log created with one is sealed for good; a log created
+	// without one stays plaintext even when opened with one.
+	Sealer Sealer
 }
 
 // DefaultMemTableSize is the log's memtable size. Pebble preallocates

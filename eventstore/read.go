@@ -25,6 +25,9 @@ type Record struct {
 	Type       journey.Kind
 	Raw        []byte // the event's bytes exactly as received
 	Hash       [32]byte
+	// Erased: the record is sealed under a customer key that was destroyed
+	// (journey forget); Raw is nil and Customer "". It stays in the chain.
+	Erased bool
 }
 
 // Scan calls fn for records from..to inclusive (to 0: up to DurableSeq) in
@@ -50,6 +53,7 @@ type RawRecord struct {
 	Customer  []byte
 	Raw       []byte // the event's bytes exactly as received
 	Hash      []byte // the chain hash after this record
+	Erased    bool   // sealed under a destroyed key: Raw and Customer are nil (see Record.Erased)
 }
 
 // ScanRaw is Scan for readers of the whole log (rebuilds): it allocates
@@ -88,6 +92,7 @@ func (s *Store) scan(ctx context.Context, from, to uint64, fn func(v *recordView
 	var (
 		view recordView
 		want = from
+		buf  []byte
 	)
 	for ok := it.First(); ok; ok = it.Next() {
 		if want&1023 == 0 {
@@ -100,6 +105,9 @@ func (s *Store) scan(ctx context.Context, from, to uint64, fn func(v *recordView
 			return fmt.Errorf("eventstore: record %d missing (found %d); run verify", want, seq)
 		}
 		if err := readRecordAt(it, seq, &view); err != nil {
+			return err
+		}
+		if err := s.unseal(&view, &buf); err != nil {
 			return err
 		}
 		if err := fn(&view); err != nil {
@@ -128,7 +136,12 @@ func (s *Store) CustomerEvents(ctx context.Context, customer string, afterVersio
 			return err
 		}
 		recs = make([]Record, 0, len(seqs))
-		return readSeqs(it, seqs, func(v *recordView) error {
+		return s.readSeqs(it, seqs, func(v *recordView) error {
+			if v.erased {
+				recs = append(recs, Record{})
+				v.fill(&recs[len(recs)-1], true)
+				return nil
+			}
 			if string(v.customer) != customer {
 				return fmt.Errorf("eventstore: customer %q: record %d does not match its index; run verify", customer, v.seq)
 			}
@@ -183,7 +196,7 @@ func (s *Store) ReadSeqs(ctx context.Context, seqs []uint64, fn func(rec *RawRec
 	}
 	var rec RawRecord
 	return s.withIter(ctx, func(it *pebble.Iterator) error {
-		return readSeqs(it, seqs, func(v *recordView) error {
+		return s.readSeqs(it, seqs, func(v *recordView) error {
 			v.fillRaw(&rec)
 			return fn(&rec)
 		})
@@ -194,10 +207,14 @@ func (s *Store) ReadSeqs(ctx context.Context, seqs []uint64, fn func(rec *RawRec
 // most limit, 0: all) up to the durable position.
 func (s *Store) customerSeqs(it *pebble.Iterator, customer string, afterVersion uint64, limit int) ([]uint64, error) {
 	durable := s.durable.Load()
-	lower, upper := customerBounds(customer)
+	name, err := s.customerName(customer)
+	if err != nil {
+		return nil, err
+	}
+	lower, upper := customerBounds(name)
 	it.SetBounds(lower, upper)
 	var seqs []uint64
-	start := customerKey(nil, customer, afterVersion+1)
+	start := customerKey(nil, name, afterVersion+1)
 	for ok := it.SeekGE(start); ok; ok = it.Next() {
 		v, err := it.ValueAndErr()
 		if err != nil {
@@ -223,11 +240,12 @@ func (s *Store) customerSeqs(it *pebble.Iterator, customer string, afterVersion 
 
 // readSeqs positions it on each of the ascending seqs in turn and hands fn
 // the parsed record.
-func readSeqs(it *pebble.Iterator, seqs []uint64, fn func(v *recordView) error) error {
+func (s *Store) readSeqs(it *pebble.Iterator, seqs []uint64, fn func(v *recordView) error) error {
 	it.SetBounds(eventKey(nil, seqs[0]), eventKey(nil, seqs[len(seqs)-1]+1))
 	var (
 		key  []byte
 		view recordView
+		buf  []byte
 	)
 	for _, seq := range seqs {
 		key = eventKey(key[:0], seq)
@@ -238,6 +256,9 @@ func readSeqs(it *pebble.Iterator, seqs []uint64, fn func(v *recordView) error) 
 			return fmt.Errorf("eventstore: record %d missing; run verify", seq)
 		}
 		if err := readRecordAt(it, seq, &view); err != nil {
+			return err
+		}
+		if err := s.unseal(&view, &buf); err != nil {
 			return err
 		}
 		if err := fn(&view); err != nil {
@@ -254,7 +275,11 @@ func (s *Store) CustomerVersion(customer string) (uint64, error) {
 	}
 	defer s.readUnlock()
 	durable := s.durable.Load()
-	lower, upper := customerBounds(customer)
+	name, err := s.customerName(customer)
+	if err != nil {
+		return 0, err
+	}
+	lower, upper := customerBounds(name)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return 0, err
@@ -304,9 +329,15 @@ func (s *Store) Get(id string) (rec Record, found bool, err error) {
 		return rec, false, fmt.Errorf("eventstore: get %q: record %d: %w", id, seq, err)
 	}
 	defer closer.Close()
-	var view recordView
+	var (
+		view recordView
+		buf  []byte
+	)
 	if err := parseRecord(v, &view); err != nil || view.seq != seq || string(view.id) != id {
 		return rec, false, fmt.Errorf("eventstore: get %q: record %d does not match the id index; run verify", id, seq)
+	}
+	if err := s.unseal(&view, &buf); err != nil {
+		return rec, false, err
 	}
 	view.fill(&rec, true)
 	return rec, true, nil

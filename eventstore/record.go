@@ -99,8 +99,8 @@ func recordLen(ev *journey.Event) int {
 
 // putBody writes the record body of ev into dst, which must be exactly
 // recordLen(ev)-hashLen bytes long.
-func putBody(dst []byte, seq, version uint64, recordedAt int64, ev *journey.Event) {
-	dst[0] = recordFormat
+func putBody(dst []byte, format byte, seq, version uint64, recordedAt int64, ev *journey.Event) {
+	dst[0] = format
 	binary.BigEndian.PutUint64(dst[1:], seq)
 	binary.BigEndian.PutUint64(dst[9:], version)
 	binary.BigEndian.PutUint64(dst[17:], uint64(recordedAt))
@@ -132,12 +132,15 @@ type recordView struct {
 	customer   []byte
 	id         []byte
 	raw        []byte
+	sealed     bool // format 2: customer is the pseudonym, raw sealed (unseal opens it)
+	erased     bool // sealed under a destroyed key: raw is nil
 }
 
 func parseRecord(v []byte, r *recordView) error {
-	if len(v) < hashLen+fixedBodyLen || v[hashLen] != recordFormat {
+	if len(v) < hashLen+fixedBodyLen || (v[hashLen] != recordFormat && v[hashLen] != sealedFormat) {
 		return errMalformed
 	}
+	r.sealed, r.erased = v[hashLen] == sealedFormat, false
 	r.hash, r.body = v[:hashLen], v[hashLen:]
 	b := r.body
 	r.seq = binary.BigEndian.Uint64(b[1:])
@@ -179,7 +182,10 @@ func kindOf(b []byte) journey.Kind {
 // fillRaw sets rec from r, every slice aliasing the stored value.
 func (r *recordView) fillRaw(rec *RawRecord) {
 	*rec = RawRecord{Seq: r.seq, EventSec: r.eventSec, EventNsec: int32(r.eventNsec), Type: kindOf(r.typ),
-		Customer: r.customer, Raw: r.raw, Hash: r.hash}
+		Customer: r.customer, Raw: r.raw, Hash: r.hash, Erased: r.erased}
+	if r.erased {
+		rec.Customer = nil
+	}
 }
 
 // fill sets rec from r. Raw aliases the stored value unless copyRaw.
@@ -191,6 +197,10 @@ func (r *recordView) fill(rec *Record, copyRaw bool) {
 	rec.Type = kindOf(r.typ)
 	rec.Customer = string(r.customer)
 	rec.ID = string(r.id)
+	rec.Erased = r.erased
+	if r.erased {
+		rec.Customer = ""
+	}
 	if copyRaw {
 		rec.Raw = append([]byte(nil), r.raw...)
 	} else {

@@ -31,6 +31,9 @@ type Store struct {
 	dir   string
 	guard *guardFS
 
+	sealed bool   // the log stores events sealed per customer (seal.go)
+	sealer Sealer // nil when sealed but opened without keys: contents unreadable
+
 	// The durable head record: as read at Open (headRec, headKnown: the
 	// file existed and was valid) and its writer (nil when read-only or
 	// damaged).
@@ -234,6 +237,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s.durable.Store(head)
 	s.headHash = hash
+	if err := s.initSealed(head); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
+	}
 	if err := s.recoverQuarantine(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)

@@ -23,6 +23,8 @@ const AnyVersion int64 = -1
 type Request struct {
 	Event           *journey.Event
 	ExpectedVersion int64
+
+	refused error // set by sealRequests: refused before the writer (an erased customer)
 }
 
 // Result is the outcome of one Request. Err is nil on success and a
@@ -168,6 +170,12 @@ func (s *Store) Append(ctx context.Context, reqs []Request) ([]Result, error) {
 func (s *Store) append(ctx context.Context, reqs []Request, pos *Position) ([]Result, error) {
 	if err := s.failure(); err != nil {
 		return nil, err
+	}
+	if s.sealed {
+		var err error
+		if reqs, err = s.sealRequests(reqs); err != nil {
+			return nil, err
+		}
 	}
 	p := &pending{ctx: ctx, reqs: reqs, results: make([]Result, len(reqs)), pos: pos, done: make(chan struct{})}
 	select {
@@ -404,6 +412,13 @@ func (s *Store) syncLoop() {
 		if inf.err != nil && broken == nil {
 			broken = inf.err
 		}
+		if inf.batch != nil && broken == nil && s.sealer != nil {
+			// The keys of the batch's new customers first: an
+			// acknowledged event's key is never lost.
+			if err := s.sealer.Sync(); err != nil {
+				broken = s.fail(err)
+			}
+		}
 		if inf.batch != nil && broken == nil {
 			if err := s.apply(inf.batch); err != nil {
 				broken = s.fail(err)
@@ -465,6 +480,10 @@ func guard(write func() error) (err error) {
 // was refused or a duplicate).
 func (w *writer) add(b *pebble.Batch, req *Request, res *Result, vp *uint64) int {
 	ev := req.Event
+	if req.refused != nil {
+		res.Err = req.refused
+		return 0
+	}
 	if err := checkRequest(req); err != nil {
 		res.Err = err
 		return 0
@@ -510,7 +529,11 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result, vp *uint64) int
 	if w.now == 0 {
 		w.now = w.s.opts.Clock().UnixNano()
 	}
-	putBody(body, seq, version, w.now, ev)
+	format := recordFormat
+	if w.s.sealed {
+		format = sealedFormat
+	}
+	putBody(body, format, seq, version, w.now, ev)
 	w.h.Reset()
 	w.h.Write(w.hash[:])
 	w.h.Write(body)

@@ -30,10 +30,16 @@ var (
 	// record; it is not the key the store was created with.
 	ErrWrongMasterKey = errors.New("the master key does not open this key store (not the key it was created with)")
 	// ErrErased: the customer's data key was destroyed (journey forget).
-	ErrErased = errors.New("erased: the customer's data key was destroyed")
+	// It has the method Erased() bool (true) that eventstore looks for.
+	ErrErased error = erasedError{}
 	// ErrTampered: a sealed value failed authentication.
 	ErrTampered = errors.New("sealed bytes fail authentication (altered, or sealed under another key)")
 )
+
+type erasedError struct{}
+
+func (erasedError) Error() string { return "erased: the customer's data key was destroyed" }
+func (erasedError) Erased() bool  { return true }
 
 // Key layout of the key store's Pebble database (<data>/keys):
 //

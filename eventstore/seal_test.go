@@ -1,0 +1,239 @@
+package eventstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/keystore"
+)
+
+func openKeys(t *testing.T, dir string) *keystore.Store {
+	t.Helper()
+	w, err := keystore.NewLocalWrapper(bytes.Repeat([]byte{9}, keystore.MasterKeyLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := keystore.Open(dir, w, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ks
+}
+
+// TestSealedLog: a log created with a Sealer stores each customer's events
+// sealed under their key and their id only as a pseudonym; reads return
+// the events byte for byte; idempotency holds; verify needs no keys; a
+// destroyed key leaves the records in the chain, unreadable, and refuses
+// new events for that customer with CodeErased.
+func TestSealedLog(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ks := openKeys(t, filepath.Join(dir, "keys"))
+	defer ks.Close()
+	logDir := filepath.Join(dir, "log")
+	s, err := Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Sealed() {
+		t.Fatal("a new log opened with a Sealer is not sealed")
+	}
+	var evs []*journey.Event
+	for i, c := range []string{"ada-lovelace-1815", "bob", "ada-lovelace-1815", "bob", "ada-lovelace-1815"} {
+		evs = append(evs, mkEvent(t, "e"+string(rune('1'+i)), c, t0.Add(timeStep(i)), "12.50"))
+	}
+	var reqs []Request
+	for _, ev := range evs {
+		reqs = append(reqs, unchecked(ev))
+	}
+	appendOK(t, s, reqs...)
+	// Again: duplicates, the same bytes.
+	for _, r := range appendOK(t, s, reqs...) {
+		if !r.Duplicate {
+			t.Fatalf("re-append: %+v, want duplicate", r)
+		}
+	}
+	other := mkEvent(t, "e1", "ada-lovelace-1815", t0, "99.00")
+	res, err := s.Append(ctx, []Request{unchecked(other)})
+	if err != nil || res[0].Err == nil || res[0].Err.(*journey.Error).Code != journey.CodeIDConflict {
+		t.Fatalf("same id, other bytes: %+v %v", res, err)
+	}
+	var got []Record
+	if err := s.Scan(ctx, 1, 0, func(r *Record) error {
+		r.Raw = bytes.Clone(r.Raw)
+		got = append(got, *r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(evs) {
+		t.Fatalf("%d records, want %d", len(got), len(evs))
+	}
+	for i, r := range got {
+		if !bytes.Equal(r.Raw, evs[i].Raw) || r.Customer != evs[i].Subject || r.Erased {
+			t.Fatalf("record %d: %q %q, want the event as received", i+1, r.Customer, r.Raw)
+		}
+	}
+	hist, err := s.CustomerEvents(ctx, "ada-lovelace-1815", 0, 0)
+	if err != nil || len(hist) != 3 || hist[2].Version != 3 {
+		t.Fatalf("history: %d records %v", len(hist), err)
+	}
+	if v, err := s.CustomerVersion("bob"); err != nil || v != 2 {
+		t.Fatalf("CustomerVersion(bob) = %d %v", v, err)
+	}
+	mustVerify(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing of the customer id nor of the event bytes in the log's files.
+	for _, secret := range []string{"ada-lovelace", "12.50", "pos/test"} {
+		if f := filesWith(t, logDir, secret); len(f) > 0 {
+			t.Fatalf("%q in the clear in %v", secret, f)
+		}
+	}
+
+	// Verify without keys; reads refuse.
+	s, err = Open(logDir, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep := mustVerify(t, s); rep.Events != 5 {
+		t.Fatalf("verify without keys: %+v", rep)
+	}
+	if err := s.Scan(ctx, 1, 0, func(*Record) error { return nil }); !errors.Is(err, ErrNoKeys) {
+		t.Fatalf("scan without keys: %v, want ErrNoKeys", err)
+	}
+	s.Close()
+
+	// Forget ada: her records stay in the chain, erased.
+	if _, err := ks.Destroy(ks.Pseudonym("ada-lovelace-1815"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mustVerify(t, s)
+	var erased, kept int
+	if err := s.ScanRaw(ctx, 1, 0, func(r *RawRecord) error {
+		switch {
+		case r.Erased && r.Raw == nil && r.Customer == nil:
+			erased++
+		case !r.Erased && string(r.Customer) == "bob":
+			kept++
+		default:
+			t.Errorf("record %d: erased=%v customer %q", r.Seq, r.Erased, r.Customer)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if erased != 3 || kept != 2 {
+		t.Fatalf("%d erased, %d kept; want 3, 2", erased, kept)
+	}
+	hist, err = s.CustomerEvents(ctx, "ada-lovelace-1815", 0, 0)
+	if err != nil || len(hist) != 3 || !hist[0].Erased || hist[0].Raw != nil {
+		t.Fatalf("erased history: %+v %v", hist, err)
+	}
+	late := mkEvent(t, "e9", "ada-lovelace-1815", t0, "")
+	res, err = s.Append(ctx, []Request{unchecked(late)})
+	if err != nil || res[0].Err == nil || res[0].Err.(*journey.Error).Code != journey.CodeErased {
+		t.Fatalf("event for an erased customer: %+v %v, want CodeErased", res, err)
+	}
+}
+
+// TestSealedTamperFound: one flipped ciphertext byte breaks the chain for
+// Verify (no keys needed) and fails authentication on read.
+func TestSealedTamperFound(t *testing.T) {
+	dir := t.TempDir()
+	ks := openKeys(t, filepath.Join(dir, "keys"))
+	defer ks.Close()
+	logDir := filepath.Join(dir, "log")
+	s, err := Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		appendOK(t, s, unchecked(mkEvent(t, "t"+string(rune('1'+i)), "c", t0.Add(timeStep(i)), "")))
+	}
+	s.Close()
+	behindTheBack(t, vfs.Default, logDir, func(db *pebble.DB) {
+		v := getRaw(t, db, eventKey(nil, 2))
+		v[len(v)-5] ^= 1
+		if err := db.Set(eventKey(nil, 2), v, pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	})
+	rep := verifyAfter(t, vfs.Default, logDir)
+	if rep.OK || rep.FirstBadSeq != 2 {
+		t.Fatalf("verify: %+v, want first bad seq 2", rep)
+	}
+	s, err = Open(logDir, &Options{Sealer: ks, AllowDamaged: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.Scan(context.Background(), 2, 2, func(*Record) error { return nil })
+	if !errors.Is(err, keystore.ErrTampered) {
+		t.Fatalf("read of the altered record: %v, want ErrTampered", err)
+	}
+}
+
+// TestPlainLogStaysPlain: a log created without a Sealer keeps working as
+// it was when opened with one.
+func TestPlainLogStaysPlain(t *testing.T) {
+	dir := t.TempDir()
+	logDir := filepath.Join(dir, "log")
+	fillLog(t, vfs.Default, logDir, 4)
+	ks := openKeys(t, filepath.Join(dir, "keys"))
+	defer ks.Close()
+	s, err := Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Sealed() {
+		t.Fatal("an existing plaintext log became sealed")
+	}
+	appendOK(t, s, unchecked(mkEvent(t, "t-new", "c0", t0, "")))
+	hist, err := s.CustomerEvents(context.Background(), "c0", 0, 0)
+	if err != nil || len(hist) != 3 {
+		t.Fatalf("history of c0: %d %v", len(hist), err)
+	}
+	mustVerify(t, s)
+}
+
+func timeStep(i int) time.Duration { return time.Duration(i) * time.Hour }
+
+// filesWith lists the files under dir that hold s.
+func filesWith(t *testing.T, dir, s string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(s)) {
+			out = append(out, filepath.Base(path))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
