@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json"
 
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/accesslog"
 )
 
@@ -85,5 +90,72 @@ func TestExportAccessOffline(t *testing.T) {
 	r = runCLI(t, nil, "export", "--data", t.TempDir(), "--what", "access")
 	if r.code != 1 || !strings.Contains(r.err.Error(), "no access log") {
 		t.Errorf("no access log: exit %d, %v", r.code, r.err)
+	}
+}
+
+// TestAccessLogEndToEnd: with a serve running with tokens, a reader's read
+// of a customer (journey customer --server, journey history --server)
+// leaves entries that journey export --what access shows — over
+// --server to an auditor (not to the reader), and from the data dir once
+// serve has stopped; no token's text is in them or in serve's log.
+func TestAccessLogEndToEnd(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	var jsonl []byte
+	for i := range 3 {
+		raw, err := journey.NewEvent(fmt.Sprint("e-", i), "web/1", journey.KindVisit, fmt.Sprint("cust-", 40+i),
+			time.Date(2025, 5, 1, 10, i, 0, 0, time.UTC), map[string]any{"channel": "web"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		jsonl = append(append(jsonl, raw...), '\n')
+	}
+	file := filepath.Join(t.TempDir(), "events.jsonl")
+	if err := os.WriteFile(file, jsonl, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, nil, "import", "--data", dir, file)
+	reader := strings.TrimSpace(mustRun(t, nil, "token", "create", "--data", dir, "--role", "reader", "--name", "tablet-store-042"))
+	auditor := strings.TrimSpace(mustRun(t, nil, "token", "create", "--data", dir, "--role", "auditor", "--name", "audit-firm"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, httpURL, done, serveErr := startServe(t, ctx, dir)
+	mustRun(t, nil, "customer", "cust-42", "--server", httpURL, "--token", reader)
+	mustRun(t, nil, "history", "cust-41", "--server", httpURL, "--token", reader)
+	want := []accesslog.Entry{
+		{Token: "tablet-store-042", Role: "reader", Customer: "cust-42", Route: "GET /v1/customers/{id}"},
+		{Token: "tablet-store-042", Role: "reader", Customer: "cust-41", Route: "GET /v1/customers/{id}/events"},
+	}
+	check := func(how, out string, want []accesslog.Entry) {
+		t.Helper()
+		got := accessLines(t, out)
+		for i := range got {
+			if got[i].Time.IsZero() {
+				t.Errorf("%s: entry %d has no time", how, i)
+			}
+			got[i].Time = time.Time{}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s:\n got %v\nwant %v", how, got, want)
+		}
+		if strings.Contains(out, reader) || strings.Contains(out, auditor) {
+			t.Errorf("%s holds a token's text", how)
+		}
+	}
+	check("export --server", mustRun(t, nil, "export", "--what", "access", "--server", httpURL, "--token", auditor), want)
+	check("export --server --customer cust-41", mustRun(t, nil, "export", "--what", "access", "--customer", "cust-41", "--server", httpURL, "--token", auditor), want[1:])
+	if r := runCLI(t, nil, "export", "--what", "access", "--server", httpURL, "--token", reader); r.code != 1 || !strings.Contains(r.err.Error(), "403") {
+		t.Errorf("export --what access as a reader: exit %d %v, want 403", r.code, r.err)
+	}
+	if r := runCLI(t, nil, "export", "--what", "access", "--data", dir); r.code == 0 || !strings.Contains(r.err.Error(), "--server") {
+		t.Errorf("export --what access --data while serve runs: exit %d %v, want in use naming --server", r.code, r.err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	check("export --data (serve stopped)", mustRun(t, nil, "export", "--what", "access", "--data", dir), want)
+	if strings.Contains(serveErr.String(), reader) || strings.Contains(serveErr.String(), auditor) {
+		t.Error("serve's log holds a token's text")
 	}
 }
