@@ -222,6 +222,9 @@ func (p *liveBatch) derive(e *entry, at time.Time) *customer.Answer {
 
 // apply folds one record.
 func (p *liveBatch) apply(ctx context.Context, r *logRecord) error {
+	if len(r.raw) == 0 {
+		return nil // an erased customer's record (journey forget): nothing to fold
+	}
 	ev, err := journey.DecodeStored(r.raw)
 	if err != nil {
 		// The log holds what was valid when it was appended; an event the
@@ -382,6 +385,9 @@ func (v *Views) foldHistoryN(ctx context.Context, views pebble.Reader, id string
 	asOfSec, asOfNsec := asOf.Unix(), int32(asOf.Nanosecond())
 	err = v.log.ReadSeqs(ctx, seqs, func(r *eventstore.RawRecord) error {
 		if !asOf.IsZero() && (r.EventSec > asOfSec || (r.EventSec == asOfSec && r.EventNsec > asOfNsec)) {
+			return nil
+		}
+		if r.Erased {
 			return nil
 		}
 		ev := &evs[len(items)]

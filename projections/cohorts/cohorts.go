@@ -201,6 +201,9 @@ func Compute(ctx context.Context, log *eventstore.Store, asOf time.Time, now tim
 		if !asOf.IsZero() && (r.EventSec > limitSec || (r.EventSec == limitSec && r.EventNsec > limitNsec)) {
 			return nil
 		}
+		if r.Erased {
+			return nil // its customer was forgotten
+		}
 		if err := journey.DecodeStoredInto(r.Raw, &ev); err != nil {
 			return fmt.Errorf("cohorts: event %d: %w", r.Seq, err)
 		}
