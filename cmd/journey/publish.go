@@ -109,6 +109,9 @@ func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, prefix 
 // natsConnect connects to the NATS server of nf as a client. A server
 // that is not there is one line saying so, with what to do.
 func (a *app) natsConnect(nf natsFlags, name string) (*nats.Conn, error) {
+	if nf.token == "" && nf.user == "" && nf.nkey == "" && nf.creds == "" {
+		nf.token = a.bearerToken() // --token / $JOURNEY_TOKEN: the embedded NATS of a serve with --auth takes it
+	}
 	nc, err := natsconn.Connect(natsconn.Client{URL: nf.url, Name: name, User: nf.user, Password: nf.password,
 		Token: nf.token, NKeySeedFile: nf.nkey, CredsFile: nf.creds, TLSCA: nf.ca, TLSCert: nf.cert, TLSKey: nf.key, Logger: a.logger()})
 	if errors.Is(err, nats.ErrNoServers) {

@@ -71,6 +71,12 @@ projections live, and serves HTTP on --http:
   /healthz /readyz /metrics  POST /v1/events  GET /v1/customers/{id}[/events]
   GET /v1/segments?by=&as_of=
 
+Access control: with --auth FILE, or DATA/auth/tokens.json when it exists
+(journey token create makes it), every route but /healthz and /readyz, the
+NATS query service and journey.append need a bearer token of the route's
+role. Without it serve listens on loopback only: --http or --nats-listen
+beyond loopback is refused unless --insecure-no-auth.
+
 A deleted consumer or stream is recreated (a warning in the log, metric
 journey_ingest_recoveries_total): serve does not exit for it. JetStream
 trouble (shut down, storage full, a stream that failed to write on a full
@@ -81,7 +87,7 @@ The first interrupt (Ctrl-C, SIGTERM) drains: fetching stops, the batch in
 flight is stored and acked, what was fetched and not stored is handed back
 to JetStream at once, NATS and Pebble close. A second one aborts.`,
 		Example: `  journey serve --data ./data
-  journey serve --data /var/lib/journey --nats-url nats://nats-1:4222,nats://nats-2:4222 --nats-creds journey.creds --http :8080`,
+  journey serve --data /var/lib/journey --nats-url nats://nats-1:4222,nats://nats-2:4222 --nats-creds journey.creds --http :8080 --auth /etc/journey/tokens.json`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := nf.validate(); err != nil {

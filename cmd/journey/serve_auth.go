@@ -77,7 +77,12 @@ func (a *app) serveTokens(file string, insecure bool) (*auth.Tokens, error) {
 		}
 		return nil, fmt.Errorf("--auth: %w", err)
 	}
-	return auth.OpenTokens(path)
+	t, err := auth.OpenTokens(path)
+	if err != nil {
+		return nil, err
+	}
+	t.SetClock(a.now)
+	return t, nil
 }
 
 // loopbackAddr reports whether addr (host:port) listens on loopback only:
