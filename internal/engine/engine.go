@@ -377,7 +377,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			Checkpoints:    keeper,
 			AccessLog:      access,
 			Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
-		}), ln)
+		}), ln, log.With("component", "http"))
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("engine: http: %w", err)

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -78,9 +79,12 @@ func limit[T int | time.Duration](d, def T) T {
 
 // httpServer builds the HTTP server for h with t's limits and returns it
 // with its serve function on ln (capped, and HTTPS when t has TLS).
-func (t Transport) httpServer(h http.Handler, ln net.Listener) (*http.Server, func() error, error) {
+func (t Transport) httpServer(h http.Handler, ln net.Listener, log *slog.Logger) (*http.Server, func() error, error) {
 	wt := limit(t.WriteTimeout, DefaultWriteTimeout)
 	srv := &http.Server{
+		// The server's own complaints (TLS handshakes refused, a client
+		// without a certificate) go to the engine's log, not to stderr.
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		Handler:           renewWriteDeadline(h, wt),
 		ReadHeaderTimeout: limit(t.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       limit(t.ReadTimeout, DefaultReadTimeout),

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"testing"
@@ -16,7 +17,7 @@ func serveWith(tb testing.TB, t Transport, h http.Handler) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv, serve, err := t.httpServer(h, ln)
+	srv, serve, err := t.httpServer(h, ln, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatal(err)
 	}
