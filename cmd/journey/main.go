@@ -102,6 +102,8 @@ type app struct {
 
 	jsonOut  bool
 	dataFlag string
+	// masterKeyFile is --master-key-file (keys.go).
+	masterKeyFile string
 	token    string // --token of the client commands (token.go)
 }
 
@@ -197,6 +199,7 @@ func (a *app) addDataFlags(root *cobra.Command) {
 			f = c.PersistentFlags()
 		}
 		f.StringVar(&a.dataFlag, "data", "", "data directory (default $"+cli.DataEnv+" or ./data)")
+		a.addKeyFlag(f)
 	}
 }
 
@@ -230,12 +233,14 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		a.customerCommand(),
 		a.segmentsCommand(),
 		a.churnCommand(),
+		a.clvCommand(),
 		a.rebuildCommand(),
 		a.benchCommand(),
 		a.serveCommand(),
 		a.publishCommand(),
 		a.exportCommand(),
 		a.cohortsCommand(),
+		a.clustersCommand(),
 		a.tokenCommand(),
 	)
 	a.addDataFlags(root)

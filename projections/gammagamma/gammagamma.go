@@ -131,11 +131,12 @@ func LogLikelihood(p Params, cs []Customer) float64 {
 	return s
 }
 
-// ExpectedAverageValue returns E[M | x, m̄] (major units): the population
+// ExpectedAverageValue returns E[M | x, m̄] (major units; m̄ = 0, repeat
+// purchases of no value, shrinks towards 0): the population
 // mean pγ/(q−1) for x = 0; NaN when q ≤ 1 (the mean does not exist) or for
 // invalid input.
 func (p Params) ExpectedAverageValue(c Customer) float64 {
-	if !p.Valid() || !(p.Q > 1) || c.X < 0 || c.X > 0 && !(c.Mean > 0) {
+	if !p.Valid() || !(p.Q > 1) || c.X < 0 || c.X > 0 && !(c.Mean >= 0) {
 		return math.NaN()
 	}
 	px := p.P * c.X
