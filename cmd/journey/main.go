@@ -102,8 +102,6 @@ type app struct {
 
 	jsonOut  bool
 	dataFlag string
-	// masterKeyFile is --master-key-file (keys.go).
-	masterKeyFile string
 	token    string // --token of the client commands (token.go)
 }
 
@@ -199,7 +197,6 @@ func (a *app) addDataFlags(root *cobra.Command) {
 			f = c.PersistentFlags()
 		}
 		f.StringVar(&a.dataFlag, "data", "", "data directory (default $"+cli.DataEnv+" or ./data)")
-		a.addKeyFlag(f)
 	}
 }
 
@@ -240,7 +237,6 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		a.publishCommand(),
 		a.exportCommand(),
 		a.cohortsCommand(),
-		a.clustersCommand(),
 		a.tokenCommand(),
 	)
 	a.addDataFlags(root)
