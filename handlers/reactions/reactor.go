@@ -1,0 +1,489 @@
+package reactions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
+)
+
+// Options are what a Reactor runs on.
+type Options struct {
+	Store *eventstore.Store  // the log: read, and appended to (the outbox)
+	Views *projections.Views // the customers' answers (with the same Clock)
+	// JetStream publishes the actions (nil: decide and record, never
+	// dispatch — the dispatcher's position stays where it is).
+	JetStream jetstream.JetStream
+	// Dir holds the reactions' own database (<data>/reactions).
+	Dir    string
+	Config Config
+	// Projections is the views' customer configuration (for the report's
+	// satisfaction trend; nil: defaults).
+	Projections *customer.Config
+	Clock       func() time.Time // nil: time.Now; the views must use the same
+	Logger      *slog.Logger
+	// Registerer gets the metrics (nil: none registered).
+	Registerer prometheus.Registerer
+	// SweepEvery is the sweeper's period (0: 1 minute); PollEvery how often
+	// an idle decider looks at the views again (0: 50 ms).
+	SweepEvery, PollEvery time.Duration
+	// MaxPerSweep bounds the customers one sweep re-evaluates (0: 100,000);
+	// the rest wait for the next sweep.
+	MaxPerSweep int
+	// Stream is the JetStream stream of the actions ("": JOURNEY_ACTIONS,
+	// subjects journey.actions.>, 24 h dedupe window).
+	Stream string
+}
+
+// SubjectPrefix is the actions' subject prefix: journey.actions.<kind>.
+const SubjectPrefix = "journey.actions."
+
+// DefaultStream is the stream the dispatcher provisions.
+const DefaultStream = "JOURNEY_ACTIONS"
+
+// Reactor decides the actions from the journey, records them in the log
+// and dispatches them (see REACTIONS.md).
+type Reactor struct {
+	o    Options
+	cfg  Config
+	cond *customer.Config
+	db   *pebble.DB
+	log  *slog.Logger
+
+	asked, dispatched, confirmed *prometheus.CounterVec
+	overdue                      *prometheus.GaugeVec
+
+	// recent holds the thank-yous recorded but maybe not yet folded into
+	// the views (customer → asked), until the views pass recentUntil.
+	recent      map[string]time.Time
+	recentUntil uint64
+
+	mu sync.Mutex // one decider or sweep at a time
+
+	next map[string]time.Time // the dispatcher's pacing, by kind (its goroutine only)
+}
+
+// Open opens (creating) the reactions' database. A new database starts at
+// the log's durable head: the history before it is not acted on, and its
+// due index is seeded from the views by the first Run.
+func Open(o Options) (*Reactor, error) {
+	if o.Store == nil || o.Views == nil || o.Dir == "" {
+		return nil, errors.New("reactions: Store, Views and Dir are required")
+	}
+	cfg := o.Config.withDefaults()
+	cond, err := cfg.conditions()
+	if err != nil {
+		return nil, err
+	}
+	o.Clock = cmpFn(o.Clock)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	o.SweepEvery = positive(o.SweepEvery, time.Minute)
+	o.PollEvery = positive(o.PollEvery, 50*time.Millisecond)
+	if o.MaxPerSweep <= 0 {
+		o.MaxPerSweep = 100_000
+	}
+	o.Stream = cmpOr(o.Stream, DefaultStream)
+	db, err := pebble.Open(filepath.Clean(o.Dir), &pebble.Options{Logger: quiet{}})
+	if err != nil {
+		return nil, fmt.Errorf("reactions: open %s: %w", filepath.Base(o.Dir), err)
+	}
+	r := &Reactor{o: o, cfg: cfg, cond: cond, db: db, log: o.Logger, recent: map[string]time.Time{}}
+	if _, ok, err := getSeq(db, keyDecided); err != nil {
+		db.Close()
+		return nil, err
+	} else if !ok {
+		head := o.Store.DurableSeq()
+		b := db.NewBatch()
+		_ = b.Set(keyDecided, seqValue(head), nil)
+		_ = b.Set(keyDispatched, seqValue(head), nil)
+		if err := b.Commit(pebble.Sync); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("reactions: init: %w", err)
+		}
+		o.Logger.Info("reactions start at the log's head", "seq", head)
+	}
+	r.asked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "journey_actions_asked_total", Help: "Actions decided and recorded in the log, by kind."}, []string{"kind"})
+	r.dispatched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "journey_actions_dispatched_total", Help: "Actions published and acknowledged by JetStream, by kind."}, []string{"kind"})
+	r.confirmed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "journey_actions_confirmed_total", Help: "Actions confirmed (a thank_you naming them, the win-back's purchase, the escalated case resolved), by kind."}, []string{"kind"})
+	r.overdue = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "journey_actions_overdue", Help: "Actions asked longer than overdue_after ago and not confirmed, by kind (at the last sweep)."}, []string{"kind"})
+	for _, k := range Kinds() {
+		r.asked.WithLabelValues(k)
+		r.dispatched.WithLabelValues(k)
+		r.confirmed.WithLabelValues(k)
+		r.overdue.WithLabelValues(k)
+	}
+	if o.Registerer != nil {
+		for _, c := range []prometheus.Collector{r.asked, r.dispatched, r.confirmed, r.overdue} {
+			if err := o.Registerer.Register(c); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("reactions: metrics: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+func cmpFn(f func() time.Time) func() time.Time {
+	if f == nil {
+		return time.Now
+	}
+	return f
+}
+
+func positive(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Close closes the database.
+func (r *Reactor) Close() error { return r.db.Close() }
+
+// Positions returns how far the log is decided and dispatched.
+func (r *Reactor) Positions() (decided, dispatched uint64, err error) {
+	if decided, _, err = getSeq(r.db, keyDecided); err != nil {
+		return
+	}
+	dispatched, _, err = getSeq(r.db, keyDispatched)
+	return
+}
+
+// Run decides, sweeps and (with JetStream) dispatches until ctx ends.
+func (r *Reactor) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return r.decideLoop(gctx) })
+	if r.o.JetStream != nil {
+		g.Go(func() error { return r.DispatchLoop(gctx) })
+	}
+	err := g.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (r *Reactor) decideLoop(ctx context.Context) error {
+	if err := r.seed(ctx); err != nil {
+		return err
+	}
+	if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	sweep := time.NewTicker(r.o.SweepEvery)
+	defer sweep.Stop()
+	for {
+		n, err := r.Step(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if n > 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-sweep.C:
+			if _, err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+				return err
+			}
+		case <-time.After(r.o.PollEvery):
+		}
+	}
+}
+
+// seed fills the due index of a new database from the views, once they
+// have caught up with where the reactions started.
+func (r *Reactor) seed(ctx context.Context) error {
+	if v, err := getString(r.db, keySeeded); err != nil || v != "" {
+		return err
+	}
+	start, _, err := getSeq(r.db, keyDecided)
+	if err != nil {
+		return err
+	}
+	for r.o.Views.Checkpoint() < start {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(r.o.PollEvery):
+		}
+	}
+	b := r.db.NewBatch()
+	defer b.Close()
+	n := 0
+	err = r.o.Views.Customers(ctx, time.Time{}, false, func(a *customer.Answer) error {
+		if due := r.nextDue(a); !due.IsZero() {
+			n++
+			return setDue(r.db, b, a.State.Customer, due)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("reactions: seed the due index: %w", err)
+	}
+	_ = b.Set(keySeeded, []byte("1"), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	r.log.Info("reactions: due index seeded from the views", "customers", n)
+	return nil
+}
+
+// decision is one action decided, before it is recorded.
+type decision struct {
+	req Request
+	at  time.Time // the record's event time
+}
+
+// batchSize is the most log records one Step decides.
+const batchSize = 2048
+
+type record struct {
+	seq      uint64
+	typ      journey.Kind
+	customer string
+	raw      []byte
+}
+
+// Step decides the next log records that the views have folded (at most
+// batchSize): it records their actions, updates the due index and the
+// pending actions, and moves the decided position, and returns the number
+// of records decided.
+func (r *Reactor) Step(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	decided, _, err := getSeq(r.db, keyDecided)
+	if err != nil {
+		return 0, err
+	}
+	cp := r.o.Views.Checkpoint()
+	if cp >= r.recentUntil {
+		clear(r.recent)
+	}
+	target := min(r.o.Store.DurableSeq(), cp)
+	if target <= decided {
+		return 0, nil
+	}
+	end := min(decided+batchSize, target)
+	var recs []record
+	err = r.o.Store.ScanRaw(ctx, decided+1, end, func(rec *eventstore.RawRecord) error {
+		if rec.Type == journey.KindActionRequested {
+			return nil
+		}
+		recs = append(recs, record{seq: rec.Seq, typ: rec.Type, customer: string(rec.Customer), raw: slices.Clone(rec.Raw)})
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reactions: read log %d..%d: %w", decided+1, end, err)
+	}
+	answers := map[string]*customer.Answer{}
+	var order []string
+	answer := func(c string) (*customer.Answer, error) {
+		if a, ok := answers[c]; ok {
+			return a, nil
+		}
+		a, err := r.o.Views.Customer(ctx, c, time.Time{})
+		if errors.Is(err, projections.ErrNotFound) {
+			a, err = nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		answers[c] = a
+		order = append(order, c)
+		return a, nil
+	}
+	var ds []decision
+	for _, rec := range recs {
+		a, err := answer(rec.customer)
+		if err != nil || a == nil {
+			if err != nil {
+				return 0, err
+			}
+			continue
+		}
+		switch rec.typ {
+		case journey.KindPurchase, journey.KindFeedback, journey.KindComplaintResolved, journey.KindReferral:
+		default:
+			continue
+		}
+		ev, err := journey.DecodeStored(rec.raw)
+		if err != nil {
+			continue // the projections skip it too
+		}
+		if d, ok := r.thankYou(ev, a); ok {
+			ds = append(ds, d)
+		}
+	}
+	if err := r.record(ctx, ds); err != nil {
+		return 0, err
+	}
+	b := r.db.NewBatch()
+	defer b.Close()
+	for _, c := range order {
+		a := answers[c]
+		if a == nil {
+			continue
+		}
+		if err := setDue(r.db, b, c, r.nextDue(a)); err != nil {
+			return 0, err
+		}
+		if err := r.confirm(b, a); err != nil {
+			return 0, err
+		}
+	}
+	for _, d := range ds {
+		if err := putPending(b, d.req.Customer, d.req.ActionID, d.req.Kind, d.at); err != nil {
+			return 0, err
+		}
+	}
+	_ = b.Set(keyDecided, seqValue(end), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("reactions: commit: %w", err)
+	}
+	return int(end - decided), nil
+}
+
+// thankYou decides the thank-you ev asks for, if any.
+func (r *Reactor) thankYou(ev *journey.Event, a *customer.Answer) (decision, bool) {
+	if r.cfg.ThankYou.Off {
+		return decision{}, false
+	}
+	reason := thankReason(ev, a.State)
+	if reason == "" || !r.holds(KindThankYou, a) {
+		return decision{}, false
+	}
+	if reason != "complaint_resolved" && r.thankedWithin(a, ev.Time) {
+		return decision{}, false
+	}
+	d := r.newDecision(KindThankYou, reason, ev.ID, a, ev.Time, "")
+	d.req.Message = r.cfg.message(reason, a.State.Customer, "")
+	r.recent[a.State.Customer] = d.at
+	return d, true
+}
+
+// thankedWithin reports whether the customer was asked a thank-you less
+// than ThankYouEvery before at (in event time).
+func (r *Reactor) thankedWithin(a *customer.Answer, at time.Time) bool {
+	last := lastThankYou(a)
+	if t, ok := r.recent[a.State.Customer]; ok && t.After(last) {
+		last = t
+	}
+	return !last.IsZero() && at.Sub(last) < r.cfg.ThankYouEvery && at.Sub(last) > -r.cfg.ThankYouEvery
+}
+
+// holds evaluates the condition named rule on a (true without one).
+func (r *Reactor) holds(rule string, a *customer.Answer) bool {
+	if _, ok := r.cond.Rules[rule]; !ok {
+		return true
+	}
+	ok, err := r.cond.MatchRule(rule, a)
+	if err != nil {
+		r.log.Warn("reactions: condition failed", "rule", rule, "err", err)
+		return false
+	}
+	return ok
+}
+
+func (r *Reactor) newDecision(kind, reason, cause string, a *customer.Answer, at time.Time, caseID string) decision {
+	// The record goes at the cause's instant (event time): the 7-day
+	// limit and an as-of answer measure from it. (When the customer has
+	// newer events already, the views fold it as a late event.)
+	at = at.UTC()
+	id := ActionID(cause, kind)
+	return decision{at: at, req: Request{ActionID: id, Kind: kind, Customer: a.State.Customer, Reason: reason,
+		Cause: cause, CaseID: caseID, Channel: r.cfg.policy(kind).Channel, AskedAt: at}}
+}
+
+// record appends the decisions' action_requested records (the outbox).
+// An id already in the log (a decision taken again after a restart) is
+// not asked again.
+func (r *Reactor) record(ctx context.Context, ds []decision) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	reqs := make([]eventstore.Request, 0, len(ds))
+	for _, d := range ds {
+		raw, err := journey.NewEvent(d.req.ActionID, journey.EngineSource, journey.KindActionRequested, d.req.Customer, d.at, d.req)
+		if err != nil {
+			return fmt.Errorf("reactions: action %s: %w", d.req.ActionID, err)
+		}
+		ev, err := journey.DecodeStored(raw)
+		if err != nil {
+			return err
+		}
+		reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
+	}
+	res, err := r.o.Store.Append(ctx, reqs)
+	if err != nil {
+		return fmt.Errorf("reactions: record actions: %w", err)
+	}
+	for i, x := range res {
+		var je *journey.Error
+		switch {
+		case x.Err == nil && !x.Duplicate:
+			r.asked.WithLabelValues(ds[i].req.Kind).Inc()
+			r.recentUntil = max(r.recentUntil, x.Seq)
+		case x.Err == nil, errors.As(x.Err, &je) && je.Code == journey.CodeIDConflict:
+			// Decided before (a restart): the log has it.
+		default:
+			return fmt.Errorf("reactions: record action %s: %w", ds[i].req.ActionID, x.Err)
+		}
+	}
+	return nil
+}
+
+// confirm counts and forgets the customer's pending actions that a shows
+// done.
+func (r *Reactor) confirm(b *pebble.Batch, a *customer.Answer) error {
+	pend, err := pendingOf(r.db, a.State.Customer)
+	if err != nil || len(pend) == 0 {
+		return err
+	}
+	for _, x := range a.Actions {
+		asked, ok := pend[x.ID]
+		if !ok || x.Status != customer.ActionDone {
+			continue
+		}
+		r.confirmed.WithLabelValues(x.Kind).Inc()
+		if err := b.Delete(pendingKey(a.State.Customer, x.ID), nil); err != nil {
+			return err
+		}
+		if err := b.Delete(ageKey(asked, x.ID), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quiet is a Pebble logger that keeps only errors.
+type quiet struct{}
+
+func (quiet) Infof(string, ...any)  {}
+func (quiet) Errorf(string, ...any) {}
+func (quiet) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("reactions: pebble: "+format, args...))
+}
+
+var _ = strings.TrimSpace

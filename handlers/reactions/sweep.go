@@ -1,0 +1,242 @@
+package reactions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
+)
+
+// RecheckAfter is when a customer whose due instant has passed without a
+// decision (their answer did not yet say at_risk) is looked at again.
+const RecheckAfter = 24 * time.Hour
+
+// lastTouchpoints is how many of the customer's last touchpoints a report
+// lists.
+const lastTouchpoints = 5
+
+// Sweep re-evaluates the customers whose next-due instant (the due index)
+// has come by now (Options.Clock), at most MaxPerSweep of them: time passes
+// without events, so this is where a customer crosses into at_risk or
+// churned (a win-back with its report) and where an open complaint passes
+// its SLA (an escalation). It also thanks on a holiday of the calendar and
+// refreshes the overdue gauge. It returns the customers re-evaluated.
+func (r *Reactor) Sweep(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.o.Clock().UTC()
+	var due []string
+	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: prefixDue, UpperBound: dueKey(now.Add(time.Second), "")})
+	if err != nil {
+		return 0, err
+	}
+	for it.First(); it.Valid() && len(due) < r.o.MaxPerSweep; it.Next() {
+		due = append(due, string(it.Key()[len(prefixDue)+8:]))
+	}
+	if err := it.Close(); err != nil {
+		return 0, err
+	}
+	type swept struct {
+		a    *customer.Answer
+		skip map[string]bool
+	}
+	var ds []decision
+	var sw []swept
+	b := r.db.NewBatch()
+	defer b.Close()
+	for _, c := range due {
+		a, err := r.o.Views.Customer(ctx, c, time.Time{})
+		if errors.Is(err, projections.ErrNotFound) {
+			if err := setDue(r.db, b, c, time.Time{}); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		skip := map[string]bool{}
+		s := a.State
+		if !r.cfg.Winback.Off && s.Purchases > 0 && (a.Churn == customer.ChurnAtRisk || a.Churn == customer.ChurnChurned) {
+			cause := winbackCause(s)
+			id := ActionID(cause, KindWinback)
+			if !hasAction(a, id) {
+				skip[id] = true
+				if r.holds(KindWinback, a) {
+					at := s.LastPurchase.Add(2 * time.Duration(a.ExpectedGapDays*float64(24*time.Hour)))
+					if at.After(now) || !at.After(s.LastPurchase) {
+						at = now
+					}
+					d := r.newDecision(KindWinback, "", cause, a, at, "")
+					d.req.Report, err = r.report(ctx, a)
+					if err != nil {
+						return 0, err
+					}
+					d.req.Reason = d.req.Report.LikelyReason
+					d.req.Message = r.cfg.message(KindWinback, c, "")
+					ds = append(ds, d)
+				}
+			}
+		}
+		if !r.cfg.Escalation.Off {
+			for _, oc := range s.OpenComplaints {
+				deadline := oc.Opened.Add(r.sla(oc.Severity))
+				cause := escalationCause(c, oc.CaseID)
+				id := ActionID(cause, KindEscalation)
+				if deadline.After(now) || hasAction(a, id) {
+					continue
+				}
+				skip[id] = true
+				if r.holds(KindEscalation, a) {
+					d := r.newDecision(KindEscalation, "sla_"+oc.Severity, cause, a, deadline, oc.CaseID)
+					d.req.Report, err = r.report(ctx, a)
+					if err != nil {
+						return 0, err
+					}
+					d.req.Message = r.cfg.message(KindEscalation, c, "")
+					ds = append(ds, d)
+				}
+			}
+		}
+		sw = append(sw, swept{a, skip})
+	}
+	if err := r.record(ctx, ds); err != nil {
+		return 0, err
+	}
+	for _, x := range sw {
+		next := r.nextDueSkipping(x.a, x.skip)
+		if !next.IsZero() && !next.After(now) {
+			next = now.Add(RecheckAfter)
+		}
+		if err := setDue(r.db, b, x.a.State.Customer, next); err != nil {
+			return 0, err
+		}
+	}
+	for _, d := range ds {
+		if err := putPending(b, d.req.Customer, d.req.ActionID, d.req.Kind, d.at); err != nil {
+			return 0, err
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return 0, fmt.Errorf("reactions: commit sweep: %w", err)
+	}
+	if err := r.holidays(ctx, now); err != nil {
+		return len(due), err
+	}
+	return len(due), r.countOverdue(now)
+}
+
+// report builds a's report, with the last touchpoints read from the log.
+func (r *Reactor) report(ctx context.Context, a *customer.Answer) (*Report, error) {
+	c := a.State.Customer
+	v, err := r.o.Store.CustomerVersion(c)
+	if err != nil {
+		return nil, err
+	}
+	const look = 4 * lastTouchpoints // action records are in the stream too
+	recs, err := r.o.Store.CustomerEvents(ctx, c, uint64(max(int64(v)-look, 0)), look)
+	if err != nil {
+		return nil, err
+	}
+	var last []Touchpoint
+	for i := len(recs) - 1; i >= 0 && len(last) < lastTouchpoints; i-- {
+		if !recs[i].Type.Engine() {
+			last = append(last, Touchpoint{Type: string(recs[i].Type), Time: recs[i].EventTime.UTC()})
+		}
+	}
+	earlier := r.o.Projections.Derive(a.State, a.AsOf.Add(-90*24*time.Hour), nil).Satisfaction
+	return reportOf(a, earlier, last), nil
+}
+
+// holidays thanks, once per holiday, the customers its condition holds for,
+// on the holiday's day (UTC).
+func (r *Reactor) holidays(ctx context.Context, now time.Time) error {
+	if r.cfg.ThankYou.Off || len(r.cfg.Holidays) == 0 {
+		return nil
+	}
+	done, err := getString(r.db, keyHoliday)
+	if err != nil {
+		return err
+	}
+	for _, h := range r.cfg.Holidays {
+		day, _ := time.Parse(time.DateOnly, h.Date)
+		if now.Before(day) || !now.Before(day.Add(24*time.Hour)) || h.Date <= done {
+			continue
+		}
+		rule := "holiday:" + h.Date
+		var ds []decision
+		flush := func() error {
+			if err := r.record(ctx, ds); err != nil {
+				return err
+			}
+			b := r.db.NewBatch()
+			defer b.Close()
+			for _, d := range ds {
+				if err := putPending(b, d.req.Customer, d.req.ActionID, d.req.Kind, d.at); err != nil {
+					return err
+				}
+			}
+			ds = ds[:0]
+			return b.Commit(pebble.Sync)
+		}
+		err := r.o.Views.Customers(ctx, time.Time{}, false, func(a *customer.Answer) error {
+			if !r.holds(rule, a) || !r.holds(KindThankYou, a) || r.thankedWithin(a, day) {
+				return nil
+			}
+			c := a.State.Customer
+			d := r.newDecision(KindThankYou, "holiday", "holiday:"+c+":"+h.Date, a, day, "")
+			d.req.Message = r.cfg.message("holiday", c, cmpOr(h.Name, "holiday"))
+			r.recent[c] = d.at
+			ds = append(ds, d)
+			if len(ds) >= 1000 {
+				return flush()
+			}
+			return nil
+		})
+		if err == nil {
+			err = flush()
+		}
+		if err != nil {
+			return fmt.Errorf("reactions: holiday %s: %w", h.Date, err)
+		}
+		if err := r.db.Set(keyHoliday, []byte(h.Date), pebble.Sync); err != nil {
+			return err
+		}
+		done = h.Date
+	}
+	return nil
+}
+
+// countOverdue sets the overdue gauge from the pending actions asked
+// before now − OverdueAfter.
+func (r *Reactor) countOverdue(now time.Time) error {
+	it, err := r.db.NewIter(&pebble.IterOptions{LowerBound: prefixAge, UpperBound: ageKey(now.Add(-r.cfg.OverdueAfter), "")})
+	if err != nil {
+		return err
+	}
+	n := map[string]int{}
+	for it.First(); it.Valid(); it.Next() {
+		v := it.Value()
+		for i, c := range v {
+			if c == 0 {
+				n[string(v[:i])]++
+				break
+			}
+		}
+	}
+	if err := it.Close(); err != nil {
+		return err
+	}
+	for _, k := range Kinds() {
+		r.overdue.WithLabelValues(k).Set(float64(n[k]))
+	}
+	return nil
+}
+
+var _ = journey.KindActionRequested
