@@ -167,7 +167,11 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			SyncInterval: cfg.NATSSyncInterval,
 			Logger:       log,
 		}
-		natsAuth, err := cfg.Transport.embeddedNATS(&emb, &ncfg, auth.NATSSubjects{Events: cfg.Stream.SubjectPrefix, Append: cfg.AppendSubject, Query: cfg.QueryPrefix})
+		tr := cfg.Transport
+		if tr.NATSTokens == nil && cfg.Auth != nil {
+			tr.NATSTokens = cfg.Auth // access control on: NATS clients too need a token
+		}
+		natsAuth, err := tr.embeddedNATS(&emb, &ncfg, auth.NATSSubjects{Events: cfg.Stream.SubjectPrefix, Append: cfg.AppendSubject, Query: cfg.QueryPrefix})
 		if err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
