@@ -20,6 +20,7 @@ const (
 	ByChurn        = "churn"         // active, at_risk, churned
 	ByRFM          = "rfm"           // named RFM segment (NoRFM: no purchase)
 	ByRule         = "rule"          // CEL rule segments of Config.Rules that match
+	ByCluster      = "cluster"       // nearest cluster of the stored fit (clusters_fit.go; NoCluster: no purchase)
 )
 
 // NoStore and NoRFM are the keys of customers without a store, and
@@ -31,7 +32,7 @@ const (
 
 // SegmentBys lists the segmentations of Segments.
 func SegmentBys() []string {
-	return []string{ByStage, ByHighestStage, ByFlag, ByType, ByStore, ByChurn, ByRFM, ByRule}
+	return []string{ByStage, ByHighestStage, ByFlag, ByType, ByStore, ByChurn, ByRFM, ByRule, ByCluster}
 }
 
 // SegmentCounts are the customer counts of every segmentation at one
@@ -47,6 +48,13 @@ type SegmentCounts struct {
 func (v *Views) Segments(ctx context.Context, by string, asOf time.Time) (map[string]int, error) {
 	if !slices.Contains(SegmentBys(), by) {
 		return nil, fmt.Errorf("%w: %q (want one of %v)", ErrUnknownSegmentation, by, SegmentBys())
+	}
+	if by == ByCluster {
+		if m, err := v.Clusters(); err != nil {
+			return nil, err
+		} else if m == nil {
+			return nil, fmt.Errorf("%w %q: %w", ErrUnknownSegmentation, by, ErrNoClusters)
+		}
 	}
 	sc, err := v.Segmentation(ctx, asOf)
 	if err != nil {
@@ -67,7 +75,11 @@ func (v *Views) Segmentation(ctx context.Context, asOf time.Time) (*SegmentCount
 	for _, b := range SegmentBys() {
 		out.By[b] = map[string]int{}
 	}
-	err := v.withPopulation(ctx, asOf, true, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
+	cm, err := v.Clusters()
+	if err != nil {
+		return nil, err
+	}
+	err = v.withPopulation(ctx, asOf, true, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
 		out.AsOf = at
 		return forEachState(ctx, r, func(_ string, e *entry) error {
 			cu := v.derive(e.st, at, pop)
@@ -90,6 +102,7 @@ func (v *Views) Segmentation(ctx context.Context, asOf time.Time) (*SegmentCount
 			for _, s := range e.st.Stores {
 				count(out.By[ByStore], s)
 			}
+			count(out.By[ByCluster], clusterOf(cm, cu))
 			if cu.RFM != nil {
 				count(out.By[ByRFM], cu.RFM.Segment)
 			} else {

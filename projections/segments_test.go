@@ -23,6 +23,11 @@ func TestSegmentsConsistentWithCustomers(t *testing.T) {
 	v := openViews(t, dir, log, &Options{Clock: fixedClock(testNow), Config: cfg})
 	catchUp(t, v)
 	ctx := context.Background()
+	// The cluster segments (by cluster) are the stored fit's nearest clusters.
+	cm, err := v.FitClusters(ctx, time.Time{}, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, asOf := range []time.Time{{}, simStart.Add(60 * 24 * time.Hour)} {
 		sc, err := v.Segmentation(ctx, asOf)
@@ -54,6 +59,7 @@ func TestSegmentsConsistentWithCustomers(t *testing.T) {
 			if len(c.State.Stores) == 0 {
 				want[ByStore][NoStore]++
 			}
+			want[ByCluster][clusterOf(cm, c)]++
 			if c.RFM == nil {
 				want[ByRFM][NoRFM]++
 			} else {

@@ -237,6 +237,7 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		a.publishCommand(),
 		a.exportCommand(),
 		a.cohortsCommand(),
+		a.clustersCommand(),
 		a.tokenCommand(),
 	)
 	a.addDataFlags(root)
