@@ -132,4 +132,3 @@ func (v *Views) writeDataFile(name string, b []byte) error {
 	defer d.Close()
 	return d.Sync()
 }
-
