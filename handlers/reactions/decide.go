@@ -48,22 +48,22 @@ type Touchpoint struct {
 // Report is what someone calling a lost customer needs (a win-back's, and
 // an escalation's).
 type Report struct {
-	Stage                 string             `json:"stage"`
-	HighestStage          string             `json:"highest_stage"`
-	Churn                 string             `json:"churn"`
-	DaysSinceLastPurchase float64            `json:"days_since_last_purchase"`
-	ExpectedGapDays       float64            `json:"expected_gap_days"`
-	Satisfaction          float64            `json:"satisfaction"`
-	SatisfactionTrend     float64            `json:"satisfaction_trend"` // now minus 90 days earlier
+	Stage                 string               `json:"stage"`
+	HighestStage          string               `json:"highest_stage"`
+	Churn                 string               `json:"churn"`
+	DaysSinceLastPurchase float64              `json:"days_since_last_purchase"`
+	ExpectedGapDays       float64              `json:"expected_gap_days"`
+	Satisfaction          float64              `json:"satisfaction"`
+	SatisfactionTrend     float64              `json:"satisfaction_trend"` // now minus 90 days earlier
 	OpenComplaints        []customer.Complaint `json:"open_complaints,omitempty"`
-	Complaints            int                `json:"complaints"`
-	ComplaintsResolved    int                `json:"complaints_resolved"`
-	Returns               int                `json:"returns"`
-	LastTouchpoints       []Touchpoint       `json:"last_touchpoints,omitempty"`
-	LifetimeRevenue       map[string]float64 `json:"lifetime_revenue,omitempty"` // major units per currency
-	PAlive                *float64           `json:"p_alive,omitempty"`
-	Purchases             int                `json:"purchases"`
-	LikelyReason          string             `json:"likely_reason"`
+	Complaints            int                  `json:"complaints"`
+	ComplaintsResolved    int                  `json:"complaints_resolved"`
+	Returns               int                  `json:"returns"`
+	LastTouchpoints       []Touchpoint         `json:"last_touchpoints,omitempty"`
+	LifetimeRevenue       map[string]float64   `json:"lifetime_revenue,omitempty"` // major units per currency
+	PAlive                *float64             `json:"p_alive,omitempty"`
+	Purchases             int                  `json:"purchases"`
+	LikelyReason          string               `json:"likely_reason"`
 }
 
 // The likely reasons of a win-back, the first that applies (REACTIONS.md):

@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats-server/v2/server"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
