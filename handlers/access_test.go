@@ -8,11 +8,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/nats-io/nats.go"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/accesslog"
@@ -20,6 +22,7 @@ import (
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/bench"
+	"github.com/journey-cdp/journey/internal/natstest"
 	"github.com/journey-cdp/journey/projections"
 )
 
@@ -244,5 +247,54 @@ func BenchmarkCustomerRead(b *testing.B) {
 				i++
 			}
 		})
+	}
+}
+
+// TestAccessLogNATS: each answered read of one customer over the NATS
+// query service (customer, events) leaves an entry naming the subject; a
+// refused or failed read and a segments read leave none.
+func TestAccessLogNATS(t *testing.T) {
+	r := newAccessRig(t, 400, 20)
+	az, err := auth.NewAuthorizer(r.tokens, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	az.OnCustomerRead = handlers.RecordAccess(r.log, nil)
+	ns := natstest.RunServer(t)
+	svc, err := handlers.ServeQueries(natstest.Connect(t, ns), handlers.Queries{Store: r.store, Views: r.views, Auth: az}, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Stop()
+	nc := natstest.Connect(t, ns)
+	for _, c := range []struct {
+		subject, body, token, wantErr string
+	}{
+		{"journey.query.customer", `{"id":"cust-000004"}`, r.reader, ""},
+		{"journey.query.events", `{"id":"cust-000005","limit":3}`, r.auditor, ""},
+		{"journey.query.customer", `{"id":"nobody"}`, r.reader, "404"},
+		{"journey.query.customer", `{"id":"cust-000004"}`, "", "401"},
+		{"journey.query.segments", `{}`, r.reader, "403"},
+	} {
+		msg := nats.NewMsg(c.subject)
+		msg.Data = []byte(c.body)
+		if c.token != "" {
+			msg.Header.Set("Authorization", "Bearer "+c.token)
+		}
+		m, err := nc.RequestMsg(msg, 5*time.Second)
+		if err != nil || m.Header.Get("Nats-Service-Error-Code") != c.wantErr {
+			t.Fatalf("%s %s: %v, error code %q, want %q: %s", c.subject, c.body, err, m.Header.Get("Nats-Service-Error-Code"), c.wantErr, m.Data)
+		}
+	}
+	var got []string
+	if err := r.log.Export(context.Background(), accesslog.Filter{}, func(e accesslog.Entry) error {
+		got = append(got, e.Token+" "+e.Role+" "+e.Customer+" "+e.Route)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"tablet-store-042 reader cust-000004 journey.query.customer", "audit-firm auditor cust-000005 journey.query.events"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("access log:\n got %q\nwant %q", got, want)
 	}
 }

@@ -86,8 +86,10 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 	add := func(name string, fn func(ctx context.Context, r wireQuery) ([]byte, error), needs ...auth.Role) error {
 		subject := prefix + "." + name
 		return g.AddEndpoint(name, micro.HandlerFunc(func(req micro.Request) {
+			var p auth.Principal
 			if q.Auth != nil {
-				if _, ref := q.Auth.Check(subject, authorizationOf(req.Headers()), needs...); ref != nil {
+				var ref *auth.Refusal
+				if p, ref = q.Auth.Check(subject, authorizationOf(req.Headers()), needs...); ref != nil {
 					q.Auth.CountNATS(subject, ref)
 					_ = req.Error(strconv.Itoa(ref.Status), headerText(ref.Message), ref.Body())
 					return
@@ -116,6 +118,8 @@ func ServeQueries(nc *nats.Conn, q Queries, prefix, queue string) (micro.Service
 			if err := req.Respond(b); err != nil {
 				log.Warn("query reply not sent", "endpoint", name, "err", err)
 				respondError(req, err)
+			} else if q.Auth != nil && q.Auth.OnCustomerRead != nil && (name == "customer" || name == "events") {
+				q.Auth.OnCustomerRead(p, r.ID, subject) // one customer's data was read: the access log
 			}
 		}))
 	}
