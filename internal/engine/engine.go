@@ -23,6 +23,7 @@ import (
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/natsconn"
+	"github.com/journey-cdp/journey/keystore"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
 )
@@ -70,8 +71,19 @@ type Config struct {
 	// Projections configures the fold (nil: defaults).
 	Projections *customer.Config
 
+	// Reactions: thank-you, win-back and escalation (reactions.go).
+	Reactions Reactions
+
 	// NoSync skips the log's fsync: benchmarks and tests only.
 	NoSync bool
+
+	// Privacy (crypto-shredding, package keystore). MasterKeyFile holds
+	// the data dir's master key ("": $JOURNEY_MASTER_KEY, then
+	// <data>/keys/master.key, generated for a new data dir). Plaintext
+	// creates a new data dir unencrypted; an existing one stays as it was.
+	MasterKeyFile string
+	Plaintext     bool
+	keys          *keystore.Store // opened by Run
 
 	Logger *slog.Logger     // nil: discard
 	Clock  func() time.Time // nil: time.Now
@@ -142,13 +154,24 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 	}()
 
-	store, err := eventstore.Open(filepath.Join(cfg.DataDir, "log"), &eventstore.Options{
-		Clock: clock, Logger: log.With("component", "eventstore"), NoSync: cfg.NoSync,
-	})
+	// The data keys (crypto-shredding): a new data dir is encrypted unless
+	// cfg.Plaintext; an existing one is as it was created.
+	keys, err := keystore.OpenDataDir(cfg.DataDir, keystore.DataDirOptions{MasterKeyFile: cfg.MasterKeyFile,
+		Create: true, Plaintext: cfg.Plaintext, Logger: log.With("component", "keystore")})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	so := &eventstore.Options{Clock: clock, Logger: log.With("component", "eventstore"), NoSync: cfg.NoSync}
+	if keys != nil {
+		so.Sealer = keys
+		closers = append(closers, keys.Close)
+	}
+	store, err := eventstore.Open(filepath.Join(cfg.DataDir, "log"), so)
 	if err != nil {
 		return fmt.Errorf("engine: open log: %w", err)
 	}
 	closers = append(closers, store.Close)
+	cfg.keys = keys
 	head, _ := store.Head()
 	keeper, err := openCheckpoints(cfg, store, log, clock)
 	if err != nil {
@@ -235,6 +258,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		metrics.Gauge("journey_views_checkpoint", "Highest log sequence folded into the views.", func() float64 { return float64(views.Checkpoint()) })
 	} else {
 		caughtUp.Store(true)
+	}
+	reactor, err := openReactions(cfg.Reactions, cfg.DataDir, store, views, js, cfg.Projections, clock, log.With("component", "reactions"), metrics.Registry)
+	if err != nil {
+		return err
+	}
+	if reactor != nil {
+		closers = append(closers, reactor.Close)
 	}
 
 	// The access log (with Auth), opened here so that it closes (flushing
@@ -345,6 +375,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			}
 			return nil
 		})
+	}
+	if reactor != nil {
+		g.Go(func() error { return reactor.Run(gctx) })
 	}
 
 	ready := func() error {
