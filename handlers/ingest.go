@@ -569,26 +569,29 @@ func (in *Ingester) batcher(msgs <-chan took, ended <-chan struct{}, out chan<- 
 }
 
 // decode appends the events of one message to items, validated at the
-// engine's clock now, including that the subject token is each event's
-// subject (the customer). A batch message (BatchContentType) gives one
-// item per element, or one invalid item for the whole message when it is
-// not a JSON array of objects.
+// engine's clock now, including that the subject token is the event's
+// subject (the customer). A batch message (BatchContentType header) gives
+// one item per element, or one invalid item for the whole message when it
+// is not a JSON array of objects; its subject token names the batch's
+// partition (its first event's customer, see PublishOptions.Batch) and is
+// not compared with each event's subject.
 func (in *Ingester) decode(items []item, t took, prefix string, now time.Time) []item {
 	subject, data := t.m.Subject(), t.m.Data()
 	token := strings.TrimPrefix(subject, prefix)
-	if h := t.m.Headers(); h != nil && isBatch(h.Get("Content-Type")) {
+	if h := t.m.Headers(); h != nil && isBatch(cmp.Or(h.Get(contentType), h.Get("content-type"))) {
 		elems, je := splitBatch(data)
 		if je != nil {
 			return append(items, item{seq: t.seq, subject: subject, raw: data, err: je})
 		}
 		for _, e := range elems {
-			items = append(items, decodeOne(t.seq, subject, token, e, now))
+			items = append(items, decodeOne(t.seq, subject, "", e, now))
 		}
 		return items
 	}
 	return append(items, decodeOne(t.seq, subject, token, data, now))
 }
 
+// decodeOne decodes one event; token "" skips the subject check.
 func decodeOne(seq uint64, subject, token string, raw []byte, now time.Time) item {
 	it := item{seq: seq, subject: subject, raw: raw}
 	ev, err := journey.Decode(raw, now)
@@ -600,7 +603,7 @@ func decodeOne(seq uint64, subject, token string, raw []byte, now time.Time) ite
 		it.err = je
 		return it
 	}
-	if token != ev.Subject {
+	if token != "" && token != ev.Subject {
 		it.err = &journey.Error{Code: journey.CodeInvalidField, Field: "subject",
 			Rule: fmt.Sprintf("the NATS subject token %q differs from the event subject %q", token, ev.Subject)}
 		return it

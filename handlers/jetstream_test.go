@@ -138,8 +138,9 @@ func TestIngestStopHandsBack(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	m := handlers.NewMetrics()
 	go func() {
-		done <- handlers.NewIngester(r.store, r.nc, r.cons, handlers.IngestOptions{BatchSize: 50}).Run(ctx)
+		done <- handlers.NewIngester(r.store, r.nc, r.cons, handlers.IngestOptions{BatchSize: 50, Metrics: m}).Run(ctx)
 	}()
 	t0 := time.Now()
 	deadline := t0.Add(10 * time.Second)
@@ -158,6 +159,9 @@ func TestIngestStopHandsBack(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("stopped at %d of %d; the rest ingested %v after the restart", stoppedAt, n, time.Since(t0))
+	if d := value(t, m.Duplicates); d != 0 {
+		t.Fatalf("%v duplicates after the restart: it read again what the log had", d)
+	}
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
@@ -319,5 +323,83 @@ func TestIngestJetStreamFull(t *testing.T) {
 	r.wantLogOnce(t, evs)
 	if n := logs.count("jetstream ok again"); n != 1 {
 		t.Fatalf("%d log lines about the recovery, want 1", n)
+	}
+}
+
+// TestIngestStreamGap: messages the engine never took expire from the
+// stream (its max age) while the engine is stopped; the next start reports
+// the missing stream sequences (Ready, journey_ingest_stream_lost_total),
+// ingests what comes next, and counts nothing twice.
+func TestIngestStreamGap(t *testing.T) {
+	ctx := context.Background()
+	evs, err := bench.Events(11, 5, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newRig(t)
+	r.publishN(t, evs[:5])
+	r.settle(t, 5)
+	r.stop()
+	r.publishN(t, evs[5:10])
+	st, err := r.js.Stream(ctx, handlers.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.MaxAge, cfg.Duplicates = time.Second, time.Second
+	if _, err := r.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		si, err := st.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if si.State.Msgs != 0 {
+			return fmt.Errorf("%d messages not expired yet", si.State.Msgs)
+		}
+		return nil
+	})
+	cfg.MaxAge, cfg.Duplicates = handlers.DefaultStreamMaxAge, handlers.DefaultDedupeWindow
+	if _, err := r.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	m := handlers.NewMetrics()
+	var logs logBuf
+	in := handlers.NewIngester(r.store, r.nc, r.cons, handlers.IngestOptions{Metrics: m, LagEvery: 50 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- in.Run(rctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		err := in.Ready()
+		if err == nil || !strings.Contains(err.Error(), handlers.ProblemStreamGap) || !strings.Contains(err.Error(), "sequences 6..10 (5 messages)") {
+			return fmt.Errorf("Ready = %v, want the stream gap 6..10", err)
+		}
+		return nil
+	})
+	if v := value(t, m.StreamLost); v != 5 {
+		t.Fatalf("stream lost %v, want 5", v)
+	}
+	if logs.count("from_seq=6 to_seq=10") != 1 {
+		t.Fatalf("log: %s", logs.b.String())
+	}
+	r.publishN(t, evs[10:])
+	natstest.WaitFor(t, 10*time.Second, func() error {
+		if got := r.store.DurableSeq(); got != 6 || in.Position() != 11 {
+			return fmt.Errorf("durable %d, position %d; want 6, 11", got, in.Position())
+		}
+		return nil
+	})
+	time.Sleep(150 * time.Millisecond) // polls see the same stream: nothing reported twice
+	if v := value(t, m.StreamLost); v != 5 {
+		t.Fatalf("stream lost %v after more polls, want 5", v)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,22 @@ type PublishOptions struct {
 	ProgressEvery time.Duration
 	// MaxErrors bounds the errors kept in the summary (all are counted); 0: DefaultMaxErrors.
 	MaxErrors int
+	// Batch, above 1, groups up to Batch events into one message
+	// (BatchContentType: a JSON array of the lines, at most MaxBatchBytes),
+	// the events of one partition (Partitions) per message, published to
+	// the subject of its first event's customer, so that a subject mapping
+	// that partitions on the customer token ({{partition(P,1)}}) routes the
+	// batch to the partition of all its events. 0 or 1: one event per message.
+	Batch int
+	// Partitions is the number of customer partitions the batches must
+	// respect (NATS's partition(P, 1) of the subject token: FNV-1a 32 mod P);
+	// 0 or 1: one partition, any events may share a batch.
+	Partitions int
 }
+
+// MaxBatchBytes bounds a batch message's data (NATS's default max_payload
+// is 1 MiB).
+const MaxBatchBytes = 900 << 10
 
 // Defaults of PublishOptions' zero fields.
 const (
@@ -52,6 +68,8 @@ func (o PublishOptions) withDefaults() PublishOptions {
 	o.AckTimeout = positiveOr(o.AckTimeout, DefaultAckTimeout)
 	o.ProgressEvery = positiveOr(o.ProgressEvery, DefaultProgressEvery)
 	o.MaxErrors = positiveOr(o.MaxErrors, DefaultMaxErrors)
+	o.Batch = positiveOr(o.Batch, 1)
+	o.Partitions = positiveOr(o.Partitions, 1)
 	return o
 }
 
@@ -64,10 +82,12 @@ type PublishProgress struct {
 	Failed     int   // lines that could not be published
 }
 
-// PublishSummary is the outcome of Publish. Published counts every line
-// JetStream acknowledged, Duplicates those of them it had already (its
-// dedupe window); Failed counts lines that were not published, described
-// in Errors (at most MaxErrors of them).
+// PublishSummary is the outcome of Publish, counted per event (line), batched
+// or not. Published counts every event JetStream acknowledged, Duplicates
+// those of them it had already (its dedupe window: for a batch, the whole
+// message); Failed counts lines that were not published (refused before
+// sending, or not acknowledged), described in Errors (at most MaxErrors of
+// them).
 type PublishSummary struct {
 	Published  int         `json:"published"`
 	Duplicates int         `json:"duplicates"`
@@ -119,6 +139,9 @@ func MsgID(id string, raw []byte) string {
 func Publish(ctx context.Context, nc *nats.Conn, r io.Reader, o PublishOptions) (PublishSummary, error) {
 	o = o.withDefaults()
 	p := &publisher{o: o}
+	if o.Batch > 1 {
+		p.batches = make([]pubBatch, o.Partitions)
+	}
 	js, err := newAsyncPub(nc, p, o.MaxPending)
 	if err != nil {
 		return PublishSummary{}, fmt.Errorf("handlers: subscribe to the PubAcks: %w", err)
@@ -182,12 +205,25 @@ type publisher struct {
 	duplicates atomic.Int64
 	failed     atomic.Int64
 
+	batches []pubBatch // per partition, when batching
+
 	mu     sync.Mutex
 	errors []LineError
 }
 
-func (p *publisher) fail(line int, id, msg string) {
-	p.failed.Add(1)
+// pubBatch is a batch message being filled.
+type pubBatch struct {
+	data           []byte // "[" line "," line ...
+	n              int
+	subject, first string // the first event's customer and id
+	firstLine      int
+}
+
+func (p *publisher) fail(line int, id, msg string) { p.failN(1, line, id, msg) }
+
+// failN counts n events not published, keeping one error for them.
+func (p *publisher) failN(n, line int, id, msg string) {
+	p.failed.Add(int64(n))
 	p.mu.Lock()
 	if len(p.errors) < p.o.MaxErrors {
 		p.errors = append(p.errors, LineError{Line: line, ID: id, Message: msg})
@@ -228,6 +264,16 @@ func (p *publisher) progressLoop() (stop func()) {
 }
 
 func (p *publisher) readAll(ctx context.Context, js *asyncPub, r io.Reader) error {
+	err := p.readLines(ctx, js, r)
+	for i := range p.batches {
+		if ferr := p.flush(ctx, js, &p.batches[i]); ferr != nil && err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
+
+func (p *publisher) readLines(ctx context.Context, js *asyncPub, r io.Reader) error {
 	br := bufio.NewReaderSize(r, maxLineBytes)
 	prefix := p.o.SubjectPrefix + "."
 	var slab []byte
@@ -298,6 +344,9 @@ func (p *publisher) publishLine(ctx context.Context, js *asyncPub, slab *[]byte,
 		p.fail(line, id, fmt.Sprintf("subject %q is not a customer id (1-128 of A-Z a-z 0-9 _ - : @)", subject))
 		return nil
 	}
+	if p.batches != nil {
+		return p.addToBatch(ctx, js, line, id, subject, ev)
+	}
 	// Copy the line out of the reader's buffer into a slab: one
 	// allocation per 1 MiB instead of one per event.
 	if len(*slab) < len(ev) {
@@ -306,21 +355,77 @@ func (p *publisher) publishLine(ctx context.Context, js *asyncPub, slab *[]byte,
 	data := (*slab)[:len(ev):len(ev)]
 	*slab = (*slab)[len(ev):]
 	copy(data, ev)
-	err := js.publish(ctx, prefix, subject, id, data, p.o.AckTimeout)
+	err := js.publish(ctx, prefix, subject, id, data, 1, false, p.o.AckTimeout)
+	return p.sent(ctx, err, 1, line, id)
+}
+
+// sent counts a publish of n events that failed to go out; the error is
+// returned when publishing cannot go on.
+func (p *publisher) sent(ctx context.Context, err error, n, line int, id string) error {
 	switch {
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		p.fail(line, id, ctx.Err().Error())
+		p.failN(n, line, id, ctx.Err().Error())
 		return ctx.Err()
 	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
 		// The window stayed full for AckTimeout with no ack coming.
-		p.fail(line, id, err.Error())
+		p.failN(n, line, id, err.Error())
 		return fmt.Errorf("handlers: publish line %d: no JetStream ack for %v: %w", line, p.o.AckTimeout, err)
 	case errors.Is(err, nats.ErrConnectionClosed):
-		p.fail(line, id, err.Error())
+		p.failN(n, line, id, err.Error())
 		return fmt.Errorf("handlers: publish line %d: %w", line, err)
 	}
-	p.fail(line, id, err.Error())
+	p.failN(n, line, id, err.Error())
 	return nil
+}
+
+// addToBatch adds a routed line to its partition's batch, publishing the
+// batch when it is full.
+func (p *publisher) addToBatch(ctx context.Context, js *asyncPub, line int, id, subject string, ev []byte) error {
+	b := &p.batches[Partition(subject, p.o.Partitions)]
+	if b.n > 0 && len(b.data)+1+len(ev)+1 > MaxBatchBytes {
+		if err := p.flush(ctx, js, b); err != nil {
+			return err
+		}
+	}
+	if b.n == 0 {
+		b.data = append(make([]byte, 0, min(MaxBatchBytes, p.o.Batch*(len(ev)+1)+2)), '[')
+		b.subject, b.first, b.firstLine = subject, id, line
+	} else {
+		b.data = append(b.data, ',')
+	}
+	b.data = append(b.data, ev...)
+	b.n++
+	if b.n >= p.o.Batch {
+		return p.flush(ctx, js, b)
+	}
+	return nil
+}
+
+// flush publishes a partition's batch, if it holds any event.
+func (p *publisher) flush(ctx context.Context, js *asyncPub, b *pubBatch) error {
+	if b.n == 0 {
+		return nil
+	}
+	data := append(b.data, ']')
+	n, line, id, subject := b.n, b.firstLine, b.first, b.subject
+	*b = pubBatch{}
+	err := js.publish(ctx, p.o.SubjectPrefix+".", subject, id, data, n, true, p.o.AckTimeout)
+	if err == nil {
+		return nil
+	}
+	return p.sent(ctx, err, n, line, id)
+}
+
+// Partition is the partition (0..partitions-1) of a customer, as NATS's
+// subject mapping function partition(partitions, 1) computes it from the
+// customer's subject token: FNV-1a 32 of the token mod partitions.
+func Partition(customer string, partitions int) int {
+	if partitions <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(customer))
+	return int(h.Sum32() % uint32(partitions))
 }

@@ -60,7 +60,14 @@ type pubSlot struct {
 	msgID       string // the Nats-Msg-Id sent (MsgID of id and data)
 	data        []byte // for a retry after "no responders"
 	retries     int
+	n           int  // events in the message
+	batch       bool // a BatchContentType message
 }
+
+// The Content-Type header of a batch message.
+const contentType = "Content-Type"
+
+var batchCT = []string{BatchContentType}
 
 const (
 	pubRetries   = 2
@@ -126,16 +133,18 @@ func (a *asyncPub) failAll(err error) {
 	a.mu.Unlock()
 	for _, s := range failed {
 		<-a.window
-		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
+		a.p.failN(s.n, 0, s.id, fmt.Sprintf("not acknowledged: %v", err))
 	}
 	a.settle(len(failed)) // after the counting: complete's waiter reads the counts
 }
 
-// publish sends one event, waiting for room in the window: while the
-// window stays full, for as long as acks keep coming, and otherwise until
-// stall has passed without one (ErrTooManyStalledMsgs) or ctx ends. data
-// must stay unchanged until the PubAck (a retry resends it).
-func (a *asyncPub) publish(ctx context.Context, prefix, subject, id string, data []byte, stall time.Duration) error {
+// publish sends one message of n events (a batch: BatchContentType, its
+// Nats-Msg-Id from its first event's id and its bytes), waiting for room
+// in the window: while the window stays full, for as long as acks keep
+// coming, and otherwise until stall has passed without one
+// (ErrTooManyStalledMsgs) or ctx ends. data must stay unchanged until the
+// PubAck (a retry resends it).
+func (a *asyncPub) publish(ctx context.Context, prefix, subject, id string, data []byte, n int, batch bool, stall time.Duration) error {
 	select {
 	case a.window <- struct{}{}:
 	default:
@@ -144,10 +153,13 @@ func (a *asyncPub) publish(ctx context.Context, prefix, subject, id string, data
 		}
 	}
 	msgID := MsgID(id, data)
+	if batch {
+		msgID = "batch:" + msgID
+	}
 	a.mu.Lock()
 	a.next++
 	seq := a.next
-	a.pending[seq] = pubSlot{id: id, subject: subject, msgID: msgID, data: data}
+	a.pending[seq] = pubSlot{id: id, subject: subject, msgID: msgID, data: data, n: n, batch: batch}
 	a.mu.Unlock()
 
 	// Subject and reply in one scratch buffer, viewed as strings for the
@@ -161,6 +173,11 @@ func (a *asyncPub) publish(ctx context.Context, prefix, subject, id string, data
 	a.msg.Subject = unsafe.String(&b[0], nsub)
 	a.msg.Reply = unsafe.String(&b[nsub], len(b)-nsub)
 	a.hdr[jetstream.MsgIDHeader][0] = msgID
+	if batch {
+		a.hdr[contentType] = batchCT
+	} else {
+		delete(a.hdr, contentType)
+	}
 	a.msg.Header = a.hdr
 	a.msg.Data = data
 	err := a.nc.PublishMsg(&a.msg)
@@ -279,12 +296,12 @@ func (a *asyncPub) onReply(m *nats.Msg) {
 	defer a.settle(1)
 	dup, err := parsePubAck(m.Data)
 	if err != nil {
-		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
+		a.p.failN(s.n, 0, s.id, fmt.Sprintf("not acknowledged: %v", err))
 		return
 	}
-	a.p.published.Add(1)
+	a.p.published.Add(int64(s.n))
 	if dup {
-		a.p.duplicates.Add(1)
+		a.p.duplicates.Add(int64(s.n))
 	}
 }
 
@@ -312,9 +329,12 @@ func (a *asyncPub) noResponders(reply string) {
 			}
 			m := &nats.Msg{Subject: a.p.o.SubjectPrefix + "." + s.subject, Reply: reply,
 				Header: nats.Header{jetstream.MsgIDHeader: []string{s.msgID}}, Data: s.data}
+			if s.batch {
+				m.Header[contentType] = batchCT
+			}
 			if err := a.nc.PublishMsg(m); err != nil {
 				if _, s, ok := a.take(reply); ok {
-					a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", err))
+					a.p.failN(s.n, 0, s.id, fmt.Sprintf("not acknowledged: %v", err))
 					a.settle(1)
 				}
 			}
@@ -325,7 +345,7 @@ func (a *asyncPub) noResponders(reply string) {
 	}
 	a.mu.Unlock()
 	if _, s, ok := a.take(reply); ok {
-		a.p.fail(0, s.id, fmt.Sprintf("not acknowledged: %v", jetstream.ErrNoStreamResponse))
+		a.p.failN(s.n, 0, s.id, fmt.Sprintf("not acknowledged: %v", jetstream.ErrNoStreamResponse))
 		a.settle(1)
 	}
 }
