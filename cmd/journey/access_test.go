@@ -159,3 +159,17 @@ func TestAccessLogEndToEnd(t *testing.T) {
 		t.Error("serve's log holds a token's text")
 	}
 }
+
+func TestAccessLogRetentionFlag(t *testing.T) {
+	for in, want := range map[string]time.Duration{"400d": 400 * 24 * time.Hour, "720h": 720 * time.Hour, " 1d ": 24 * time.Hour} {
+		if d, err := parseRetention(in); err != nil || d != want {
+			t.Errorf("parseRetention(%q) = %v, %v; want %v", in, d, err, want)
+		}
+	}
+	for _, bad := range []string{"soon", "0d", "-5d", "30m", "d", ""} {
+		r := runCLI(t, nil, "serve", "--data", t.TempDir(), "--access-log-retention", bad)
+		if r.code != 2 || !strings.Contains(r.err.Error(), "--access-log-retention") {
+			t.Errorf("serve --access-log-retention %q: exit %d %v, want 2 naming the flag", bad, r.code, r.err)
+		}
+	}
+}

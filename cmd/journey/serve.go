@@ -177,6 +177,7 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 	f.StringVar(&config, "config", "", "projection rules file (JSON)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "log as JSON lines (also with --json)")
-	a.addAuthFlags(cmd, &cfg) // --auth, --insecure-no-auth: serve_auth.go
+	a.addAuthFlags(cmd, &cfg)   // --auth, --insecure-no-auth: serve_auth.go
+	a.addAccessFlags(cmd, &cfg) // --access-log-retention: serve_access.go
 	return cmd
 }
