@@ -102,6 +102,7 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	h.handleCustomer(mux, "GET /v1/customers/{id}", h.customer)
 	h.handleCustomer(mux, "GET /v1/customers/{id}/events", h.customerEvents)
 	h.handle(mux, "GET /v1/segments", h.segments, auth.Analyst)
+	h.handle(mux, "GET /v1/actions", h.actions, auth.Analyst) // the reactions' actions: http_actions.go
 	h.handle(mux, "GET /v1/cohorts", h.cohorts, auth.Analyst) // http_cohorts.go
 	h.handle(mux, "POST /v1/admin/rebuild", h.rebuild, auth.Admin)
 	h.registerAdmin(mux)      // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
