@@ -345,9 +345,11 @@ func (l *Log) Flush() error {
 	defer l.flushMu.Unlock()
 	if len(l.inflight) == 0 {
 		l.mu.Lock()
-		l.inflight, l.pending = l.pending, l.inflight[:0]
-		close(l.room)
-		l.room = make(chan struct{})
+		if len(l.pending) > 0 {
+			l.inflight, l.pending = l.pending, l.inflight[:0]
+			close(l.room) // wake the Records waiting for room
+			l.room = make(chan struct{})
+		}
 		l.mu.Unlock()
 	}
 	if len(l.inflight) == 0 {
