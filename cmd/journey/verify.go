@@ -25,10 +25,10 @@ type verifyResult struct {
 var errVerifyFailed = errors.New("the log does not verify")
 
 func (a *app) verifyCommand() *cobra.Command {
-	var server string
+	var server, since, key string
 	var acceptLoss bool
 	cmd := &cobra.Command{
-		Use:   "verify [--data DIR | --server URL] [--accept-loss]",
+		Use:   "verify [--data DIR | --server URL] [--accept-loss | --since CHECKPOINT_FILE [--key PUBKEY]]",
 		Short: "Walk the hash chain; exit 1 naming the first bad sequence",
 		Long: `verify walks the whole log in sequence order and checks every record: no gap
 in the sequence, each hash = SHA-256(previous hash || record), and the id and
@@ -45,11 +45,34 @@ damaged WAL or MANIFEST lost acknowledged records and no backup holds them),
 verify checks every record the log still has and moves the head record back
 to the last one, so that serve and import accept the shorter log again; it
 prints the range given up. Restore from a backup instead when you have one,
-and look in data/log/archive first: it keeps what Pebble wanted to delete.`,
+and look in data/log/archive first: it keeps what Pebble wanted to delete.
+
+With --since CHECKPOINT_FILE (journey checkpoint's output, or JSON lines of
+checkpoints) verify also proves that the log extends the log each checkpoint
+signed: the signature verifies under --key (the engine's public key as the
+auditor kept it: base64, hex, or a file holding it; without --key the key the
+file names is used, with a warning, which proves nothing against whoever could
+rewrite the file), the record at the checkpoint's sequence and at its anchors
+have the signed hashes, and the chain is intact from there to the head. A
+rewritten, reordered or truncated history fails naming the first sequence that
+differs (or, on a log longer than 65 records at the checkpoint, the range of
+its anchors holding it) and exits 1. With --json: one line per checkpoint,
+{"ok":…,"checkpoint_seq":N,"checkpoint_time":…,"events":N,"head":"<hex>",
+"first_bad_seq":N|null,"last_bad_seq":N,"reason":…}.`,
 		Example: `  journey verify --data ./data
-  journey verify --server http://127.0.0.1:8080 --json`,
+  journey verify --server http://127.0.0.1:8080 --json
+  journey verify --since cp-2026-03-01.json --key journey-pubkey.txt`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if key != "" && since == "" {
+				return usageErrorf("--key is the public key of --since CHECKPOINT_FILE's checkpoints; give --since too")
+			}
+			if since != "" {
+				if acceptLoss {
+					return usageErrorf("--since and --accept-loss do not go together")
+				}
+				return a.runVerifySince(cmd.Context(), server, since, key)
+			}
 			if acceptLoss {
 				if server != "" {
 					return usageErrorf("--accept-loss works on a stopped engine's --data, not with --server")
@@ -63,6 +86,8 @@ and look in data/log/archive first: it keeps what Pebble wanted to delete.`,
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "ask the running journey serve at this URL to walk its live log")
+	cmd.Flags().StringVar(&since, "since", "", "also prove the log extends the log the checkpoint(s) in this file signed (journey checkpoint)")
+	cmd.Flags().StringVar(&key, "key", "", "the trusted public key of --since's checkpoints (base64, hex, or a file holding it)")
 	cmd.Flags().BoolVar(&acceptLoss, "accept-loss", false, "give up the acknowledged records a damaged log lost, so that it opens again (no backup? see --help)")
 	return cmd
 }
@@ -98,7 +123,7 @@ func (a *app) runVerify(ctx context.Context) (err error) {
 	// damaged, so that the walk names the damage.
 	so := a.readStoreOptions()
 	so.AllowDamaged = true
-	store, oerr := cli.OpenLog(a.dataDir(), false, so)
+	store, oerr := a.openLog(false, so)
 	if oerr != nil {
 		var inUse *cli.InUseError
 		var noData *cli.NoDataError
