@@ -239,6 +239,7 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 		a.cohortsCommand(),
 		a.clustersCommand(),
 		a.tokenCommand(),
+		a.actionsCommand(), // actions.go
 	)
 	a.addDataFlags(root)
 	a.addTokenFlags(root)
