@@ -148,6 +148,9 @@ func TestAccessLogHTTP(t *testing.T) {
 	if code, body := accessGet(t, srv.URL+"/v1/export/access", r.reader); code != http.StatusForbidden || !strings.Contains(body, `"forbidden"`) {
 		t.Fatalf("export by a reader: %d %s, want 403", code, body)
 	}
+	if code, body := accessGet(t, srv.URL+"/v1/export/access", ""); code != http.StatusUnauthorized {
+		t.Fatalf("export without a token: %d %s, want 401", code, body)
+	}
 	code, body := accessGet(t, srv.URL+"/v1/export/access", r.auditor)
 	if code != 200 {
 		t.Fatalf("export by the auditor: %d %s", code, body)
