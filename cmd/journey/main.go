@@ -100,9 +100,10 @@ type app struct {
 	getenv         func(string) string
 	now            func() time.Time
 
-	jsonOut  bool
-	dataFlag string
-	token    string // --token of the client commands (token.go)
+	jsonOut   bool
+	dataFlag  string
+	token     string    // --token of the client commands (token.go)
+	clientTLS clientTLS // --ca, --client-cert, --client-key of the --server commands (httpclient.go)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -243,6 +244,7 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 	)
 	a.addDataFlags(root)
 	a.addTokenFlags(root)
+	a.addClientTLSFlags(root) // --ca, --client-cert, --client-key: httpclient.go
 	return root
 }
 

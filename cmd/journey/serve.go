@@ -137,8 +137,8 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 				parts := []string{"NATS " + info.NATSURL}
 				si := cli.ServerInfo{NATS: info.NATSURL, PID: os.Getpid()}
 				if info.HTTPAddr != "" {
-					parts = append(parts, "HTTP http://"+info.HTTPAddr)
-					si.HTTP = cli.HTTPURL(info.HTTPAddr)
+					parts = append(parts, "HTTP "+httpScheme(cfg.Transport)+"://"+info.HTTPAddr)
+					si.HTTP = withScheme(cli.HTTPURL(info.HTTPAddr), cfg.Transport)
 				}
 				// Where to ask instead, for the commands that find the data dir in use.
 				if err := cli.WriteServerFile(cfg.DataDir, si); err != nil {
@@ -177,7 +177,8 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 	f.StringVar(&config, "config", "", "projection rules file (JSON)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.BoolVar(&logJSON, "log-json", false, "log as JSON lines (also with --json)")
-	a.addAuthFlags(cmd, &cfg)   // --auth, --insecure-no-auth: serve_auth.go
-	a.addAccessFlags(cmd, &cfg) // --access-log-retention: serve_access.go
+	a.addAuthFlags(cmd, &cfg)              // --auth, --insecure-no-auth: serve_auth.go
+	a.addAccessFlags(cmd, &cfg)            // --access-log-retention: serve_access.go
+	addTransportFlags(cmd, &cfg.Transport) // --tls-*, --http-*-timeout, --http-max-conns, --nats-tls-*: serve_tls.go
 	return cmd
 }

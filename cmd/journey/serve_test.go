@@ -34,9 +34,9 @@ func (s *syncBuffer) String() string {
 }
 
 // startServe runs journey serve on dir in-process (embedded NATS and HTTP
-// on free ports) until ctx ends, and waits until it says where it serves.
-// done receives serve's result; serveErr holds its stderr.
-func startServe(t *testing.T, ctx context.Context, dir string) (natsURL, httpURL string, done chan error, serveErr *syncBuffer) {
+// on free ports, then the extra flags) until ctx ends, and waits until it
+// says where it serves. done receives serve's result; serveErr holds its stderr.
+func startServe(t *testing.T, ctx context.Context, dir string, extra ...string) (natsURL, httpURL string, done chan error, serveErr *syncBuffer) {
 	t.Helper()
 	serveErr = &syncBuffer{}
 	done = make(chan error, 1)
@@ -44,7 +44,7 @@ func startServe(t *testing.T, ctx context.Context, dir string) (natsURL, httpURL
 		a := newApp(nil, &bytes.Buffer{}, serveErr)
 		a.getenv = func(string) string { return "" }
 		a.now = func() time.Time { return testClock }
-		done <- a.execute(ctx, []string{"serve", "--data", dir, "--nats-listen", "127.0.0.1:-1", "--http", "127.0.0.1:0", "--log-level", "warn"})
+		done <- a.execute(ctx, append([]string{"serve", "--data", dir, "--nats-listen", "127.0.0.1:-1", "--http", "127.0.0.1:0", "--log-level", "warn"}, extra...))
 	}()
 	ready := regexp.MustCompile(`journey serving \(NATS (\S+), HTTP (\S+)\)`)
 	for deadline := time.Now().Add(20 * time.Second); natsURL == ""; time.Sleep(20 * time.Millisecond) {

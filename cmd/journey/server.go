@@ -118,7 +118,7 @@ func (a *app) serverOpen(ctx context.Context, method, base, path string, q url.V
 	if tok := a.bearerToken(); tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.httpDo(req) // --ca, --client-cert, --client-key: httpclient.go
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {

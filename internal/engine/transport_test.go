@@ -3,21 +3,13 @@ package engine_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,6 +25,7 @@ import (
 	"github.com/journey-cdp/journey/internal/engine"
 	"github.com/journey-cdp/journey/internal/natsconn"
 	"github.com/journey-cdp/journey/internal/natstest"
+	"github.com/journey-cdp/journey/internal/testpki"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -240,77 +233,6 @@ func TestHTTPExportWithWriteTimeout(t *testing.T) {
 	}
 }
 
-// pki is a test CA with a server certificate for 127.0.0.1 and a client
-// certificate, as PEM files.
-type pki struct {
-	CA, ServerCert, ServerKey, ClientCert, ClientKey string
-	pool                                             *x509.CertPool
-	client                                           tls.Certificate
-}
-
-func newPKI(t *testing.T) pki {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	caKey, caCert, caPEM := makeCert(t, "journey test CA", nil, nil)
-	sk, _, sPEM := makeCert(t, "127.0.0.1", caKey, caCert)
-	ck, _, cPEM := makeCert(t, "till-1", caKey, caCert)
-	p := pki{CA: write("ca.pem", caPEM),
-		ServerCert: write("server.pem", sPEM), ServerKey: write("server-key.pem", ecKeyPEM(t, sk)),
-		ClientCert: write("client.pem", cPEM), ClientKey: write("client-key.pem", ecKeyPEM(t, ck))}
-	p.pool = x509.NewCertPool()
-	p.pool.AppendCertsFromPEM(caPEM)
-	var err error
-	if p.client, err = tls.LoadX509KeyPair(p.ClientCert, p.ClientKey); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-// makeCert makes a key and a certificate for name signed by parent (self-signed CA when nil).
-func makeCert(t *testing.T, name string, parentKey *ecdsa.PrivateKey, parent *x509.Certificate) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial, Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-	}
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid = true, true
-		tmpl.KeyUsage |= x509.KeyUsageCertSign
-		parent, parentKey = tmpl, key
-	}
-	if ip := net.ParseIP(name); ip != nil {
-		tmpl.IPAddresses = []net.IP{ip}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	return key, cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-}
-
-func ecKeyPEM(t *testing.T, k *ecdsa.PrivateKey) []byte {
-	der, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der})
-}
-
 func httpsGet(tc *tls.Config, addr, path string) (int, error) {
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
 	resp, err := c.Get("https://" + addr + path)
@@ -325,16 +247,16 @@ func httpsGet(tc *tls.Config, addr, path string) (int, error) {
 // plain HTTP refused; with a client CA, only a client with a certificate
 // signed by it is served.
 func TestHTTPTLS(t *testing.T) {
-	p := newPKI(t)
+	p := testpki.New(t)
 	t.Run("server certificate", func(t *testing.T) {
 		info := runEngine(t, engine.Transport{TLSCert: p.ServerCert, TLSKey: p.ServerKey})
-		if code, err := httpsGet(&tls.Config{RootCAs: p.pool}, info.HTTPAddr, "/healthz"); err != nil || code != 200 {
+		if code, err := httpsGet(&tls.Config{RootCAs: p.Pool}, info.HTTPAddr, "/healthz"); err != nil || code != 200 {
 			t.Fatalf("https: %d %v", code, err)
 		}
 		if code, _ := httpGet(info.HTTPAddr, "/healthz"); code == 200 {
 			t.Fatal("plain HTTP served on the HTTPS port")
 		}
-		if _, err := httpsGet(&tls.Config{RootCAs: p.pool, MaxVersion: tls.VersionTLS11}, info.HTTPAddr, "/healthz"); err == nil {
+		if _, err := httpsGet(&tls.Config{RootCAs: p.Pool, MaxVersion: tls.VersionTLS11}, info.HTTPAddr, "/healthz"); err == nil {
 			t.Fatal("TLS 1.1 accepted")
 		}
 		if _, err := httpsGet(&tls.Config{}, info.HTTPAddr, "/healthz"); err == nil || !strings.Contains(err.Error(), "certificate") {
@@ -343,14 +265,14 @@ func TestHTTPTLS(t *testing.T) {
 	})
 	t.Run("mutual TLS", func(t *testing.T) {
 		info := runEngine(t, engine.Transport{TLSCert: p.ServerCert, TLSKey: p.ServerKey, TLSClientCA: p.CA})
-		if code, err := httpsGet(&tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{p.client}}, info.HTTPAddr, "/healthz"); err != nil || code != 200 {
+		if code, err := httpsGet(&tls.Config{RootCAs: p.Pool, Certificates: []tls.Certificate{p.Client}}, info.HTTPAddr, "/healthz"); err != nil || code != 200 {
 			t.Fatalf("with a client certificate: %d %v", code, err)
 		}
-		if code, err := httpsGet(&tls.Config{RootCAs: p.pool}, info.HTTPAddr, "/healthz"); err == nil {
+		if code, err := httpsGet(&tls.Config{RootCAs: p.Pool}, info.HTTPAddr, "/healthz"); err == nil {
 			t.Fatalf("served without a client certificate: %d", code)
 		}
-		other := newPKI(t) // a certificate from a CA the server does not know
-		if code, err := httpsGet(&tls.Config{RootCAs: p.pool, Certificates: []tls.Certificate{other.client}}, info.HTTPAddr, "/healthz"); err == nil {
+		other := testpki.New(t) // a certificate from a CA the server does not know
+		if code, err := httpsGet(&tls.Config{RootCAs: p.Pool, Certificates: []tls.Certificate{other.Client}}, info.HTTPAddr, "/healthz"); err == nil {
 			t.Fatalf("served a client certificate of another CA: %d", code)
 		}
 	})

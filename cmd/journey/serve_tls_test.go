@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/journey-cdp/journey/internal/testpki"
+)
+
+// TestServeTLS: serve --tls-cert --tls-key --tls-client-ca says it serves
+// https://, and the --server commands reach it with --ca, --client-cert
+// and --client-key; without them they fail naming the flag to pass.
+func TestServeTLS(t *testing.T) {
+	p := testpki.New(t)
+	dir := t.TempDir() + "/data"
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, httpURL, done, serveErr := startServe(t, ctx, dir, "--tls-cert", p.ServerCert, "--tls-key", p.ServerKey, "--tls-client-ca", p.CA,
+		"--http-read-header-timeout", "5s", "--http-max-conns", "64")
+	if !strings.HasPrefix(httpURL, "https://") {
+		t.Fatalf("serve says HTTP %s, want https://", httpURL)
+	}
+	base := strings.Replace(httpURL, "https://0.0.0.0", "https://127.0.0.1", 1)
+	out := mustRun(t, nil, "segments", "--server", base, "--ca", p.CA, "--client-cert", p.ClientCert, "--client-key", p.ClientKey)
+	if strings.TrimSpace(out) == "" {
+		t.Errorf("segments over mutual TLS: %s", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--client-cert", p.ClientCert, "--client-key", p.ClientKey}, "pass --ca FILE"},
+		{[]string{"--ca", p.CA}, "pass --client-cert and --client-key"},
+		{[]string{"--ca", p.CA, "--client-cert", p.ClientCert}, "--client-cert and --client-key go together"},
+		{[]string{"--ca", p.ServerKey}, "holds no PEM certificate"},
+	} {
+		r := runCLI(t, nil, append([]string{"segments", "--server", base}, tc.args...)...)
+		if r.code == 0 || r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+			t.Errorf("segments %v: exit %d %v, want %q", tc.args, r.code, r.err, tc.want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, serveErr.String())
+	}
+}
+
+// TestServeTLSFlags: the TLS flags are checked before serve starts, each
+// refusal naming the flag.
+func TestServeTLSFlags(t *testing.T) {
+	p := testpki.New(t)
+	dir := t.TempDir() + "/data"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", p.ServerCert}, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-client-ca", p.CA}, "--tls-client-ca needs --tls-cert"},
+		{[]string{"--tls-cert", p.ServerCert, "--tls-key", p.ClientKey}, "--tls-cert/--tls-key"},
+		{[]string{"--tls-cert", p.ServerCert, "--tls-key", p.ServerKey, "--tls-client-ca", p.ServerKey}, "--tls-client-ca"},
+		{[]string{"--nats-tls-cert", p.ServerCert}, "--nats-tls-cert and --nats-tls-key go together"},
+		{[]string{"--nats-url", "nats://127.0.0.1:1", "--nats-tls-cert", p.ServerCert, "--nats-tls-key", p.ServerKey}, "with --nats-url use --nats-ca"},
+		{[]string{"--http-read-timeout", "soon"}, "http-read-timeout"},
+		{[]string{"--http-max-conns", "-3"}, "http-max-conns"},
+	} {
+		r := runCLI(t, nil, append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:-1"}, tc.args...)...)
+		if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+			t.Errorf("serve %v: exit %d %v, want a usage error naming %q", tc.args, r.code, r.err, tc.want)
+		}
+	}
+}
