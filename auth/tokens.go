@@ -83,9 +83,15 @@ type file struct {
 
 // snapshot is the file as last read: its tokens by hash.
 type snapshot struct {
-	byHash map[[sha256.Size]byte]*TokenInfo
+	byHash map[[sha256.Size]byte]entry
 	list   []TokenInfo
 	stat   fs.FileInfo // nil: the file did not exist
+}
+
+// entry is one token of a snapshot: what the file keeps and its hash.
+type entry struct {
+	info *TokenInfo
+	hash [sha256.Size]byte
 }
 
 // Tokens is the token file: create, list, revoke, and authenticate a
@@ -131,7 +137,7 @@ func (t *Tokens) SetClock(clock func() time.Time) {
 func (t *Tokens) reload() error {
 	st, err := os.Stat(t.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		t.snap.Store(&snapshot{byHash: map[[sha256.Size]byte]*TokenInfo{}})
+		t.snap.Store(&snapshot{byHash: map[[sha256.Size]byte]entry{}})
 		return nil
 	}
 	if err != nil {
@@ -149,7 +155,7 @@ func (t *Tokens) reload() error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return fmt.Errorf("token file %s is not a journey token file: %v", t.path, err)
 	}
-	s := &snapshot{byHash: make(map[[sha256.Size]byte]*TokenInfo, len(f.Tokens)), list: f.Tokens, stat: st}
+	s := &snapshot{byHash: make(map[[sha256.Size]byte]entry, len(f.Tokens)), list: f.Tokens, stat: st}
 	for i := range f.Tokens {
 		ti := &f.Tokens[i]
 		h, err := hex.DecodeString(ti.Hash)
@@ -159,7 +165,7 @@ func (t *Tokens) reload() error {
 		if _, err := ParseRole(string(ti.Role)); err != nil {
 			return fmt.Errorf("token file %s: token %q: %v", t.path, ti.Name, err)
 		}
-		s.byHash[[sha256.Size]byte(h)] = ti
+		s.byHash[[sha256.Size]byte(h)] = entry{info: ti, hash: [sha256.Size]byte(h)}
 	}
 	t.snap.Store(s)
 	return nil
@@ -201,14 +207,11 @@ func (t *Tokens) Authenticate(token string) (Principal, error) {
 	}
 	t.refresh()
 	h := hashOf(token)
-	ti, ok := t.snap.Load().byHash[h]
-	if !ok {
+	e, ok := t.snap.Load().byHash[h]
+	if !ok || subtle.ConstantTimeCompare(h[:], e.hash[:]) != 1 {
 		return Principal{}, ErrBadToken
 	}
-	want, _ := hex.DecodeString(ti.Hash)
-	if subtle.ConstantTimeCompare(h[:], want) != 1 {
-		return Principal{}, ErrBadToken
-	}
+	ti := e.info
 	if ti.Revoked != nil {
 		return ti.Principal(), ErrRevoked
 	}

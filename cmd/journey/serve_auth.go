@@ -45,6 +45,7 @@ func (a *app) addAuthFlags(cmd *cobra.Command, cfg *engine.Config) {
 			return nil
 		}
 		if insecure {
+			cfg.Transport.NATSOpen = true // the embedded NATS beyond loopback without tokens, as asked
 			return nil
 		}
 		if cfg.HTTP != "off" && !loopbackAddr(cfg.HTTP) {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-json-experiment/json"
 )
@@ -102,6 +103,35 @@ func TestServeRefusesBeyondLoopbackWithoutAuth(t *testing.T) {
 	}
 	if r := runCLI(t, nil, "serve", "--data", dir, "--auth", "x", "--insecure-no-auth"); r.code != 2 || !strings.Contains(r.err.Error(), "exclude each other") {
 		t.Errorf("serve --auth --insecure-no-auth: exit %d %v", r.code, r.err)
+	}
+}
+
+// TestServeInsecureNoAuth: --insecure-no-auth lets serve listen beyond
+// loopback without tokens, HTTP and the embedded NATS alike.
+func TestServeInsecureNoAuth(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	serveErr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		a := newApp(nil, &bytes.Buffer{}, serveErr)
+		a.getenv = func(string) string { return "" }
+		done <- a.execute(ctx, []string{"serve", "--data", t.TempDir(), "--insecure-no-auth",
+			"--http", "0.0.0.0:0", "--nats-listen", "0.0.0.0:-1", "--log-level", "error"})
+	}()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveErr.String(), "journey serving"); time.Sleep(20 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve --insecure-no-auth stopped: %v\n%s", err, serveErr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve not ready after 20s:\n%s", serveErr.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
 
