@@ -209,7 +209,10 @@ func Open(dir string, o Options) (*Log, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	l.metrics()
+	if err := l.metrics(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	if o.ReadOnly {
 		close(l.done)
 		return l, nil
@@ -222,7 +225,7 @@ func Open(dir string, o Options) (*Log, error) {
 	return l, nil
 }
 
-func (l *Log) metrics() {
+func (l *Log) metrics() error {
 	l.written = prometheus.NewCounter(prometheus.CounterOpts{Name: "journey_access_log_entries_total",
 		Help: "Access-log entries (reads of one customer's data by a named token) written and fsynced."})
 	l.droppedC = prometheus.NewCounter(prometheus.CounterOpts{Name: "journey_access_log_dropped_total",
@@ -230,10 +233,15 @@ func (l *Log) metrics() {
 	l.writeErrs = prometheus.NewCounter(prometheus.CounterOpts{Name: "journey_access_log_write_errors_total",
 		Help: "Failed writes of an access-log batch (kept and retried)."})
 	if r := l.o.Registerer; r != nil && !l.o.ReadOnly {
-		r.MustRegister(l.written, l.droppedC, l.writeErrs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		for _, c := range []prometheus.Collector{l.written, l.droppedC, l.writeErrs, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "journey_access_log_pending", Help: "Access-log entries recorded but not yet written."},
-			func() float64 { l.mu.Lock(); defer l.mu.Unlock(); return float64(len(l.pending)) }))
+			func() float64 { l.mu.Lock(); defer l.mu.Unlock(); return float64(len(l.pending)) })} {
+			if err := r.Register(c); err != nil {
+				return fmt.Errorf("accesslog: metrics: %w", err)
+			}
+		}
 	}
+	return nil
 }
 
 // Record adds e to the log (e.Time zero: now by the log's clock). It does

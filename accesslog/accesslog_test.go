@@ -343,3 +343,14 @@ func TestFullBufferBlocksThenCounts(t *testing.T) {
 		t.Fatalf("%d entries, want the 5 not dropped", len(got))
 	}
 }
+
+// A registry that has the metrics already is an error at Open, not a panic.
+func TestMetricsTwiceIsAnError(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	l := open(t, t.TempDir(), Options{Registerer: reg})
+	defer l.Close()
+	if l2, err := Open(t.TempDir(), Options{Registerer: reg}); err == nil {
+		l2.Close()
+		t.Fatal("a second log on the same registry opened")
+	}
+}
