@@ -2,8 +2,12 @@ package reactions
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/journey-cdp/journey/projections/customer"
 )
@@ -58,10 +62,10 @@ type Config struct {
 	// ThankYouEvery is the least time between two thank-yous of one
 	// customer (default 7 days); a resolved complaint's thank-you is not
 	// held back by it.
-	ThankYouEvery time.Duration `json:"thank_you_every,omitempty"`
+	ThankYouEvery time.Duration `json:"-"`
 	// SLA is how long a complaint may stay open, by severity (defaults:
 	// high 24 h, medium 72 h, low 7 days).
-	SLA map[string]time.Duration `json:"sla,omitempty"`
+	SLA map[string]time.Duration `json:"-"`
 	// Holidays is the calendar of thank-you days (default none).
 	Holidays []Holiday `json:"holidays,omitempty"`
 	// Templates are the message texts per thank-you reason (and "winback",
@@ -69,7 +73,7 @@ type Config struct {
 	Templates map[string]string `json:"templates,omitempty"`
 	// OverdueAfter is how long an asked action may stay unconfirmed before
 	// /metrics counts it overdue (default 48 h).
-	OverdueAfter time.Duration `json:"overdue_after,omitempty"`
+	OverdueAfter time.Duration `json:"-"`
 }
 
 // The defaults.
@@ -171,4 +175,68 @@ func cmpOr(a, b string) string {
 // message renders the template of key.
 func (c *Config) message(key, customerID, holiday string) string {
 	return strings.NewReplacer("{customer}", customerID, "{holiday}", holiday).Replace(c.Templates[key])
+}
+
+// LoadConfig reads a reactions policy file: JSON of Config, its durations
+// as strings ("36h", "90m", or days: "7d"), e.g.
+//
+//	{"thank_you": {"when": "customer.kind == \"business\""},
+//	 "winback": {"off": true}, "thank_you_every": "14d",
+//	 "sla": {"high": "12h"}, "holidays": [{"date": "2025-12-25", "name": "Christmas"}]}
+//
+// Unknown fields are refused, naming them.
+func LoadConfig(path string) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reactions config: %w", err)
+	}
+	var f struct {
+		Config
+		ThankYouEvery string            `json:"thank_you_every,omitempty"`
+		SLA           map[string]string `json:"sla,omitempty"`
+		OverdueAfter  string            `json:"overdue_after,omitempty"`
+	}
+	if err := json.Unmarshal(b, &f, json.RejectUnknownMembers(true)); err != nil {
+		return Config{}, fmt.Errorf("reactions config %s: %w", path, err)
+	}
+	c := f.Config
+	if c.ThankYouEvery, err = parseDuration("thank_you_every", f.ThankYouEvery); err != nil {
+		return Config{}, err
+	}
+	if c.OverdueAfter, err = parseDuration("overdue_after", f.OverdueAfter); err != nil {
+		return Config{}, err
+	}
+	for k, v := range f.SLA {
+		if k != "low" && k != "medium" && k != "high" {
+			return Config{}, fmt.Errorf("reactions config: sla.%s: not a severity (low, medium, high)", k)
+		}
+		d, err := parseDuration("sla."+k, v)
+		if err != nil {
+			return Config{}, err
+		}
+		if c.SLA == nil {
+			c.SLA = map[string]time.Duration{}
+		}
+		c.SLA[k] = d
+	}
+	d := c.withDefaults()
+	if _, err := d.conditions(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// parseDuration reads "36h", "90m" or "7d" ("" is zero: the default).
+func parseDuration(field, s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		if f, err := strconv.ParseFloat(n, 64); err == nil && f > 0 {
+			return time.Duration(f * float64(24*time.Hour)), nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("reactions config: %s: %q is not a positive duration such as \"36h\" or \"7d\"", field, s)
 }
