@@ -179,6 +179,17 @@ func TestServeWithAuth(t *testing.T) {
 		t.Errorf("segments --server as a reader: exit %d %v", r.code, r.err)
 	}
 	mustRun(t, nil, "segments", "--server", httpURL, "--token", tok["analyst"])
+	// $JOURNEY_TOKEN when --token is not given.
+	env := newApp(nil, &bytes.Buffer{}, &bytes.Buffer{})
+	env.getenv = func(k string) string {
+		if k == TokenEnv {
+			return tok["analyst"]
+		}
+		return ""
+	}
+	if err := env.execute(context.Background(), []string{"segments", "--server", httpURL}); err != nil {
+		t.Errorf("segments --server with $JOURNEY_TOKEN: %v", err)
+	}
 	mustRun(t, nil, "verify", "--server", httpURL, "--token", tok["admin"])
 
 	code, metrics := get("/metrics", tok["admin"])
