@@ -180,5 +180,6 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 	a.addAuthFlags(cmd, &cfg)              // --auth, --insecure-no-auth: serve_auth.go
 	a.addAccessFlags(cmd, &cfg)            // --access-log-retention: serve_access.go
 	addTransportFlags(cmd, &cfg.Transport) // --tls-*, --http-*-timeout, --http-max-conns, --nats-tls-*: serve_tls.go
+	addReactionsFlags(cmd, &cfg.Reactions) // --reactions, --reactions-config, --reactions-sweep-every: serve_reactions.go
 	return cmd
 }
