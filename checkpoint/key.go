@@ -145,8 +145,8 @@ func (k *Key) Take(ctx context.Context, store *eventstore.Store, t time.Time) (C
 	if len(seqs) > 0 {
 		c.AnchorEvery = stride
 		c.Anchors = make([]string, 0, len(seqs))
-		err := store.ReadSeqs(ctx, seqs, func(rec *eventstore.RawRecord) error {
-			c.Anchors = append(c.Anchors, hex.EncodeToString(rec.Hash))
+		err := store.RecordHashes(ctx, seqs, func(_ uint64, h [32]byte) error {
+			c.Anchors = append(c.Anchors, hex.EncodeToString(h[:]))
 			return nil
 		})
 		if err != nil {

@@ -115,12 +115,12 @@ func check(ctx context.Context, store *eventstore.Store, cp *Checkpoint, trusted
 	var lastMatch uint64
 	bad := -1
 	i := 0
-	err := store.ReadSeqs(ctx, seqs[:n], func(rec *eventstore.RawRecord) error {
-		if string(rec.Hash) != string(hashes[i][:]) {
+	err := store.RecordHashes(ctx, seqs[:n], func(seq uint64, h [32]byte) error {
+		if h != hashes[i] {
 			bad = i
 			return errStop
 		}
-		lastMatch = rec.Seq
+		lastMatch = seq
 		i++
 		return nil
 	})
