@@ -34,6 +34,9 @@ type Options struct {
 	// Sealer). A log created with one is sealed for good; a log created
 	// without one stays plaintext even when opened with one.
 	Sealer Sealer
+	// CloseSealer makes Close close the Sealer too (when it has a Close
+	// method): for a Sealer opened only for this store.
+	CloseSealer bool
 }
 
 // DefaultMemTableSize is the log's memtable size. Pebble preallocates

@@ -371,6 +371,9 @@ func (s *Store) Close() error {
 	if s.head != nil {
 		herr = s.head.close()
 	}
+	if c, ok := s.opts.Sealer.(interface{ Close() error }); ok && s.opts.CloseSealer {
+		herr = errors.Join(herr, c.Close())
+	}
 	// Pebble's Close waits for its background flush, which on a full disk
 	// retries for ever: do not wait for it then. Everything acknowledged
 	// is in the fsynced WAL; the process is expected to exit.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
-	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections/bgnbd"
 	"github.com/journey-cdp/journey/projections/gammagamma"
 	"github.com/spf13/cobra"

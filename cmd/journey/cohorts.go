@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections/cohorts"
 	"github.com/spf13/cobra"
 )
@@ -86,7 +85,7 @@ func (a *app) cohortTable(ctx context.Context, asOf time.Time, server string) (*
 		}
 		return &t, nil
 	}
-	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
+	store, err := a.openLog(false, a.readStoreOptions())
 	if err != nil {
 		return nil, err
 	}

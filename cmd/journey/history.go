@@ -12,7 +12,6 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
-	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/spf13/cobra"
 )
 
@@ -68,7 +67,7 @@ object per line: {"seq":…,"version":…,"recorded_at":…,"event":{…}}.`,
 }
 
 func (a *app) runHistory(ctx context.Context, customer string, asOf time.Time, limit int) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
+	store, err := a.openLog(false, a.readStoreOptions())
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func (a *app) runImport(ctx context.Context, name string, conv converter) error 
 		return err
 	}
 	defer closeIn()
-	store, err := cli.OpenLog(a.dataDir(), true, a.storeOptions())
+	store, err := a.openLog(true, a.storeOptions())
 	if err != nil {
 		return err
 	}

@@ -100,10 +100,12 @@ type app struct {
 	getenv         func(string) string
 	now            func() time.Time
 
-	jsonOut   bool
-	dataFlag  string
-	token     string    // --token of the client commands (token.go)
-	clientTLS clientTLS // --ca, --client-cert, --client-key of the --server commands (httpclient.go)
+	jsonOut  bool
+	dataFlag string
+	// masterKeyFile is --master-key-file (keys.go).
+	masterKeyFile string
+	token         string    // --token of the client commands (token.go)
+	clientTLS     clientTLS // --ca, --client-cert, --client-key of the --server commands (httpclient.go)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -198,6 +200,7 @@ func (a *app) addDataFlags(root *cobra.Command) {
 			f = c.PersistentFlags()
 		}
 		f.StringVar(&a.dataFlag, "data", "", "data directory (default $"+cli.DataEnv+" or ./data)")
+		a.addKeyFlag(f)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
-	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/spf13/cobra"
 )
 
@@ -83,7 +82,7 @@ func (a *app) runQuarantineList(ctx context.Context, server string) error {
 
 // localQuarantine calls fn with each entry of the data dir's quarantine.
 func (a *app) localQuarantine(ctx context.Context, fn func(l *quarantineLine) error) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
+	store, err := a.openLog(false, a.readStoreOptions())
 	if err != nil {
 		return err
 	}
@@ -114,7 +113,7 @@ func clip(s string, n int) string {
 }
 
 func (a *app) runQuarantineRetry(ctx context.Context) error {
-	store, err := cli.OpenLog(a.dataDir(), false, a.storeOptions())
+	store, err := a.openLog(false, a.storeOptions())
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ func (a *app) openViewsCache(ctx context.Context, configPath string, opts projec
 	}
 	so := a.readStoreOptions()
 	so.CacheSize = logCache
-	store, err := cli.OpenLog(a.dataDir(), false, so)
+	store, err := a.openLog(false, so)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/keystore"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
@@ -125,6 +126,13 @@ func CheckFree(dataDir, dir string) error {
 // *NoDataError (read commands should not create an empty data dir); a log
 // held by a running server is an *InUseError.
 func OpenLog(dataDir string, create bool, opts *eventstore.Options) (*eventstore.Store, error) {
+	return OpenLogKeys(dataDir, create, opts, "")
+}
+
+// OpenLogKeys is OpenLog with the data dir's master key in masterKeyFile
+// ("": $JOURNEY_MASTER_KEY, then <data>/keys/master.key). A new data dir
+// is encrypted (keystore.OpenDataDir); a plaintext one stays so.
+func OpenLogKeys(dataDir string, create bool, opts *eventstore.Options, masterKeyFile string) (*eventstore.Store, error) {
 	dir := LogDir(dataDir)
 	if !create {
 		if m, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*")); len(m) == 0 {
@@ -136,8 +144,28 @@ func OpenLog(dataDir string, create bool, opts *eventstore.Options) (*eventstore
 	if err := CheckFree(dataDir, dir); err != nil {
 		return nil, err
 	}
-	s, err := eventstore.Open(dir, opts)
+	var o eventstore.Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Sealer == nil {
+		ks, err := keystore.OpenDataDir(dataDir, keystore.DataDirOptions{MasterKeyFile: masterKeyFile,
+			Create: create, ReadOnly: o.ReadOnly, Logger: o.Logger})
+		if err != nil {
+			if IsLockError(err) {
+				return nil, NewInUseError(dataDir, err)
+			}
+			return nil, err
+		}
+		if ks != nil {
+			o.Sealer, o.CloseSealer = ks, true
+		}
+	}
+	s, err := eventstore.Open(dir, &o)
 	if err != nil {
+		if c, ok := o.Sealer.(interface{ Close() error }); ok && o.CloseSealer {
+			_ = c.Close()
+		}
 		if IsLockError(err) {
 			return nil, NewInUseError(dataDir, err)
 		}
