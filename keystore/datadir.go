@@ -41,8 +41,8 @@ func OpenDataDir(dataDir string, o DataDirOptions) (*Store, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	dir := KeysDir(dataDir)
-	_, err := os.Stat(filepath.Join(dir, "CURRENT"))
-	haveKeys := err == nil
+	m, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
+	haveKeys := len(m) > 0
 	if !haveKeys {
 		logs, _ := filepath.Glob(filepath.Join(dataDir, "log", "MANIFEST-*"))
 		if len(logs) > 0 || !o.Create || o.Plaintext || o.ReadOnly {
