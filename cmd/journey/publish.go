@@ -28,6 +28,8 @@ func (a *app) publishCommand() *cobra.Command {
 		nf         natsFlags
 		prefix     string
 		maxPending int
+		batch      int
+		partitions int
 	)
 	cmd := &cobra.Command{
 		Use:   "publish --nats-url URL FILE.jsonl|-",
@@ -41,6 +43,14 @@ its dedupe window). Validation happens in the engine, which quarantines invalid
 events, and an id reused with other bytes (id_conflict, as POST /v1/events
 answers 409); lines without a usable id or subject are counted as failed.
 
+With --batch N, up to N lines go into one message (a JSON array,
+Content-Type application/cloudevents-batch+json, the CloudEvents batched
+mode), each still validated, quarantined or appended on its own by the
+engine; a batch holds the events of one customer partition (--partitions P,
+the P of a subject mapping partition(P,1) on the customer token; default 1:
+any events) and goes to the subject of its first event's customer. Counts
+are per event, batched or not.
+
 A JetStream ack means the stream holds the message (under its fsync policy),
 not yet that the engine has written it to the log: see "Durability" in the
 README.`,
@@ -53,16 +63,22 @@ README.`,
 			if err := nf.validate(); err != nil {
 				return err
 			}
-			return a.runPublish(cmd.Context(), args[0], nf, prefix, maxPending)
+			if batch < 0 || partitions < 0 {
+				return usageErrorf("--batch and --partitions must not be negative")
+			}
+			return a.runPublish(cmd.Context(), args[0], nf, handlers.PublishOptions{SubjectPrefix: prefix, MaxPending: maxPending,
+				Batch: batch, Partitions: partitions})
 		},
 	}
 	nf.add(cmd, "NATS server URL (required)")
 	cmd.Flags().StringVar(&prefix, "subject-prefix", "", "subject prefix (default journey.events)")
 	cmd.Flags().IntVar(&maxPending, "max-pending", 0, "most publishes awaiting their ack (default 4096)")
+	cmd.Flags().IntVar(&batch, "batch", 0, "events per message, as a CloudEvents batch (default 1: one event a message)")
+	cmd.Flags().IntVar(&partitions, "partitions", 0, "customer partitions a batch must not mix (NATS partition(P,1) of the customer token; default 1)")
 	return cmd
 }
 
-func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, prefix string, maxPending int) error {
+func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, po handlers.PublishOptions) error {
 	in, size, closeIn, err := a.openInput(name)
 	if err != nil {
 		return err
@@ -80,19 +96,16 @@ func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, prefix 
 	} else {
 		bar = cli.NewProgress(a.stderr, -1, "publish")
 	}
-	sum, err := handlers.Publish(ctx, nc, in, handlers.PublishOptions{
-		SubjectPrefix: prefix,
-		MaxPending:    maxPending,
-		Progress: func(p handlers.PublishProgress) {
-			if size > 0 {
-				bar.Set(p.Bytes)
-				bar.Events(int64(p.Published))
-			} else {
-				bar.Set(int64(p.Published))
-			}
-		},
-		ProgressEvery: 200 * time.Millisecond,
-	})
+	po.Progress = func(p handlers.PublishProgress) {
+		if size > 0 {
+			bar.Set(p.Bytes)
+			bar.Events(int64(p.Published))
+		} else {
+			bar.Set(int64(p.Published))
+		}
+	}
+	po.ProgressEvery = 200 * time.Millisecond
+	sum, err := handlers.Publish(ctx, nc, in, po)
 	bar.Finish()
 	if perr := a.printPublish(sum, a.timed(start, uint64(sum.Published+sum.Duplicates))); perr != nil {
 		return perr

@@ -168,6 +168,7 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 	f.StringVar(&cfg.Stream.Stream, "stream", "", "JetStream stream name (default JOURNEY)")
 	f.StringVar(&cfg.Stream.SubjectPrefix, "subject-prefix", "", "subject prefix of the touchpoints (default journey.events)")
 	f.StringVar(&cfg.Stream.Consumer, "consumer", "", "durable pull consumer name (default journey-engine)")
+	f.DurationVar(&cfg.Stream.MaxAge, "stream-max-age", 0, "how long the stream keeps a message when serve creates it (limits retention; 0: 7 days; negative: forever); messages expired before the engine took them are reported on /readyz")
 	f.IntVar(&cfg.Stream.Replicas, "stream-replicas", 0, "stream replicas when created on a cluster (default 1)")
 	f.IntVar(&cfg.BatchSize, "batch", 0, "most events per log append (default 1000)")
 	f.StringVar(&cfg.AppendSubject, "append-subject", "", "subject of the synchronous append (default journey.append)")
