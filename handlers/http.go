@@ -209,6 +209,10 @@ func (h *httpHandler) postEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, ErrorBody{Code: journey.CodeInternal, Message: "appends are not served here"})
 		return
 	}
+	if ct := r.Header.Values("Content-Type"); len(ct) == 1 && isBatch(ct[0]) {
+		h.postBatch(w, r) // batch_http.go
+		return
+	}
 	if err := checkContentType(r.Header.Values("Content-Type")); err != nil {
 		writeError(w, http.StatusUnsupportedMediaType, errorBody(err))
 		return
@@ -296,8 +300,8 @@ func parseAsOf(v string) (time.Time, error) {
 	return t, nil
 }
 
-// The media types POST /v1/events accepts: one event, in structured
-// CloudEvents mode or as plain JSON.
+// The media types POST /v1/events accepts for one event, in structured
+// CloudEvents mode or as plain JSON (and BatchContentType, see postBatch).
 var eventMediaTypes = []string{"application/cloudevents+json", "application/json"}
 
 // checkContentType accepts no Content-Type (the body is taken as JSON) or
