@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/bench"
@@ -174,5 +177,51 @@ func TestPublishBatchPartitions(t *testing.T) {
 		if want := fmt.Sprint(handlers.Partition(tok[2], 3)); tok[1] != want {
 			t.Fatalf("server maps %s to partition %s, Partition says %s", tok[2], tok[1], want)
 		}
+	}
+}
+
+// TestHTTPBatch: POST /v1/events with the batch content type answers per
+// event, in order: appended, duplicate (the same id and bytes), invalid
+// (quarantined alone), id conflict (quarantined); the rest of the batch is
+// appended. A body that is not a JSON array of objects is a 400,
+// quarantined whole; If-Match is refused with a batch.
+func TestHTTPBatch(t *testing.T) {
+	st := openStore(t)
+	app := handlers.NewAppender(st, handlers.AppendOptions{})
+	srv := httptest.NewServer(handlers.NewHTTPHandler(handlers.HTTPOptions{Store: st, Appender: app}))
+	defer srv.Close()
+	a, b := visit(t, "hb-1", "cust-hb"), visit(t, "hb-2", "cust-hb")
+	other := visit(t, "hb-1", "cust-other") // hb-1 with other bytes
+	bad := []byte(`{"specversion":"1.0","id":"hb-3","source":"pos/1","type":"no.such.type","subject":"c","time":"2025-01-01T00:00:00Z"}`)
+	hdr := http.Header{"Content-Type": {handlers.BatchContentType}}
+	body := []byte("[" + string(a) + "," + string(b) + "," + string(a) + "," + string(bad) + "," + string(other) + "]")
+	code, out := post(t, srv.URL, hdr, body)
+	var rep handlers.BatchReply
+	if code != 200 || json.Unmarshal(out, &rep) != nil {
+		t.Fatalf("batch: %d %s", code, out)
+	}
+	ev := rep.Events
+	if rep.Appended != 2 || rep.Duplicates != 1 || rep.Refused != 2 || len(ev) != 5 ||
+		ev[0].Seq != 1 || ev[1].Seq != 2 || !ev[2].Duplicate || ev[2].Seq != 1 ||
+		ev[3].Error == nil || ev[4].Error == nil || ev[4].Error.Code != journey.CodeIDConflict || ev[4].Index != 4 {
+		t.Fatalf("batch reply: %s", out)
+	}
+	if q := st.QuarantineCount(); q != 2 {
+		t.Fatalf("quarantine %d, want 2", q)
+	}
+	code, out = post(t, srv.URL, hdr, []byte(`{"not":"an array"}`))
+	var er handlers.ErrorReply
+	if code != 400 || json.Unmarshal(out, &er) != nil || er.Error.Field != "batch" {
+		t.Fatalf("not an array: %d %s", code, out)
+	}
+	if q := st.QuarantineCount(); q != 3 {
+		t.Fatalf("quarantine %d after the refused batch, want 3", q)
+	}
+	hdr.Set("If-Match", `"1"`)
+	if code, out := post(t, srv.URL, hdr, body); code != 400 {
+		t.Fatalf("If-Match with a batch: %d %s", code, out)
+	}
+	if got := st.DurableSeq(); got != 2 {
+		t.Fatalf("durable %d, want 2", got)
 	}
 }
