@@ -32,7 +32,7 @@ func (a *app) exportCommand() *cobra.Command {
 	var what, format, out, asOf, config, server string
 	var access accessFlags
 	cmd := &cobra.Command{
-		Use:   "export [--data DIR | --server URL] --what events|customers|quarantine|access --format jsonl|csv",
+		Use:   "export [--data DIR | --server URL] --what events|customers|quarantine|access --format jsonl|csv|parquet",
 		Short: "Export the log, the customers' answers, the quarantine or the access log as JSONL or CSV",
 		Long: `export writes to stdout (or --out FILE):
   events      every stored event in sequence order with its record (seq, version,
@@ -58,8 +58,8 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
   journey export --what access --customer cust-42 --since 2026-01-01 --server http://127.0.0.1:8080`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "jsonl" && format != "csv" {
-				return usageErrorf("--format %q: want jsonl or csv", format)
+			if format != "jsonl" && format != "csv" && format != "parquet" {
+				return usageErrorf("--format %q: want jsonl, csv or parquet", format)
 			}
 			at, err := a.optionalAsOf(asOf)
 			if err != nil {
@@ -80,14 +80,16 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 			}
 			start := a.now()
 			var n uint64
-			switch what {
-			case "events":
+			switch {
+			case format == "parquet": // export_parquet.go
+				n, err = a.exportParquet(cmd.Context(), bw, what, at, config, server)
+			case what == "events":
 				n, err = a.exportEvents(cmd.Context(), bw, format, server)
-			case "customers":
+			case what == "customers":
 				n, err = a.exportCustomers(cmd.Context(), bw, format, at, config, server)
-			case "quarantine":
+			case what == "quarantine":
 				n, err = a.exportQuarantine(cmd.Context(), bw, format, server)
-			case "access":
+			case what == "access":
 				n, err = a.exportAccess(cmd.Context(), bw, format, server, access)
 			default:
 				return usageErrorf("--what %q: want events, customers, quarantine or access", what)
@@ -103,7 +105,7 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&what, "what", "events", "events, customers, quarantine or access")
-	f.StringVar(&format, "format", "jsonl", "jsonl or csv")
+	f.StringVar(&format, "format", "jsonl", "jsonl, csv or parquet (events, customers, actions; see README)")
 	f.StringVar(&out, "out", "", "write to this file instead of stdout")
 	f.StringVar(&asOf, "as-of", "", "customers: answers as of T (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&server, "server", "", "stream from a running journey serve at this URL instead of opening the data dir")
@@ -115,7 +117,7 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 // exportSummary ends an export on stderr (stdout holds the data):
 // "exported 1207 events in 15ms (80467 events/s)", or JSON with --json.
 func (a *app) exportSummary(what string, n uint64, t timing) error {
-	noun := map[string]string{"events": "events", "customers": "customers", "quarantine": "quarantine entries", "access": "access entries"}[what]
+	noun := map[string]string{"events": "events", "customers": "customers", "quarantine": "quarantine entries", "access": "access entries", "actions": "actions"}[what]
 	if a.jsonOut {
 		return cli.WriteJSON(a.stderr, map[string]any{"what": what, "exported": n, "duration_s": t.DurationS, "events_per_s": t.EventsPerS})
 	}

@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/parquet-go/parquet-go"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/internal/cli"
+	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/clusters"
+	"github.com/journey-cdp/journey/projections/customer"
+)
+
+// Parquet export (export --format parquet): the events, the customers'
+// answers with every score, or the customers' actions, as one Parquet file
+// written front to back (stdout works) in row groups of parquetRowGroup
+// rows, so memory stays flat whatever the size of the log. Columns are
+// zstd-compressed. The schema is the Go structs below (README, "Parquet
+// export"):
+//   - timestamps are TIMESTAMP(NANOS, isAdjustedToUTC=true);
+//   - money is DECIMAL(18,4) (int64 ten-thousandths of the major unit, exact
+//     for every ISO 4217 currency, whose minor units are at most 4 decimals)
+//     beside its ISO 4217 currency column;
+//   - absent values (no purchase, no fit) are nulls.
+
+// parquetRowGroup is the rows per row group (and the most rows buffered).
+const parquetRowGroup = 32 * 1024
+
+// parquetBatch is the rows handed to the writer at once.
+const parquetBatch = 512
+
+// moneyScale is the DECIMAL scale of money columns.
+const moneyScale = 4
+
+// ParquetEvent is one row of --what events.
+type ParquetEvent struct {
+	Seq        int64     `parquet:"seq"`
+	Version    int64     `parquet:"version"`
+	RecordedAt time.Time `parquet:"recorded_at,timestamp(nanosecond:utc)"`
+	Time       time.Time `parquet:"time,timestamp(nanosecond:utc)"`
+	ID         string    `parquet:"id"`
+	Customer   string    `parquet:"customer,dict"`
+	Type       string    `parquet:"type,dict"`
+	Source     string    `parquet:"source,dict"`
+	// Amount and Currency: of a purchase or a return (null otherwise).
+	Amount   *int64  `parquet:"amount,optional,decimal(4:18)"`
+	Currency *string `parquet:"currency,optional,dict"`
+	Hash     string  `parquet:"hash"`       // the chain hash after the event, hex
+	Event    string  `parquet:"event,json"` // the event exactly as received
+}
+
+// ParquetMoney is an amount in one currency.
+type ParquetMoney struct {
+	Currency string `parquet:"currency"`
+	Amount   int64  `parquet:"amount,decimal(4:18)"`
+}
+
+// ParquetAction is a reaction asked for a customer.
+type ParquetAction struct {
+	Customer string     `parquet:"customer"`
+	ID       string     `parquet:"id"`
+	Kind     string     `parquet:"kind,dict"`
+	Reason   string     `parquet:"reason"`
+	CaseID   string     `parquet:"case_id"`
+	Status   string     `parquet:"status,dict"`
+	AskedAt  time.Time  `parquet:"asked_at,timestamp(nanosecond:utc)"`
+	DoneAt   *time.Time `parquet:"done_at,optional,timestamp(nanosecond:utc)"`
+}
+
+// ParquetCustomer is one row of --what customers: the answer with every score.
+type ParquetCustomer struct {
+	Customer        string          `parquet:"customer"`
+	AsOf            time.Time       `parquet:"as_of,timestamp(nanosecond:utc)"`
+	Stage           string          `parquet:"stage,dict"`
+	HighestStage    string          `parquet:"highest_stage,dict"`
+	Flags           []string        `parquet:"flags,list"`
+	Types           []string        `parquet:"types,list"`
+	Segments        []string        `parquet:"segments,list"`
+	Satisfaction    float64         `parquet:"satisfaction"`
+	Churn           string          `parquet:"churn,dict"`
+	ExpectedGapDays float64         `parquet:"expected_gap_days"`
+	RecencyDays     *float64        `parquet:"recency_days,optional"`
+	PAlive          *float64        `parquet:"p_alive,optional"`
+	ExpectedNext    *float64        `parquet:"expected_purchases_next_period,optional"`
+	RFMSegment      *string         `parquet:"rfm_segment,optional,dict"`
+	RFMR            *int32          `parquet:"rfm_r,optional"`
+	RFMF            *int32          `parquet:"rfm_f,optional"`
+	RFMM            *int32          `parquet:"rfm_m,optional"`
+	Cluster         *string         `parquet:"cluster,optional,dict"`
+	FirstSeen       *time.Time      `parquet:"first_seen,optional,timestamp(nanosecond:utc)"`
+	LastSeen        *time.Time      `parquet:"last_seen,optional,timestamp(nanosecond:utc)"`
+	FirstPurchase   *time.Time      `parquet:"first_purchase,optional,timestamp(nanosecond:utc)"`
+	LastPurchase    *time.Time      `parquet:"last_purchase,optional,timestamp(nanosecond:utc)"`
+	Events          int64           `parquet:"events"`
+	Visits          int64           `parquet:"visits"`
+	Purchases       int64           `parquet:"purchases"`
+	Items           int64           `parquet:"items"`
+	Revenue         []ParquetMoney  `parquet:"revenue,list"`
+	Refunds         []ParquetMoney  `parquet:"refunds,list"`
+	Returns         int64           `parquet:"returns"`
+	Complaints      int64           `parquet:"complaints"`
+	Resolved        int64           `parquet:"complaints_resolved"`
+	OpenComplaints  int64           `parquet:"open_complaints"`
+	Feedbacks       int64           `parquet:"feedbacks"`
+	ReferralsMade   int64           `parquet:"referrals_made"`
+	Actions         []ParquetAction `parquet:"actions,list"`
+}
+
+// parquetWriter batches rows into a GenericWriter of row groups of
+// parquetRowGroup rows.
+type parquetWriter[T any] struct {
+	w     *parquet.GenericWriter[T]
+	batch []T
+	n     uint64
+}
+
+func newParquetWriter[T any](out io.Writer, what string) *parquetWriter[T] {
+	w := parquet.NewGenericWriter[T](out,
+		parquet.MaxRowsPerRowGroup(parquetRowGroup),
+		parquet.Compression(&parquet.Zstd),
+		parquet.CreatedBy("journey", version(), ""),
+		parquet.KeyValueMetadata("journey.what", what),
+	)
+	return &parquetWriter[T]{w: w, batch: make([]T, 0, parquetBatch)}
+}
+
+func (p *parquetWriter[T]) add(row T) error {
+	p.batch = append(p.batch, row)
+	p.n++
+	if len(p.batch) == cap(p.batch) {
+		return p.flush()
+	}
+	return nil
+}
+
+func (p *parquetWriter[T]) flush() error {
+	if len(p.batch) == 0 {
+		return nil
+	}
+	_, err := p.w.Write(p.batch)
+	clear(p.batch)
+	p.batch = p.batch[:0]
+	return err
+}
+
+func (p *parquetWriter[T]) close() error {
+	if err := p.flush(); err != nil {
+		return err
+	}
+	return p.w.Close()
+}
+
+// exportParquet writes what (events, customers or actions) as Parquet to
+// w and returns how many rows.
+func (a *app) exportParquet(ctx context.Context, w io.Writer, what string, asOf time.Time, config, server string) (uint64, error) {
+	switch what {
+	case "events":
+		return a.exportEventsParquet(ctx, w, server)
+	case "customers", "actions":
+		return a.exportCustomersParquet(ctx, w, what, asOf, config, server)
+	}
+	return 0, usageErrorf("--what %q: --format parquet exports events, customers or actions", what)
+}
+
+func (a *app) exportEventsParquet(ctx context.Context, w io.Writer, server string) (uint64, error) {
+	pw := newParquetWriter[ParquetEvent](w, "events")
+	var ev journey.Event
+	each := func(r *eventstore.Record, hash string) error {
+		row, err := parquetEventOf(r, hash, &ev)
+		if err != nil {
+			return err
+		}
+		return pw.add(row)
+	}
+	var err error
+	if server != "" {
+		err = a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
+			var l exportEvent
+			if err := json.Unmarshal(line, &l); err != nil {
+				return fmt.Errorf("event from %s: %w", server, err)
+			}
+			rec, err := recordOf(l.Seq, l.Version, l.RecordedAt, l.Event)
+			if err != nil {
+				return fmt.Errorf("event %d from %s: %w", l.Seq, server, err)
+			}
+			return each(&rec, l.Hash)
+		})
+	} else {
+		var store *eventstore.Store
+		store, err = cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
+		if err != nil {
+			return 0, err
+		}
+		defer store.Close()
+		err = store.Scan(ctx, 1, 0, func(r *eventstore.Record) error {
+			return each(r, hex.EncodeToString(r.Hash[:]))
+		})
+	}
+	if err != nil {
+		return pw.n, err
+	}
+	return pw.n, pw.close()
+}
+
+// parquetEventOf is the row of record r (ev is scratch space).
+func parquetEventOf(r *eventstore.Record, hash string, ev *journey.Event) (ParquetEvent, error) {
+	row := ParquetEvent{Seq: int64(r.Seq), Version: int64(r.Version), RecordedAt: r.RecordedAt.UTC(), Time: r.EventTime.UTC(),
+		ID: r.ID, Customer: r.Customer, Type: string(r.Type), Hash: hash, Event: string(r.Raw)}
+	if err := journey.DecodeStoredInto(r.Raw, ev); err != nil {
+		return row, fmt.Errorf("event %d: %w", r.Seq, err)
+	}
+	row.Source = ev.Source
+	if ev.Type == journey.KindPurchase || ev.Type == journey.KindReturn {
+		if ev.Data.Amount != 0 || ev.Data.Currency != "" {
+			amt, err := decimalMoney(ev.Data.Amount, ev.Data.Currency)
+			if err != nil {
+				return row, fmt.Errorf("event %d: %w", r.Seq, err)
+			}
+			cur := ev.Data.Currency
+			row.Amount, row.Currency = &amt, &cur
+		}
+	}
+	return row, nil
+}
+
+// decimalMoney is minor units of currency as DECIMAL(18,4) ten-thousandths.
+func decimalMoney(minor int64, currency string) (int64, error) {
+	exp, ok := journey.CurrencyExponent(currency)
+	if !ok {
+		exp = 2
+	}
+	f := int64(math.Pow10(moneyScale - exp))
+	if minor > math.MaxInt64/f || minor < math.MinInt64/f || abs64(minor*f) > 999_999_999_999_999_999 {
+		return 0, fmt.Errorf("amount %s %s does not fit DECIMAL(18,4)", journey.FormatAmount(minor, currency), currency)
+	}
+	return minor * f, nil
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func parquetMoney(m customer.Money) ([]ParquetMoney, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make([]ParquetMoney, 0, len(m))
+	for _, part := range slices.Sorted(maps.Keys(m)) {
+		amt, err := decimalMoney(m[part], part)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ParquetMoney{Currency: part, Amount: amt})
+	}
+	return out, nil
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func parquetActions(id string, as []customer.Action) []ParquetAction {
+	if len(as) == 0 {
+		return nil
+	}
+	out := make([]ParquetAction, len(as))
+	for i, x := range as {
+		out[i] = ParquetAction{Customer: id, ID: x.ID, Kind: x.Kind, Reason: x.Reason, CaseID: x.Case, Status: x.Status,
+			AskedAt: x.Asked.UTC(), DoneAt: optTime(x.Done)}
+	}
+	return out
+}
+
+// parquetCustomerOf is the row of answer c (m: the stored cluster fit, or nil).
+func parquetCustomerOf(c *customer.Answer, m *clusters.Model) (ParquetCustomer, error) {
+	s := c.State
+	row := ParquetCustomer{Customer: s.Customer, AsOf: c.AsOf.UTC(), Stage: c.Stage, HighestStage: c.HighestStage,
+		Flags: c.Flags, Types: c.Types, Segments: c.Segments, Satisfaction: c.Satisfaction, Churn: c.Churn,
+		ExpectedGapDays: c.ExpectedGapDays, RecencyDays: c.RecencyDays, PAlive: c.PAlive, ExpectedNext: c.ExpectedNext,
+		FirstSeen: optTime(s.FirstSeen), LastSeen: optTime(s.LastSeen), FirstPurchase: optTime(s.FirstPurchase), LastPurchase: optTime(s.LastPurchase),
+		Events: int64(s.Events), Visits: int64(s.Visits), Purchases: int64(s.Purchases), Items: int64(s.Items),
+		Returns: int64(s.Returns), Complaints: int64(s.Complaints), Resolved: int64(s.ComplaintsResolved),
+		OpenComplaints: int64(len(s.OpenComplaints)), Feedbacks: int64(s.Feedbacks), ReferralsMade: int64(s.ReferralsMade),
+		Actions: parquetActions(s.Customer, c.Actions)}
+	if c.RFM != nil {
+		seg, r, f, mm := c.RFM.Segment, int32(c.RFM.R), int32(c.RFM.F), int32(c.RFM.M)
+		row.RFMSegment, row.RFMR, row.RFMF, row.RFMM = &seg, &r, &f, &mm
+	}
+	if m != nil {
+		if x, ok := clusters.Features(c); ok {
+			if name := m.Name(x); name != "" {
+				row.Cluster = &name
+			}
+		}
+	}
+	var err error
+	if row.Revenue, err = parquetMoney(s.Revenue); err != nil {
+		return row, fmt.Errorf("customer %s revenue: %w", journey.Quote(s.Customer), err)
+	}
+	if row.Refunds, err = parquetMoney(s.Refunds); err != nil {
+		return row, fmt.Errorf("customer %s refunds: %w", journey.Quote(s.Customer), err)
+	}
+	return row, nil
+}
+
+func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what string, asOf time.Time, config, server string) (uint64, error) {
+	var each func(c *customer.Answer, m *clusters.Model) error
+	var n func() uint64
+	var closeW func() error
+	if what == "actions" {
+		pw := newParquetWriter[ParquetAction](w, what)
+		each = func(c *customer.Answer, _ *clusters.Model) error {
+			for _, x := range parquetActions(c.State.Customer, c.Actions) {
+				if err := pw.add(x); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		n, closeW = func() uint64 { return pw.n }, pw.close
+	} else {
+		pw := newParquetWriter[ParquetCustomer](w, what)
+		each = func(c *customer.Answer, m *clusters.Model) error {
+			row, err := parquetCustomerOf(c, m)
+			if err != nil {
+				return err
+			}
+			return pw.add(row)
+		}
+		n, closeW = func() uint64 { return pw.n }, pw.close
+	}
+	var err error
+	if server != "" {
+		q := url.Values{}
+		if !asOf.IsZero() {
+			q.Set("as_of", asOf.Format(time.RFC3339Nano))
+		}
+		err = a.serverLines(ctx, server, "/v1/export/customers", q, func(line []byte) error {
+			var c customer.Answer
+			if err := json.Unmarshal(line, &c); err != nil {
+				return fmt.Errorf("customer from %s: %w", server, err)
+			}
+			return each(&c, nil)
+		})
+	} else {
+		var v *projections.Views
+		var closeAll func()
+		v, closeAll, err = a.openViews(ctx, config, projections.Options{}, false)
+		if err != nil {
+			return 0, err
+		}
+		defer closeAll()
+		var m *clusters.Model
+		if m, err = v.Clusters(); err != nil {
+			return 0, err
+		}
+		err = v.Customers(ctx, asOf, true, func(c *customer.Answer) error { return each(c, m) })
+	}
+	if err != nil {
+		return n(), err
+	}
+	return n(), closeW()
+}
