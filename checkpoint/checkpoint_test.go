@@ -207,7 +207,7 @@ func TestVerifySinceIntactExtendedLog(t *testing.T) {
 		t.Fatalf("no trusted key: %+v", rep)
 	}
 	// A rewrite after the checkpoint is beyond what it signed.
-	if err := logforge.Rewrite(dir, logforge.Change(40, changeStore)); err != nil {
+	if err := logforge.Rewrite(dir, nil, logforge.Change(40, changeStore)); err != nil {
 		t.Fatal(err)
 	}
 	if rep := verifySince(t, dir, cp, key.Public()); !rep.OK {
@@ -226,7 +226,7 @@ func TestVerifySinceRewrittenLog(t *testing.T) {
 			appendEvents(t, dir, 0, 40)
 			cp := take(t, dir, key)
 			appendEvents(t, dir, 40, 5) // the log went on after the checkpoint
-			if err := logforge.Rewrite(dir, logforge.Change(k, changeStore)); err != nil {
+			if err := logforge.Rewrite(dir, nil, logforge.Change(k, changeStore)); err != nil {
 				t.Fatal(err)
 			}
 			chainVerifies(t, dir)
@@ -244,7 +244,7 @@ func TestVerifySinceTruncatedLog(t *testing.T) {
 	key := newKey(t)
 	appendEvents(t, dir, 0, 40)
 	cp := take(t, dir, key)
-	if err := logforge.Rewrite(dir, logforge.Truncate(33)); err != nil {
+	if err := logforge.Rewrite(dir, nil, logforge.Truncate(33)); err != nil {
 		t.Fatal(err)
 	}
 	chainVerifies(t, dir)
@@ -266,7 +266,7 @@ func TestVerifySinceReorderedLog(t *testing.T) {
 	key := newKey(t)
 	appendEvents(t, dir, 0, 40)
 	cp := take(t, dir, key)
-	if err := logforge.Rewrite(dir, logforge.Swap(12, 13)); err != nil {
+	if err := logforge.Rewrite(dir, nil, logforge.Swap(12, 13)); err != nil {
 		t.Fatal(err)
 	}
 	chainVerifies(t, dir)
@@ -287,7 +287,7 @@ func TestVerifySinceLongLog(t *testing.T) {
 		t.Fatalf("300 records: anchors every %d × %d, want 8 × 37", cp.AnchorEvery, len(cp.Anchors))
 	}
 	const k = 150
-	if err := logforge.Rewrite(dir, logforge.Change(k, changeStore)); err != nil {
+	if err := logforge.Rewrite(dir, nil, logforge.Change(k, changeStore)); err != nil {
 		t.Fatal(err)
 	}
 	chainVerifies(t, dir)

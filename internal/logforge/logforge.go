@@ -11,10 +11,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/keystore"
 )
 
 // Record is one record as the forger handles it: the event as received
@@ -25,9 +27,10 @@ type Record struct {
 	RecordedAt time.Time
 }
 
-// Read returns the records of the log at dir (opened read-only).
-func Read(dir string) ([]Record, error) {
-	s, err := eventstore.Open(dir, &eventstore.Options{ReadOnly: true})
+// Read returns the records of the log at dir (opened read-only; sealer
+// nil for a plaintext log).
+func Read(dir string, sealer eventstore.Sealer) ([]Record, error) {
+	s, err := eventstore.Open(dir, &eventstore.Options{ReadOnly: true, Sealer: sealer})
 	if err != nil {
 		return nil, err
 	}
@@ -40,10 +43,27 @@ func Read(dir string) ([]Record, error) {
 	return recs, err
 }
 
+// RewriteDataDir is Rewrite of a data dir's log, with its keys when it is
+// encrypted (an operator holds the master key: here the data dir's own,
+// or $JOURNEY_MASTER_KEY). Sealing is deterministic, so the records left
+// alone keep their bytes.
+func RewriteDataDir(dataDir string, edit func([]Record) []Record) error {
+	keys, err := keystore.OpenDataDir(dataDir, keystore.DataDirOptions{})
+	if err != nil {
+		return fmt.Errorf("logforge: %w", err)
+	}
+	var sealer eventstore.Sealer
+	if keys != nil {
+		defer keys.Close()
+		sealer = keys
+	}
+	return Rewrite(filepath.Join(dataDir, "log"), sealer, edit)
+}
+
 // Rewrite replaces the log at dir by one holding edit(records): every
-// record re-chained from the first.
-func Rewrite(dir string, edit func([]Record) []Record) error {
-	recs, err := Read(dir)
+// record re-chained from the first (sealer nil for a plaintext log).
+func Rewrite(dir string, sealer eventstore.Sealer, edit func([]Record) []Record) error {
+	recs, err := Read(dir, sealer)
 	if err != nil {
 		return fmt.Errorf("logforge: read %s: %w", dir, err)
 	}
@@ -53,7 +73,7 @@ func Rewrite(dir string, edit func([]Record) []Record) error {
 		return err
 	}
 	var now time.Time
-	s, err := eventstore.Open(tmp, &eventstore.Options{Clock: func() time.Time { return now }, NoSync: true, MinFreeBytes: -1})
+	s, err := eventstore.Open(tmp, &eventstore.Options{Clock: func() time.Time { return now }, NoSync: true, MinFreeBytes: -1, Sealer: sealer})
 	if err != nil {
 		return fmt.Errorf("logforge: %w", err)
 	}
