@@ -182,5 +182,6 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 	a.addAccessFlags(cmd, &cfg)            // --access-log-retention: serve_access.go
 	addTransportFlags(cmd, &cfg.Transport) // --tls-*, --http-*-timeout, --http-max-conns, --nats-tls-*: serve_tls.go
 	addReactionsFlags(cmd, &cfg.Reactions) // --reactions, --reactions-config, --reactions-sweep-every: serve_reactions.go
+	addCheckpointFlags(cmd, &cfg)          // --checkpoint-every: serve_checkpoint.go
 	return cmd
 }
