@@ -61,6 +61,11 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
+		if behind, err := r.viewsBehind(ctx, a); err != nil {
+			return 0, err
+		} else if behind {
+			continue // the views have not folded all of the customer yet: the next sweep
+		}
 		skip := map[string]bool{}
 		s := a.State
 		if !r.cfg.Winback.Off && s.Purchases > 0 && (a.Churn == customer.ChurnAtRisk || a.Churn == customer.ChurnChurned) {
@@ -130,6 +135,17 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 		return len(due), err
 	}
 	return len(due), r.countOverdue(now)
+}
+
+// viewsBehind reports whether the log holds an event of a's customer that
+// a's state has not folded (the views lag the log): a customer who
+// bought a moment ago must not be judged lapsed from an older state.
+func (r *Reactor) viewsBehind(ctx context.Context, a *customer.Answer) (bool, error) {
+	seqs, err := r.o.Store.CustomerSeqs(ctx, a.State.Customer)
+	if err != nil {
+		return false, err
+	}
+	return len(seqs) > 0 && seqs[len(seqs)-1] > a.State.LastSeq, nil
 }
 
 // report builds a's report, with the last touchpoints read from the log.

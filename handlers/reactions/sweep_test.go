@@ -167,3 +167,33 @@ func TestEscalationBySLAOnce(t *testing.T) {
 		t.Fatalf("X's actions after the resolution: %+v", a.Actions)
 	}
 }
+
+// The sweeper judges no customer from a state older than the log: a
+// lapsed customer's purchase that the views have not folded yet keeps the
+// win-back back (it failed before the check: a win-back for a customer
+// who had just bought).
+func TestSweeperWaitsForTheViews(t *testing.T) {
+	g := newRig(t)
+	r := g.open(sweepConfig, true)
+	defer r.Close()
+	g.append(purchase(t, "w1", "W", t0), purchase(t, "w2", "W", t0.Add(10*day)))
+	g.settle(r)
+	g.clock.Set(t0.Add(200 * day))
+	g.append(purchase(t, "w3", "W", t0.Add(199*day))) // in the log, not in the views
+	if n := sweep(t, r); n != 1 {
+		t.Fatalf("swept %d customers, want W", n)
+	}
+	g.settle(r)
+	sweep(t, r)
+	g.settle(r)
+	g.dispatchAll(r)
+	g.nc.Flush()
+	time.Sleep(50 * time.Millisecond)
+	if k := g.byKind(); k[KindWinback] != 0 {
+		t.Fatalf("a win-back for a customer who just bought: %v", k)
+	}
+	a, err := g.views.Customer(context.Background(), "W", time.Time{})
+	if err != nil || a.Churn != "active" {
+		t.Fatalf("W: %v %v", err, a.Churn)
+	}
+}
