@@ -130,6 +130,7 @@ func (s *Store) Quarantine(ctx context.Context, e QuarantineEntry) (uint64, erro
 	if e.ReceivedAt.IsZero() {
 		e.ReceivedAt = s.opts.Clock()
 	}
+	quarantineWithoutData(&e)
 	val := encodeQuarantine(&e)
 	hkey := quarantineHashKey(&e)
 	s.qMu.Lock()

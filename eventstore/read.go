@@ -38,6 +38,9 @@ type Record struct {
 func (s *Store) Scan(ctx context.Context, from, to uint64, fn func(rec *Record) error) error {
 	var rec Record
 	return s.scan(ctx, from, to, func(v *recordView) error {
+		if v.erased {
+			v.raw = nil // an erasure record's note is for CustomerEvents
+		}
 		v.fill(&rec, false)
 		return fn(&rec)
 	})

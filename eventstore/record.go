@@ -133,14 +133,18 @@ type recordView struct {
 	id         []byte
 	raw        []byte
 	sealed     bool // format 2: customer is the pseudonym, raw sealed (unseal opens it)
+	erasure    bool // format 3: Forget's erasure record, raw its ErasureNote
 	erased     bool // sealed under a destroyed key: raw is nil
 }
 
 func parseRecord(v []byte, r *recordView) error {
-	if len(v) < hashLen+fixedBodyLen || (v[hashLen] != recordFormat && v[hashLen] != sealedFormat) {
+	if len(v) < hashLen+fixedBodyLen {
 		return errMalformed
 	}
-	r.sealed, r.erased = v[hashLen] == sealedFormat, false
+	if f := v[hashLen]; f != recordFormat && f != sealedFormat && f != erasureFormat {
+		return errMalformed
+	}
+	r.sealed, r.erasure, r.erased = v[hashLen] == sealedFormat, v[hashLen] == erasureFormat, false
 	r.hash, r.body = v[:hashLen], v[hashLen:]
 	b := r.body
 	r.seq = binary.BigEndian.Uint64(b[1:])
@@ -184,7 +188,7 @@ func (r *recordView) fillRaw(rec *RawRecord) {
 	*rec = RawRecord{Seq: r.seq, EventSec: r.eventSec, EventNsec: int32(r.eventNsec), Type: kindOf(r.typ),
 		Customer: r.customer, Raw: r.raw, Hash: r.hash, Erased: r.erased}
 	if r.erased {
-		rec.Customer = nil
+		rec.Customer, rec.Raw = nil, nil
 	}
 }
 

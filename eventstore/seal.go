@@ -117,8 +117,8 @@ func (s *Store) sealRequests(reqs []Request) ([]Request, error) {
 	for i, req := range reqs {
 		out[i] = req
 		ev := req.Event
-		if ev == nil || checkRequest(&req) != nil {
-			continue // the writer refuses it
+		if ev == nil || req.erasure || checkRequest(&req) != nil {
+			continue // the writer refuses it, or it is stored as it is
 		}
 		p := s.sealer.Pseudonym(ev.Subject)
 		typ := []byte(ev.Type)
@@ -145,6 +145,10 @@ func (s *Store) sealRequests(reqs []Request) ([]Request, error) {
 // unseal replaces a sealed view's customer and raw with the plaintext
 // (in *buf), or marks it erased. Nothing to do for a plain record.
 func (s *Store) unseal(v *recordView, buf *[]byte) error {
+	if v.erasure {
+		v.erased = true // raw: the note, for CustomerEvents
+		return nil
+	}
 	if !v.sealed {
 		return nil
 	}

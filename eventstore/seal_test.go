@@ -237,3 +237,99 @@ func filesWith(t *testing.T, dir, s string) []string {
 	}
 	return out
 }
+
+// TestForget: Forget destroys the key, appends the erasure record (no
+// personal data), deletes the customer's quarantine entries, leaves no
+// plaintext of theirs in the log's files, keeps the chain verifying, and
+// completes when run again; the other customer is untouched.
+func TestForget(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ks := openKeys(t, filepath.Join(dir, "keys"))
+	defer ks.Close()
+	logDir := filepath.Join(dir, "log")
+	s, err := Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, c := range []string{"grace-hopper-1906", "bob", "grace-hopper-1906"} {
+		appendOK(t, s, unchecked(mkEvent(t, "f"+string(rune('1'+i)), c, t0.Add(timeStep(i)), "7.25")))
+	}
+	bad := []byte(`{"specversion":"1.0","id":"q1","subject":"grace-hopper-1906","type":"visit","note":"grace@example.com"}`)
+	if _, err := s.Quarantine(ctx, QuarantineEntry{Code: journey.CodeInvalidField, Field: "time", Reason: "x", Origin: "test", Raw: bad}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := s.Forget(ctx, "grace-hopper-1906", "art. 17 request 7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Events != 2 || rep.Quarantine != 1 || rep.Again || rep.Seq != 4 {
+		t.Fatalf("forget: %+v", rep)
+	}
+	again, err := s.Forget(ctx, "grace-hopper-1906", "another reason")
+	if err != nil || !again.Again || again.Seq != 4 || again.Reason != "art. 17 request 7" {
+		t.Fatalf("forget again: %+v %v", again, err)
+	}
+	mustVerify(t, s)
+	hist, err := s.CustomerEvents(ctx, "grace-hopper-1906", 0, 0)
+	if err != nil || len(hist) != 3 || !hist[0].Erased || !hist[2].Erased || hist[2].Type != KindCustomerErased ||
+		!bytes.Contains(hist[2].Raw, []byte("art. 17 request 7")) {
+		t.Fatalf("history after forget: %+v %v", hist, err)
+	}
+	var n, erased int
+	if err := s.ScanRaw(ctx, 1, 0, func(r *RawRecord) error {
+		n++
+		if r.Erased {
+			erased++
+			if r.Raw != nil {
+				t.Errorf("record %d: erased with bytes", r.Seq)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n != 4 || erased != 3 {
+		t.Fatalf("scan: %d records, %d erased; want 4, 3", n, erased)
+	}
+	if s.QuarantineCount() != 0 {
+		t.Fatalf("%d quarantine entries left", s.QuarantineCount())
+	}
+	late := mkEvent(t, "f9", "grace-hopper-1906", t0, "")
+	res, _ := s.Append(ctx, []Request{unchecked(late)})
+	if res[0].Err == nil || res[0].Err.(*journey.Error).Code != journey.CodeErased {
+		t.Fatalf("late event: %+v", res[0])
+	}
+	if _, err := s.Quarantine(ctx, QuarantineEntry{Code: journey.CodeErased, Field: "subject", Reason: "erased", Origin: "test", Raw: late.Raw}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.QuarantineScan(ctx, func(e *QuarantineEntry) error {
+		if len(e.Raw) != 0 {
+			t.Errorf("an erased customer's refused event kept with its data: %q", e.Raw)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.purge(ctx, prefixQuarantine); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var found []string
+		for _, secret := range []string{"grace-hopper", "grace@example.com"} {
+			found = append(found, filesWith(t, logDir, secret)...)
+		}
+		if len(found) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("plaintext of the forgotten customer still in %v", found)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v, err := s.CustomerVersion("bob"); err != nil || v != 1 {
+		t.Fatalf("bob: %d %v", v, err)
+	}
+}

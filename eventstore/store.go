@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/journey-cdp/journey/internal/freshwal"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -182,7 +183,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 			return nil, fmt.Errorf("open %s: %w", dir, err) // err names the package
 		}
 	}
-	g, err := newGuardFS(o.FS, dir, o.Logger)
+	fs := o.FS
+	if o.Sealer != nil {
+		// A reused WAL keeps its old tail on disk: a sealed log, whose
+		// quarantine may hold a forgotten customer's bytes, never reuses one.
+		fs = freshwal.FS(fs)
+	}
+	g, err := newGuardFS(fs, dir, o.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
 	}

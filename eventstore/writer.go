@@ -25,6 +25,7 @@ type Request struct {
 	ExpectedVersion int64
 
 	refused error // set by sealRequests: refused before the writer (an erased customer)
+	erasure bool  // Forget's erasure record: stored plain, its subject already the pseudonym
 }
 
 // Result is the outcome of one Request. Err is nil on success and a
@@ -530,7 +531,10 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result, vp *uint64) int
 		w.now = w.s.opts.Clock().UnixNano()
 	}
 	format := recordFormat
-	if w.s.sealed {
+	switch {
+	case req.erasure:
+		format = erasureFormat
+	case w.s.sealed:
 		format = sealedFormat
 	}
 	putBody(body, format, seq, version, w.now, ev)

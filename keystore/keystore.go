@@ -390,6 +390,13 @@ func (s *Store) Destroy(pseudonym, reason string) (Tombstone, error) {
 	return t, s.purgeKey(pseudonym)
 }
 
+// DestroyKey is Destroy for eventstore (an eventstore.Destroyer): when
+// and why the key was first destroyed.
+func (s *Store) DestroyKey(pseudonym, reason string) (time.Time, string, error) {
+	t, err := s.Destroy(pseudonym, reason)
+	return t.ErasedAt, t.Reason, err
+}
+
 func (s *Store) evict(pseudonym string) {
 	s.mu.Lock()
 	delete(s.cache, pseudonym)
