@@ -22,6 +22,7 @@ import (
 //	"n/" customer                     due(8): the customer's entry in d/
 //	"w/" asked(8) id                  kind 0x00 customer: pending actions by age
 //	"q/" customer 0x00 id             asked(8) kind: pending actions by customer
+//	"t/" customer                     instant(8): the cause of the last thank-you asked
 //
 // Instants are Unix seconds as big-endian uint64 with the sign bit
 // flipped, so that keys sort in time order.
@@ -34,6 +35,7 @@ var (
 	prefixNext    = []byte("n/")
 	prefixAge     = []byte("w/")
 	prefixPending = []byte("q/")
+	prefixThanked = []byte("t/")
 )
 
 func putInstant(b []byte, t time.Time) []byte {

@@ -157,17 +157,6 @@ func thankReason(ev *journey.Event, s *customer.State) string {
 	return ""
 }
 
-// lastThankYou is the newest thank-you asked in a's actions (zero: none).
-func lastThankYou(a *customer.Answer) time.Time {
-	var t time.Time
-	for _, x := range a.State.Actions {
-		if x.Kind == KindThankYou && x.Asked.After(t) {
-			t = x.Asked
-		}
-	}
-	return t
-}
-
 // hasAction reports whether a's actions hold id.
 func hasAction(a *customer.Answer, id string) bool {
 	for _, x := range a.State.Actions {

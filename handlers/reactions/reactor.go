@@ -68,10 +68,9 @@ type Reactor struct {
 	asked, dispatched, confirmed *prometheus.CounterVec
 	overdue                      *prometheus.GaugeVec
 
-	// recent holds the thank-yous recorded but maybe not yet folded into
-	// the views (customer → asked), until the views pass recentUntil.
-	recent      map[string]time.Time
-	recentUntil uint64
+	// recent holds the thank-yous decided and not yet written to the
+	// database's t/ (customer → the cause's instant).
+	recent map[string]time.Time
 
 	mu sync.Mutex // one decider or sweep at a time
 
@@ -252,8 +251,9 @@ func (r *Reactor) seed(ctx context.Context) error {
 
 // decision is one action decided, before it is recorded.
 type decision struct {
-	req Request
-	at  time.Time // the record's event time
+	req   Request
+	at    time.Time // the record's event time
+	cause time.Time // the cause's instant (the 7-day limit measures from it)
 }
 
 // batchSize is the most log records one Step decides.
@@ -278,9 +278,6 @@ func (r *Reactor) Step(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	cp := r.o.Views.Checkpoint()
-	if cp >= r.recentUntil {
-		clear(r.recent)
-	}
 	target := min(r.o.Store.DurableSeq(), cp)
 	if target <= decided {
 		return 0, nil
@@ -332,7 +329,11 @@ func (r *Reactor) Step(ctx context.Context) (int, error) {
 		if err != nil {
 			continue // the projections skip it too
 		}
-		if d, ok := r.thankYou(ev, a); ok {
+		d, ok, err := r.thankYou(ctx, ev, a)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
 			ds = append(ds, d)
 		}
 	}
@@ -353,44 +354,74 @@ func (r *Reactor) Step(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	for _, d := range ds {
-		if err := putPending(b, d.req.Customer, d.req.ActionID, d.req.Kind, d.at); err != nil {
-			return 0, err
-		}
+	if err := r.putDecided(b, ds); err != nil {
+		return 0, err
 	}
 	_ = b.Set(keyDecided, seqValue(end), nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, fmt.Errorf("reactions: commit: %w", err)
 	}
+	clear(r.recent)
 	return int(end - decided), nil
 }
 
 // thankYou decides the thank-you ev asks for, if any.
-func (r *Reactor) thankYou(ev *journey.Event, a *customer.Answer) (decision, bool) {
+func (r *Reactor) thankYou(ctx context.Context, ev *journey.Event, a *customer.Answer) (decision, bool, error) {
 	if r.cfg.ThankYou.Off {
-		return decision{}, false
+		return decision{}, false, nil
 	}
 	reason := thankReason(ev, a.State)
 	if reason == "" || !r.holds(KindThankYou, a) {
-		return decision{}, false
+		return decision{}, false, nil
 	}
-	if reason != "complaint_resolved" && r.thankedWithin(a, ev.Time) {
-		return decision{}, false
+	if within, err := r.thankedWithin(a.State.Customer, ev.Time); err != nil || (reason != "complaint_resolved" && within) {
+		return decision{}, false, err
 	}
-	d := r.newDecision(KindThankYou, reason, ev.ID, a, ev.Time, "")
+	d, err := r.newDecision(ctx, KindThankYou, reason, ev.ID, a, ev.Time, "")
+	if err != nil {
+		return decision{}, false, err
+	}
 	d.req.Message = r.cfg.message(reason, a.State.Customer, "")
-	r.recent[a.State.Customer] = d.at
-	return d, true
+	r.recent[a.State.Customer] = d.cause
+	return d, true, nil
 }
 
-// thankedWithin reports whether the customer was asked a thank-you less
-// than ThankYouEvery before at (in event time).
-func (r *Reactor) thankedWithin(a *customer.Answer, at time.Time) bool {
-	last := lastThankYou(a)
-	if t, ok := r.recent[a.State.Customer]; ok && t.After(last) {
-		last = t
+// thankedWithin reports whether the customer was asked a thank-you whose
+// cause is less than ThankYouEvery from at (event time). The last one's
+// instant is kept in the database (t/), not read from the views, which
+// may not have folded it yet.
+func (r *Reactor) thankedWithin(c string, at time.Time) (bool, error) {
+	last, ok := r.recent[c]
+	if !ok {
+		v, closer, err := r.db.Get(cat(prefixThanked, []byte(c)))
+		if err == nil {
+			last = instantAt(v)
+			closer.Close()
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return false, err
+		}
 	}
-	return !last.IsZero() && at.Sub(last) < r.cfg.ThankYouEvery && at.Sub(last) > -r.cfg.ThankYouEvery
+	if last.IsZero() {
+		return false, nil
+	}
+	d := at.Sub(last)
+	return d < r.cfg.ThankYouEvery && d > -r.cfg.ThankYouEvery, nil
+}
+
+// putDecided writes the decisions' pending entries and the thank-yous'
+// instants to b.
+func (r *Reactor) putDecided(b *pebble.Batch, ds []decision) error {
+	for _, d := range ds {
+		if err := putPending(b, d.req.Customer, d.req.ActionID, d.req.Kind, d.at); err != nil {
+			return err
+		}
+		if d.req.Kind == KindThankYou {
+			if err := b.Set(cat(prefixThanked, []byte(d.req.Customer)), putInstant(nil, d.cause), nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // holds evaluates the condition named rule on a (true without one).
@@ -406,14 +437,30 @@ func (r *Reactor) holds(rule string, a *customer.Answer) bool {
 	return ok
 }
 
-func (r *Reactor) newDecision(kind, reason, cause string, a *customer.Answer, at time.Time, caseID string) decision {
-	// The record goes at the cause's instant (event time): the 7-day
-	// limit and an as-of answer measure from it. (When the customer has
-	// newer events already, the views fold it as a late event.)
-	at = at.UTC()
+func (r *Reactor) newDecision(ctx context.Context, kind, reason, cause string, a *customer.Answer, causeAt time.Time, caseID string) (decision, error) {
+	// The record goes at the cause's instant, or at the customer's newest
+	// event in the log when that is later: folded after it in the log, the
+	// record is then not a late event (which would make the views fold the
+	// customer again from their history).
+	at := causeAt.UTC()
+	if a.State.LastTime.After(at) {
+		at = a.State.LastTime
+	}
+	c := a.State.Customer
+	if v, err := r.o.Store.CustomerVersion(c); err != nil {
+		return decision{}, err
+	} else if v > 0 {
+		recs, err := r.o.Store.CustomerEvents(ctx, c, v-1, 1)
+		if err != nil {
+			return decision{}, err
+		}
+		if len(recs) == 1 && recs[0].EventTime.After(at) {
+			at = recs[0].EventTime.UTC()
+		}
+	}
 	id := ActionID(cause, kind)
-	return decision{at: at, req: Request{ActionID: id, Kind: kind, Customer: a.State.Customer, Reason: reason,
-		Cause: cause, CaseID: caseID, Channel: r.cfg.policy(kind).Channel, AskedAt: at}}
+	return decision{at: at, cause: causeAt.UTC(), req: Request{ActionID: id, Kind: kind, Customer: c, Reason: reason,
+		Cause: cause, CaseID: caseID, Channel: r.cfg.policy(kind).Channel, AskedAt: at}}, nil
 }
 
 // record appends the decisions' action_requested records (the outbox).
@@ -444,7 +491,6 @@ func (r *Reactor) record(ctx context.Context, ds []decision) error {
 		switch {
 		case x.Err == nil && !x.Duplicate:
 			r.asked.WithLabelValues(ds[i].req.Kind).Inc()
-			r.recentUntil = max(r.recentUntil, x.Seq)
 		case x.Err == nil, errors.As(x.Err, &je) && je.Code == journey.CodeIDConflict:
 			// Decided before (a restart): the log has it.
 		default:

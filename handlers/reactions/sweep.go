@@ -78,7 +78,10 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 					if at.After(now) || !at.After(s.LastPurchase) {
 						at = now
 					}
-					d := r.newDecision(KindWinback, "", cause, a, at, "")
+					d, err := r.newDecision(ctx, KindWinback, "", cause, a, at, "")
+					if err != nil {
+						return 0, err
+					}
 					d.req.Report, err = r.report(ctx, a)
 					if err != nil {
 						return 0, err
@@ -99,7 +102,10 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 				}
 				skip[id] = true
 				if r.holds(KindEscalation, a) {
-					d := r.newDecision(KindEscalation, "sla_"+oc.Severity, cause, a, deadline, oc.CaseID)
+					d, err := r.newDecision(ctx, KindEscalation, "sla_"+oc.Severity, cause, a, deadline, oc.CaseID)
+					if err != nil {
+						return 0, err
+					}
 					d.req.Report, err = r.report(ctx, a)
 					if err != nil {
 						return 0, err
@@ -123,10 +129,8 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	for _, d := range ds {
-		if err := putPending(b, d.req.Customer, d.req.ActionID, d.req.Kind, d.at); err != nil {
-			return 0, err
-		}
+	if err := r.putDecided(b, ds); err != nil {
+		return 0, err
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		return 0, fmt.Errorf("reactions: commit sweep: %w", err)
@@ -193,22 +197,30 @@ func (r *Reactor) holidays(ctx context.Context, now time.Time) error {
 			}
 			b := r.db.NewBatch()
 			defer b.Close()
-			for _, d := range ds {
-				if err := putPending(b, d.req.Customer, d.req.ActionID, d.req.Kind, d.at); err != nil {
-					return err
-				}
+			if err := r.putDecided(b, ds); err != nil {
+				return err
 			}
 			ds = ds[:0]
-			return b.Commit(pebble.Sync)
+			if err := b.Commit(pebble.Sync); err != nil {
+				return err
+			}
+			clear(r.recent)
+			return nil
 		}
 		err := r.o.Views.Customers(ctx, time.Time{}, false, func(a *customer.Answer) error {
-			if !r.holds(rule, a) || !r.holds(KindThankYou, a) || r.thankedWithin(a, day) {
+			if !r.holds(rule, a) || !r.holds(KindThankYou, a) {
 				return nil
 			}
 			c := a.State.Customer
-			d := r.newDecision(KindThankYou, "holiday", "holiday:"+c+":"+h.Date, a, day, "")
+			if within, err := r.thankedWithin(c, day); err != nil || within {
+				return err
+			}
+			d, err := r.newDecision(ctx, KindThankYou, "holiday", "holiday:"+c+":"+h.Date, a, day, "")
+			if err != nil {
+				return err
+			}
 			d.req.Message = r.cfg.message("holiday", c, cmpOr(h.Name, "holiday"))
-			r.recent[c] = d.at
+			r.recent[c] = d.cause
 			ds = append(ds, d)
 			if len(ds) >= 1000 {
 				return flush()
