@@ -21,6 +21,7 @@ type benchFlags struct {
 	noSync     bool
 	cpuProfile string
 	requests   int
+	batch      int
 }
 
 func (a *app) benchCommand() *cobra.Command {
@@ -58,6 +59,7 @@ the disk you run from), removed afterwards.`,
 	pf.StringVar(&bf.dir, "dir", "", "directory for the benchmark's databases (default ./.journey-bench-*)")
 	pf.BoolVar(&bf.noSync, "nosync", false, "store: skip fsync on both sides (not the product's setting)")
 	pf.StringVar(&bf.cpuProfile, "cpuprofile", "", "ingest: write a CPU profile of the end-to-end run to this file")
+	pf.IntVar(&bf.batch, "batch", 0, "ingest: events per message of the batched end-to-end run (default 100)")
 	pf.IntVar(&bf.requests, "requests", 1000, "asof: answers to time")
 	for _, name := range []string{"store", "ingest", "rebuild", "asof"} {
 		bc.AddCommand(&cobra.Command{
@@ -105,7 +107,7 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 		}
 		results = anys(rs)
 	case "ingest":
-		cfg := bench.IngestConfig{Events: events, Dir: dir, Logger: a.logger()}
+		cfg := bench.IngestConfig{Events: events, Dir: dir, Logger: a.logger(), Batch: bf.batch}
 		if bf.cpuProfile != "" {
 			f, err := os.Create(bf.cpuProfile)
 			if err != nil {

@@ -39,6 +39,9 @@ type IngestConfig struct {
 	// Profile, when set, is called around the end-to-end run only (start
 	// true, then false), e.g. to start and stop a CPU profile.
 	Profile func(start bool)
+	// Batch is the events per message of the batched end-to-end run
+	// (handlers.PublishOptions.Batch); 0: 100.
+	Batch int
 }
 
 // IngestResult is one ingest measurement: the engine end to end beside a
@@ -65,8 +68,12 @@ type IngestResult struct {
 //   - end to end: JSONL published (handlers.Publish, over a TCP loopback
 //     connection as a till would) to an embedded JetStream, pulled by the
 //     engine's Ingester (in-process connection, as `journey serve` does),
-//     decoded and validated, appended with hash chain and indexes, fsynced
-//     and acked — timed from the first publish to the last ack;
+//     decoded and validated, appended with hash chain and indexes and the
+//     stream position, fsynced — timed from the first publish to the last
+//     event durable and the consumer drained;
+//   - end to end batched (bench "ingest_batch"): the same with Batch events
+//     per message (application/cloudevents-batch+json), compared with
+//     JetStream publish alone of single events;
 //   - JetStream publish alone: the same publisher into a stream nobody consumes;
 //   - raw Pebble append: the raw bytes set under a sequence key (the
 //     baseline's own key, not the log's layout), one fsynced Pebble batch
@@ -93,6 +100,9 @@ func Ingest(ctx context.Context, cfg IngestConfig) ([]IngestResult, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
 	}
 	// A fresh directory under cfg.Dir (or the system's), removed at the
 	// end: a stream or log left by an earlier run would be "ingested" at
@@ -124,7 +134,7 @@ func Ingest(ctx context.Context, cfg IngestConfig) ([]IngestResult, error) {
 	if cfg.Profile != nil {
 		cfg.Profile(true)
 	}
-	e2e, secs, cpu, err := endToEnd(ctx, filepath.Join(dir, "e2e"), file, cfg, false)
+	e2e, secs, cpu, err := endToEnd(ctx, filepath.Join(dir, "e2e"), file, cfg, false, 1)
 	e2eCPU := perEvent(cpu)
 	if cfg.Profile != nil {
 		cfg.Profile(false)
@@ -132,7 +142,12 @@ func Ingest(ctx context.Context, cfg IngestConfig) ([]IngestResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: ingest: end to end: %w", err)
 	}
-	consEPS, _, cpu, err := endToEnd(ctx, filepath.Join(dir, "consume"), file, cfg, true)
+	batchEPS, batchSecs, cpu, err := endToEnd(ctx, filepath.Join(dir, "e2e-batch"), file, cfg, false, cfg.Batch)
+	batchCPU := perEvent(cpu)
+	if err != nil {
+		return nil, fmt.Errorf("bench: ingest: end to end batched: %w", err)
+	}
+	consEPS, _, cpu, err := endToEnd(ctx, filepath.Join(dir, "consume"), file, cfg, true, 1)
 	consCPU := perEvent(cpu)
 	if err != nil {
 		return nil, fmt.Errorf("bench: ingest: consume only: %w", err)
@@ -147,8 +162,11 @@ func Ingest(ctx context.Context, cfg IngestConfig) ([]IngestResult, error) {
 			BaselineEventsPerS: beps, Ratio: e2e / beps, Seconds: secs,
 			CPUMicrosPerEvent: e2eCPU, BaselineCPUMicrosPerEvent: bcpu}
 	}
+	batched := IngestResult{Bench: fmt.Sprintf("ingest_batch%d", cfg.Batch), Events: cfg.Events, EventsPerS: batchEPS,
+		Baseline: "jetstream_publish", BaselineEventsPerS: pubEPS, Ratio: batchEPS / pubEPS, Seconds: batchSecs,
+		CPUMicrosPerEvent: batchCPU, BaselineCPUMicrosPerEvent: pubCPU}
 	return []IngestResult{res("jetstream_publish", pubEPS, pubCPU), res("pebble_raw_append", rawEPS, rawCPU),
-		res("engine_consume_only", consEPS, consCPU), res("bare_pipeline_consume", bareEPS, bareCPU)}, nil
+		res("engine_consume_only", consEPS, consCPU), res("bare_pipeline_consume", bareEPS, bareCPU), batched}, nil
 }
 
 // startServer starts an embedded JetStream server on a random loopback port.
@@ -160,14 +178,14 @@ func stopServer(s *server.Server) { s.Shutdown(); s.WaitForShutdown() }
 
 // publish connects like a till (TCP) and publishes file, returning the
 // duration.
-func publish(ctx context.Context, s *server.Server, file []byte, n int) (time.Duration, error) {
+func publish(ctx context.Context, s *server.Server, file []byte, n, batch int) (time.Duration, error) {
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		return 0, err
 	}
 	defer nc.Close()
 	t0 := time.Now()
-	sum, err := handlers.Publish(ctx, nc, bytes.NewReader(file), handlers.PublishOptions{})
+	sum, err := handlers.Publish(ctx, nc, bytes.NewReader(file), handlers.PublishOptions{Batch: batch})
 	d := time.Since(t0)
 	if err != nil {
 		return 0, err
@@ -199,7 +217,7 @@ func publishOnly(ctx context.Context, dir string, file []byte, cfg IngestConfig)
 		return 0, err
 	}
 	_ = st
-	d, err := publish(ctx, s, file, cfg.Events)
+	d, err := publish(ctx, s, file, cfg.Events, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -234,7 +252,7 @@ func rawPebble(dir string, evs [][]byte, batch int) (float64, error) {
 // publish to the last ack, or (prefill) with every event published first
 // and timed from the engine's start to the last ack. It returns the rate,
 // the seconds and the process CPU time of the timed part.
-func endToEnd(ctx context.Context, dir string, file []byte, cfg IngestConfig, prefill bool) (eps, secs float64, cpu time.Duration, err error) {
+func endToEnd(ctx context.Context, dir string, file []byte, cfg IngestConfig, prefill bool, batch int) (eps, secs float64, cpu time.Duration, err error) {
 	s, err := startServer(filepath.Join(dir, "nats"), cfg.Logger)
 	if err != nil {
 		return 0, 0, 0, err
@@ -264,7 +282,7 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg IngestConfig, pr
 	}
 	n := uint64(cfg.Events)
 	if prefill {
-		if _, err := publish(ctx, s, file, cfg.Events); err != nil {
+		if _, err := publish(ctx, s, file, cfg.Events, batch); err != nil {
 			return 0, 0, 0, err
 		}
 	}
@@ -284,7 +302,7 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg IngestConfig, pr
 	if prefill {
 		pubErr = nil
 	} else {
-		go func() { _, err := publish(ctx, s, file, cfg.Events); pubErr <- err }()
+		go func() { _, err := publish(ctx, s, file, cfg.Events, batch); pubErr <- err }()
 	}
 	for store.DurableSeq() < n {
 		select {
@@ -298,7 +316,7 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg IngestConfig, pr
 		case <-time.After(time.Millisecond):
 		}
 	}
-	// Durable; now wait for the acks to be processed by the server.
+	// Durable; now wait for the consumer to be drained.
 	for {
 		info, err := cons.Info(ctx)
 		if err != nil {
@@ -338,11 +356,18 @@ func barePipeline(ctx context.Context, dir string, file []byte, cfg IngestConfig
 	if err != nil {
 		return 0, 0, err
 	}
-	cons, err := handlers.Provision(ctx, js, handlers.StreamOptions{})
+	st, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: handlers.DefaultStream,
+		Subjects: []string{handlers.DefaultSubjectPrefix + ".*"}, Storage: jetstream.FileStorage, Duplicates: handlers.DefaultDedupeWindow})
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := publish(ctx, s, file, cfg.Events); err != nil {
+	// The reference pipeline acks each message (as the engine did before
+	// its stream position moved into the log).
+	cons, err := st.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "bare", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 20000})
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := publish(ctx, s, file, cfg.Events, 1); err != nil {
 		return 0, 0, err
 	}
 	db, err := pebble.Open(filepath.Join(dir, "log"), eventstore.PebbleOptions(nil, cfg.Logger))

@@ -30,14 +30,14 @@ func TestIngest(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Fatalf("the bench left %d entries in its directory", len(left))
 	}
-	if len(res) != 4 {
-		t.Fatalf("%d results, want 4", len(res))
+	if len(res) != 5 {
+		t.Fatalf("%d results, want 5", len(res))
 	}
 	for i, r := range res {
-		if want := []string{"jetstream_publish", "pebble_raw_append", "engine_consume_only", "bare_pipeline_consume"}[i]; r.Baseline != want {
+		if want := []string{"jetstream_publish", "pebble_raw_append", "engine_consume_only", "bare_pipeline_consume", "jetstream_publish"}[i]; r.Baseline != want {
 			t.Fatalf("result %d is beside %q, want %q", i, r.Baseline, want)
 		}
-		if r.Bench != "ingest" || r.Events != 3000 || r.EventsPerS <= 0 || r.BaselineEventsPerS <= 0 || r.BaselineCPUMicrosPerEvent <= 0 {
+		if want := []string{"ingest", "ingest", "ingest", "ingest", "ingest_batch100"}[i]; r.Bench != want || r.Events != 3000 || r.EventsPerS <= 0 || r.BaselineEventsPerS <= 0 || r.BaselineCPUMicrosPerEvent <= 0 {
 			t.Fatalf("result %+v", r)
 		}
 		b, _ := json.Marshal(r)
