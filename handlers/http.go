@@ -67,6 +67,7 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 //	GET  /readyz                       store open, NATS connected, consumer there, views caught up
 //	GET  /metrics                      Prometheus metrics
 //	POST /v1/events                    synchronous append (If-Match: <version>)
+//	GET  /v1/customers[?prefix=&stage=&segment=&r=&fm=&limit=&after=&as_of=]  a page of customers (reader: by prefix; analyst: any filter)
 //	GET  /v1/customers/{id}[?as_of=]   the customer's answer (ETag; If-None-Match → 304)
 //	GET  /v1/customers/{id}/events     the customer's events (?after=<version>&limit=N&as_of=), paged by events and bytes
 //	GET  /v1/segments[?by=&as_of=]     segment counts
@@ -77,6 +78,8 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 //	/healthz, /readyz                            open
 //	/metrics                                     analyst, auditor
 //	POST /v1/events                              writer
+//	GET /v1/openapi.json                         open (the API description)
+//	GET /v1/customers                            reader, analyst (filters but prefix: analyst)
 //	GET /v1/customers/{id}, …/events             reader, auditor
 //	GET /v1/segments, /v1/nps, /v1/export/customers  analyst
 //	GET /v1/verify, /v1/export/events, /v1/quarantine, /v1/checkpoint  auditor
@@ -90,15 +93,17 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	o = o.withDefaults()
 	h := &httpHandler{o: o}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	h.open(mux, "GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", h.readyz)
+	h.open(mux, "GET /readyz", h.readyz)
+	h.open(mux, "GET /v1/openapi.json", h.openAPI) // the API description: openapi.go
 	if o.Metrics != nil {
 		h.handle(mux, "GET /metrics", promhttp.HandlerFor(o.Metrics.Registry, promhttp.HandlerOpts{Registry: o.Metrics.Registry}).ServeHTTP,
 			auth.Analyst, auth.Auditor)
 	}
 	h.handle(mux, "POST /v1/events", h.postEvent, auth.Writer)
+	h.handle(mux, "GET /v1/customers", h.customerList, auth.Reader, auth.Analyst) // list and search: http_customers_list.go
 	h.handleCustomer(mux, "GET /v1/customers/{id}", h.customer)
 	h.handleCustomer(mux, "GET /v1/customers/{id}/events", h.customerEvents)
 	h.handle(mux, "GET /v1/segments", h.segments, auth.Analyst)
@@ -108,12 +113,13 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	h.registerAdmin(mux)      // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
 	h.registerAccess(mux)     // GET /v1/export/access (auditor): http_access.go
 	h.registerCheckpoint(mux) // GET /v1/checkpoint, …/key, …/verify (auditor): http_checkpoint.go
-	return jsonErrors{mux}
+	return jsonErrors{mux: mux, h: h}
 }
 
 // handle registers fn at pattern for the tokens whose role allows one of
 // needs (auth.Admin always may); without HTTPOptions.Auth, for everyone.
 func (h *httpHandler) handle(mux *http.ServeMux, pattern string, fn http.HandlerFunc, needs ...auth.Role) {
+	h.routes = append(h.routes, pattern)
 	if h.o.Auth == nil {
 		mux.HandleFunc(pattern, fn)
 		return
@@ -125,6 +131,7 @@ func (h *httpHandler) handle(mux *http.ServeMux, pattern string, fn http.Handler
 // at pattern for readers and auditors; each 2xx answer is reported to
 // the Authorizer's OnCustomerRead (the access log).
 func (h *httpHandler) handleCustomer(mux *http.ServeMux, pattern string, fn http.HandlerFunc) {
+	h.routes = append(h.routes, pattern)
 	if h.o.Auth == nil {
 		mux.HandleFunc(pattern, fn)
 		return
@@ -135,7 +142,10 @@ func (h *httpHandler) handleCustomer(mux *http.ServeMux, pattern string, fn http
 // jsonErrors answers what the mux itself refuses (no pattern matches the
 // path: 404; a pattern matches the path but not the method: 405 with
 // Allow) with the JSON error body, and serves the rest with the mux.
-type jsonErrors struct{ mux *http.ServeMux }
+type jsonErrors struct {
+	mux *http.ServeMux
+	h   *httpHandler
+}
 
 // Error codes of the requests no endpoint takes.
 const (
@@ -187,7 +197,10 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-type httpHandler struct{ o HTTPOptions }
+type httpHandler struct {
+	o      HTTPOptions
+	routes []string // the patterns registered, in order (openapi_test.go)
+}
 
 func (h *httpHandler) readyz(w http.ResponseWriter, r *http.Request) {
 	if h.o.Ready != nil {
