@@ -26,6 +26,7 @@ import (
 	"github.com/journey-cdp/journey/keystore"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
+	"github.com/journey-cdp/journey/web"
 )
 
 // DefaultHTTP is the default HTTP listen address: loopback only.
@@ -408,13 +409,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		httpAddr = ln.Addr().String()
 		var serveHTTP func() error
-		httpSrv, serveHTTP, err = cfg.Transport.httpServer(handlers.NewHTTPHandler(handlers.HTTPOptions{
+		api := handlers.NewHTTPHandler(handlers.HTTPOptions{
 			PopulationAsOf: popLimit,
 			Auth:           authz,
 			Checkpoints:    keeper,
 			AccessLog:      access,
 			Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
-		}), ln, log.With("component", "http"))
+		})
+		ui := web.New(web.Options{Store: store, Views: views, Auth: authz, Checkpoints: keeper, Logger: log.With("component", "web")})
+		httpSrv, serveHTTP, err = cfg.Transport.httpServer(web.Mount(api, ui), ln, log.With("component", "http")) // the web page under /ui/
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("engine: http: %w", err)

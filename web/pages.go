@@ -1,0 +1,506 @@
+package web
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/auth"
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
+)
+
+// MaxTimeline is the most events a customer page shows (the newest).
+const MaxTimeline = 2000
+
+// parseAsOf reads the as_of parameter: a date (YYYY-MM-DD: the end of that
+// day, UTC), an RFC 3339 instant, or the datetime-local form
+// (2006-01-02T15:04, UTC); empty: now.
+func parseAsOf(v string) (time.Time, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse("2006-01-02T15:04", v); err == nil {
+		return t, nil
+	}
+	d, err := time.Parse(time.DateOnly, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("as of %q is not a date (YYYY-MM-DD) nor an RFC 3339 time", v)
+	}
+	if rule := journey.TimeRangeRule(d); rule != "" {
+		return time.Time{}, fmt.Errorf("as of %q %s", v, rule)
+	}
+	return d.Add(24*time.Hour - time.Nanosecond), nil
+}
+
+// readError is err as words for a page, and its status.
+func readError(err error) (int, string) {
+	var le *projections.ListError
+	switch {
+	case errors.Is(err, projections.ErrNotFound):
+		return http.StatusNotFound, "No such customer."
+	case errors.As(err, &le):
+		return http.StatusBadRequest, "The " + le.Field + " " + le.Rule + "."
+	case errors.Is(err, context.Canceled):
+		return http.StatusServiceUnavailable, "The request was cancelled."
+	}
+	return http.StatusServiceUnavailable, "The views could not be read; try again."
+}
+
+func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
+	u.render(w, r, status, "error", &view{Title: "Cannot show this page", S: s, Message: msg})
+}
+
+// searchData is the search and list page.
+type searchData struct {
+	Q, Stage, Segment string
+	R, FM             int
+	Exact             string // the id that matched exactly
+	Page              *projections.ListPage
+	NextURL           string
+	Population        bool // a population filter was asked
+	Analyst           bool
+	Stages            []string
+}
+
+func (u *UI) search(w http.ResponseWriter, r *http.Request, s *session) {
+	q := r.URL.Query()
+	d := &searchData{Q: strings.TrimSpace(q.Get("q")), Stage: q.Get("stage"), Segment: q.Get("segment"),
+		Analyst: s.may(auth.Analyst), Stages: customer.Stages()}
+	v := &view{Title: "Find a customer", S: s, AsOf: q.Get("as_of"), Data: d}
+	asOf, err := parseAsOf(v.AsOf)
+	if err != nil {
+		v.Message = err.Error()
+		u.render(w, r, http.StatusBadRequest, "search", v)
+		return
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int
+	}{{"r", &d.R}, {"fm", &d.FM}} {
+		if x := q.Get(f.name); x != "" {
+			n, err := strconv.Atoi(x)
+			if err != nil || n < 1 || n > 5 {
+				v.Message = "The " + f.name + " score must be a whole number from 1 to 5."
+				u.render(w, r, http.StatusBadRequest, "search", v)
+				return
+			}
+			*f.dst = n
+		}
+	}
+	d.Population = d.Stage != "" || d.Segment != "" || d.R > 0 || d.FM > 0
+	if d.Population && !d.Analyst {
+		v.Message = "Listing customers by stage, segment or RFM cell needs the analyst role; search by id instead."
+		u.render(w, r, http.StatusForbidden, "search", v)
+		return
+	}
+	if d.Q == "" && !d.Population {
+		u.render(w, r, http.StatusOK, "search", v)
+		return
+	}
+	if u.o.Views == nil {
+		v.Message = "The views are not served here."
+		u.render(w, r, http.StatusServiceUnavailable, "search", v)
+		return
+	}
+	lq := projections.ListQuery{Prefix: d.Q, After: q.Get("after"), Limit: 50, AsOf: asOf,
+		Stage: d.Stage, Segment: d.Segment, R: d.R, FM: d.FM}
+	page, err := u.o.Views.CustomerList(r.Context(), lq)
+	if err != nil {
+		status, msg := readError(err)
+		v.Message = msg
+		u.render(w, r, status, "search", v)
+		return
+	}
+	d.Page = page
+	if len(page.Customers) > 0 && page.Customers[0].Customer == d.Q {
+		d.Exact = d.Q
+	}
+	if page.NextAfter != "" {
+		nq := url.Values{}
+		for k, vs := range q {
+			if k != "after" {
+				nq[k] = vs
+			}
+		}
+		nq.Set("after", page.NextAfter)
+		d.NextURL = "/ui/customers?" + nq.Encode()
+	}
+	u.render(w, r, http.StatusOK, "search", v)
+}
+
+// customerData is the customer page.
+type customerData struct {
+	A           *customer.Answer
+	ChurnReason string
+	Revenue     []moneyLine
+	Refunds     []moneyLine
+	Timeline    []entry
+	Truncated   bool // more events than MaxTimeline
+	Traits      []kv
+	Open        []customer.Complaint
+	AsOfValue   string // for the date input
+	SatChart    chart
+}
+
+type kv struct{ K, V string }
+
+type moneyLine struct{ Currency, Amount string }
+
+func moneyLines(m customer.Money) []moneyLine {
+	var out []moneyLine
+	for cur, v := range m {
+		out = append(out, moneyLine{cur, journey.FormatAmount(v, cur)})
+	}
+	slices.SortFunc(out, func(a, b moneyLine) int { return strings.Compare(a.Currency, b.Currency) })
+	return out
+}
+
+func (u *UI) customer(w http.ResponseWriter, r *http.Request, s *session) {
+	id := r.PathValue("id")
+	v := &view{Title: "Customer " + id, S: s, AsOf: r.URL.Query().Get("as_of")}
+	asOf, err := parseAsOf(v.AsOf)
+	if err != nil {
+		u.fail(w, r, s, http.StatusBadRequest, err.Error())
+		return
+	}
+	if u.o.Views == nil || u.o.Store == nil {
+		u.fail(w, r, s, http.StatusServiceUnavailable, "The views are not served here.")
+		return
+	}
+	if !journey.ValidCustomerID(id) {
+		u.fail(w, r, s, http.StatusNotFound, "No such customer.")
+		return
+	}
+	a, err := u.o.Views.Customer(r.Context(), id, asOf)
+	if err != nil {
+		status, msg := readError(err)
+		u.fail(w, r, s, status, msg)
+		return
+	}
+	tl, truncated, err := u.timeline(r.Context(), id, asOf)
+	if err != nil {
+		status, msg := readError(err)
+		u.fail(w, r, s, status, msg)
+		return
+	}
+	d := &customerData{A: a, ChurnReason: churnReason(a), Revenue: moneyLines(a.State.Revenue),
+		Refunds: moneyLines(a.State.Refunds), Timeline: tl, Truncated: truncated, Open: a.State.OpenComplaints}
+	for k, val := range a.State.Traits {
+		d.Traits = append(d.Traits, kv{k, val})
+	}
+	slices.SortFunc(d.Traits, func(a, b kv) int { return strings.Compare(a.K, b.K) })
+	if !asOf.IsZero() {
+		d.AsOfValue = asOf.Format(time.DateOnly)
+	}
+	d.SatChart = scoreChart(a.State.Signals)
+	v.Data = d
+	if u.o.Auth != nil && u.o.Auth.OnCustomerRead != nil && !s.open {
+		u.o.Auth.OnCustomerRead(s.p, id, "GET /ui/customers/{id}")
+	}
+	u.render(w, r, http.StatusOK, "customer", v)
+}
+
+// timeline reads the customer's events (time ≤ asOf when given), newest
+// first, at most MaxTimeline of them.
+func (u *UI) timeline(ctx context.Context, id string, asOf time.Time) ([]entry, bool, error) {
+	var out []entry
+	var after uint64
+	for {
+		recs, err := u.o.Store.CustomerEvents(ctx, id, after, 256)
+		if err != nil {
+			return nil, false, err
+		}
+		for i := range recs {
+			rec := &recs[i]
+			after = rec.Version
+			if !asOf.IsZero() && rec.EventTime.After(asOf) {
+				continue
+			}
+			out = append(out, describe(rec))
+		}
+		if len(recs) < 256 {
+			break
+		}
+	}
+	slices.SortStableFunc(out, func(a, b entry) int {
+		if c := b.Time.Compare(a.Time); c != 0 {
+			return c
+		}
+		return int(int64(b.Seq) - int64(a.Seq))
+	})
+	truncated := len(out) > MaxTimeline
+	if truncated {
+		out = out[:MaxTimeline]
+	}
+	return out, truncated, nil
+}
+
+// churnReason puts the churn status in words.
+func churnReason(a *customer.Answer) string {
+	if a.RecencyDays == nil {
+		if a.Churn == customer.ChurnChurned {
+			return "No purchase, and not seen for more than a year."
+		}
+		return "No purchase yet."
+	}
+	rec := int(*a.RecencyDays)
+	gap := a.ExpectedGapDays
+	days := func(n int) string {
+		if n == 1 {
+			return "1 day"
+		}
+		return strconv.Itoa(n) + " days"
+	}
+	s := days(rec) + " since the last purchase; they usually buy every " + strconv.FormatFloat(gap, 'f', 0, 64)
+	switch {
+	case a.Churn == customer.ChurnChurned && a.PAlive != nil && *a.PAlive < customer.MinPAlive:
+		s += fmt.Sprintf(", and the chance they are still a customer is %.0f%%", *a.PAlive*100)
+	case a.Churn == customer.ChurnChurned && float64(rec) > 365:
+		s += ", and it is more than a year"
+	case a.Churn == customer.ChurnChurned:
+		s += fmt.Sprintf(" (churned past %d× that)", customer.ChurnedGaps)
+	case a.Churn == customer.ChurnAtRisk:
+		s += fmt.Sprintf(" (at risk past %d× that)", customer.AtRiskGaps)
+	}
+	return s + "."
+}
+
+// dashboardData is the dashboard.
+type dashboardData struct {
+	O          *projections.Overview
+	Funnel     chart
+	ChurnBars  chart
+	NPS        chart
+	Grid       [][]cell
+	Quarantine uint64
+	AsOfValue  string
+}
+
+type cell struct {
+	R, FM, N int
+	Level    int // 0..5, the heat of the cell
+	Href     string
+}
+
+func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
+	v := &view{Title: "Dashboard", S: s, AsOf: r.URL.Query().Get("as_of")}
+	asOf, err := parseAsOf(v.AsOf)
+	if err != nil {
+		u.fail(w, r, s, http.StatusBadRequest, err.Error())
+		return
+	}
+	if u.o.Views == nil {
+		u.fail(w, r, s, http.StatusServiceUnavailable, "The views are not served here.")
+		return
+	}
+	o, err := u.o.Views.Overview(r.Context(), asOf)
+	if err != nil {
+		status, msg := readError(err)
+		u.fail(w, r, s, status, msg)
+		return
+	}
+	nps, err := u.o.Views.NPSResult(r.Context(), asOf)
+	if err != nil {
+		status, msg := readError(err)
+		u.fail(w, r, s, status, msg)
+		return
+	}
+	asOfQ := ""
+	if v.AsOf != "" {
+		asOfQ = "&as_of=" + url.QueryEscape(v.AsOf)
+	}
+	d := &dashboardData{O: o}
+	if u.o.Store != nil {
+		d.Quarantine = u.o.Store.QuarantineCount()
+	}
+	if !asOf.IsZero() {
+		d.AsOfValue = asOf.Format(time.DateOnly)
+	}
+	var funnel, churn []bar
+	for _, st := range customer.Stages() {
+		funnel = append(funnel, bar{Label: st, N: float64(o.Stages[st]), Href: "/ui/customers?stage=" + st + asOfQ})
+	}
+	for _, c := range []string{customer.ChurnActive, customer.ChurnAtRisk, customer.ChurnChurned} {
+		churn = append(churn, bar{Label: c, N: float64(o.Churn[c]), Href: "/ui/customers?segment=churn:" + c + asOfQ})
+	}
+	d.Funnel = barChart("Customers by stage", funnel)
+	d.ChurnBars = barChart("Customers by churn status", churn)
+	d.NPS = npsChart(nps)
+	most := 1
+	for _, row := range o.Grid {
+		for _, n := range row {
+			most = max(most, n)
+		}
+	}
+	for ri := 4; ri >= 0; ri-- { // R 5 (recent) on top
+		var row []cell
+		for fi := range 5 {
+			n := o.Grid[ri][fi]
+			lvl := 0
+			if n > 0 {
+				lvl = 1 + 4*n/most
+			}
+			row = append(row, cell{R: ri + 1, FM: fi + 1, N: n, Level: min(lvl, 5),
+				Href: fmt.Sprintf("/ui/customers?r=%d&fm=%d%s", ri+1, fi+1, asOfQ)})
+		}
+		d.Grid = append(d.Grid, row)
+	}
+	v.Data = d
+	u.render(w, r, http.StatusOK, "dashboard", v)
+}
+
+// auditData is the auditor's page.
+type auditData struct {
+	HeadSeq    uint64
+	HeadHash   string
+	Checkpoint *checkpointLine
+	Verify     *verifyLine
+	Quarantine []quarantineLine
+	QCount     uint64
+	QMore      bool
+	Admin      bool
+	Retried    string
+}
+
+type checkpointLine struct {
+	Seq        uint64
+	Hash, Key  string
+	Time       time.Time
+	Signatures int
+}
+
+type verifyLine struct {
+	OK          bool
+	Events      uint64
+	Head        string
+	FirstBadSeq uint64
+	Reason      string
+	Took        time.Duration
+}
+
+type quarantineLine struct {
+	Seq        uint64
+	ReceivedAt time.Time
+	Code       string
+	Field      string
+	Reason     string
+	Origin     string
+	Raw        string
+}
+
+// MaxQuarantineShown is the most quarantine entries the audit page lists.
+const MaxQuarantineShown = 200
+
+func (u *UI) audit(w http.ResponseWriter, r *http.Request, s *session) {
+	v := &view{Title: "Audit", S: s}
+	if u.o.Store == nil {
+		u.fail(w, r, s, http.StatusServiceUnavailable, "The log is not served here.")
+		return
+	}
+	d := &auditData{Admin: s.may(auth.Admin), Retried: r.URL.Query().Get("retried")}
+	seq, head := u.o.Store.Head()
+	d.HeadSeq, d.HeadHash = seq, hex.EncodeToString(head[:])
+	if u.o.Checkpoints != nil {
+		if hist, err := u.o.Checkpoints.History(); err == nil && len(hist) > 0 {
+			c := hist[len(hist)-1]
+			d.Checkpoint = &checkpointLine{Seq: c.Seq, Hash: c.Hash, Key: c.Key, Time: c.Time, Signatures: len(hist)}
+		}
+	}
+	if r.URL.Query().Get("verify") != "" {
+		t0 := time.Now()
+		rep, err := u.o.Store.Verify(r.Context(), nil)
+		vl := &verifyLine{OK: rep.OK && err == nil, Events: rep.Events, Head: hex.EncodeToString(rep.Head[:]),
+			FirstBadSeq: rep.FirstBadSeq, Reason: rep.Reason, Took: time.Since(t0).Round(time.Millisecond)}
+		if err != nil && vl.Reason == "" {
+			vl.Reason = "the walk failed before its end"
+		}
+		d.Verify = vl
+	}
+	d.QCount = u.o.Store.QuarantineCount()
+	err := u.o.Store.QuarantineScan(r.Context(), func(e *eventstore.QuarantineEntry) error {
+		if len(d.Quarantine) == MaxQuarantineShown {
+			d.QMore = true
+			return errStop
+		}
+		d.Quarantine = append(d.Quarantine, quarantineLine{Seq: e.Seq, ReceivedAt: e.ReceivedAt.UTC(), Code: string(e.Code),
+			Field: strings.ToValidUTF8(e.Field, "\uFFFD"), Reason: strings.ToValidUTF8(e.Reason, "\uFFFD"),
+			Origin: strings.ToValidUTF8(e.Origin, "\uFFFD"), Raw: strings.ToValidUTF8(string(e.Raw), "\uFFFD")})
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		u.fail(w, r, s, http.StatusServiceUnavailable, "The quarantine could not be read.")
+		return
+	}
+	v.Data = d
+	u.render(w, r, http.StatusOK, "audit", v)
+}
+
+var errStop = errors.New("stop")
+
+// retry decodes every quarantine entry again (the rules and clock of
+// now), appends the ones that are valid now and drops them from the
+// quarantine, as `journey quarantine retry` does.
+func (u *UI) retry(w http.ResponseWriter, r *http.Request, s *session) {
+	r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+	if !u.checkCSRF(r, s) {
+		u.fail(w, r, s, http.StatusForbidden, "The form is out of date (its CSRF token does not match); reload the page and try again.")
+		return
+	}
+	if u.o.Store == nil {
+		u.fail(w, r, s, http.StatusServiceUnavailable, "The log is not served here.")
+		return
+	}
+	var entries []eventstore.QuarantineEntry
+	err := u.o.Store.QuarantineScan(r.Context(), func(e *eventstore.QuarantineEntry) error {
+		c := *e
+		c.Raw = slices.Clone(e.Raw)
+		entries = append(entries, c)
+		return nil
+	})
+	if err != nil {
+		u.fail(w, r, s, http.StatusServiceUnavailable, "The quarantine could not be read.")
+		return
+	}
+	var appended, dup, invalid int
+	for _, e := range entries {
+		ev, err := journey.Decode(e.Raw, u.o.Clock())
+		if err != nil {
+			invalid++
+			continue
+		}
+		res, err := u.o.Store.Append(r.Context(), []eventstore.Request{{Event: ev, ExpectedVersion: eventstore.AnyVersion}})
+		if err != nil {
+			u.o.Logger.Error("web: quarantine retry append", "quarantine_seq", e.Seq, "err", err)
+			u.fail(w, r, s, http.StatusServiceUnavailable, "Appending a retried entry failed; the rest stay in quarantine.")
+			return
+		}
+		if res[0].Err != nil {
+			invalid++
+			continue
+		}
+		if res[0].Duplicate {
+			dup++
+		} else {
+			appended++
+		}
+		if err := u.o.Store.QuarantineDelete(e.Seq); err != nil {
+			u.o.Logger.Error("web: quarantine delete", "quarantine_seq", e.Seq, "err", err)
+		}
+	}
+	msg := fmt.Sprintf("retried %d: appended %d, duplicates %d, still invalid %d", len(entries), appended, dup, invalid)
+	http.Redirect(w, r, "/ui/audit?retried="+url.QueryEscape(msg), http.StatusSeeOther)
+}

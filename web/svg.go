@@ -1,0 +1,156 @@
+package web
+
+import (
+	"fmt"
+	"html/template"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/journey-cdp/journey/projections/customer"
+)
+
+// chart is an SVG drawn on the server (its labels escaped here), and a
+// text alternative for screen readers.
+type chart struct {
+	SVG  template.HTML
+	Desc string
+}
+
+type bar struct {
+	Label string
+	N     float64
+	Href  string // the list behind the bar ("" none)
+}
+
+var esc = template.HTMLEscapeString
+
+// barChart draws horizontal bars, each a link to its list.
+func barChart(title string, bars []bar) chart {
+	const rowH, labelW, barW, w = 30, 120, 300, 480
+	most := 1.0
+	for _, b := range bars {
+		most = max(most, b.N)
+	}
+	h := rowH*len(bars) + 10
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s"><title>%s</title>`, w, h, esc(title), esc(title))
+	var desc []string
+	for i, b := range bars {
+		y := 5 + i*rowH
+		bw := int(float64(barW) * b.N / most)
+		if b.N > 0 && bw < 2 {
+			bw = 2
+		}
+		label := strings.ReplaceAll(b.Label, "_", " ")
+		desc = append(desc, fmt.Sprintf("%s %.0f", label, b.N))
+		if b.Href != "" {
+			fmt.Fprintf(&s, `<a href="%s">`, esc(b.Href))
+		}
+		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="end" class="lbl">%s</text>`, labelW-8, y+18, esc(label))
+		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%d" height="%d" class="bar"><title>%s: %.0f</title></rect>`, labelW, y+4, bw, rowH-8, esc(label), b.N)
+		fmt.Fprintf(&s, `<text x="%d" y="%d" class="num">%.0f</text>`, labelW+bw+6, y+18, b.N)
+		if b.Href != "" {
+			s.WriteString(`</a>`)
+		}
+	}
+	s.WriteString(`</svg>`)
+	return chart{SVG: template.HTML(s.String()), Desc: title + ": " + strings.Join(desc, ", ")}
+}
+
+// npsChart draws the NPS by month (−100..100) as columns around zero.
+func npsChart(res customer.NPSResult) chart {
+	months := make([]string, 0, len(res.ByMonth))
+	for m, n := range res.ByMonth {
+		if n.Responses > 0 {
+			months = append(months, m)
+		}
+	}
+	slices.Sort(months)
+	if len(months) > 24 {
+		months = months[len(months)-24:]
+	}
+	if len(months) == 0 {
+		return chart{Desc: "No NPS answers yet."}
+	}
+	const w, h, top, mid = 480, 200, 10, 95
+	colW := float64(w-40) / float64(len(months))
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="NPS by month"><title>NPS by month</title>`, w, h)
+	fmt.Fprintf(&s, `<line x1="30" x2="%d" y1="%d" y2="%d" class="axis"/>`, w, mid, mid)
+	fmt.Fprintf(&s, `<text x="26" y="%d" text-anchor="end" class="lbl">100</text><text x="26" y="%d" text-anchor="end" class="lbl">0</text><text x="26" y="%d" text-anchor="end" class="lbl">-100</text>`, top+8, mid+4, mid+85)
+	var desc []string
+	for i, m := range months {
+		n := res.ByMonth[m]
+		x := 34 + float64(i)*colW
+		bh := n.Score / 100 * 85
+		y := float64(mid)
+		if bh > 0 {
+			y -= bh
+		} else {
+			bh = -bh
+		}
+		cls := "bar"
+		if n.Score < 0 {
+			cls = "bar neg"
+		}
+		fmt.Fprintf(&s, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="%s"><title>%s: NPS %.0f (%d answers)</title></rect>`,
+			x, y, max(colW-4, 1), max(bh, 1), cls, esc(m), n.Score, n.Responses)
+		if len(months) <= 12 || i%3 == 0 {
+			fmt.Fprintf(&s, `<text x="%.1f" y="%d" class="lbl small">%s</text>`, x, h-4, esc(m))
+		}
+		desc = append(desc, fmt.Sprintf("%s %.0f", m, n.Score))
+	}
+	s.WriteString(`</svg>`)
+	return chart{SVG: template.HTML(s.String()), Desc: "NPS by month: " + strings.Join(desc, ", ")}
+}
+
+// scoreChart draws a customer's feedback scores over time (NPS 0..10 and
+// CSAT 1..5, both as 0..100).
+func scoreChart(sigs []customer.Signal) chart {
+	type pt struct {
+		t time.Time
+		v float64
+		l string
+	}
+	var pts []pt
+	for _, g := range sigs {
+		switch g.Kind {
+		case customer.SignalNPS:
+			pts = append(pts, pt{time.Unix(g.At, 0).UTC(), float64(g.Value) * 10, fmt.Sprintf("NPS %d", g.Value)})
+		case customer.SignalCSAT:
+			pts = append(pts, pt{time.Unix(g.At, 0).UTC(), float64(g.Value-1) * 25, fmt.Sprintf("CSAT %d", g.Value)})
+		}
+	}
+	if len(pts) == 0 {
+		return chart{}
+	}
+	const w, h = 480, 120
+	t0, t1 := pts[0].t, pts[len(pts)-1].t
+	span := t1.Sub(t0).Seconds()
+	xOf := func(t time.Time) float64 {
+		if span == 0 {
+			return w / 2
+		}
+		return 20 + (w-40)*t.Sub(t0).Seconds()/span
+	}
+	yOf := func(v float64) float64 { return 10 + (h-30)*(100-v)/100 }
+	var s, line strings.Builder
+	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="Feedback over time"><title>Feedback over time</title>`, w, h)
+	var desc []string
+	for i, p := range pts {
+		if i > 0 {
+			line.WriteByte(' ')
+		}
+		fmt.Fprintf(&line, "%.1f,%.1f", xOf(p.t), yOf(p.v))
+		desc = append(desc, p.t.Format("2 Jan 2006")+" "+p.l)
+	}
+	fmt.Fprintf(&s, `<polyline points="%s" class="line"/>`, line.String())
+	for _, p := range pts {
+		fmt.Fprintf(&s, `<circle cx="%.1f" cy="%.1f" r="4" class="dot"><title>%s: %s</title></circle>`, xOf(p.t), yOf(p.v), p.t.Format("2 Jan 2006"), esc(p.l))
+	}
+	fmt.Fprintf(&s, `<text x="20" y="%d" class="lbl small">%s</text><text x="%d" y="%d" text-anchor="end" class="lbl small">%s</text>`,
+		h-4, t0.Format("Jan 2006"), w-20, h-4, t1.Format("Jan 2006"))
+	s.WriteString(`</svg>`)
+	return chart{SVG: template.HTML(s.String()), Desc: "Feedback over time: " + strings.Join(desc, "; ")}
+}

@@ -1,0 +1,264 @@
+package web
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
+)
+
+// entry is one touchpoint of a customer's timeline: an icon and a sentence
+// (plain text: the template escapes it), a link when the event names
+// another customer or a case, and the raw event with its record.
+type entry struct {
+	Seq, Version uint64
+	Time         time.Time
+	RecordedAt   time.Time
+	Hash         string
+	Kind         string
+	Icon         string
+	Sentence     string
+	LinkText     string
+	Link         string // a path of this web page ("" none)
+	CaseID       string // the complaint case (anchor case-<id>)
+	Raw          string // the event as received, indented
+	Erased       bool
+}
+
+var icons = map[journey.Kind]string{
+	journey.KindVisit:             "🏬",
+	journey.KindPurchase:          "🛒",
+	journey.KindReturn:            "↩️",
+	journey.KindComplaint:         "⚠️",
+	journey.KindComplaintResolved: "✅",
+	journey.KindFeedback:          "💬",
+	journey.KindThankYou:          "🙏",
+	journey.KindReferral:          "🤝",
+	journey.KindProfile:           "👤",
+	journey.KindActionRequested:   "⚙️",
+}
+
+func money(minor int64, cur string) string {
+	if cur == "" {
+		return strconv.FormatInt(minor, 10)
+	}
+	return journey.FormatAmount(minor, cur) + " " + cur
+}
+
+// describe turns a record into its timeline entry.
+func describe(rec *eventstore.Record) entry {
+	e := entry{Seq: rec.Seq, Version: rec.Version, Time: rec.EventTime.UTC(), RecordedAt: rec.RecordedAt.UTC(),
+		Hash: hex.EncodeToString(rec.Hash[:]), Kind: string(rec.Type), Icon: icons[rec.Type]}
+	if rec.Erased || rec.Raw == nil {
+		e.Erased, e.Icon, e.Sentence = true, "🗑️", "This event was erased (the customer's key was destroyed)."
+		return e
+	}
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, rec.Raw, "", "  ") == nil {
+		e.Raw = pretty.String()
+	} else {
+		e.Raw = strings.ToValidUTF8(string(rec.Raw), "\uFFFD")
+	}
+	ev, err := journey.DecodeStored(rec.Raw)
+	if err != nil {
+		e.Icon, e.Sentence = "❔", "An event of kind "+string(rec.Type)+" that could not be read."
+		return e
+	}
+	dd := ev.Data
+	switch ev.Type {
+	case journey.KindVisit:
+		switch {
+		case dd.StoreID != "":
+			e.Sentence = "Visited store " + dd.StoreID
+		case dd.Channel != "":
+			e.Sentence = "Visited by " + dd.Channel
+		default:
+			e.Sentence = "Visited"
+		}
+		if dd.StoreID != "" && dd.Channel != "" && dd.Channel != "store" {
+			e.Sentence += " (" + dd.Channel + ")"
+		}
+		e.Sentence += "."
+	case journey.KindPurchase:
+		s := "Bought"
+		if dd.Items > 0 {
+			s += " " + plural(dd.Items, "item")
+		}
+		s += " for " + money(dd.Amount, dd.Currency)
+		if dd.Discount > 0 {
+			s += " with a discount of " + money(dd.Discount, dd.Currency)
+		}
+		if dd.OrderID != "" {
+			s += " (order " + dd.OrderID + ")"
+		}
+		if dd.Channel != "" {
+			s += " by " + dd.Channel
+		}
+		e.Sentence = s + "."
+	case journey.KindReturn:
+		s := "Returned"
+		if dd.OrderID != "" {
+			s += " order " + dd.OrderID
+		}
+		if dd.ReturnKind == "exchange" {
+			s += " for an exchange"
+		} else if dd.Amount > 0 {
+			s += " for a refund of " + money(dd.Amount, dd.Currency)
+		}
+		if dd.Reason != "" {
+			s += ": “" + dd.Reason + "”"
+		}
+		e.Sentence = s + "."
+	case journey.KindComplaint:
+		s := "Complained"
+		if dd.Category != "" {
+			s += " about " + dd.Category
+		}
+		if dd.Severity != "" {
+			s += " (" + dd.Severity + " severity)"
+		}
+		if dd.EscalatedTo != "" {
+			s += ", escalated to " + strings.ReplaceAll(dd.EscalatedTo, "_", " ")
+		}
+		e.Sentence, e.CaseID = s+"; case "+dd.CaseID+".", dd.CaseID
+	case journey.KindComplaintResolved:
+		s := "Case " + dd.CaseID + " closed"
+		if dd.Outcome != "" {
+			s += ": " + dd.Outcome
+		}
+		e.Sentence, e.CaseID = s+".", dd.CaseID
+	case journey.KindFeedback:
+		var parts []string
+		if dd.NPS >= 0 {
+			parts = append(parts, fmt.Sprintf("NPS %d", dd.NPS))
+		}
+		if dd.CSAT >= 0 {
+			parts = append(parts, fmt.Sprintf("CSAT %d of 5", dd.CSAT))
+		}
+		s := "Gave feedback"
+		if dd.Public {
+			s = "Wrote a public review"
+		}
+		if len(parts) > 0 {
+			s += ": " + strings.Join(parts, ", ")
+		}
+		if dd.Comment != "" {
+			s += " — “" + dd.Comment + "”"
+		}
+		e.Sentence = s + "."
+	case journey.KindThankYou:
+		s := "Was thanked"
+		if dd.Reason != "" {
+			s += " for " + strings.ReplaceAll(dd.Reason, "_", " ")
+		}
+		if dd.Channel != "" {
+			s += " by " + dd.Channel
+		}
+		e.Sentence = s + "."
+	case journey.KindReferral:
+		e.Sentence = "Referred a new customer:"
+		e.LinkText, e.Link = dd.Referred, "/ui/customers/"+url.PathEscape(dd.Referred)
+	case journey.KindProfile:
+		var parts []string
+		if dd.ProfileKind != "" {
+			parts = append(parts, dd.ProfileKind)
+		}
+		if dd.Country != "" {
+			parts = append(parts, "country "+dd.Country)
+		}
+		keys := make([]string, 0, len(dd.Traits))
+		for k := range dd.Traits {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			parts = append(parts, k+" "+dd.Traits[k])
+		}
+		e.Sentence = "Profile updated"
+		if len(parts) > 0 {
+			e.Sentence += ": " + strings.Join(parts, ", ")
+		}
+		e.Sentence += "."
+	case journey.KindActionRequested:
+		s := "journey asked for a " + strings.ReplaceAll(dd.Action, "_", " ")
+		if dd.Reason != "" {
+			s += " (" + strings.ReplaceAll(dd.Reason, "_", " ") + ")"
+		}
+		if dd.CaseID != "" {
+			s += " about case " + dd.CaseID
+			e.CaseID = dd.CaseID
+		}
+		e.Sentence = s + "."
+	default:
+		e.Sentence = "An event of kind " + string(ev.Type) + "."
+	}
+	return e
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return strconv.Itoa(n) + " " + what + "s"
+}
+
+// funcs are the templates' helpers.
+var funcs = template.FuncMap{
+	"day": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2 Jan 2006")
+	},
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2 Jan 2006 15:04 UTC")
+	},
+	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"pct": func(p *float64) string { return fmt.Sprintf("%.0f%%", *p*100) },
+	"f1":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"f0":  func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
+	"words": func(s string) string {
+		return strings.ReplaceAll(s, "_", " ")
+	},
+	"short": func(h string) string {
+		if len(h) > 12 {
+			return h[:12] + "…"
+		}
+		return h
+	},
+	"money": func(m map[string]int64) string {
+		var parts []string
+		for _, l := range moneyLinesOf(m) {
+			parts = append(parts, l.Amount+" "+l.Currency)
+		}
+		return strings.Join(parts, ", ")
+	},
+	"custURL": func(id, asOf string) string {
+		u := "/ui/customers/" + url.PathEscape(id)
+		if asOf != "" {
+			u += "?as_of=" + url.QueryEscape(asOf)
+		}
+		return u
+	},
+}
+
+func moneyLinesOf(m map[string]int64) []moneyLine {
+	var out []moneyLine
+	for cur, v := range m {
+		out = append(out, moneyLine{cur, journey.FormatAmount(v, cur)})
+	}
+	slices.SortFunc(out, func(a, b moneyLine) int { return strings.Compare(a.Currency, b.Currency) })
+	return out
+}
