@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/journey-cdp/journey/internal/freshwal"
 	"github.com/journey-cdp/journey/internal/keyspace"
 	"github.com/journey-cdp/journey/projections/customer"
 
@@ -340,7 +341,12 @@ func (v *Views) removeStale(current string) {
 // pebbleOptions are the options of a views database; bulk is for a
 // database being built by a rebuild (no WAL: it is flushed before use).
 func (v *Views) pebbleOptions(bulk bool) *pebble.Options {
-	o := &pebble.Options{FS: v.opts.FS, Logger: quietLogger{v.opts.Logger}}
+	// freshwal: a reused WAL would keep a forgotten customer's id in its
+	// old tail (Forget).
+	// MaxManifestFileSize 1: the MANIFEST is rewritten at each change, so
+	// the key bounds of tables a Forget compacted away (a customer's id)
+	// do not stay in its history.
+	o := &pebble.Options{FS: freshwal.FS(v.opts.FS), Logger: quietLogger{v.opts.Logger}, MaxManifestFileSize: 1}
 	if bulk {
 		o.DisableWAL = true
 		o.MemTableSize = 16 << 20
