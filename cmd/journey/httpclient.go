@@ -82,6 +82,11 @@ func (a *app) httpClient() (*http.Client, error) {
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = tc
+		// HTTP/1.1: a serve refusing the client's certificate then says so
+		// (TLS 1.3 sends that alert after the handshake, which HTTP/2
+		// reports only as a connection that could not be established).
+		tr.ForceAttemptHTTP2 = false
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 		c.client = &http.Client{Transport: tr}
 	})
 	return c.client, c.err

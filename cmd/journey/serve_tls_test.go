@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/journey-cdp/journey/internal/testpki"
 )
@@ -68,5 +69,42 @@ func TestServeTLSFlags(t *testing.T) {
 		if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
 			t.Errorf("serve %v: exit %d %v, want a usage error naming %q", tc.args, r.code, r.err, tc.want)
 		}
+	}
+}
+
+// TestServeNATSTokens: with access control on, journey publish reaches
+// the embedded NATS with a writer's token and not without one; the events
+// it published are read back with a reader's token.
+func TestServeNATSTokens(t *testing.T) {
+	path, data := simulated(t)
+	dir := t.TempDir() + "/data"
+	writer := strings.TrimSpace(mustRun(t, nil, "token", "create", "--data", dir, "--role", "writer", "--name", "till-1"))
+	reader := strings.TrimSpace(mustRun(t, nil, "token", "create", "--data", dir, "--role", "reader", "--name", "store-042"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	natsURL, httpURL, done, serveErr := startServe(t, ctx, dir)
+
+	if r := runCLI(t, nil, "publish", "--nats-url", natsURL, path); r.code == 0 || !strings.Contains(strings.ToLower(r.err.Error()), "authorization") {
+		t.Fatalf("publish without a token: exit %d %v", r.code, r.err)
+	}
+	mustRun(t, nil, "publish", "--nats-url", natsURL, "--token", writer, path)
+	cust := busiestCustomer(t, data)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r := runCLI(t, nil, "customer", cust, "--server", httpURL, "--token", reader)
+		if r.code == 0 && strings.Contains(r.stdout, cust) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("customer %s not readable after publishing: exit %d %v %s", cust, r.code, r.err, r.stdout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, serveErr.String())
+	}
+	if strings.Contains(serveErr.String(), writer) {
+		t.Error("the writer's token is in serve's log")
 	}
 }
