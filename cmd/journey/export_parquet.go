@@ -24,9 +24,9 @@ import (
 
 // Parquet export (export --format parquet): the events, the customers'
 // answers with every score, or the customers' actions, as one Parquet file
-// written front to back (stdout works) in row groups of parquetRowGroup
-// rows, so memory stays flat whatever the size of the log. Columns are
-// zstd-compressed. The schema is the Go structs below (README, "Parquet
+// written front to back (stdout works) in row groups of at most
+// parquetRowGroup rows and about parquetRowGroupBytes, so memory stays flat whatever the size of the log. Columns are
+// Snappy-compressed. The schema is the Go structs below (README, "Parquet
 // export"):
 //   - timestamps are TIMESTAMP(NANOS, isAdjustedToUTC=true);
 //   - money is DECIMAL(18,4) (int64 ten-thousandths of the major unit, exact
@@ -34,8 +34,12 @@ import (
 //     beside its ISO 4217 currency column;
 //   - absent values (no purchase, no fit) are nulls.
 
-// parquetRowGroup is the rows per row group (and the most rows buffered).
-const parquetRowGroup = 32 * 1024
+// parquetRowGroup is the most rows per row group, parquetRowGroupBytes
+// about the most bytes of values (a row group is buffered until written).
+const (
+	parquetRowGroup      = 32 * 1024
+	parquetRowGroupBytes = 8 << 20
+)
 
 // parquetBatch is the rows handed to the writer at once.
 const parquetBatch = 512
@@ -123,23 +127,33 @@ type parquetWriter[T any] struct {
 	w     *parquet.GenericWriter[T]
 	batch []T
 	n     uint64
+	bytes int // about the bytes of the rows since the last row group
 }
 
 func newParquetWriter[T any](out io.Writer, what string) *parquetWriter[T] {
 	w := parquet.NewGenericWriter[T](out,
 		parquet.MaxRowsPerRowGroup(parquetRowGroup),
-		parquet.Compression(&parquet.Zstd),
+		parquet.Compression(&parquet.Snappy),
 		parquet.CreatedBy("journey", version(), ""),
 		parquet.KeyValueMetadata("journey.what", what),
 	)
 	return &parquetWriter[T]{w: w, batch: make([]T, 0, parquetBatch)}
 }
 
-func (p *parquetWriter[T]) add(row T) error {
+// add buffers row, of about size bytes of values; a row group is written
+// once parquetRowGroupBytes are buffered (or parquetRowGroup rows).
+func (p *parquetWriter[T]) add(row T, size int) error {
 	p.batch = append(p.batch, row)
 	p.n++
-	if len(p.batch) == cap(p.batch) {
-		return p.flush()
+	p.bytes += size
+	if len(p.batch) == cap(p.batch) || p.bytes >= parquetRowGroupBytes {
+		if err := p.flush(); err != nil {
+			return err
+		}
+		if p.bytes >= parquetRowGroupBytes {
+			p.bytes = 0
+			return p.w.Flush()
+		}
 	}
 	return nil
 }
@@ -181,7 +195,7 @@ func (a *app) exportEventsParquet(ctx context.Context, w io.Writer, server strin
 		if err != nil {
 			return err
 		}
-		return pw.add(row)
+		return pw.add(row, 96+len(row.Event)+len(row.ID)+len(row.Customer)+len(row.Source))
 	}
 	var err error
 	if server != "" {
@@ -329,7 +343,7 @@ func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what stri
 		pw := newParquetWriter[ParquetAction](w, what)
 		each = func(c *customer.Answer, _ *clusters.Model) error {
 			for _, x := range parquetActions(c.State.Customer, c.Actions) {
-				if err := pw.add(x); err != nil {
+				if err := pw.add(x, 96+len(x.ID)+len(x.Reason)+len(x.Customer)); err != nil {
 					return err
 				}
 			}
@@ -343,7 +357,7 @@ func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what stri
 			if err != nil {
 				return err
 			}
-			return pw.add(row)
+			return pw.add(row, 512+64*(len(row.Flags)+len(row.Types)+len(row.Segments)+len(row.Revenue)+len(row.Refunds)+len(row.Actions)))
 		}
 		n, closeW = func() uint64 { return pw.n }, pw.close
 	}
