@@ -265,7 +265,7 @@ func churnReason(a *customer.Answer) string {
 		}
 		return strconv.Itoa(n) + " days"
 	}
-	s := days(rec) + " since the last purchase; they usually buy every " + strconv.FormatFloat(gap, 'f', 0, 64)
+	s := days(rec) + " since the last purchase; they usually buy every " + days(int(gap+0.5))
 	switch {
 	case a.Churn == customer.ChurnChurned && a.PAlive != nil && *a.PAlive < customer.MinPAlive:
 		s += fmt.Sprintf(", and the chance they are still a customer is %.0f%%", *a.PAlive*100)

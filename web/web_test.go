@@ -1,0 +1,230 @@
+package web_test
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/journey-cdp/journey/auth"
+	"github.com/journey-cdp/journey/web"
+)
+
+// TestPagesRefuseWithoutRole: every page answers each role as the role
+// table says (200, or 403 naming the role needed); without a cookie it
+// sends the user to the login page, keeping where they were going.
+func TestPagesRefuseWithoutRole(t *testing.T) {
+	s := newSite(t, true)
+	pages := []struct {
+		path    string
+		allowed []auth.Role
+	}{
+		{"/ui/", []auth.Role{auth.Reader, auth.Analyst, auth.Auditor, auth.Admin}},
+		{"/ui/customers?q=cust-a", []auth.Role{auth.Reader, auth.Analyst, auth.Auditor, auth.Admin}},
+		{"/ui/customers?stage=prospect", []auth.Role{auth.Analyst, auth.Admin}},
+		{"/ui/customers/cust-alice", []auth.Role{auth.Reader, auth.Auditor, auth.Admin}},
+		{"/ui/dashboard", []auth.Role{auth.Analyst, auth.Admin}},
+		{"/ui/audit", []auth.Role{auth.Auditor, auth.Admin}},
+	}
+	for _, p := range pages {
+		c := s.client(t)
+		code, hdr, _ := get(t, c, s.srv.URL+p.path)
+		if code != http.StatusSeeOther || hdr.Get("Location") != "/ui/login?next="+url.QueryEscape(p.path) {
+			t.Errorf("%s without a cookie: %d %q, want 303 to the login page", p.path, code, hdr.Get("Location"))
+		}
+		for _, role := range auth.Roles {
+			c := s.client(t)
+			s.login(t, c, role)
+			code, _, body := get(t, c, s.srv.URL+p.path)
+			want := http.StatusForbidden
+			if slices.Contains(p.allowed, role) {
+				want = http.StatusOK
+			}
+			if code != want {
+				t.Errorf("%s as %s: %d, want %d", p.path, role, code, want)
+			}
+			if want == http.StatusForbidden && !strings.Contains(body, "needs") {
+				t.Errorf("%s as %s: the refusal does not say what is needed", p.path, role)
+			}
+		}
+	}
+	// The quarantine retry: admin only, and only with the page's CSRF token.
+	for _, role := range []auth.Role{auth.Auditor, auth.Admin} {
+		c := s.client(t)
+		s.login(t, c, role)
+		resp, err := c.PostForm(s.srv.URL+"/ui/audit/retry", url.Values{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("retry as %s without CSRF: %d, want 403", role, resp.StatusCode)
+		}
+	}
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
+
+// TestQuarantineRetryWithCSRF: the admin's retry button posts the page's
+// CSRF token; the entry (still invalid) stays and the page says so.
+func TestQuarantineRetryWithCSRF(t *testing.T) {
+	s := newSite(t, true)
+	c := s.client(t)
+	s.login(t, c, auth.Admin)
+	_, _, body := get(t, c, s.srv.URL+"/ui/audit")
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil || !strings.Contains(body, "Retry every entry") {
+		t.Fatal("the admin's audit page has no retry form with a CSRF token")
+	}
+	resp, err := c.PostForm(s.srv.URL+"/ui/audit/retry", url.Values{"csrf": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("retry: %d, want 303", resp.StatusCode)
+	}
+	_, _, body = get(t, c, s.srv.URL+resp.Header.Get("Location"))
+	contains(t, "audit page after retry", body, "retried 1: appended 0, duplicates 0, still invalid 1", "Quarantine (1)")
+	// An auditor sees the quarantine but no retry button.
+	a := s.client(t)
+	s.login(t, a, auth.Auditor)
+	_, _, body = get(t, a, s.srv.URL+"/ui/audit")
+	if strings.Contains(body, "Retry every entry") {
+		t.Error("the auditor's audit page shows the admin's retry button")
+	}
+	contains(t, "auditor's audit page", body, "data.amount", "Head sequence", "Verify the whole chain now")
+	// The verify button runs the walk.
+	_, _, body = get(t, a, s.srv.URL+"/ui/audit?verify=1")
+	contains(t, "audit page after verify", body, "The chain is intact")
+}
+
+// TestLoginCookie: the login form keeps the token in an HttpOnly,
+// SameSite=Strict cookie for /ui/ (not Secure over plain HTTP); a bad
+// token is refused on the form; log out clears it.
+func TestLoginCookie(t *testing.T) {
+	s := newSite(t, true)
+	c := s.client(t)
+	resp := s.login(t, c, auth.Reader)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/" {
+		t.Fatalf("login: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	var ck *http.Cookie
+	for _, k := range resp.Cookies() {
+		if k.Name == web.CookieName {
+			ck = k
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/ui/" || ck.Secure || ck.Value != s.tokens[auth.Reader] {
+		t.Fatalf("cookie %+v, want HttpOnly SameSite=Strict Path=/ui/ holding the token", ck)
+	}
+	resp, err := c.PostForm(s.srv.URL+"/ui/login", url.Values{"token": {"not-a-token"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bad token: %d, want 401", resp.StatusCode)
+	}
+	// An open redirect is not possible through next.
+	resp, err = s.client(t).PostForm(s.srv.URL+"/ui/login", url.Values{"token": {s.tokens[auth.Reader]}, "next": {"//evil.example/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Location") != "/ui/" {
+		t.Errorf("next //evil.example/: redirected to %q", resp.Header.Get("Location"))
+	}
+	resp, err = c.PostForm(s.srv.URL+"/ui/logout", url.Values{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if code, _, _ := get(t, c, s.srv.URL+"/ui/customers/cust-alice"); code != http.StatusSeeOther {
+		t.Errorf("after logout: %d, want 303 to the login page", code)
+	}
+}
+
+// TestPagesEscapeTouchpoints: text from touchpoints (a feedback comment,
+// a profile trait, an order id, a quarantined input) is shown escaped,
+// never as markup.
+func TestPagesEscapeTouchpoints(t *testing.T) {
+	s := newSite(t, false)
+	c := s.client(t)
+	code, _, body := get(t, c, s.srv.URL+"/ui/customers/cust-alice")
+	if code != 200 {
+		t.Fatalf("customer page: %d", code)
+	}
+	_, _, audit := get(t, c, s.srv.URL+"/ui/audit")
+	for name, b := range map[string]string{"customer page": body, "audit page": audit} {
+		for _, bad := range []string{"<script", "<img", "<b>bold", "<svg onload", "onerror=\""} {
+			if strings.Contains(b, bad) {
+				t.Errorf("%s holds %q unescaped", name, bad)
+			}
+		}
+	}
+	contains(t, "customer page", body, "&lt;script&gt;document.title=&#34;pwned&#34;&lt;/script&gt;", "&lt;img src=x onerror=")
+	contains(t, "audit page", audit, "&lt;script&gt;")
+}
+
+// TestPagesOpenWithoutAuth: without access control (the loopback demo)
+// the pages are open, as the API is; / goes to /ui/.
+func TestPagesOpenWithoutAuth(t *testing.T) {
+	s := newSite(t, false)
+	c := s.client(t)
+	if code, hdr, _ := get(t, c, s.srv.URL+"/"); code != http.StatusFound || hdr.Get("Location") != "/ui/" {
+		t.Errorf("/: %d %q, want a redirect to /ui/", code, hdr.Get("Location"))
+	}
+	for _, p := range []string{"/ui/", "/ui/dashboard", "/ui/audit", "/ui/customers/cust-alice", "/ui/customers?stage=new"} {
+		if code, hdr, _ := get(t, c, s.srv.URL+p); code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/html") ||
+			!strings.Contains(hdr.Get("Content-Security-Policy"), "default-src 'none'") {
+			t.Errorf("%s: %d %q, want 200 HTML with the CSP", p, code, hdr.Get("Content-Type"))
+		}
+	}
+	if code, _, _ := get(t, c, s.srv.URL+"/ui/customers/nobody"); code != http.StatusNotFound {
+		t.Errorf("unknown customer: %d, want 404", code)
+	}
+	if code, _, _ := get(t, c, s.srv.URL+"/ui/customers/cust-alice?as_of=soon"); code != http.StatusBadRequest {
+		t.Errorf("bad as_of: %d, want 400", code)
+	}
+	// The API is still served beside the pages.
+	if code, _, _ := get(t, c, s.srv.URL+"/v1/customers?prefix=cust-a"); code != 200 {
+		t.Errorf("/v1/customers: %d", code)
+	}
+}
+
+// TestCustomerPageReadIsLogged: a named token's read of a customer page
+// is an access-log entry, as the API's reads are.
+func TestCustomerPageReadIsLogged(t *testing.T) {
+	s := newSite(t, true)
+	c := s.client(t)
+	s.login(t, c, auth.Reader)
+	if code, _, _ := get(t, c, s.srv.URL+"/ui/customers/cust-alice"); code != 200 {
+		t.Fatalf("customer page: %d", code)
+	}
+	if !slices.Contains(s.reads, "t-reader cust-alice GET /ui/customers/{id}") {
+		t.Errorf("access log %q, want the reader's page read", s.reads)
+	}
+}
+
+// TestCustomerPageContent: the page shows the derived facts, the churn
+// reason in words, revenue per currency and a sentence per touchpoint;
+// as of an earlier day it shows the page as it stood then.
+func TestCustomerPageContent(t *testing.T) {
+	s := newSite(t, false)
+	c := s.client(t)
+	_, _, body := get(t, c, s.srv.URL+"/ui/customers/cust-alice")
+	contains(t, "customer page", body, "Customer <span class=\"id\">cust-alice</span>", "12.50 EUR", "1500 JPY",
+		"Bought 2 items for 12.50 EUR (order o-1)", "Visited store store-042", "Complained about delivery (high severity); case case-7.",
+		"Gave feedback: NPS 3", "since the last purchase; they usually buy every", "detractor", "Open complaint cases",
+		`href="#case-case-7"`, "alice@example.com", "<summary>Event and record</summary>")
+	_, _, then := get(t, c, s.srv.URL+"/ui/customers/cust-alice?as_of=2025-01-07")
+	contains(t, "customer page as of 2025-01-07", then, "Bought 2 items for 12.50 EUR", `value="2025-01-07"`)
+	if strings.Contains(then, "1500 JPY") || strings.Contains(then, "Complained") {
+		t.Error("the page as of 2025-01-07 shows later events")
+	}
+	_, _, referrer := get(t, c, s.srv.URL+"/ui/customers/cust-00")
+	contains(t, "referrer's page", referrer, `Referred a new customer: <a href="/ui/customers/cust-alice">cust-alice</a>`)
+}
