@@ -252,6 +252,9 @@ func (in *Ingester) Run(ctx context.Context) error {
 	stopping := make(chan struct{})
 	cs := &consuming{in: in, msgs: msgs, stopping: stopping, lost: make(chan error, 1), bs: bs}
 	if err := in.begin(ctx, cs); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started: nothing taken
+		}
 		return err
 	}
 
