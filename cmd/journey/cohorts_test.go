@@ -2,6 +2,7 @@ package main
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"encoding/xml"
@@ -200,5 +201,38 @@ func TestCohortsOnlineRetail(t *testing.T) {
 	}
 	if r := runCLI(t, nil, "cohorts", "--data", dir, "--format", "xml"); r.code != 2 {
 		t.Errorf("--format xml: exit %d, want 2", r.code)
+	}
+}
+
+// TestCohortsServer: journey cohorts --server (GET /v1/cohorts) answers
+// the table the data dir gives, as of a date, for an analyst token, and
+// refuses a reader token.
+func TestCohortsServer(t *testing.T) {
+	path, _ := simulated(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	mustRun(t, nil, "import", "--data", dir, path)
+	local := mustRun(t, nil, "cohorts", "--data", dir, "--json", "--as-of", "2025-02-15")
+	var tab cohorts.Table
+	if err := json.Unmarshal([]byte(local), &tab); err != nil {
+		t.Fatal(err)
+	}
+	if tab.Customers == 0 || len(tab.Cohorts) == 0 {
+		t.Fatalf("no cohorts in the simulated data: %s", local)
+	}
+	analyst := strings.TrimSpace(mustRun(t, nil, "token", "create", "--data", dir, "--role", "analyst", "--name", "bi"))
+	reader := strings.TrimSpace(mustRun(t, nil, "token", "create", "--data", dir, "--role", "reader", "--name", "tablet"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, httpURL, done, serveErr := startServe(t, ctx, dir)
+	remote := mustRun(t, nil, "cohorts", "--server", httpURL, "--token", analyst, "--json", "--as-of", "2025-02-15")
+	if remote != local {
+		t.Errorf("over --server:\n%s\nfrom the data dir:\n%s", remote, local)
+	}
+	if r := runCLI(t, nil, "cohorts", "--server", httpURL, "--token", reader); r.code == 0 {
+		t.Errorf("a reader token got the cohorts: %s", r.stdout)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serve: %v\n%s", err, serveErr.String())
 	}
 }
