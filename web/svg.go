@@ -74,15 +74,15 @@ func npsChart(res customer.NPSResult) chart {
 		return chart{Desc: "No NPS answers yet."}
 	}
 	const w, h, top, mid = 480, 200, 10, 95
-	colW := float64(w-40) / float64(len(months))
+	colW := float64(w-50) / float64(len(months))
 	var s strings.Builder
 	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="NPS by month"><title>NPS by month</title>`, w, h)
-	fmt.Fprintf(&s, `<line x1="30" x2="%d" y1="%d" y2="%d" class="axis"/>`, w, mid, mid)
-	fmt.Fprintf(&s, `<text x="26" y="%d" text-anchor="end" class="lbl">100</text><text x="26" y="%d" text-anchor="end" class="lbl">0</text><text x="26" y="%d" text-anchor="end" class="lbl">-100</text>`, top+8, mid+4, mid+85)
+	fmt.Fprintf(&s, `<line x1="44" x2="%d" y1="%d" y2="%d" class="axis"/>`, w, mid, mid)
+	fmt.Fprintf(&s, `<text x="40" y="%d" text-anchor="end" class="lbl">100</text><text x="40" y="%d" text-anchor="end" class="lbl">0</text><text x="40" y="%d" text-anchor="end" class="lbl">−100</text>`, top+8, mid+4, mid+85)
 	var desc []string
 	for i, m := range months {
 		n := res.ByMonth[m]
-		x := 34 + float64(i)*colW
+		x := 48 + float64(i)*colW
 		bh := n.Score / 100 * 85
 		y := float64(mid)
 		if bh > 0 {

@@ -34,17 +34,19 @@ type entry struct {
 	Erased       bool
 }
 
+// icons are text symbols (DejaVu and most system fonts have them; U+FE0E
+// asks for the text form, not an emoji).
 var icons = map[journey.Kind]string{
-	journey.KindVisit:             "🏬",
-	journey.KindPurchase:          "🛒",
-	journey.KindReturn:            "↩️",
-	journey.KindComplaint:         "⚠️",
-	journey.KindComplaintResolved: "✅",
-	journey.KindFeedback:          "💬",
-	journey.KindThankYou:          "🙏",
-	journey.KindReferral:          "🤝",
-	journey.KindProfile:           "👤",
-	journey.KindActionRequested:   "⚙️",
+	journey.KindVisit:             "⌂\ufe0e",
+	journey.KindPurchase:          "◆\ufe0e",
+	journey.KindReturn:            "↩\ufe0e",
+	journey.KindComplaint:         "⚠\ufe0e",
+	journey.KindComplaintResolved: "✓\ufe0e",
+	journey.KindFeedback:          "✎\ufe0e",
+	journey.KindThankYou:          "♥\ufe0e",
+	journey.KindReferral:          "➜\ufe0e",
+	journey.KindProfile:           "☺\ufe0e",
+	journey.KindActionRequested:   "⚙\ufe0e",
 }
 
 func money(minor int64, cur string) string {
@@ -59,7 +61,7 @@ func describe(rec *eventstore.Record) entry {
 	e := entry{Seq: rec.Seq, Version: rec.Version, Time: rec.EventTime.UTC(), RecordedAt: rec.RecordedAt.UTC(),
 		Hash: hex.EncodeToString(rec.Hash[:]), Kind: string(rec.Type), Icon: icons[rec.Type]}
 	if rec.Erased || rec.Raw == nil {
-		e.Erased, e.Icon, e.Sentence = true, "🗑️", "This event was erased (the customer's key was destroyed)."
+		e.Erased, e.Icon, e.Sentence = true, "✕\ufe0e", "This event was erased (the customer's key was destroyed)."
 		return e
 	}
 	var pretty bytes.Buffer
@@ -70,7 +72,7 @@ func describe(rec *eventstore.Record) entry {
 	}
 	ev, err := journey.DecodeStored(rec.Raw)
 	if err != nil {
-		e.Icon, e.Sentence = "❔", "An event of kind "+string(rec.Type)+" that could not be read."
+		e.Icon, e.Sentence = "?", "An event of kind "+string(rec.Type)+" that could not be read."
 		return e
 	}
 	dd := ev.Data
