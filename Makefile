@@ -8,7 +8,7 @@ HTTP    ?= 127.0.0.1:8080
 # Packages with goroutines of their own: also tested with the race detector.
 RACE_PKGS := ./eventstore/... ./handlers/... ./projections/... ./internal/engine/...
 
-.PHONY: all build run test testrace bench lint fmt clean
+.PHONY: all build run test testrace bench lint fmt clean browser
 
 all: build
 
@@ -25,7 +25,12 @@ run: build
 	@echo "Stop with Ctrl-C (drains the batch in flight)."
 	$(BIN) serve --data $(DATA) --nats-listen $(NATS) --http $(HTTP)
 
-test:
+# browser: Chromium for the web page's browser tests, installed with apt-get
+# when missing (the tests skip, saying so, when no browser can be found).
+browser:
+	@.ci/browser
+
+test: browser
 	$(GO) vet ./...
 	$(GO) test ./...
 	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then \
