@@ -168,3 +168,24 @@ func quarantineWithoutData(e *QuarantineEntry) {
 		e.Raw = nil
 	}
 }
+
+// Erasure returns the customer's erasure note, nil when they were never
+// forgotten.
+func (s *Store) Erasure(ctx context.Context, customer string) (*ErasureNote, error) {
+	if !s.sealed {
+		return nil, nil
+	}
+	v, err := s.CustomerVersion(customer)
+	if err != nil || v == 0 {
+		return nil, err
+	}
+	recs, err := s.CustomerEvents(ctx, customer, v-1, 1)
+	if err != nil || len(recs) == 0 || recs[0].Type != KindCustomerErased {
+		return nil, err
+	}
+	var n ErasureNote
+	if err := json.Unmarshal(recs[0].Raw, &n); err != nil {
+		return nil, fmt.Errorf("eventstore: erasure record %d: %w", recs[0].Seq, err)
+	}
+	return &n, nil
+}

@@ -18,6 +18,7 @@ type VerifyReport struct {
 	Head        [32]byte
 	FirstBadSeq uint64 // 0 when OK
 	Reason      string // why FirstBadSeq failed
+	Encrypted   bool   // the log is sealed per customer (Sealed); verified without keys
 }
 
 // Verify walks the whole hash chain; progress (may be nil) is called now and then.
@@ -75,7 +76,7 @@ func (v *verifier) bad(seq uint64, reason string) {
 }
 
 func (v *verifier) report() VerifyReport {
-	return VerifyReport{OK: v.firstBad == 0, Events: v.events, Head: v.head, FirstBadSeq: v.firstBad, Reason: v.reason}
+	return VerifyReport{OK: v.firstBad == 0, Events: v.events, Head: v.head, FirstBadSeq: v.firstBad, Reason: v.reason, Encrypted: v.s.sealed}
 }
 
 func describe(err error) string {

@@ -52,6 +52,9 @@ type HTTPOptions struct {
 	AccessLog *accesslog.Log
 	// Checkpoints signs GET /v1/checkpoint (auditor; http_checkpoint.go). Nil: 503.
 	Checkpoints *checkpoint.Keeper
+	// Privacy forgets a customer (DELETE /v1/customers/{id}, admin) and
+	// exports one (GET /v1/customers/{id}/export, auditor): http_privacy.go. Nil: 503.
+	Privacy *Privacy
 }
 
 // withDefaults is o with every zero field given its default (the nil
@@ -85,6 +88,7 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 //	GET /v1/verify, /v1/export/events, /v1/quarantine, /v1/checkpoint  auditor
 //	GET /v1/export/access                        auditor
 //	POST /v1/admin/rebuild                       admin
+//	DELETE /v1/customers/{id}                    admin (forget); GET …/export auditor
 //
 // Errors, an unknown path (404) and a method a path does not take (405,
 // with Allow) included, are JSON {"error":{"code","field","message"}};
@@ -113,6 +117,7 @@ func NewHTTPHandler(o HTTPOptions) http.Handler {
 	h.registerAdmin(mux)      // GET /v1/verify, /v1/nps, /v1/export/…, /v1/quarantine: http_admin.go
 	h.registerAccess(mux)     // GET /v1/export/access (auditor): http_access.go
 	h.registerCheckpoint(mux) // GET /v1/checkpoint, …/key, …/verify (auditor): http_checkpoint.go
+	h.registerPrivacy(mux)    // DELETE /v1/customers/{id} (admin), GET …/export (auditor): http_privacy.go
 	return jsonErrors{mux: mux, h: h}
 }
 

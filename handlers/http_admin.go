@@ -46,6 +46,7 @@ type VerifyReply struct {
 	Head        string  `json:"head"`
 	FirstBadSeq *uint64 `json:"first_bad_seq"`
 	Reason      string  `json:"reason,omitempty"`
+	Encrypted   bool    `json:"encrypted"` // events sealed per customer (verified without keys)
 }
 
 // NewVerifyReply is the reply of a walk: rep and err as Store.Verify
@@ -57,7 +58,7 @@ func NewVerifyReply(rep eventstore.VerifyReport, err error) VerifyReply {
 			rep.Reason = err.Error()
 		}
 	}
-	r := VerifyReply{OK: rep.OK, Events: rep.Events, Head: hex.EncodeToString(rep.Head[:]), Reason: rep.Reason}
+	r := VerifyReply{OK: rep.OK, Events: rep.Events, Head: hex.EncodeToString(rep.Head[:]), Reason: rep.Reason, Encrypted: rep.Encrypted}
 	if !rep.OK && rep.FirstBadSeq != 0 {
 		s := rep.FirstBadSeq
 		r.FirstBadSeq = &s

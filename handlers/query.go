@@ -418,6 +418,9 @@ func (h *httpHandler) customer(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := h.queries().Customer(r.Context(), r.PathValue("id"), asOf)
 	if err != nil {
+		if errors.Is(err, projections.ErrNotFound) && h.erasedAnswer(w, r, r.PathValue("id")) {
+			return
+		}
 		h.readError(w, err)
 		return
 	}

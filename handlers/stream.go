@@ -49,6 +49,9 @@ type StreamOptions struct {
 	MaxAckPending int
 }
 
+// StreamDefaults is o with every zero field given its default.
+func StreamDefaults(o StreamOptions) StreamOptions { return o.withDefaults() }
+
 func (o StreamOptions) withDefaults() StreamOptions {
 	o.Stream = cmp.Or(o.Stream, DefaultStream)
 	o.SubjectPrefix = cmp.Or(o.SubjectPrefix, DefaultSubjectPrefix)

@@ -66,7 +66,7 @@ func OpenDataDir(dataDir string, o DataDirOptions) (*Store, error) {
 			if err := os.WriteFile(local, []byte(text+"\n"), 0o600); err != nil {
 				return nil, fmt.Errorf("keys: %w", err)
 			}
-			log.Warn("generated a master key inside the data dir; keep it elsewhere for production (--master-key-file), and back it up: without it the data cannot be read", "file", local)
+			log.Info("generated a master key inside the data dir; keep it elsewhere for production (--master-key-file), and back it up: without it the data cannot be read", "file", local)
 			file = local
 		}
 	}

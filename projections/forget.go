@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections/customer"
 )
 
@@ -111,3 +112,6 @@ func (v *Views) Forget(ctx context.Context, id string) (bool, error) {
 	}
 	return e != nil, nil
 }
+
+// Log is the event log the views follow.
+func (v *Views) Log() *eventstore.Store { return v.log }

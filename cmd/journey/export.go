@@ -55,7 +55,8 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 		Example: `  journey export --what events --format jsonl > log.jsonl
   journey export --what customers --format csv --as-of 1997-09-30 > customers.csv
   journey export --what events --server http://127.0.0.1:8080 > log.jsonl
-  journey export --what access --customer cust-42 --since 2026-01-01 --server http://127.0.0.1:8080`,
+  journey export --what access --customer cust-42 --since 2026-01-01 --server http://127.0.0.1:8080
+  journey export --customer cust-42 > cust-42.json    (subject access: everything held about them)`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "jsonl" && format != "csv" && format != "parquet" {
@@ -75,8 +76,12 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 				w = f
 			}
 			bw := bufio.NewWriterSize(w, 256<<10)
+			if !cmd.Flags().Changed("what") && cmd.Flags().Changed("customer") {
+				// Everything held about one person (subject access): privacy.go.
+				return a.exportSubject(cmd.Context(), bw, access.customer, server)
+			}
 			if what != "access" && access.set(cmd) {
-				return usageErrorf("--customer, --since and --until go with --what access")
+				return usageErrorf("--customer, --since and --until go with --what access (or --customer alone: everything held about that customer)")
 			}
 			start := a.now()
 			var n uint64
@@ -151,7 +156,7 @@ func (a *app) exportEvents(ctx context.Context, w io.Writer, format, server stri
 				return cw.Write(eventCSVRow(&rec, l.Hash))
 			})
 		}
-		store, err := cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
+		store, err := a.openLog(false, a.readStoreOptions())
 		if err != nil {
 			return err
 		}

@@ -95,6 +95,25 @@ func (a *app) printHistory(customer string, recs []eventstore.Record, asOf time.
 			break
 		}
 		n++
+		if r.Erased {
+			// A forgotten customer: their records stay in the chain, unreadable.
+			raw := r.Raw
+			if r.Type != eventstore.KindCustomerErased {
+				raw = []byte(`{"erased":true}`)
+			}
+			if a.jsonOut {
+				if err := a.printJSON(historyLine{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(), Event: jsontext.Value(raw)}); err != nil {
+					return err
+				}
+				continue
+			}
+			if r.Type == eventstore.KindCustomerErased {
+				a.printf("%s  seq %-8d v%-4d %-19s %s\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version, r.Type, raw)
+			} else {
+				a.printf("%s  seq %-8d v%-4d (erased: its key was destroyed)\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version)
+			}
+			continue
+		}
 		if a.jsonOut {
 			if err := a.printJSON(historyLine{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(), Event: jsontext.Value(r.Raw)}); err != nil {
 				return err

@@ -123,7 +123,7 @@ func (a *app) runVerify(ctx context.Context) (err error) {
 	// damaged, so that the walk names the damage.
 	so := a.readStoreOptions()
 	so.AllowDamaged = true
-	store, oerr := a.openLog(false, so)
+	store, oerr := cli.OpenLogKeys(a.dataDir(), false, so, cli.NoKeys) // the chain needs no keys
 	if oerr != nil {
 		var inUse *cli.InUseError
 		var noData *cli.NoDataError
@@ -164,7 +164,11 @@ func (a *app) verifyReport(res verifyResult) error {
 			return err
 		}
 	} else if res.OK {
-		a.printf("ok: %d events, head %s, verified %s\n", res.Events, res.Head, res.timing)
+		enc := ""
+		if res.Encrypted {
+			enc = " (encrypted; verified without keys)"
+		}
+		a.printf("ok: %d events%s, head %s, verified %s\n", res.Events, enc, res.Head, res.timing)
 	} else if res.FirstBadSeq != nil {
 		a.printf("FAILED at sequence %d: %s (%d events verified before it)\n", *res.FirstBadSeq, res.Reason, res.Events)
 	} else {

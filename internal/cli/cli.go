@@ -129,6 +129,10 @@ func OpenLog(dataDir string, create bool, opts *eventstore.Options) (*eventstore
 	return OpenLogKeys(dataDir, create, opts, "")
 }
 
+// NoKeys as OpenLogKeys' masterKeyFile opens the log without its keys:
+// the chain verifies, the events of an encrypted log do not read.
+const NoKeys = "\x00no keys"
+
 // OpenLogKeys is OpenLog with the data dir's master key in masterKeyFile
 // ("": $JOURNEY_MASTER_KEY, then <data>/keys/master.key). A new data dir
 // is encrypted (keystore.OpenDataDir); a plaintext one stays so.
@@ -148,7 +152,7 @@ func OpenLogKeys(dataDir string, create bool, opts *eventstore.Options, masterKe
 	if opts != nil {
 		o = *opts
 	}
-	if o.Sealer == nil {
+	if o.Sealer == nil && masterKeyFile != NoKeys {
 		ks, err := keystore.OpenDataDir(dataDir, keystore.DataDirOptions{MasterKeyFile: masterKeyFile,
 			Create: create, ReadOnly: o.ReadOnly, Logger: o.Logger})
 		if err != nil {

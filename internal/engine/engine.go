@@ -232,6 +232,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("engine: jetstream: %w", err)
 	}
+	streamOpts := handlers.StreamDefaults(cfg.Stream)
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	cons, err := handlers.Provision(pctx, js, cfg.Stream)
 	cancel()
@@ -414,7 +415,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			Auth:           authz,
 			Checkpoints:    keeper,
 			AccessLog:      access,
-			Store:          store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
+			Privacy: &handlers.Privacy{Store: store, Views: views, AccessLog: access, JetStream: js,
+				Stream: streamOpts.Stream, SubjectPrefix: streamOpts.SubjectPrefix},
+			Store: store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
 		})
 		ui := web.New(web.Options{Store: store, Views: views, Auth: authz, Checkpoints: keeper, Logger: log.With("component", "web")})
 		httpSrv, serveHTTP, err = cfg.Transport.httpServer(web.Mount(api, ui), ln, log.With("component", "http")) // the web page under /ui/

@@ -1,0 +1,204 @@
+// Package privacy answers a data subject: it forgets a customer
+// (GDPR art. 17, PIPL art. 47) by crypto-shredding, across every store of
+// the engine, and gathers everything held about one (art. 15).
+//
+// Forget, in order: the log destroys the customer's key and appends an
+// erasure record (eventstore.Store.Forget: from then on nothing of theirs
+// decrypts, and the chain still verifies), deletes their quarantine
+// entries; the views delete their rows (projections.Views.Forget); the
+// JetStream stream's messages on their subject are purged. Each step is
+// idempotent, so a Forget cut short (a crash) is completed by running it
+// again.
+package privacy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/journey-cdp/journey/accesslog"
+	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/customer"
+)
+
+// Engine is what a Forget or a subject-access export reaches. Store is
+// required; the others are skipped when nil.
+type Engine struct {
+	Store     *eventstore.Store
+	Views     *projections.Views
+	AccessLog *accesslog.Log
+	// JetStream and Stream name the stream whose messages on
+	// SubjectPrefix.<customer> are purged on Forget.
+	JetStream     jetstream.JetStream
+	Stream        string
+	SubjectPrefix string
+}
+
+// Report says what Forget did.
+type Report struct {
+	Customer string `json:"customer"`
+	eventstore.ForgetReport
+	Views          bool   `json:"views"`                     // the views had a state for them
+	StreamPurged   uint64 `json:"stream_purged"`             // stream messages purged
+	StreamSkipped  string `json:"stream_skipped,omitempty"`  // why the stream was not purged
+	AccessLogAfter string `json:"access_log_note,omitempty"` // what the access log keeps
+}
+
+// Forget erases customer from every store of e (see the package doc).
+func (e Engine) Forget(ctx context.Context, customerID, reason string) (Report, error) {
+	if e.Store == nil {
+		return Report{}, errors.New("privacy: no log")
+	}
+	rep := Report{Customer: customerID}
+	fr, err := e.Store.Forget(ctx, customerID, reason)
+	rep.ForgetReport = fr
+	if err != nil {
+		return rep, err
+	}
+	if e.Views != nil {
+		if rep.Views, err = e.Views.Forget(ctx, customerID); err != nil {
+			return rep, fmt.Errorf("views: %w", err)
+		}
+	}
+	if e.JetStream != nil {
+		subj := e.SubjectPrefix + "." + customerID
+		pr, err := purge(ctx, e.JetStream, e.Stream, subj)
+		if err != nil {
+			return rep, fmt.Errorf("stream: purge %s: %w", subj, err)
+		}
+		rep.StreamPurged = pr
+	} else {
+		rep.StreamSkipped = "not connected to the stream: its messages of this customer stay until the stream's max age"
+	}
+	if e.AccessLog != nil {
+		rep.AccessLogAfter = "the access log keeps who read this customer's data and when (an audit trail, never the data); it ages out with its retention"
+	}
+	return rep, nil
+}
+
+func purge(ctx context.Context, js jetstream.JetStream, name, subj string) (uint64, error) {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	before, err := st.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	if ss, ok := before.State.Subjects[subj]; ok {
+		n = ss
+	}
+	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Export is everything journey holds about one customer, for a
+// subject-access request.
+type Export struct {
+	Customer    string                  `json:"customer"`
+	ExportedAt  time.Time               `json:"exported_at"`
+	Erased      *eventstore.ErasureNote `json:"erased,omitempty"`
+	Answer      *customer.Answer        `json:"answer,omitempty"`
+	Events      []ExportedEvent         `json:"events"`
+	Quarantine  []QuarantineEntry       `json:"quarantine"`
+	AccessLog   []accesslog.Entry       `json:"access_log"`
+	NotIncluded []string                `json:"not_included,omitempty"`
+}
+
+// ExportedEvent is one event as received, with its record.
+type ExportedEvent struct {
+	Seq        uint64          `json:"seq"`
+	Version    uint64          `json:"version"`
+	RecordedAt time.Time       `json:"recorded_at"`
+	Erased     bool            `json:"erased,omitempty"`
+	Event      json.RawMessage `json:"event,omitempty"`
+}
+
+// QuarantineEntry is a quarantine entry of the customer.
+type QuarantineEntry struct {
+	Seq        uint64          `json:"seq"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Code       string          `json:"code"`
+	Field      string          `json:"field,omitempty"`
+	Reason     string          `json:"reason"`
+	Raw        json.RawMessage `json:"raw,omitempty"`
+	RawText    string          `json:"raw_text,omitempty"` // when the raw bytes are not JSON
+}
+
+// SubjectAccess gathers everything e holds about customerID: the events
+// decrypted, the current answer, its actions (in the answer), quarantine
+// entries naming them, and the access-log entries of reads of their data.
+func (e Engine) SubjectAccess(ctx context.Context, customerID string, now time.Time) (*Export, error) {
+	if e.Store == nil {
+		return nil, errors.New("privacy: no log")
+	}
+	x := &Export{Customer: customerID, ExportedAt: now.UTC(), Events: []ExportedEvent{}, Quarantine: []QuarantineEntry{}, AccessLog: []accesslog.Entry{}}
+	recs, err := e.Store.CustomerEvents(ctx, customerID, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Type == eventstore.KindCustomerErased {
+			var n eventstore.ErasureNote
+			if json.Unmarshal(r.Raw, &n) == nil {
+				x.Erased = &n
+			}
+			continue
+		}
+		ee := ExportedEvent{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt, Erased: r.Erased}
+		if !r.Erased {
+			ee.Event = json.RawMessage(r.Raw)
+		}
+		x.Events = append(x.Events, ee)
+	}
+	if e.Views != nil && x.Erased == nil {
+		a, err := e.Views.Customer(ctx, customerID, time.Time{})
+		switch {
+		case err == nil:
+			x.Answer = a
+		case !errors.Is(err, projections.ErrNotFound):
+			return nil, err
+		}
+	}
+	err = e.Store.QuarantineScan(ctx, func(q *eventstore.QuarantineEntry) error {
+		var head struct {
+			Subject string `json:"subject"`
+		}
+		if json.Unmarshal(q.Raw, &head) != nil || head.Subject != customerID {
+			return nil
+		}
+		qe := QuarantineEntry{Seq: q.Seq, ReceivedAt: q.ReceivedAt, Code: string(q.Code), Field: q.Field, Reason: q.Reason}
+		if json.Valid(q.Raw) {
+			qe.Raw = json.RawMessage(q.Raw)
+		} else {
+			qe.RawText = string(q.Raw)
+		}
+		x.Quarantine = append(x.Quarantine, qe)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if e.AccessLog != nil {
+		if err := e.AccessLog.Export(ctx, accesslog.Filter{Customer: customerID}, func(en accesslog.Entry) error {
+			x.AccessLog = append(x.AccessLog, en)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	} else {
+		x.NotIncluded = append(x.NotIncluded, "access log: not kept here (access control off) or not reachable offline")
+	}
+	x.NotIncluded = append(x.NotIncluded,
+		"the JetStream stream may still hold their messages until its max age",
+		"backups and exports already handed out are outside the engine")
+	return x, nil
+}
