@@ -224,7 +224,7 @@ func (v *Views) CustomerList(ctx context.Context, q ListQuery) (*ListPage, error
 }
 
 // Overview is the population at a glance (the web dashboard): counts by
-// stage and churn status, and the 5×5 RFM grid.
+// stage and churn status, the 5×5 RFM grid and NPS.
 type Overview struct {
 	AsOf      time.Time      `json:"as_of"`
 	Customers int            `json:"customers"`
@@ -234,15 +234,20 @@ type Overview struct {
 	Grid [5][5]int `json:"rfm_grid"`
 	// NoRFM counts the customers without an RFM score (no purchase).
 	NoRFM int `json:"no_rfm"`
+	// NPS is the population NPS (overall, by store, by month), as NPSResult.
+	NPS customer.NPSResult `json:"nps"`
 }
 
 // Overview counts the population at asOf (zero: now) in one pass over the
-// states.
+// states (and, now, the cached RFM quintiles; as of an instant, the
+// population's as withPopulation).
 func (v *Views) Overview(ctx context.Context, asOf time.Time) (*Overview, error) {
 	o := &Overview{Stages: map[string]int{}, Churn: map[string]int{}}
+	var agg customer.NPSAggregator
 	err := v.withAnswers(ctx, asOf, true, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
-		o.AsOf = at
+		o.AsOf, agg.AsOf = at, at
 		return forEachState(ctx, r, func(_ string, e *entry) error {
+			agg.Add(e.st)
 			cu := v.derive(e.st, at, pop)
 			o.Customers++
 			o.Stages[cu.Stage]++
@@ -258,5 +263,6 @@ func (v *Views) Overview(ctx context.Context, asOf time.Time) (*Overview, error)
 	if err != nil {
 		return nil, err
 	}
+	o.NPS = agg.Result()
 	return o, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -144,16 +145,17 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, s *session) {
 
 // customerData is the customer page.
 type customerData struct {
-	A           *customer.Answer
-	ChurnReason string
-	Revenue     []moneyLine
-	Refunds     []moneyLine
-	Timeline    []entry
-	Truncated   bool // more events than MaxTimeline
-	Traits      []kv
-	Open        []customer.Complaint
-	AsOfValue   string // for the date input
-	SatChart    chart
+	A            *customer.Answer
+	ChurnReason  string
+	Revenue      []moneyLine
+	Refunds      []moneyLine
+	Timeline     []entry
+	TimelineHTML template.HTML // renderTimeline(Timeline)
+	Truncated    bool          // more events than MaxTimeline
+	Traits       []kv
+	Open         []customer.Complaint
+	AsOfValue    string // for the date input
+	SatChart     chart
 }
 
 type kv struct{ K, V string }
@@ -207,6 +209,7 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request, s *session) {
 		d.AsOfValue = asOf.Format(time.DateOnly)
 	}
 	d.SatChart = scoreChart(a.State.Signals)
+	d.TimelineHTML = renderTimeline(tl)
 	v.Data = d
 	if u.o.Auth != nil && u.o.Auth.OnCustomerRead != nil && !s.open {
 		u.o.Auth.OnCustomerRead(s.p, id, "GET /ui/customers/{id}")
@@ -313,12 +316,6 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 		u.fail(w, r, s, status, msg)
 		return
 	}
-	nps, err := u.o.Views.NPSResult(r.Context(), asOf)
-	if err != nil {
-		status, msg := readError(err)
-		u.fail(w, r, s, status, msg)
-		return
-	}
 	asOfQ := ""
 	if v.AsOf != "" {
 		asOfQ = "&as_of=" + url.QueryEscape(v.AsOf)
@@ -339,7 +336,7 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	d.Funnel = barChart("Customers by stage", funnel)
 	d.ChurnBars = barChart("Customers by churn status", churn)
-	d.NPS = npsChart(nps)
+	d.NPS = npsChart(o.NPS)
 	most := 1
 	for _, row := range o.Grid {
 		for _, n := range row {
