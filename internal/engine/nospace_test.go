@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/bench"
 	"github.com/journey-cdp/journey/internal/engine"
@@ -99,7 +98,7 @@ publishing:
 	if err := <-done2; err != nil {
 		t.Fatalf("engine stop: %v", err)
 	}
-	store, err := eventstore.Open(filepath.Join(data, "log"), &eventstore.Options{ReadOnly: true})
+	store, err := openDataLog(t, data, true)
 	if err != nil {
 		t.Fatal(err)
 	}
