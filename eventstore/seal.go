@@ -28,7 +28,7 @@ type Sealer interface {
 	Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte, error)
 	// Open appends the plaintext of sealed to dst; the same Erased()
 	// error once the pseudonym's key was destroyed.
-	Open(dst []byte, pseudonym string, ad, sealed []byte) ([]byte, error)
+	Open(dst []byte, pseudonym []byte, ad, sealed []byte) ([]byte, error)
 	// Sync makes the keys created so far durable; the store calls it
 	// before committing the events sealed under them.
 	Sync() error
@@ -157,7 +157,7 @@ func (s *Store) unseal(v *recordView, buf *[]byte) error {
 	}
 	ad := sealAD((*buf)[:0], v.typ, v.customer, v.id, v.eventSec, v.eventNsec)
 	n := len(ad)
-	out, err := s.sealer.Open(ad, string(v.customer), ad, v.raw)
+	out, err := s.sealer.Open(ad, v.customer, ad, v.raw)
 	*buf = out
 	if err != nil {
 		if isErased(err) {

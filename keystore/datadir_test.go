@@ -37,7 +37,7 @@ func TestOpenDataDir(t *testing.T) {
 	if err != nil || ks == nil {
 		t.Fatalf("reopen: %v %v", ks, err)
 	}
-	if pt, err := ks.Open(nil, p, nil, sealed); err != nil || string(pt) != "hello" {
+	if pt, err := ks.Open(nil, []byte(p), nil, sealed); err != nil || string(pt) != "hello" {
 		t.Fatalf("open after reopen: %q %v", pt, err)
 	}
 	ks.Close()

@@ -53,6 +53,7 @@ var (
 	prefixDEK    = []byte("k/")
 	prefixTomb   = []byte("t/")
 	checkValue   = []byte("journey keystore v1")
+	keyTurnover  = []byte("m/turnover") // written by Destroy only to turn the files over
 )
 
 // dekLen is a data key: 32 bytes of AES-256 key, 32 bytes of the key that
@@ -92,7 +93,8 @@ type Store struct {
 // dataKey is one customer's unwrapped key.
 type dataKey struct {
 	aead  cipher.AEAD
-	nonce []byte // HMAC key deriving the nonce from the sealed content
+	nonce []byte    // HMAC key deriving the nonce from the sealed content
+	macs  sync.Pool // of hash.Hash: HMAC-SHA-256 under nonce
 }
 
 // Open opens (creating when missing) the key store in dir, its keys
@@ -112,11 +114,10 @@ func Open(dir string, w Wrapper, o *Options) (*Store, error) {
 	if opts.CacheKeys <= 0 {
 		opts.CacheKeys = 65536
 	}
-	// No WAL: a WAL outlives the keys it logged (Pebble keeps obsolete
-	// WALs for reuse), so writes are made durable by flushing the memtable
-	// instead (Sync), and a destroyed key is compacted out of the sstables.
+	// A WAL reused keeps its old tail: freshwal removes it instead; Destroy
+	// turns the WALs over so the one that logged a destroyed key is gone.
 	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: opts.ReadOnly, Logger: quietLogger{},
-		FS: freshwal.FS(vfs.Default), DisableWAL: true})
+		FS: freshwal.FS(vfs.Default), MemTableStopWritesThreshold: 2})
 	if err != nil {
 		return nil, fmt.Errorf("key store %s: %w", dir, err)
 	}
@@ -153,10 +154,7 @@ func (s *Store) init() error {
 		b := s.db.NewBatch()
 		_ = b.Set(keyPseudonym, ws, nil)
 		_ = b.Set(keyCheck, wc, nil)
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return fmt.Errorf("key store: %w", err)
-		}
-		if err := s.db.Flush(); err != nil {
+		if err := b.Commit(pebble.Sync); err != nil {
 			return fmt.Errorf("key store: %w", err)
 		}
 		s.secret = secret
@@ -266,6 +264,7 @@ func (s *Store) key(pseudonym string, create bool) (*dataKey, error) {
 		return nil, err
 	}
 	k = &dataKey{aead: aead, nonce: dek[32:]}
+	k.macs.New = func() any { return hmac.New(sha256.New, k.nonce) }
 	if len(s.cache) >= s.o.CacheKeys {
 		clear(s.cache)
 	}
@@ -273,9 +272,8 @@ func (s *Store) key(pseudonym string, create bool) (*dataKey, error) {
 	return k, nil
 }
 
-// Sync makes the data keys created so far durable (a flush of the
-// memtable to an sstable; nothing to do when none was created since the
-// last Sync).
+// Sync makes the data keys created so far durable (one fsync of the
+// store's WAL; nothing to do when none was created since the last Sync).
 // The log calls it before committing events sealed under new keys, so an
 // acknowledged event's key is never lost.
 func (s *Store) Sync() error {
@@ -286,7 +284,7 @@ func (s *Store) Sync() error {
 	if !dirty {
 		return nil
 	}
-	if err := s.db.Flush(); err != nil {
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		s.mu.Lock()
 		s.dirty = true
 		s.mu.Unlock()
@@ -312,11 +310,13 @@ func (s *Store) Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte
 	if err != nil {
 		return dst, err
 	}
-	m := hmac.New(sha256.New, k.nonce)
+	m := k.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write(ad)
 	m.Write(plaintext)
 	var sum [sha256.Size]byte
 	nonce := m.Sum(sum[:0])[:12]
+	k.macs.Put(m)
 	dst = append(dst, sealedFormat)
 	dst = append(dst, nonce...)
 	return k.aead.Seal(dst, nonce, plaintext, ad), nil
@@ -325,11 +325,17 @@ func (s *Store) Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte
 // Open appends to dst the plaintext of sealed. ErrErased when the
 // pseudonym's data key was destroyed, ErrTampered when the bytes fail
 // authentication.
-func (s *Store) Open(dst []byte, pseudonym string, ad, sealed []byte) ([]byte, error) {
+func (s *Store) Open(dst []byte, pseudonym []byte, ad, sealed []byte) ([]byte, error) {
 	if len(sealed) < Overhead || sealed[0] != sealedFormat {
 		return dst, ErrTampered
 	}
-	k, err := s.key(pseudonym, false)
+	s.mu.RLock()
+	k := s.cache[string(pseudonym)]
+	s.mu.RUnlock()
+	var err error
+	if k == nil {
+		k, err = s.key(string(pseudonym), false)
+	}
 	if err != nil {
 		return dst, err
 	}
@@ -383,7 +389,7 @@ func (s *Store) Destroy(pseudonym, reason string) (Tombstone, error) {
 	b := s.db.NewBatch()
 	_ = b.Delete(append(bytes.Clone(prefixDEK), pseudonym...), nil)
 	_ = b.Set(append(bytes.Clone(prefixTomb), pseudonym...), tv, nil)
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := b.Commit(pebble.Sync); err != nil {
 		return Tombstone{}, fmt.Errorf("key store: %w", err)
 	}
 	s.evict(pseudonym)
@@ -412,6 +418,17 @@ func (s *Store) purgeKey(pseudonym string) error {
 	k := append(bytes.Clone(prefixDEK), pseudonym...)
 	if err := s.db.Compact(context.Background(), k, keyspace.PrefixEnd(k), true); err != nil {
 		return fmt.Errorf("key store: compact: %w", err)
+	}
+	// Pebble keeps up to MemTableStopWritesThreshold+1 obsolete WALs for
+	// reuse; each flush of a write starts the next WAL in the oldest one
+	// (which freshwal removes first): turn them all over.
+	for i := range 4 {
+		if err := s.db.Set(keyTurnover, []byte{byte(i)}, pebble.NoSync); err != nil {
+			return fmt.Errorf("key store: %w", err)
+		}
+		if err := s.db.Flush(); err != nil {
+			return fmt.Errorf("key store: flush: %w", err)
+		}
 	}
 	return nil
 }

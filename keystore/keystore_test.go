@@ -57,18 +57,18 @@ func TestSealOpenDestroy(t *testing.T) {
 	if bytes.Equal(other[1:13], sealed[1:13]) {
 		t.Fatal("two different plaintexts share a nonce")
 	}
-	got, err := s.Open(nil, p, ad, sealed)
+	got, err := s.Open(nil, []byte(p), ad, sealed)
 	if err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("open: %q %v", got, err)
 	}
 	for i := range sealed {
 		bad := bytes.Clone(sealed)
 		bad[i] ^= 1
-		if _, err := s.Open(nil, p, ad, bad); !errors.Is(err, keystore.ErrTampered) {
+		if _, err := s.Open(nil, []byte(p), ad, bad); !errors.Is(err, keystore.ErrTampered) {
 			t.Fatalf("byte %d flipped: %v, want ErrTampered", i, err)
 		}
 	}
-	if _, err := s.Open(nil, p, []byte("other ad"), sealed); !errors.Is(err, keystore.ErrTampered) {
+	if _, err := s.Open(nil, []byte(p), []byte("other ad"), sealed); !errors.Is(err, keystore.ErrTampered) {
 		t.Fatalf("other associated data: %v", err)
 	}
 	if err := s.Sync(); err != nil {
@@ -83,14 +83,14 @@ func TestSealOpenDestroy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Open(nil, p, ad, sealed); err != nil || !bytes.Equal(got, msg) {
+	if got, err := s.Open(nil, []byte(p), ad, sealed); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("after reopen: %q %v", got, err)
 	}
 	tomb, err := s.Destroy(p, "art. 17 request #42")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Open(nil, p, ad, sealed); !errors.Is(err, keystore.ErrErased) {
+	if _, err := s.Open(nil, []byte(p), ad, sealed); !errors.Is(err, keystore.ErrErased) {
 		t.Fatalf("after Destroy: %v, want ErrErased", err)
 	}
 	if _, err := s.Seal(nil, p, ad, msg); !errors.Is(err, keystore.ErrErased) {
@@ -107,7 +107,7 @@ func TestSealOpenDestroy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.Open(nil, p, ad, sealed); !errors.Is(err, keystore.ErrErased) {
+	if _, err := s.Open(nil, []byte(p), ad, sealed); !errors.Is(err, keystore.ErrErased) {
 		t.Fatalf("reopened after Destroy: %v, want ErrErased", err)
 	}
 }
