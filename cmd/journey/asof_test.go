@@ -66,7 +66,7 @@ func TestCustomerAsOfSameEverywhere(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	natsURL, httpURL, done, serveErr := startServe(t, ctx, dir)
+	natsURL, httpURL, done, serveErr := startServe(t, ctx, dir, "--reactions=false") // the offline CLI has no actions: compare without reactions
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
