@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
@@ -38,6 +40,7 @@ type site struct {
 	store  *eventstore.Store
 	views  *projections.Views
 	reads  []string // access log: OnCustomerRead calls
+	reg    *prometheus.Registry
 }
 
 var t0 = time.Date(2025, 1, 6, 10, 0, 0, 0, time.UTC)
@@ -108,7 +111,8 @@ func newSite(t testing.TB, withAuth bool) *site {
 				t.Fatal(err)
 			}
 		}
-		if authz, err = auth.NewAuthorizer(tk, nil); err != nil {
+		s.reg = prometheus.NewRegistry()
+		if authz, err = auth.NewAuthorizer(tk, s.reg); err != nil {
 			t.Fatal(err)
 		}
 		authz.OnCustomerRead = func(p auth.Principal, customer, route string) {

@@ -145,9 +145,10 @@ func (u *UI) page(fn pageFunc, needs ...auth.Role) http.HandlerFunc {
 			http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
-		route := r.Method + " " + r.Pattern
+		route := r.Pattern // "GET /ui/dashboard"
 		p, ref := u.o.Auth.Check(route, []string{"Bearer " + c.Value}, needs...)
 		if ref != nil {
+			u.o.Auth.CountHTTP(route, ref)
 			if ref.Status == http.StatusUnauthorized {
 				clearCookie(w, r)
 				u.render(w, r, http.StatusUnauthorized, "login", &view{Title: "Log in", Message: ref.Message, Next: r.URL.RequestURI()})
@@ -222,6 +223,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	}
 	_, ref := u.o.Auth.Check("POST /ui/login", []string{"Bearer " + tok}, auth.Roles...)
 	if ref != nil {
+		u.o.Auth.CountHTTP("POST /ui/login", ref)
 		u.render(w, r, http.StatusUnauthorized, "login", &view{Title: "Log in", Message: ref.Message, Next: next})
 		return
 	}

@@ -50,6 +50,12 @@ func TestPagesRefuseWithoutRole(t *testing.T) {
 			}
 		}
 	}
+	// Each refusal is counted by route and reason, as the API's are.
+	for _, lv := range [][2]string{{"GET /ui/dashboard", "forbidden"}, {"GET /ui/audit", "forbidden"}} {
+		if refused(t, s, lv[0], lv[1]) == 0 {
+			t.Errorf("journey_http_refusals_total{route=%q,reason=%q} is 0", lv[0], lv[1])
+		}
+	}
 	// The quarantine retry: admin only, and only with the page's CSRF token.
 	for _, role := range []auth.Role{auth.Auditor, auth.Admin} {
 		c := s.client(t)
@@ -63,6 +69,30 @@ func TestPagesRefuseWithoutRole(t *testing.T) {
 			t.Errorf("retry as %s without CSRF: %d, want 403", role, resp.StatusCode)
 		}
 	}
+}
+
+// refused is journey_http_refusals_total{route,reason} on the site's registry.
+func refused(t *testing.T, s *site, route, reason string) float64 {
+	t.Helper()
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "journey_http_refusals_total" {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if (l.GetName() == "route" && l.GetValue() != route) || (l.GetName() == "reason" && l.GetValue() != reason) {
+					continue next
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([0-9a-f]+)"`)
