@@ -391,6 +391,14 @@ func (w *writer) commit(b *pebble.Batch, inf *inflight) {
 		}
 		w.complete = false
 	}
+	if inf.batch != nil && s.sealer != nil {
+		// The keys of the batch's new customers are made durable before
+		// the batch is handed on (an acknowledged event's key is never
+		// lost); this fsync overlaps the syncer's of the batch before.
+		if err := s.sealer.Sync(); err != nil {
+			inf.err, inf.batch = s.fail(err), nil
+		}
+	}
 	s.syncCh <- inf
 }
 
@@ -412,13 +420,6 @@ func (s *Store) syncLoop() {
 	for inf := range s.syncCh {
 		if inf.err != nil && broken == nil {
 			broken = inf.err
-		}
-		if inf.batch != nil && broken == nil && s.sealer != nil {
-			// The keys of the batch's new customers first: an
-			// acknowledged event's key is never lost.
-			if err := s.sealer.Sync(); err != nil {
-				broken = s.fail(err)
-			}
 		}
 		if inf.batch != nil && broken == nil {
 			if err := s.apply(inf.batch); err != nil {
