@@ -19,6 +19,7 @@
 //	"x/" sha256(code|field|raw)(32)       qseq(8, be)     quarantine dedupe
 //	"m/qseq"                              highest quarantine seq ever used
 //	"p/" source name                      seq(8, be)      source position
+//	"m/sealed"                            1               the log is sealed (seal.go)
 //
 // Customer ids contain no 0x00 byte, so "c/" customer 0x00 is a prefix that
 // holds exactly one customer's versions in order.
@@ -47,6 +48,15 @@
 // and their index entries deleted) is a valid shorter chain. Auditors who
 // need that guarantee keep the head hash that Verify reports (or Head)
 // outside the log and compare it later.
+//
+// A sealed log (Options.Sealer, seal.go) stores records of format 2: the
+// customer field is the customer's pseudonym (also in the c/ keys), and
+// the raw bytes are the customer's own Sealer output of (uvarint-length
+// customer id | event bytes), authenticated with the header's kind,
+// pseudonym, id and event time. The hash covers these stored bytes, so
+// Verify needs no keys. Forget appends a record of format 3 (plain, the
+// pseudonym as customer, an ErasureNote as raw) after destroying the
+// customer's key; their format-2 records then read as Erased.
 //
 // A source position ("p/", see AppendAt) is the sequence of the last
 // message of an external ordered source (the ingester's JetStream stream)
