@@ -333,3 +333,41 @@ func TestForget(t *testing.T) {
 		t.Fatalf("bob: %d %v", v, err)
 	}
 }
+
+// TestForgetCutShort: a Forget that stopped right after destroying the key
+// (a crash) leaves a customer who no longer decrypts, and running Forget
+// again completes it (the erasure record, the quarantine).
+func TestForgetCutShort(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	ks := openKeys(t, filepath.Join(dir, "keys"))
+	defer ks.Close()
+	logDir := filepath.Join(dir, "log")
+	s, err := Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendOK(t, s, unchecked(mkEvent(t, "k1", "ida", t0, "1.00")), unchecked(mkEvent(t, "k2", "ida", t0.Add(time.Hour), "")))
+	// The first step of Forget, then the "crash".
+	if _, err := ks.Destroy(ks.Pseudonym("ida"), "first try"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	hist, err := s.CustomerEvents(ctx, "ida", 0, 0)
+	if err != nil || len(hist) != 2 || !hist[0].Erased || !hist[1].Erased {
+		t.Fatalf("after the cut-short forget: %+v %v, want both records erased", hist, err)
+	}
+	rep, err := s.Forget(ctx, "ida", "second try")
+	if err != nil || rep.Again || rep.Seq != 3 || rep.Reason != "first try" {
+		t.Fatalf("forget again: %+v %v, want the erasure record at 3 with the first reason", rep, err)
+	}
+	mustVerify(t, s)
+	if n, err := s.Erasure(ctx, "ida"); err != nil || n == nil || n.Reason != "first try" {
+		t.Fatalf("Erasure: %+v %v", n, err)
+	}
+}
