@@ -47,8 +47,8 @@ func TestExport(t *testing.T) {
 	if r := runCLI(t, nil, "export", "--data", dir, "--what", "orders"); r.code != 2 {
 		t.Errorf("export --what orders: exit %d, want 2", r.code)
 	}
-	if r := runCLI(t, nil, "export", "--data", dir, "--format", "parquet"); r.code != 2 {
-		t.Errorf("export --format parquet: exit %d, want 2", r.code)
+	if r := runCLI(t, nil, "export", "--data", dir, "--format", "xml"); r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), "--format") {
+		t.Errorf("export --format xml: exit %d (%v), want 2 with an error naming --format", r.code, r.err)
 	}
 	if r := runCLI(t, nil, "bench", "nosuch"); r.code != 2 {
 		t.Errorf("bench nosuch: exit %d, want 2", r.code)
