@@ -10,10 +10,10 @@ import (
 	"github.com/journey-cdp/journey/projections"
 )
 
-// customerList serves GET /v1/customers?prefix=&stage=&segment=&r=&fm=&limit=&after=&as_of=:
+// customerList serves GET /v1/customers?prefix=&trait=&stage=&segment=&r=&fm=&limit=&after=&as_of=:
 // a page of customers in id order (projections.ListPage). Readers and
-// analysts may list by id prefix (finding a customer); the population
-// filters (stage, segment, r, fm) need analyst.
+// analysts may search by id prefix or a profile trait (finding a
+// customer); the population filters (stage, segment, r, fm) need analyst.
 func (h *httpHandler) customerList(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q, err := ParseListQuery(v.Get)
@@ -53,11 +53,11 @@ func IsPopulationList(q projections.ListQuery) bool {
 	return q.Stage != "" || q.Segment != "" || q.R > 0 || q.FM > 0
 }
 
-// ParseListQuery reads a customer list's parameters (prefix, after,
+// ParseListQuery reads a customer list's parameters (prefix, trait, after,
 // limit, stage, segment, r, fm, as_of) from get; a bad one is an
 // invalid_field error naming it.
 func ParseListQuery(get func(string) string) (projections.ListQuery, error) {
-	q := projections.ListQuery{Prefix: get("prefix"), After: get("after"), Stage: get("stage"), Segment: get("segment")}
+	q := projections.ListQuery{Prefix: get("prefix"), After: get("after"), Stage: get("stage"), Segment: get("segment"), Trait: get("trait")}
 	var err error
 	if q.AsOf, err = parseAsOf(get("as_of")); err != nil {
 		return q, err

@@ -99,6 +99,10 @@ func TestCustomerList(t *testing.T) {
 	if len(page.Customers) != 0 {
 		t.Fatalf("prefix nobody: %+v", page)
 	}
+	get("/v1/customers?trait=email:nobody@example.com", "reader", 200)
+	if len(page.Customers) != 0 {
+		t.Fatalf("trait search: %+v", page)
+	}
 	get("/v1/customers?stage=prospect", "analyst", 200)
 	if len(page.Customers) != 3 || page.Customers[0].Stage != "prospect" {
 		t.Fatalf("stage prospect: %+v", page)
@@ -117,6 +121,7 @@ func TestCustomerList(t *testing.T) {
 		"/v1/customers?stage=gold":      "stage",
 		"/v1/customers?segment=nothing": "segment",
 		"/v1/customers?as_of=yesterday": "as_of",
+		"/v1/customers?trait=email":     "trait",
 	} {
 		code, _, b := r.do(t, "GET", path, "admin", nil)
 		if e := errorOf(t, b); code != http.StatusBadRequest || e.Field != field {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -32,6 +33,10 @@ type ListQuery struct {
 	Stage   string // a lifecycle stage (the same as Segment "stage:…")
 	// R and FM, 1..5 each (0: any), select one cell of the RFM grid.
 	R, FM int
+	// Trait is "key:value": the customers whose profile trait key is value
+	// (case-insensitive), e.g. "email:alice@example.com". No index keeps
+	// the traits: it is a pass over the states from Prefix.
+	Trait string
 }
 
 // ListEntry is one customer of a CustomerList page.
@@ -77,6 +82,11 @@ func (q *ListQuery) check() (by, value string, err error) {
 	}
 	if q.Stage != "" && !slices.Contains(customer.Stages(), q.Stage) {
 		return "", "", listErr("stage", fmt.Sprintf("%q is not a stage; want one of %v", q.Stage, customer.Stages()))
+	}
+	if q.Trait != "" {
+		if k, _, ok := cutSegment(q.Trait); !ok || k == "" {
+			return "", "", listErr("trait", fmt.Sprintf("%q is not key:value, e.g. email:alice@example.com", q.Trait))
+		}
 	}
 	if q.Segment != "" {
 		var ok bool
@@ -168,6 +178,7 @@ func (v *Views) CustomerList(ctx context.Context, q ListQuery) (*ListPage, error
 		limit = DefaultListLimit
 	}
 	needRFM := by == ByRFM || q.R > 0 || q.FM > 0
+	traitKey, traitValue, _ := cutSegment(q.Trait)
 	page := &ListPage{Customers: []ListEntry{}}
 	err = v.withAnswers(ctx, q.AsOf, needRFM, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
 		page.AsOf = at
@@ -193,6 +204,9 @@ func (v *Views) CustomerList(ctx context.Context, q ListQuery) (*ListPage, error
 			e, err := decodeEntry(id, it.Value())
 			if err != nil {
 				return err
+			}
+			if q.Trait != "" && !strings.EqualFold(e.st.Traits[traitKey], traitValue) {
+				continue
 			}
 			cu := v.derive(e.st, at, pop)
 			if q.Stage != "" && cu.Stage != q.Stage {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,25 @@ func TestCustomerListAndOverview(t *testing.T) {
 		}
 		if len(p.Customers) != n || n == 0 {
 			t.Errorf("prefix %s: %d customers, want %d", prefix, len(p.Customers), n)
+		}
+		// A trait: the customers whose trait has that value, any case.
+		for _, c := range all {
+			for k, val := range c.State.Traits {
+				p, err := v.CustomerList(ctx, ListQuery{Trait: k + ":" + strings.ToUpper(val), Limit: MaxListLimit, AsOf: asOf})
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := 0
+				for _, o := range all {
+					if strings.EqualFold(o.State.Traits[k], val) {
+						want++
+					}
+				}
+				if len(p.Customers) != want || !slices.ContainsFunc(p.Customers, func(e ListEntry) bool { return e.Customer == c.State.Customer }) {
+					t.Errorf("trait %s:%s: %d listed, want %d with %s", k, val, len(p.Customers), want, c.State.Customer)
+				}
+				break
+			}
 		}
 		// Filters: stage, a segment, an RFM cell.
 		o, err := v.Overview(ctx, asOf)

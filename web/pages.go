@@ -67,19 +67,19 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, status int
 
 // searchData is the search and list page.
 type searchData struct {
-	Q, Stage, Segment string
-	R, FM             int
-	Exact             string // the id that matched exactly
-	Page              *projections.ListPage
-	NextURL           string
-	Population        bool // a population filter was asked
-	Analyst           bool
-	Stages            []string
+	Q, Trait, Stage, Segment string
+	R, FM                    int
+	Exact                    string // the id that matched exactly
+	Page                     *projections.ListPage
+	NextURL                  string
+	Population               bool // a population filter was asked
+	Analyst                  bool
+	Stages                   []string
 }
 
 func (u *UI) search(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
-	d := &searchData{Q: strings.TrimSpace(q.Get("q")), Stage: q.Get("stage"), Segment: q.Get("segment"),
+	d := &searchData{Q: strings.TrimSpace(q.Get("q")), Trait: strings.TrimSpace(q.Get("trait")), Stage: q.Get("stage"), Segment: q.Get("segment"),
 		Analyst: s.may(auth.Analyst), Stages: customer.Stages()}
 	v := &view{Title: "Find a customer", S: s, AsOf: q.Get("as_of"), Data: d}
 	asOf, err := parseAsOf(v.AsOf)
@@ -108,7 +108,10 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, s *session) {
 		u.render(w, r, http.StatusForbidden, "search", v)
 		return
 	}
-	if d.Q == "" && !d.Population {
+	if d.Trait == "" && strings.Contains(d.Q, "@") {
+		d.Q, d.Trait = "", "email:"+d.Q // an email address: the profile trait
+	}
+	if d.Q == "" && d.Trait == "" && !d.Population {
 		u.render(w, r, http.StatusOK, "search", v)
 		return
 	}
@@ -117,7 +120,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, s *session) {
 		u.render(w, r, http.StatusServiceUnavailable, "search", v)
 		return
 	}
-	lq := projections.ListQuery{Prefix: d.Q, After: q.Get("after"), Limit: 50, AsOf: asOf,
+	lq := projections.ListQuery{Prefix: d.Q, Trait: d.Trait, After: q.Get("after"), Limit: 50, AsOf: asOf,
 		Stage: d.Stage, Segment: d.Segment, R: d.R, FM: d.FM}
 	page, err := u.o.Views.CustomerList(r.Context(), lq)
 	if err != nil {

@@ -255,6 +255,12 @@ func TestCustomerPageContent(t *testing.T) {
 	if strings.Contains(then, "1500 JPY") || strings.Contains(then, "Complained") {
 		t.Error("the page as of 2025-01-07 shows later events")
 	}
+	// An email address finds its customer by the profile trait, any case.
+	_, _, found := get(t, c, s.srv.URL+"/ui/customers?q=Alice%40Example.com")
+	contains(t, "search by email", found, `href="/ui/customers/cust-alice"`, "with email:Alice@Example.com")
+	if strings.Contains(found, "cust-00") {
+		t.Error("search by email lists other customers")
+	}
 	_, _, referrer := get(t, c, s.srv.URL+"/ui/customers/cust-00")
 	contains(t, "referrer's page", referrer, `Referred a new customer: <a href="/ui/customers/cust-alice">cust-alice</a>`)
 }
