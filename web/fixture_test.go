@@ -164,3 +164,29 @@ func contains(t testing.TB, what, body string, wants ...string) {
 		}
 	}
 }
+
+// appendVisits appends n store visits of cust (store_id "visit number i"),
+// an hour apart, and lets the views catch up.
+func appendVisits(t testing.TB, s *site, cust string, n int) {
+	t.Helper()
+	var reqs []eventstore.Request
+	for i := range n {
+		at := t0.Add(time.Duration(i) * time.Hour)
+		raw, err := journey.NewEvent(fmt.Sprintf("busy-%d", i), "web/1", journey.KindVisit, cust, at,
+			map[string]any{"channel": "store", "store_id": fmt.Sprintf("visit number %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := journey.Decode(raw, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
+	}
+	if _, err := s.store.Append(context.Background(), reqs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.views.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -221,37 +221,39 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 // timeline reads the customer's events (time ≤ asOf when given), newest
-// first, at most MaxTimeline of them.
+// first: the last MaxTimeline of the log's order (a customer with more
+// keeps only those in memory), described and sorted by event time.
 func (u *UI) timeline(ctx context.Context, id string, asOf time.Time) ([]entry, bool, error) {
-	var out []entry
+	var keep []eventstore.Record
 	var after uint64
+	truncated := false
 	for {
 		recs, err := u.o.Store.CustomerEvents(ctx, id, after, 256)
 		if err != nil {
 			return nil, false, err
 		}
 		for i := range recs {
-			rec := &recs[i]
-			after = rec.Version
-			if !asOf.IsZero() && rec.EventTime.After(asOf) {
+			after = recs[i].Version
+			if !asOf.IsZero() && recs[i].EventTime.After(asOf) {
 				continue
 			}
-			out = append(out, describe(rec))
+			keep = append(keep, recs[i])
+		}
+		if len(keep) > 2*MaxTimeline {
+			keep, truncated = slices.Delete(keep, 0, len(keep)-MaxTimeline), true
 		}
 		if len(recs) < 256 {
 			break
 		}
 	}
-	slices.SortStableFunc(out, func(a, b entry) int {
-		if c := b.Time.Compare(a.Time); c != 0 {
-			return c
-		}
-		return int(int64(b.Seq) - int64(a.Seq))
-	})
-	truncated := len(out) > MaxTimeline
-	if truncated {
-		out = out[:MaxTimeline]
+	if len(keep) > MaxTimeline {
+		keep, truncated = keep[len(keep)-MaxTimeline:], true
 	}
+	out := make([]entry, len(keep))
+	for i := range keep {
+		out[len(keep)-1-i] = describe(&keep[i])
+	}
+	slices.SortStableFunc(out, func(a, b entry) int { return b.Time.Compare(a.Time) })
 	return out, truncated, nil
 }
 

@@ -264,3 +264,24 @@ func TestCustomerPageContent(t *testing.T) {
 	_, _, referrer := get(t, c, s.srv.URL+"/ui/customers/cust-00")
 	contains(t, "referrer's page", referrer, `Referred a new customer: <a href="/ui/customers/cust-alice">cust-alice</a>`)
 }
+
+// TestTimelineKeepsTheNewest: a customer with more events than
+// MaxTimeline shows the newest MaxTimeline, newest first, and says so.
+func TestTimelineKeepsTheNewest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("appends 2,100 events")
+	}
+	s := newSite(t, false)
+	appendVisits(t, s, "cust-busy", web.MaxTimeline+100)
+	_, _, body := get(t, s.client(t), s.srv.URL+"/ui/customers/cust-busy")
+	if n := strings.Count(body, `<li class="ev visit"`); n != web.MaxTimeline {
+		t.Errorf("the timeline shows %d events, want %d", n, web.MaxTimeline)
+	}
+	contains(t, "busy customer's page", body, "The newest events are shown", "visit number 2099", "visit number 100")
+	if strings.Contains(body, "visit number 99<") || strings.Contains(body, "visit number 99.") {
+		t.Error("the timeline shows an event older than the newest MaxTimeline")
+	}
+	if i, j := strings.Index(body, "visit number 2099"), strings.Index(body, "visit number 100"); i > j {
+		t.Error("the timeline is not newest first")
+	}
+}
