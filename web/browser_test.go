@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/journey-cdp/journey/auth"
 )
@@ -176,7 +177,16 @@ func TestBrowserJourney(t *testing.T) {
 		t.Errorf("after login the title is %q", title)
 	}
 	// Search by id prefix and open the customer.
-	do("search", chromedp.SendKeys(chromedp.ID("q"), "cust-al"), chromedp.Submit(chromedp.ID("q")),
+	// By keyboard: the search box has the focus, Tab goes on to its button,
+	// and Enter in the box searches.
+	if got := str(chromedp.Evaluate[string](`document.activeElement.id`)); got != "q" {
+		t.Errorf("the search page opens with the focus on %q, want the search box", got)
+	}
+	do("tab", chromedp.KeyEvent(kb.Tab))
+	if got := str(chromedp.Evaluate[string](`document.activeElement.textContent`)); got != "Search" {
+		t.Errorf("Tab from the search box focuses %q, want its button", got)
+	}
+	do("search", chromedp.SendKeys(chromedp.ID("q"), "cust-al"+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS("table.list")))
 	if got := text("table.list tbody"); !strings.Contains(got, "cust-alice") || strings.Contains(got, "cust-00") {
 		t.Errorf("results for cust-al: %q", got)
@@ -224,7 +234,8 @@ func TestBrowserJourney(t *testing.T) {
 	if want == 0 {
 		t.Fatalf("no heat-map cell has customers")
 	}
-	do("follow the cell", chromedp.Click(chromedp.CSS(fmt.Sprintf(`table.heat a[href=%q]`, href))), chromedp.WaitVisible(chromedp.ID("results")))
+	do("follow the cell by keyboard", chromedp.Focus(chromedp.CSS(fmt.Sprintf(`table.heat a[href=%q]`, href))), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.ID("results")))
 	rows := num(`document.querySelectorAll("table.list tbody tr").length`)
 	if h := text("#results"); rows != want || !strings.Contains(h, "with R =") {
 		t.Errorf("the cell %s says %d customers; its list (%q) shows %d", href, want, h, rows)

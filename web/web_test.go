@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -283,5 +284,23 @@ func TestTimelineKeepsTheNewest(t *testing.T) {
 	}
 	if i, j := strings.Index(body, "visit number 2099"), strings.Index(body, "visit number 100"); i > j {
 		t.Error("the timeline is not newest first")
+	}
+}
+
+// TestLoginCookieSecureOverTLS: over HTTPS the token cookie is Secure.
+func TestLoginCookieSecureOverTLS(t *testing.T) {
+	s := newSite(t, true)
+	tlsSrv := httptest.NewTLSServer(s.srv.Config.Handler)
+	defer tlsSrv.Close()
+	c := tlsSrv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.PostForm(tlsSrv.URL+"/ui/login", url.Values{"token": {s.tokens[auth.Reader]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cs := resp.Cookies()
+	if len(cs) != 1 || !cs[0].Secure || !cs[0].HttpOnly || cs[0].SameSite != http.SameSiteStrictMode {
+		t.Errorf("cookies over TLS %+v, want one Secure HttpOnly SameSite=Strict", cs)
 	}
 }
