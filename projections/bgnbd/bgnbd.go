@@ -2,6 +2,8 @@ package bgnbd
 
 import (
 	"math"
+
+	"github.com/journey-cdp/journey/projections/internal/mle"
 )
 
 // Customer is the BG/NBD summary of one customer's purchase history over a
@@ -28,30 +30,7 @@ type Params struct {
 }
 
 // Valid reports whether all four parameters are finite and strictly positive.
-func (p Params) Valid() bool {
-	for _, v := range [...]float64{p.R, p.Alpha, p.A, p.B} {
-		if !(v > 0) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func lgamma(x float64) float64 {
-	v, _ := math.Lgamma(x)
-	return v
-}
-
-// logSumExp returns log(e^u + e^v) without overflow.
-func logSumExp(u, v float64) float64 {
-	if u < v {
-		u, v = v, u
-	}
-	if math.IsInf(u, -1) {
-		return u
-	}
-	return u + math.Log1p(math.Exp(v-u))
-}
+func (p Params) Valid() bool { return mle.Positive(p.R, p.Alpha, p.A, p.B) }
 
 // customerLL is the log of eq. 6 of Fader, Hardie & Lee (2005) for one
 // customer:
@@ -61,16 +40,16 @@ func logSumExp(u, v float64) float64 {
 //
 // written as A1 + A2 + log(e^A3 + δ e^A4) with the common factor
 // B(a,b+x)/B(a,b) pulled out (B(a+1,b+x−1)/B(a,b+x) = a/(b+x−1)).
-// lgr = lgamma(r), lab = lgamma(a+b), lb = lgamma(b), la = log(a), lal = log(α)
+// lgr = mle.Lgamma(r), lab = mle.Lgamma(a+b), lb = mle.Lgamma(b), la = log(a), lal = log(α)
 // are hoisted by the caller.
 func customerLL(p Params, x, tx, T, lgr, lab, lb, la, lal float64) float64 {
 	rx := p.R + x
-	a1 := lgamma(rx) - lgr + p.R*lal
-	a2 := lab + lgamma(p.B+x) - lb - lgamma(p.A+p.B+x)
+	a1 := mle.Lgamma(rx) - lgr + p.R*lal
+	a2 := lab + mle.Lgamma(p.B+x) - lb - mle.Lgamma(p.A+p.B+x)
 	a3 := -rx * math.Log(p.Alpha+T)
 	if x > 0 {
 		a4 := la - math.Log(p.B+x-1) - rx*math.Log(p.Alpha+tx)
-		return a1 + a2 + logSumExp(a3, a4)
+		return a1 + a2 + mle.LogSumExp(a3, a4)
 	}
 	return a1 + a2 + a3
 }
@@ -84,7 +63,7 @@ func LogLikelihood(p Params, cs []Customer) float64 {
 	if !p.Valid() {
 		return math.Inf(-1)
 	}
-	lgr, lab, lb := lgamma(p.R), lgamma(p.A+p.B), lgamma(p.B)
+	lgr, lab, lb := mle.Lgamma(p.R), mle.Lgamma(p.A+p.B), mle.Lgamma(p.B)
 	la, lal := math.Log(p.A), math.Log(p.Alpha)
 	var sum float64
 	for _, c := range cs {

@@ -10,6 +10,7 @@ import (
 
 	"math/rand/v2"
 
+	"github.com/journey-cdp/journey/projections/internal/mle"
 	"gonum.org/v1/gonum/integrate/quad"
 	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/stat/distuv"
@@ -34,7 +35,7 @@ func newPosterior(p Params, n int) *posterior {
 	lamMax := (150 + 10*p.R) / p.Alpha
 	sr := math.Min(p.R, 1)
 	quad.Legendre{}.FixedLocations(v, wv, 0, math.Pow(lamMax, sr))
-	logNormG := p.R*math.Log(p.Alpha) - lgamma(p.R) - math.Log(sr)
+	logNormG := p.R*math.Log(p.Alpha) - mle.Lgamma(p.R) - math.Log(sr)
 	for i := range v {
 		l := math.Pow(v[i], 1/sr)
 		q.lam = append(q.lam, l)

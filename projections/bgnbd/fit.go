@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/journey-cdp/journey/projections/fitdiag"
+	"github.com/journey-cdp/journey/projections/internal/mle"
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/optimize"
@@ -121,7 +122,7 @@ func aggregate(cs []Customer) ([]group, error) {
 // grad may be nil. The groups are sorted by x, so the x-only terms (the
 // lgamma and digamma values) are computed once per distinct x.
 func objective(gs []group, p Params, grad []float64) float64 {
-	lgr, lab, lb := lgamma(p.R), lgamma(p.A+p.B), lgamma(p.B)
+	lgr, lab, lb := mle.Lgamma(p.R), mle.Lgamma(p.A+p.B), mle.Lgamma(p.B)
 	la, lal := math.Log(p.A), math.Log(p.Alpha)
 	psiR, psiAB, psiB := 0.0, 0.0, 0.0
 	if grad != nil {
@@ -137,7 +138,7 @@ func objective(gs []group, p Params, grad []float64) float64 {
 		rx := p.R + g.x
 		if g.x != lastX {
 			lastX = g.x
-			base = lgamma(rx) - lgr + p.R*lal + lab + lgamma(p.B+g.x) - lb - lgamma(p.A+p.B+g.x)
+			base = mle.Lgamma(rx) - lgr + p.R*lal + lab + mle.Lgamma(p.B+g.x) - lb - mle.Lgamma(p.A+p.B+g.x)
 			if g.x > 0 {
 				lbx1 = math.Log(p.B + g.x - 1)
 			}
@@ -155,7 +156,7 @@ func objective(gs []group, p Params, grad []float64) float64 {
 		if g.x > 0 {
 			ltx = math.Log(p.Alpha + g.tx)
 			a4 := la - lbx1 - rx*ltx
-			lse := logSumExp(a3, a4)
+			lse := mle.LogSumExp(a3, a4)
 			l = base + lse
 			// Weight of the D-term in the log-sum-exp: the derivatives of
 			// log(e^A3 + e^A4) are the mixture (1−w4)·dA3 + w4·dA4.
@@ -259,16 +260,9 @@ func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 		}
 		return v
 	}
-	problem := optimize.Problem{
-		Func: func(x []float64) float64 { return f(x, nil) },
-		Grad: func(grad, x []float64) { f(x, grad) },
-		Status: func() (optimize.Status, error) {
-			if err := ctx.Err(); err != nil {
-				return optimize.Failure, err
-			}
-			return optimize.NotTerminated, nil
-		},
-	}
+	problem := mle.Problem(ctx,
+		func(x []float64) float64 { return f(x, nil) },
+		func(grad, x []float64) { f(x, grad) })
 	if err := ctx.Err(); err != nil {
 		return Model{}, err
 	}
@@ -292,7 +286,7 @@ func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 			(res.Status == optimize.GradientThreshold || res.Status == optimize.FunctionConvergence ||
 				// BFGS may stop on a line-search failure right at the
 				// optimum; accept that when the gradient is already tiny.
-				res.Gradient != nil && maxAbs(res.Gradient) < 1e-5)
+				res.Gradient != nil && mle.MaxAbs(res.Gradient) < 1e-5)
 		return res, ok
 	}
 	var (
@@ -398,12 +392,4 @@ func minCurvature(f func(x, grad []float64) float64, x []float64) float64 {
 		return math.NaN()
 	}
 	return slices.Min(es.Values(nil))
-}
-
-func maxAbs(v []float64) float64 {
-	var m float64
-	for _, x := range v {
-		m = math.Max(m, math.Abs(x))
-	}
-	return m
 }

@@ -46,7 +46,7 @@ import (
 
 	"github.com/journey-cdp/journey/projections/bgnbd"
 	"github.com/journey-cdp/journey/projections/fitdiag"
-	"gonum.org/v1/gonum/diff/fd"
+	"github.com/journey-cdp/journey/projections/internal/mle"
 	"gonum.org/v1/gonum/optimize"
 )
 
@@ -94,19 +94,7 @@ func (p Params) Slice() []float64 { return []float64{p.P, p.Q, p.Gamma} }
 func fromSlice(v []float64) Params { return Params{P: v[0], Q: v[1], Gamma: v[2]} }
 
 // Valid reports whether all parameters are finite and > 0.
-func (p Params) Valid() bool {
-	for _, v := range p.Slice() {
-		if !(v > 0) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func lgamma(x float64) float64 {
-	v, _ := math.Lgamma(x)
-	return v
-}
+func (p Params) Valid() bool { return mle.Positive(p.Slice()...) }
 
 // LogLikelihood is the Gamma-Gamma log-likelihood of the customers (as
 // lifetimes computes it, without the constant −Σ log m̄ − ... terms that do
@@ -117,7 +105,7 @@ func LogLikelihood(p Params, cs []Customer) float64 {
 		return math.Inf(-1)
 	}
 	var s float64
-	lq, lg := lgamma(p.Q), math.Log(p.Gamma)
+	lq, lg := mle.Lgamma(p.Q), math.Log(p.Gamma)
 	for _, c := range cs {
 		if c.X == 0 {
 			continue
@@ -126,7 +114,7 @@ func LogLikelihood(p Params, cs []Customer) float64 {
 			return math.NaN()
 		}
 		px := p.P * c.X
-		s += lgamma(px+p.Q) - lgamma(px) - lq + p.Q*lg + (px-1)*math.Log(c.Mean) + px*math.Log(c.X) - (px+p.Q)*math.Log(p.Gamma+c.Mean*c.X)
+		s += mle.Lgamma(px+p.Q) - mle.Lgamma(px) - lq + p.Q*lg + (px-1)*math.Log(c.Mean) + px*math.Log(c.X) - (px+p.Q)*math.Log(p.Gamma+c.Mean*c.X)
 	}
 	return s
 }
@@ -236,41 +224,17 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 		}
 		return v
 	}
-	problem := optimize.Problem{
-		Func: f,
-		Grad: func(grad, x []float64) { fd.Gradient(grad, f, x, &fd.Settings{Formula: fd.Central, Step: 1e-6}) },
-		Status: func() (optimize.Status, error) {
-			if err := ctx.Err(); err != nil {
-				return optimize.Failure, err
-			}
-			return optimize.NotTerminated, nil
-		},
-	}
+	problem := mle.Problem(ctx, f, mle.CentralGradient(f))
 	x0 := []float64{math.Log(init.P), math.Log(init.Q), math.Log(init.Gamma)}
-	nm, err := optimize.Minimize(problem, x0, &optimize.Settings{
-		MajorIterations: 5000,
-		Converger:       &optimize.FunctionConverge{Absolute: 1e-11, Relative: 1e-13, Iterations: 100},
-	}, &optimize.NelderMead{})
-	if cerr := ctx.Err(); cerr != nil {
-		return Model{}, cerr
-	}
-	if nm == nil {
-		return Model{}, fmt.Errorf("gammagamma: Nelder–Mead: %w", err)
-	}
-	res, iters := nm, nm.MajorIterations
-	converged, why := nm.Status == optimize.FunctionConvergence, nm.Status.String()
-	if bf, _ := optimize.Minimize(problem, nm.X, &optimize.Settings{
-		MajorIterations:   500,
+	r, err := mle.NelderMeadBFGS(ctx, "gammagamma", problem, x0, mle.Stages{
+		NelderMead:        optimize.FunctionConverge{Absolute: 1e-11, Relative: 1e-13, Iterations: 100},
 		GradientThreshold: 1e-8,
-		Converger:         &optimize.FunctionConverge{Absolute: 1e-14, Relative: 1e-15, Iterations: 20},
-	}, &optimize.BFGS{}); bf != nil && bf.F <= nm.F && !math.IsInf(bf.F, 0) {
-		res = bf
-		iters += bf.MajorIterations
-		why = bf.Status.String()
+		BFGS:              optimize.FunctionConverge{Absolute: 1e-14, Relative: 1e-15, Iterations: 20},
+	})
+	if err != nil {
+		return Model{}, err
 	}
-	if cerr := ctx.Err(); cerr != nil {
-		return Model{}, cerr
-	}
+	res, iters, converged, why := r.Best, r.Iterations, r.NelderMeadConverged, r.Why
 	for i, v := range res.X {
 		th[i] = math.Exp(v)
 		if math.Abs(v) > 25 {

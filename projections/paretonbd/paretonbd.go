@@ -35,7 +35,7 @@ import (
 
 	"github.com/journey-cdp/journey/projections/bgnbd"
 	"github.com/journey-cdp/journey/projections/fitdiag"
-	"gonum.org/v1/gonum/diff/fd"
+	"github.com/journey-cdp/journey/projections/internal/mle"
 	"gonum.org/v1/gonum/mathext"
 	"gonum.org/v1/gonum/optimize"
 )
@@ -61,29 +61,7 @@ func (p Params) Slice() []float64 { return []float64{p.R, p.Alpha, p.S, p.Beta} 
 func fromSlice(v []float64) Params { return Params{R: v[0], Alpha: v[1], S: v[2], Beta: v[3]} }
 
 // Valid reports whether all parameters are finite and > 0.
-func (p Params) Valid() bool {
-	for _, v := range p.Slice() {
-		if !(v > 0) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	return true
-}
-
-func lgamma(x float64) float64 {
-	v, _ := math.Lgamma(x)
-	return v
-}
-
-func logSumExp(u, v float64) float64 {
-	if u < v {
-		u, v = v, u
-	}
-	if math.IsInf(u, -1) {
-		return u
-	}
-	return u + math.Log1p(math.Exp(v-u))
-}
+func (p Params) Valid() bool { return mle.Positive(p.Slice()...) }
 
 // logDiffExp returns log(e^u − e^v) for u ≥ v (−Inf when equal).
 func logDiffExp(u, v float64) float64 {
@@ -144,10 +122,10 @@ func (p Params) logA0(x, tx, T float64) float64 {
 //
 //	L = Γ(r+x)α^r β^s / Γ(r) · [ 1/((α+T)^(r+x) (β+T)^s) + s/(r+s+x) · A0 ]
 func (p Params) customerLL(x, tx, T float64) float64 {
-	base := lgamma(p.R+x) - lgamma(p.R) + p.R*math.Log(p.Alpha) + p.S*math.Log(p.Beta)
+	base := mle.Lgamma(p.R+x) - mle.Lgamma(p.R) + p.R*math.Log(p.Alpha) + p.S*math.Log(p.Beta)
 	l1 := -(p.R+x)*math.Log(p.Alpha+T) - p.S*math.Log(p.Beta+T)
 	l2 := math.Log(p.S/(p.R+p.S+x)) + p.logA0(x, tx, T)
-	return base + logSumExp(l1, l2)
+	return base + mle.LogSumExp(l1, l2)
 }
 
 // LogLikelihood returns the Pareto/NBD log-likelihood of the customers; −Inf
@@ -331,47 +309,24 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 		}
 		return v
 	}
-	problem := optimize.Problem{
-		Func: f,
-		Grad: func(grad, x []float64) { fd.Gradient(grad, f, x, &fd.Settings{Formula: fd.Central, Step: 1e-6}) },
-		Status: func() (optimize.Status, error) {
-			if err := ctx.Err(); err != nil {
-				return optimize.Failure, err
-			}
-			return optimize.NotTerminated, nil
-		},
-	}
+	problem := mle.Problem(ctx, f, mle.CentralGradient(f))
 	x0 := make([]float64, 4)
 	for i, v := range init.Slice() {
 		x0[i] = math.Log(v)
 	}
-	nm, err := optimize.Minimize(problem, x0, &optimize.Settings{
-		MajorIterations: 5000,
-		Converger:       &optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-12, Iterations: 100},
-	}, &optimize.NelderMead{})
-	if cerr := ctx.Err(); cerr != nil {
-		return Model{}, cerr
-	}
-	if nm == nil {
-		return Model{}, fmt.Errorf("paretonbd: Nelder–Mead: %w", err)
-	}
-	res, iters := nm, nm.MajorIterations
-	converged := nm.Status == optimize.FunctionConvergence
-	why := nm.Status.String()
-	if bf, _ := optimize.Minimize(problem, nm.X, &optimize.Settings{
-		MajorIterations:   500,
+	r, err := mle.NelderMeadBFGS(ctx, "paretonbd", problem, x0, mle.Stages{
+		NelderMead:        optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-12, Iterations: 100},
 		GradientThreshold: 1e-7,
-		Converger:         &optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-15, Iterations: 20},
-	}, &optimize.BFGS{}); bf != nil && bf.F <= nm.F && !math.IsInf(bf.F, 0) {
-		res = bf
-		iters += bf.MajorIterations
+		BFGS:              optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-15, Iterations: 20},
+	})
+	if err != nil {
+		return Model{}, err
+	}
+	res, iters, converged, why := r.Best, r.Iterations, r.NelderMeadConverged, r.Why
+	if bf := r.Polished; bf != nil {
 		g := make([]float64, 4)
 		problem.Grad(g, bf.X)
-		converged = converged || bf.Status == optimize.GradientThreshold || bf.Status == optimize.FunctionConvergence || maxAbs(g) < 1e-5
-		why = bf.Status.String()
-	}
-	if cerr := ctx.Err(); cerr != nil {
-		return Model{}, cerr
+		converged = converged || bf.Status == optimize.GradientThreshold || bf.Status == optimize.FunctionConvergence || mle.MaxAbs(g) < 1e-5
 	}
 	for i, v := range res.X {
 		th[i] = math.Exp(v)
@@ -389,12 +344,4 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 		return m, fmt.Errorf("%w: %v", ErrNotConverged, m.Diagnostics.Warnings)
 	}
 	return m, nil
-}
-
-func maxAbs(v []float64) float64 {
-	var m float64
-	for _, x := range v {
-		m = math.Max(m, math.Abs(x))
-	}
-	return m
 }

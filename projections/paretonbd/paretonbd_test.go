@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/journey-cdp/journey/projections/internal/mle"
 	"gonum.org/v1/gonum/integrate/quad"
 )
 
@@ -14,7 +15,7 @@ import (
 func gammaNodes(shape, rate float64) (xs, ws []float64) {
 	hi := (200 + 20*shape) / rate
 	sr := math.Min(shape, 1)
-	logNorm := shape*math.Log(rate) - lgamma(shape) - math.Log(sr)
+	logNorm := shape*math.Log(rate) - mle.Lgamma(shape) - math.Log(sr)
 	// Composite Gauss–Legendre, panels clustered towards 0 (where
 	// e^(−μT) puts the posterior mass for long-lived customers).
 	const panels, per = 30, 12
