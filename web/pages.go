@@ -159,6 +159,7 @@ type customerData struct {
 	Open         []customer.Complaint
 	AsOfValue    string // for the date input
 	SatChart     chart
+	Analyst      bool // the tags link to their lists
 }
 
 type kv struct{ K, V string }
@@ -203,7 +204,8 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	d := &customerData{A: a, ChurnReason: churnReason(a), Revenue: moneyLines(a.State.Revenue),
-		Refunds: moneyLines(a.State.Refunds), Timeline: tl, Truncated: truncated, Open: a.State.OpenComplaints}
+		Refunds: moneyLines(a.State.Refunds), Timeline: tl, Truncated: truncated, Open: a.State.OpenComplaints,
+		Analyst: s.may(auth.Analyst)}
 	for k, val := range a.State.Traits {
 		d.Traits = append(d.Traits, kv{k, val})
 	}

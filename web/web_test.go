@@ -256,6 +256,8 @@ func TestCustomerPageContent(t *testing.T) {
 	if strings.Contains(then, "1500 JPY") || strings.Contains(then, "Complained") {
 		t.Error("the page as of 2025-01-07 shows later events")
 	}
+	// Open (no auth) is every role: the tags link to their lists.
+	contains(t, "customer page", body, `href="/ui/customers?segment=type%3Aangry"`, `href="/ui/customers?segment=flag%3Adetractor"`)
 	// An email address finds its customer by the profile trait, any case.
 	_, _, found := get(t, c, s.srv.URL+"/ui/customers?q=Alice%40Example.com")
 	contains(t, "search by email", found, `href="/ui/customers/cust-alice"`, "with email:Alice@Example.com")
