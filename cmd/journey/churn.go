@@ -76,6 +76,32 @@ func checkModel(model string) error {
 	return nil
 }
 
+// fitFlags are the --as-of, --unit and --model flags of churn fit and clv fit.
+type fitFlags struct{ asOf, unit, model string }
+
+func (f *fitFlags) add(c *cobra.Command) {
+	c.Flags().StringVar(&f.asOf, "as-of", "", "calibration end (RFC 3339 or YYYY-MM-DD = end of that day, UTC); default now")
+	c.Flags().StringVar(&f.unit, "unit", "week", "model time unit: week or day")
+	c.Flags().StringVar(&f.model, "model", modelBGNBD, "transaction model: bgnbd or pareto-nbd")
+}
+
+// calibrationEnd checks --unit, --model and then the command's own checks,
+// and returns the calibration end --as-of.
+func (a *app) calibrationEnd(f *fitFlags, checks ...func() error) (time.Time, error) {
+	if _, err := unitDaysOf(f.unit); err != nil {
+		return time.Time{}, err
+	}
+	if err := checkModel(f.model); err != nil {
+		return time.Time{}, err
+	}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return time.Time{}, err
+		}
+	}
+	return a.asOf(f.asOf)
+}
+
 // fitTransactions fits model to cs. A fit that did not converge but has
 // usable parameters is returned with its diagnostics (they carry the
 // warning); other errors are returned.
@@ -102,7 +128,8 @@ func fitTransactions(ctx context.Context, model string, cs []bgnbd.Customer, uni
 
 func (a *app) churnCommand() *cobra.Command {
 	churn := groupCommand("churn fit|validate [--data DIR] [--model bgnbd|pareto-nbd] ...", "Churn models: fit BG/NBD or Pareto/NBD to the purchase history, check them on a holdout")
-	var asOf, unit, config, model string
+	var mf fitFlags
+	var config string
 	fit := &cobra.Command{
 		Use:   "fit [--as-of T] [--unit week|day] [--model bgnbd|pareto-nbd]",
 		Short: "Fit BG/NBD (Fader, Hardie & Lee 2005) or Pareto/NBD by maximum likelihood and store it",
@@ -123,22 +150,14 @@ Either way the model and its diagnostics are kept in DATA/models/MODEL.json.`,
   journey churn fit --as-of 1997-09-30 --model pareto-nbd`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := unitDaysOf(unit); err != nil {
-				return err
-			}
-			if err := checkModel(model); err != nil {
-				return err
-			}
-			at, err := a.asOf(asOf)
+			at, err := a.calibrationEnd(&mf)
 			if err != nil {
 				return err
 			}
-			return a.runChurnFit(cmd.Context(), at, unit, model, config)
+			return a.runChurnFit(cmd.Context(), at, mf.unit, mf.model, config)
 		},
 	}
-	fit.Flags().StringVar(&asOf, "as-of", "", "calibration end (RFC 3339 or YYYY-MM-DD = end of that day, UTC); default now")
-	fit.Flags().StringVar(&unit, "unit", "week", "model time unit: week or day")
-	fit.Flags().StringVar(&model, "model", modelBGNBD, "transaction model: bgnbd or pareto-nbd")
+	mf.add(fit)
 	configFlag(fit, &config)
 	churn.AddCommand(fit, a.churnValidateCommand())
 	return churn

@@ -68,7 +68,8 @@ func (a *app) clvCommand() *cobra.Command {
 	clv := groupCommand("clv fit|show [--horizon 12] [--discount 0.01]", "Customer lifetime value: BG/NBD or Pareto/NBD × Gamma-Gamma spend")
 	var horizon, limit int
 	var discount float64
-	var asOf, unit, model, currency string
+	var mf fitFlags
+	var currency string
 	addValueFlags := func(c *cobra.Command) {
 		c.Flags().IntVar(&horizon, "horizon", 12, "horizon in months (30 days each)")
 		c.Flags().Float64Var(&discount, "discount", 0.01, "monthly discount rate (0.01 = 1% a month)")
@@ -106,25 +107,14 @@ stores the model in DATA/models/clv.json for clv show.`,
   journey clv fit --as-of 1997-09-30 --model pareto-nbd --horizon 12 --discount 0.01`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if _, err := unitDaysOf(unit); err != nil {
-				return err
-			}
-			if err := checkModel(model); err != nil {
-				return err
-			}
-			if err := check(); err != nil {
-				return err
-			}
-			at, err := a.asOf(asOf)
+			at, err := a.calibrationEnd(&mf, check)
 			if err != nil {
 				return err
 			}
-			return a.runCLVFit(cmd.Context(), at, unit, model, strings.ToUpper(currency), horizon, discount, limit)
+			return a.runCLVFit(cmd.Context(), at, mf.unit, mf.model, strings.ToUpper(currency), horizon, discount, limit)
 		},
 	}
-	fit.Flags().StringVar(&asOf, "as-of", "", "calibration end (RFC 3339 or YYYY-MM-DD = end of that day, UTC); default now")
-	fit.Flags().StringVar(&unit, "unit", "week", "model time unit: week or day")
-	fit.Flags().StringVar(&model, "model", modelBGNBD, "transaction model: bgnbd or pareto-nbd")
+	mf.add(fit)
 	fit.Flags().StringVar(&currency, "currency", "", "the currency to fit (required when purchases are in several)")
 	addValueFlags(fit)
 	show := &cobra.Command{
