@@ -138,38 +138,49 @@ var eventsCSVHeader = []string{"seq", "version", "recorded_at", "time", "id", "c
 func (a *app) exportEvents(ctx context.Context, w io.Writer, format, server string) (uint64, error) {
 	var n uint64
 	err := writeExport(w, format, eventsCSVHeader, func(cw *csv.Writer) error {
-		if server != "" {
+		if server != "" && format == "jsonl" {
+			// The server's lines are the JSON lines: passed through as they are.
 			return a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
 				n++
-				if format == "jsonl" {
-					_, err := w.Write(line)
-					return err
-				}
-				var l exportEvent
-				if err := json.Unmarshal(line, &l); err != nil {
-					return fmt.Errorf("event from %s: %w", server, err)
-				}
-				rec, err := recordOf(l.Seq, l.Version, l.RecordedAt, l.Event)
-				if err != nil {
-					return fmt.Errorf("event %d from %s: %w", l.Seq, server, err)
-				}
-				return cw.Write(eventCSVRow(&rec, l.Hash))
+				_, err := w.Write(line)
+				return err
 			})
 		}
-		store, err := a.openLog(false, a.readStoreOptions())
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		return store.Scan(ctx, 1, 0, func(r *eventstore.Record) error {
+		return a.eachExportEvent(ctx, server, func(r *eventstore.Record, hash string) error {
 			n++
 			if format == "csv" {
-				return cw.Write(eventCSVRow(r, hex.EncodeToString(r.Hash[:])))
+				return cw.Write(eventCSVRow(r, hash))
 			}
 			return cli.WriteJSON(w, handlers.NewStoredEvent(r))
 		})
 	})
 	return n, err
+}
+
+// eachExportEvent calls each with every event of the log, in order, and its
+// hash (hex): read from the data dir, or from server's /v1/export/events.
+func (a *app) eachExportEvent(ctx context.Context, server string, each func(r *eventstore.Record, hash string) error) error {
+	if server != "" {
+		return a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
+			var l exportEvent
+			if err := json.Unmarshal(line, &l); err != nil {
+				return fmt.Errorf("event from %s: %w", server, err)
+			}
+			rec, err := recordOf(l.Seq, l.Version, l.RecordedAt, l.Event)
+			if err != nil {
+				return fmt.Errorf("event %d from %s: %w", l.Seq, server, err)
+			}
+			return each(&rec, l.Hash)
+		})
+	}
+	store, err := a.openLog(false, a.readStoreOptions())
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return store.Scan(ctx, 1, 0, func(r *eventstore.Record) error {
+		return each(r, hex.EncodeToString(r.Hash[:]))
+	})
 }
 
 func eventCSVRow(r *eventstore.Record, hash string) []string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"maps"
@@ -16,7 +15,6 @@ import (
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
-	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/clusters"
 	"github.com/journey-cdp/journey/projections/customer"
@@ -190,37 +188,13 @@ func (a *app) exportParquet(ctx context.Context, w io.Writer, what string, asOf 
 func (a *app) exportEventsParquet(ctx context.Context, w io.Writer, server string) (uint64, error) {
 	pw := newParquetWriter[ParquetEvent](w, "events")
 	var ev journey.Event
-	each := func(r *eventstore.Record, hash string) error {
+	err := a.eachExportEvent(ctx, server, func(r *eventstore.Record, hash string) error {
 		row, err := parquetEventOf(r, hash, &ev)
 		if err != nil {
 			return err
 		}
 		return pw.add(row, 96+len(row.Event)+len(row.ID)+len(row.Customer)+len(row.Source))
-	}
-	var err error
-	if server != "" {
-		err = a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
-			var l exportEvent
-			if err := json.Unmarshal(line, &l); err != nil {
-				return fmt.Errorf("event from %s: %w", server, err)
-			}
-			rec, err := recordOf(l.Seq, l.Version, l.RecordedAt, l.Event)
-			if err != nil {
-				return fmt.Errorf("event %d from %s: %w", l.Seq, server, err)
-			}
-			return each(&rec, l.Hash)
-		})
-	} else {
-		var store *eventstore.Store
-		store, err = cli.OpenLog(a.dataDir(), false, a.readStoreOptions())
-		if err != nil {
-			return 0, err
-		}
-		defer store.Close()
-		err = store.Scan(ctx, 1, 0, func(r *eventstore.Record) error {
-			return each(r, hex.EncodeToString(r.Hash[:]))
-		})
-	}
+	})
 	if err != nil {
 		return pw.n, err
 	}
