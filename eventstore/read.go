@@ -107,13 +107,7 @@ func (s *Store) scan(ctx context.Context, from, to uint64, fn func(v *recordView
 		if seq != want {
 			return fmt.Errorf("eventstore: record %d missing (found %d); run verify", want, seq)
 		}
-		if err := readRecordAt(it, seq, &view); err != nil {
-			return err
-		}
-		if err := s.unseal(&view, &buf); err != nil {
-			return err
-		}
-		if err := fn(&view); err != nil {
+		if err := s.recordAt(it, seq, &view, &buf, fn); err != nil {
 			return err
 		}
 		want++
@@ -258,13 +252,7 @@ func (s *Store) readSeqs(it *pebble.Iterator, seqs []uint64, fn func(v *recordVi
 			}
 			return fmt.Errorf("eventstore: record %d missing; run verify", seq)
 		}
-		if err := readRecordAt(it, seq, &view); err != nil {
-			return err
-		}
-		if err := s.unseal(&view, &buf); err != nil {
-			return err
-		}
-		if err := fn(&view); err != nil {
+		if err := s.recordAt(it, seq, &view, &buf, fn); err != nil {
 			return err
 		}
 	}
@@ -346,8 +334,9 @@ func (s *Store) Get(id string) (rec Record, found bool, err error) {
 	return rec, true, nil
 }
 
-// readRecordAt parses the record under it, which must be seq's.
-func readRecordAt(it *pebble.Iterator, seq uint64, view *recordView) error {
+// recordAt parses the record under it, which must be seq's, into view,
+// unseals it (buf is scratch space) and hands it to fn.
+func (s *Store) recordAt(it *pebble.Iterator, seq uint64, view *recordView, buf *[]byte, fn func(v *recordView) error) error {
 	v, err := it.ValueAndErr()
 	if err != nil {
 		return fmt.Errorf("eventstore: read record %d: %w", seq, err)
@@ -355,5 +344,8 @@ func readRecordAt(it *pebble.Iterator, seq uint64, view *recordView) error {
 	if err := parseRecord(v, view); err != nil || view.seq != seq {
 		return fmt.Errorf("eventstore: record %d: %w; run verify", seq, errMalformed)
 	}
-	return nil
+	if err := s.unseal(view, buf); err != nil {
+		return err
+	}
+	return fn(view)
 }
