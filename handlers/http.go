@@ -296,10 +296,9 @@ func writeError(w http.ResponseWriter, status int, b ErrorBody) {
 	writeJSON(w, status, ErrorReply{Error: b})
 }
 
-// parseAsOf parses an as_of parameter: RFC 3339, or a date
-// (YYYY-MM-DD, meaning the end of that day in UTC), in the years 0001 to
-// 9999 (UTC) as an event's time. Empty: zero (now).
-func parseAsOf(v string) (time.Time, error) {
+// parseTimeParam parses the parameter field: an RFC 3339 instant, or a date
+// YYYY-MM-DD (UTC) that date turns into an instant. Empty: zero.
+func parseTimeParam(field, v string, date func(day time.Time) time.Time) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
@@ -307,10 +306,21 @@ func parseAsOf(v string) (time.Time, error) {
 	if err != nil {
 		d, derr := time.Parse(time.DateOnly, v)
 		if derr != nil {
-			return time.Time{}, &journey.Error{Code: journey.CodeInvalidField, Field: "as_of",
+			return time.Time{}, &journey.Error{Code: journey.CodeInvalidField, Field: field,
 				Rule: journey.Quote(v) + " is neither RFC 3339 nor YYYY-MM-DD"}
 		}
-		t = d.Add(24*time.Hour - time.Nanosecond)
+		t = date(d)
+	}
+	return t, nil
+}
+
+// parseAsOf parses an as_of parameter: RFC 3339, or a date
+// (YYYY-MM-DD, meaning the end of that day in UTC), in the years 0001 to
+// 9999 (UTC) as an event's time. Empty: zero (now).
+func parseAsOf(v string) (time.Time, error) {
+	t, err := parseTimeParam("as_of", v, func(day time.Time) time.Time { return day.Add(24*time.Hour - time.Nanosecond) })
+	if err != nil || v == "" {
+		return t, err
 	}
 	if rule := journey.TimeRangeRule(t); rule != "" {
 		return time.Time{}, &journey.Error{Code: journey.CodeInvalidField, Field: "as_of", Rule: journey.Quote(v) + " " + rule}

@@ -81,20 +81,10 @@ func AccessFilter(customer, since, until, fieldPrefix string) (accesslog.Filter,
 // parseInstant parses an RFC 3339 instant or a date (its start, or with
 // dayEnd the start of the next day); empty: zero.
 func parseInstant(field, v string, dayEnd bool) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, v)
-	if err != nil {
-		d, derr := time.Parse(time.DateOnly, v)
-		if derr != nil {
-			return time.Time{}, &journey.Error{Code: journey.CodeInvalidField, Field: field,
-				Rule: journey.Quote(v) + " is neither RFC 3339 nor YYYY-MM-DD"}
-		}
-		t = d
+	return parseTimeParam(field, v, func(day time.Time) time.Time {
 		if dayEnd {
-			t = d.AddDate(0, 0, 1)
+			return day.AddDate(0, 0, 1)
 		}
-	}
-	return t, nil
+		return day
+	})
 }
