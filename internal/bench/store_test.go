@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,8 +33,13 @@ func TestStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 4 {
-		t.Fatalf("%d results, want 4", len(res))
+	var names []string
+	for _, r := range res {
+		names = append(names, r.Bench)
+	}
+	want := []string{"append-batch-500", "append-concurrent-8", "scan", "history-100", "append-batch-500-encrypted", "scan-encrypted"}
+	if strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Fatalf("results %v, want %v", names, want)
 	}
 	for _, r := range res {
 		if r.Events <= 0 || r.EventsPerS <= 0 || r.BaselineEventsPerS <= 0 || r.Ratio <= 0 || r.Baseline == "" {
