@@ -243,29 +243,33 @@ func fastLiteral(raw []byte, i int, lit string) (int, bool) {
 	return i + len(lit), true
 }
 
+// skipDigits returns the index after the digits at raw[i:], and whether
+// there was at least one.
+func skipDigits(raw []byte, i int) (int, bool) {
+	d := i
+	for i < len(raw) && isDigit(raw[i]) {
+		i++
+	}
+	return i, i > d
+}
+
 // fastNumber returns where the JSON number at raw[i] ends:
 // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 func fastNumber(raw []byte, i int) (int, bool) {
 	if raw[i] == '-' {
 		i++
 	}
+	var ok bool
 	switch {
 	case i < len(raw) && raw[i] == '0':
 		i++
 	case i < len(raw) && raw[i] >= '1' && raw[i] <= '9':
-		for i < len(raw) && isDigit(raw[i]) {
-			i++
-		}
+		i, _ = skipDigits(raw, i)
 	default:
 		return 0, false
 	}
 	if i < len(raw) && raw[i] == '.' {
-		i++
-		d := i
-		for i < len(raw) && isDigit(raw[i]) {
-			i++
-		}
-		if i == d {
+		if i, ok = skipDigits(raw, i+1); !ok {
 			return 0, false
 		}
 	}
@@ -274,11 +278,7 @@ func fastNumber(raw []byte, i int) (int, bool) {
 		if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
 			i++
 		}
-		d := i
-		for i < len(raw) && isDigit(raw[i]) {
-			i++
-		}
-		if i == d {
+		if i, ok = skipDigits(raw, i); !ok {
 			return 0, false
 		}
 	}
