@@ -166,34 +166,30 @@ func (d *Diagnostics) Text() string {
 	return s
 }
 
+// paramJSON is Param in JSON: undefined values are null.
+type paramJSON struct {
+	Name  string   `json:"name"`
+	Value float64  `json:"value"`
+	SE    *float64 `json:"se"`
+	Lower *float64 `json:"ci95_lower"`
+	Upper *float64 `json:"ci95_upper"`
+}
+
 // MarshalJSON writes undefined (NaN) standard errors and interval ends as
 // null, since JSON has no NaN.
 func (p Param) MarshalJSON() ([]byte, error) {
-	type out struct {
-		Name  string   `json:"name"`
-		Value float64  `json:"value"`
-		SE    *float64 `json:"se"`
-		Lower *float64 `json:"ci95_lower"`
-		Upper *float64 `json:"ci95_upper"`
-	}
 	opt := func(v float64) *float64 {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil
 		}
 		return &v
 	}
-	return json.Marshal(out{p.Name, p.Value, opt(p.SE), opt(p.Lower), opt(p.Upper)})
+	return json.Marshal(paramJSON{p.Name, p.Value, opt(p.SE), opt(p.Lower), opt(p.Upper)})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes (null as NaN).
 func (p *Param) UnmarshalJSON(b []byte) error {
-	var in struct {
-		Name  string   `json:"name"`
-		Value float64  `json:"value"`
-		SE    *float64 `json:"se"`
-		Lower *float64 `json:"ci95_lower"`
-		Upper *float64 `json:"ci95_upper"`
-	}
+	var in paramJSON
 	if err := json.Unmarshal(b, &in); err != nil {
 		return err
 	}
