@@ -282,7 +282,7 @@ func TestAggregateWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(gs) != 2 || gs[0].w != 3 || gs[1].w != 2 {
+	if len(gs) != 2 || gs[0].W != 3 || gs[1].W != 2 {
 		t.Fatalf("groups = %+v", gs)
 	}
 	p := lifetimesParams

@@ -1,7 +1,6 @@
 package bgnbd
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,43 +77,11 @@ func diagnose(m *Model, gs []group, err error) {
 }
 
 // group is a set of customers with identical (x, t_x, T), weighted by count.
-type group struct {
-	x, tx, T, w float64
-}
+type group = mle.Group
 
 // aggregate validates cs and collapses identical (X, TX, T) triples.
 func aggregate(cs []Customer) ([]group, error) {
-	if len(cs) == 0 {
-		return nil, ErrNoCustomers
-	}
-	gs := make([]group, 0, len(cs))
-	for i, c := range cs {
-		switch {
-		case math.IsNaN(c.X) || math.IsNaN(c.TX) || math.IsNaN(c.T) ||
-			math.IsInf(c.X, 0) || math.IsInf(c.TX, 0) || math.IsInf(c.T, 0):
-			return nil, fmt.Errorf("bgnbd: customer %d: non-finite field (x=%v t_x=%v T=%v)", i, c.X, c.TX, c.T)
-		case c.X < 0 || c.X != math.Trunc(c.X):
-			return nil, fmt.Errorf("bgnbd: customer %d: x=%v must be a non-negative whole number", i, c.X)
-		case c.TX < 0 || c.T < 0:
-			return nil, fmt.Errorf("bgnbd: customer %d: negative time (t_x=%v T=%v)", i, c.TX, c.T)
-		case c.TX > c.T*(1+1e-9)+1e-12:
-			return nil, fmt.Errorf("bgnbd: customer %d: t_x=%v after the calibration end T=%v", i, c.TX, c.T)
-		}
-		gs = append(gs, group{x: c.X, tx: c.TX, T: c.T, w: 1})
-	}
-	slices.SortFunc(gs, func(p, q group) int {
-		return cmp.Or(cmp.Compare(p.x, q.x), cmp.Compare(p.tx, q.tx), cmp.Compare(p.T, q.T))
-	})
-	out := gs[:1]
-	for _, g := range gs[1:] {
-		last := &out[len(out)-1]
-		if g.x == last.x && g.tx == last.tx && g.T == last.T {
-			last.w++
-			continue
-		}
-		out = append(out, g)
-	}
-	return out, nil
+	return mle.Aggregate("bgnbd", cs, func(c Customer) (x, tx, T float64) { return c.X, c.TX, c.T }, false, ErrNoCustomers)
 }
 
 // objective evaluates the weighted log-likelihood of the groups and its
@@ -135,26 +102,26 @@ func objective(gs []group, p Params, grad []float64) float64 {
 		base, gr0, ga0, gb0, lbx1 float64
 	)
 	for _, g := range gs {
-		rx := p.R + g.x
-		if g.x != lastX {
-			lastX = g.x
-			base = mle.Lgamma(rx) - lgr + p.R*lal + lab + mle.Lgamma(p.B+g.x) - lb - mle.Lgamma(p.A+p.B+g.x)
-			if g.x > 0 {
-				lbx1 = math.Log(p.B + g.x - 1)
+		rx := p.R + g.X
+		if g.X != lastX {
+			lastX = g.X
+			base = mle.Lgamma(rx) - lgr + p.R*lal + lab + mle.Lgamma(p.B+g.X) - lb - mle.Lgamma(p.A+p.B+g.X)
+			if g.X > 0 {
+				lbx1 = math.Log(p.B + g.X - 1)
 			}
 			if grad != nil {
-				psiABX := mathext.Digamma(p.A + p.B + g.x)
+				psiABX := mathext.Digamma(p.A + p.B + g.X)
 				gr0 = mathext.Digamma(rx) - psiR + lal
 				ga0 = psiAB - psiABX
-				gb0 = psiAB + mathext.Digamma(p.B+g.x) - psiB - psiABX
+				gb0 = psiAB + mathext.Digamma(p.B+g.X) - psiB - psiABX
 			}
 		}
 		lT := math.Log(p.Alpha + g.T)
 		a3 := -rx * lT
 		l := base + a3
 		var ltx, w4 float64
-		if g.x > 0 {
-			ltx = math.Log(p.Alpha + g.tx)
+		if g.X > 0 {
+			ltx = math.Log(p.Alpha + g.TX)
 			a4 := la - lbx1 - rx*ltx
 			lse := mle.LogSumExp(a3, a4)
 			l = base + lse
@@ -162,23 +129,23 @@ func objective(gs []group, p Params, grad []float64) float64 {
 			// log(e^A3 + e^A4) are the mixture (1−w4)·dA3 + w4·dA4.
 			w4 = math.Exp(a4 - lse)
 		}
-		ll += g.w * l
+		ll += g.W * l
 		if grad == nil {
 			continue
 		}
 		gr := gr0 - lT
 		gal := p.R/p.Alpha - rx/(p.Alpha+g.T)
 		ga, gb := ga0, gb0
-		if g.x > 0 {
+		if g.X > 0 {
 			gr += w4 * (lT - ltx)
-			gal += w4 * (rx/(p.Alpha+g.T) - rx/(p.Alpha+g.tx))
+			gal += w4 * (rx/(p.Alpha+g.T) - rx/(p.Alpha+g.TX))
 			ga += w4 / p.A
-			gb -= w4 / (p.B + g.x - 1)
+			gb -= w4 / (p.B + g.X - 1)
 		}
-		dr += g.w * gr
-		dal += g.w * gal
-		da += g.w * ga
-		db += g.w * gb
+		dr += g.W * gr
+		dal += g.W * gal
+		da += g.W * ga
+		db += g.W * gb
 	}
 	if grad != nil {
 		grad[0], grad[1], grad[2], grad[3] = dr*p.R, dal*p.Alpha, da*p.A, db*p.B
@@ -222,8 +189,8 @@ func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 	if init == (Params{}) {
 		var sx, sT float64
 		for _, g := range gs {
-			sx += g.w * (g.x + 1)
-			sT += g.w * g.T
+			sx += g.W * (g.X + 1)
+			sT += g.W * g.T
 		}
 		alpha := sT / sx
 		if !(alpha > 0) || math.IsInf(alpha, 0) {

@@ -26,7 +26,6 @@
 package paretonbd
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -223,38 +222,10 @@ type Model struct {
 	Diagnostics   fitdiag.Diagnostics `json:"diagnostics"`
 }
 
-type group struct{ x, tx, T, w float64 }
+type group = mle.Group
 
 func aggregate(cs []Customer) ([]group, error) {
-	if len(cs) == 0 {
-		return nil, ErrNoCustomers
-	}
-	gs := make([]group, 0, len(cs))
-	for i, c := range cs {
-		switch {
-		case math.IsNaN(c.X+c.TX+c.T) || math.IsInf(c.X+c.TX+c.T, 0):
-			return nil, fmt.Errorf("paretonbd: customer %d: non-finite field (x=%v t_x=%v T=%v)", i, c.X, c.TX, c.T)
-		case c.X < 0 || c.X != math.Trunc(c.X):
-			return nil, fmt.Errorf("paretonbd: customer %d: x=%v must be a non-negative whole number", i, c.X)
-		case c.TX < 0 || c.T < 0:
-			return nil, fmt.Errorf("paretonbd: customer %d: negative time (t_x=%v T=%v)", i, c.TX, c.T)
-		case c.TX > c.T*(1+1e-9)+1e-12:
-			return nil, fmt.Errorf("paretonbd: customer %d: t_x=%v after the calibration end T=%v", i, c.TX, c.T)
-		}
-		gs = append(gs, group{x: c.X, tx: math.Min(c.TX, c.T), T: c.T, w: 1})
-	}
-	slices.SortFunc(gs, func(p, q group) int {
-		return cmp.Or(cmp.Compare(p.x, q.x), cmp.Compare(p.tx, q.tx), cmp.Compare(p.T, q.T))
-	})
-	out := gs[:1]
-	for _, g := range gs[1:] {
-		if l := &out[len(out)-1]; g.x == l.x && g.tx == l.tx && g.T == l.T {
-			l.w++
-			continue
-		}
-		out = append(out, g)
-	}
-	return out, nil
+	return mle.Aggregate("paretonbd", cs, func(c Customer) (x, tx, T float64) { return c.X, c.TX, c.T }, true, ErrNoCustomers)
 }
 
 func groupLL(p Params, gs []group) float64 {
@@ -263,7 +234,7 @@ func groupLL(p Params, gs []group) float64 {
 	}
 	var s float64
 	for _, g := range gs {
-		s += g.w * p.customerLL(g.x, g.tx, g.T)
+		s += g.W * p.customerLL(g.X, g.TX, g.T)
 	}
 	return s
 }
@@ -287,7 +258,7 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 	if init == (Params{}) {
 		var sT float64
 		for _, g := range gs {
-			sT += g.w * g.T
+			sT += g.W * g.T
 		}
 		mT := math.Max(sT/n, 1e-3)
 		init = Params{R: 1, Alpha: mT, S: 1, Beta: mT}

@@ -8,9 +8,11 @@
 package mle
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/diff/fd"
 	"gonum.org/v1/gonum/optimize"
@@ -132,4 +134,51 @@ func NelderMeadBFGS(ctx context.Context, pkg string, problem optimize.Problem, x
 		return Result{}, cerr
 	}
 	return r, nil
+}
+
+// Group is a set of customers with the same calibration summary (x repeat
+// transactions, the last at t_x, age T), weighted by their number W.
+type Group struct{ X, TX, T, W float64 }
+
+// Aggregate validates the customers' summaries (fields gives customer c's
+// x, t_x and T) and collapses identical ones into groups sorted by (x, t_x,
+// T). With clampTX a t_x after T within the tolerance (rounding) becomes T.
+// Errors: none for no customers; "PKG: customer I: …" naming the field and
+// the rule for a non-finite field, x not a non-negative whole number, a
+// negative time, or t_x after T.
+func Aggregate[C any](pkg string, cs []C, fields func(c C) (x, tx, T float64), clampTX bool, none error) ([]Group, error) {
+	if len(cs) == 0 {
+		return nil, none
+	}
+	gs := make([]Group, 0, len(cs))
+	for i, c := range cs {
+		x, tx, T := fields(c)
+		switch {
+		case math.IsNaN(x) || math.IsNaN(tx) || math.IsNaN(T) ||
+			math.IsInf(x, 0) || math.IsInf(tx, 0) || math.IsInf(T, 0):
+			return nil, fmt.Errorf("%s: customer %d: non-finite field (x=%v t_x=%v T=%v)", pkg, i, x, tx, T)
+		case x < 0 || x != math.Trunc(x):
+			return nil, fmt.Errorf("%s: customer %d: x=%v must be a non-negative whole number", pkg, i, x)
+		case tx < 0 || T < 0:
+			return nil, fmt.Errorf("%s: customer %d: negative time (t_x=%v T=%v)", pkg, i, tx, T)
+		case tx > T*(1+1e-9)+1e-12:
+			return nil, fmt.Errorf("%s: customer %d: t_x=%v after the calibration end T=%v", pkg, i, tx, T)
+		}
+		if clampTX {
+			tx = math.Min(tx, T)
+		}
+		gs = append(gs, Group{X: x, TX: tx, T: T, W: 1})
+	}
+	slices.SortFunc(gs, func(p, q Group) int {
+		return cmp.Or(cmp.Compare(p.X, q.X), cmp.Compare(p.TX, q.TX), cmp.Compare(p.T, q.T))
+	})
+	out := gs[:1]
+	for _, g := range gs[1:] {
+		if last := &out[len(out)-1]; g.X == last.X && g.TX == last.TX && g.T == last.T {
+			last.W++
+			continue
+		}
+		out = append(out, g)
+	}
+	return out, nil
 }

@@ -56,3 +56,38 @@ func TestNumericHelpers(t *testing.T) {
 		t.Error("MaxAbs")
 	}
 }
+
+func TestAggregate(t *testing.T) {
+	type c struct{ x, tx, T float64 }
+	fields := func(v c) (float64, float64, float64) { return v.x, v.tx, v.T }
+	none := errors.New("none")
+	if _, err := Aggregate("m", []c{}, fields, false, none); err != none {
+		t.Fatalf("no customers: %v", err)
+	}
+	gs, err := Aggregate("m", []c{{2, 3, 5}, {0, 0, 4}, {2, 3, 5}, {1, 5 * (1 + 1e-12), 5}}, fields, true, none)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Group{{0, 0, 4, 1}, {1, 5, 5, 1}, {2, 3, 5, 2}}
+	if len(gs) != len(want) {
+		t.Fatalf("groups %v, want %v", gs, want)
+	}
+	for i := range want {
+		if gs[i] != want[i] {
+			t.Fatalf("groups %v, want %v", gs, want)
+		}
+	}
+	for _, tc := range []struct {
+		in   c
+		want string
+	}{
+		{c{math.NaN(), 0, 1}, "m: customer 0: non-finite field (x=NaN t_x=0 T=1)"},
+		{c{1.5, 0, 1}, "m: customer 0: x=1.5 must be a non-negative whole number"},
+		{c{1, -1, 1}, "m: customer 0: negative time (t_x=-1 T=1)"},
+		{c{1, 2, 1}, "m: customer 0: t_x=2 after the calibration end T=1"},
+	} {
+		if _, err := Aggregate("m", []c{tc.in}, fields, false, none); err == nil || err.Error() != tc.want {
+			t.Errorf("%v: err %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
