@@ -140,12 +140,15 @@ func snapshotOf(ctx context.Context, r pebble.Reader, asOf time.Time) (popSnapsh
 
 // populationAt is the population as it stood at asOf: the snapshot at
 // asOf (see the comment at the top of this file), computed from r (the
-// states at asOf) when the caller has them, and the stored churn fit when
-// its calibration ended by asOf (a fit made later did not exist then).
+// states at asOf) when the caller has them, and the stored churn and CLV fits
+// when their calibration ended by asOf (a fit made later did not exist then).
 func (v *Views) populationAt(ctx context.Context, d *viewsDB, asOf time.Time, r pebble.Reader) (customer.Population, error) {
 	var pop customer.Population
 	if f := d.meta.Load().pop.Churn; f != nil && !f.AsOf.After(asOf) {
 		pop.Churn = f
+	}
+	if f := d.meta.Load().pop.CLV; f != nil && !f.AsOf.After(asOf) {
+		pop.CLV = f
 	}
 	s, err := v.pops.get(ctx, d, asOf, func() (popSnapshot, error) {
 		if r != nil {

@@ -75,3 +75,43 @@ func (v *Views) FitChurn(ctx context.Context, asOf time.Time, unit string) (*cus
 	d.meta.Store(nm)
 	return fit, nil
 }
+
+// SetCLV stores the CLV model of `journey clv fit` in the views (nil
+// removes it): later Customer, export and Segments answers carry each
+// customer's expected order value and discounted CLV (customer.Config.CLV)
+// and the segment dimension ByCLV. A rebuild keeps it; deleted views lose
+// it.
+func (v *Views) SetCLV(fit *customer.CLVFit) error {
+	if fit != nil {
+		fit.AsOf = fit.AsOf.UTC()
+	}
+	v.applyMu.Lock()
+	defer v.applyMu.Unlock()
+	d, err := v.acquire()
+	if err != nil {
+		return err
+	}
+	defer d.use.RUnlock()
+	meta := d.meta.Load()
+	nm := &dbMeta{pop: meta.pop, gaps: meta.gaps, maxTime: meta.maxTime}
+	nm.pop.CLV = fit
+	pj, err := json.Marshal(nm.pop)
+	if err != nil {
+		return err
+	}
+	if err := d.db.Set(keyPopulation, pj, pebble.Sync); err != nil {
+		return err
+	}
+	d.meta.Store(nm)
+	return nil
+}
+
+// CLVFit returns the stored CLV model (nil: none).
+func (v *Views) CLVFit() (*customer.CLVFit, error) {
+	d, err := v.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer d.use.RUnlock()
+	return d.meta.Load().pop.CLV, nil
+}

@@ -297,16 +297,16 @@ func (p *buildProgress) add(n uint64) {
 	}
 }
 
-// carryChurn copies the churn fit of from into to (a fit made while the
+// carryChurn copies the churn and CLV fits of from into to (a fit made while the
 // rebuild ran). The caller holds applyMu.
 func carryChurn(from, to *viewsDB) error {
-	fit := from.meta.Load().pop.Churn
+	fit, clv := from.meta.Load().pop.Churn, from.meta.Load().pop.CLV
 	m := to.meta.Load()
-	if fit == m.pop.Churn {
+	if fit == m.pop.Churn && clv == m.pop.CLV {
 		return nil
 	}
 	nm := &dbMeta{pop: m.pop, gaps: m.gaps, maxTime: m.maxTime}
-	nm.pop.Churn = fit
+	nm.pop.Churn, nm.pop.CLV = fit, clv
 	pj, err := json.Marshal(nm.pop)
 	if err != nil {
 		return err

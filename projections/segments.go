@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -21,6 +22,7 @@ const (
 	ByRFM          = "rfm"           // named RFM segment (NoRFM: no purchase)
 	ByRule         = "rule"          // CEL rule segments of Config.Rules that match
 	ByCluster      = "cluster"       // nearest cluster of the stored fit (clusters_fit.go; NoCluster: no purchase)
+	ByCLV          = "clv"           // CLV band of the stored CLV model (customer.CLVBand; customer.NoCLV: no CLV)
 )
 
 // NoStore and NoRFM are the keys of customers without a store, and
@@ -32,7 +34,7 @@ const (
 
 // SegmentBys lists the segmentations of Segments.
 func SegmentBys() []string {
-	return []string{ByStage, ByHighestStage, ByFlag, ByType, ByStore, ByChurn, ByRFM, ByRule, ByCluster}
+	return []string{ByStage, ByHighestStage, ByFlag, ByType, ByStore, ByChurn, ByRFM, ByRule, ByCluster, ByCLV}
 }
 
 // SegmentCounts are the customer counts of every segmentation at one
@@ -54,6 +56,13 @@ func (v *Views) Segments(ctx context.Context, by string, asOf time.Time) (map[st
 			return nil, err
 		} else if m == nil {
 			return nil, fmt.Errorf("%w %q: %w", ErrUnknownSegmentation, by, ErrNoClusters)
+		}
+	}
+	if by == ByCLV {
+		if f, err := v.CLVFit(); err != nil {
+			return nil, err
+		} else if f == nil {
+			return nil, fmt.Errorf("%w %q: %w", ErrUnknownSegmentation, by, ErrNoCLV)
 		}
 	}
 	sc, err := v.Segmentation(ctx, asOf)
@@ -103,6 +112,9 @@ func (v *Views) Segmentation(ctx context.Context, asOf time.Time) (*SegmentCount
 				count(out.By[ByStore], s)
 			}
 			count(out.By[ByCluster], clusterOf(cm, cu))
+			if pop.CLV != nil {
+				count(out.By[ByCLV], customer.CLVBand(cu.CLV))
+			}
 			if cu.RFM != nil {
 				count(out.By[ByRFM], cu.RFM.Segment)
 			} else {
@@ -118,6 +130,10 @@ func (v *Views) Segmentation(ctx context.Context, asOf time.Time) (*SegmentCount
 }
 
 func count(m map[string]int, k string) { m[k]++ }
+
+// ErrNoCLV is returned by Segments by ByCLV when no CLV model is stored
+// (journey clv fit).
+var ErrNoCLV = errors.New("no CLV model: run journey clv fit first")
 
 // NPS returns the population Net Promoter Score (−100..100) by "store" or
 // by "month" ("2006-01", UTC), or "overall" (one key, "overall"), over the

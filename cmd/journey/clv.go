@@ -269,6 +269,9 @@ func (a *app) runCLVFit(ctx context.Context, asOf time.Time, unit, model, curren
 	if err != nil {
 		return err
 	}
+	if err := a.storeCLV(ctx, m, horizon, discount); err != nil {
+		return err
+	}
 	rep := clvValues(m, cs, nil, horizon, discount, limit)
 	rep.Model = m
 	if a.jsonOut {

@@ -19,6 +19,7 @@ import (
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections"
+	"github.com/journey-cdp/journey/projections/clusters"
 	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -191,37 +192,22 @@ func eventCSVRow(r *eventstore.Record, hash string) []string {
 
 var customersCSVHeader = []string{"customer", "as_of", "stage", "highest_stage", "flags", "types", "satisfaction", "churn",
 	"p_alive", "recency_days", "rfm_segment", "r", "f", "m", "first_seen", "last_seen", "visits", "purchases", "revenue", "returns",
-	"complaints", "complaints_resolved", "feedbacks", "referrals_made", "segments"}
+	"complaints", "complaints_resolved", "feedbacks", "referrals_made", "segments", "clv", "expected_order_value"}
 
 // exportCustomers writes every customer's answer (from the data dir, or
 // from server) and returns how many customers.
 func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, asOf time.Time, config, server string) (uint64, error) {
 	var n uint64
 	err := writeExport(w, format, customersCSVHeader, func(cw *csv.Writer) error {
-		if server != "" {
-			q := url.Values{}
-			if !asOf.IsZero() {
-				q.Set("as_of", asOf.Format(time.RFC3339Nano))
-			}
-			return a.serverLines(ctx, server, "/v1/export/customers", q, func(line []byte) error {
+		if server != "" && format == "jsonl" {
+			// The server's lines are the JSON lines: passed through as they are.
+			return a.serverLines(ctx, server, "/v1/export/customers", withAsOf(nil, asOf), func(line []byte) error {
 				n++
-				if format == "jsonl" {
-					_, err := w.Write(line)
-					return err
-				}
-				var c customer.Answer
-				if err := json.Unmarshal(line, &c); err != nil {
-					return fmt.Errorf("customer from %s: %w", server, err)
-				}
-				return cw.Write(customerCSVRow(&c))
+				_, err := w.Write(line)
+				return err
 			})
 		}
-		v, closeAll, err := a.openViews(ctx, config, projections.Options{}, false)
-		if err != nil {
-			return err
-		}
-		defer closeAll()
-		return v.Customers(ctx, asOf, true, func(c *customer.Answer) error {
+		return a.eachExportCustomer(ctx, asOf, config, server, false, func(c *customer.Answer, _ *clusters.Model) error {
 			n++
 			if format == "jsonl" {
 				return cli.WriteJSON(w, c)
@@ -230,6 +216,33 @@ func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, a
 		})
 	})
 	return n, err
+}
+
+// eachExportCustomer calls each with every customer's answer at asOf (zero:
+// now): from the views of the data dir, with their cluster model when
+// clustered, or from server's /v1/export/customers (then without one).
+func (a *app) eachExportCustomer(ctx context.Context, asOf time.Time, config, server string, clustered bool, each func(c *customer.Answer, m *clusters.Model) error) error {
+	if server != "" {
+		return a.serverLines(ctx, server, "/v1/export/customers", withAsOf(nil, asOf), func(line []byte) error {
+			var c customer.Answer
+			if err := json.Unmarshal(line, &c); err != nil {
+				return fmt.Errorf("customer from %s: %w", server, err)
+			}
+			return each(&c, nil)
+		})
+	}
+	v, closeAll, err := a.openViews(ctx, config, projections.Options{}, false)
+	if err != nil {
+		return err
+	}
+	defer closeAll()
+	var m *clusters.Model
+	if clustered {
+		if m, err = v.Clusters(); err != nil {
+			return err
+		}
+	}
+	return v.Customers(ctx, asOf, true, func(c *customer.Answer) error { return each(c, m) })
 }
 
 func customerCSVRow(c *customer.Answer) []string {
@@ -243,7 +256,19 @@ func customerCSVRow(c *customer.Answer) []string {
 		optFloat(c.PAlive, 4), optFloat(c.RecencyDays, 1), rfm, r, f, m, timeOrEmpty(s.FirstSeen), timeOrEmpty(s.LastSeen),
 		strconv.Itoa(s.Visits), strconv.Itoa(s.Purchases), s.Revenue.String(), strconv.Itoa(s.Returns),
 		strconv.Itoa(s.Complaints), strconv.Itoa(s.ComplaintsResolved), strconv.Itoa(s.Feedbacks),
-		strconv.Itoa(s.ReferralsMade), strings.Join(c.Segments, " ")}
+		strconv.Itoa(s.ReferralsMade), strings.Join(c.Segments, " "), clvCell(c.CLV, false), clvCell(c.CLV, true)}
+}
+
+// clvCell is the clv (or expected_order_value) column: "123.45 USD", empty
+// without a CLV model or a purchase in its currency.
+func clvCell(v *customer.CLVAnswer, order bool) string {
+	if v == nil {
+		return ""
+	}
+	if order {
+		return v.ExpectedOrderValue + " " + v.Currency
+	}
+	return v.CLV + " " + v.Currency
 }
 
 func optFloat(p *float64, prec int) string {

@@ -65,6 +65,8 @@ type Population struct {
 	MedianGap time.Duration `json:"median_gap"`
 	// BG/NBD fit, when `journey churn fit` was run (nil otherwise).
 	Churn *ChurnFit `json:"churn_fit,omitempty"`
+	// CLV model, when `journey clv fit` was run (nil otherwise).
+	CLV *CLVFit `json:"clv_fit,omitempty"`
 	// RFM scores customers against the population (nil: no RFM answer).
 	// Build it with NewRFMScorer from every customer's RFMInputOf.
 	RFM *RFMScorer `json:"-"`
@@ -113,8 +115,12 @@ type Answer struct {
 	ExpectedNext *float64 `json:"expected_purchases_next_period,omitempty"`
 	// RFM is the customer's RFM score against Population.RFM (nil without
 	// it, and for a prospect).
-	RFM      *RFMScore `json:"rfm,omitempty"`
-	Segments []string  `json:"segments,omitempty"` // CEL rule segments that match, by name
+	RFM *RFMScore `json:"rfm,omitempty"`
+	// CLV is the expected order value and discounted CLV under the stored
+	// CLV model (Config.CLV; nil without one or without a purchase in its
+	// currency).
+	CLV      *CLVAnswer `json:"clv,omitempty"`
+	Segments []string   `json:"segments,omitempty"` // CEL rule segments that match, by name
 	// Actions are the reactions asked for this customer, pending and done
 	// (State.Actions; nil when none).
 	Actions []Action `json:"actions,omitempty"`
