@@ -131,9 +131,7 @@ func (a *app) actionRows(ctx context.Context, f actionFlags, limit int) ([]react
 				q.Set(k, v)
 			}
 		}
-		if !at.IsZero() {
-			q.Set("as_of", at.Format(time.RFC3339Nano))
-		}
+		withAsOf(q, at)
 		q.Set("limit", strconv.Itoa(cmpInt(limit, handlers.MaxActionsLimit)))
 		var ans handlers.ActionsAnswer
 		if err := a.serverJSON(ctx, f.server, "/v1/actions", q, &ans); err != nil {

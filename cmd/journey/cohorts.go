@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"os"
 	"time"
 
@@ -75,10 +74,7 @@ also writes an SVG heat map of the retention.`,
 // read-only), or asks server.
 func (a *app) cohortTable(ctx context.Context, asOf time.Time, server string) (*cohorts.Table, error) {
 	if server != "" {
-		q := url.Values{}
-		if !asOf.IsZero() {
-			q.Set("as_of", asOf.Format(time.RFC3339Nano))
-		}
+		q := withAsOf(nil, asOf)
 		var t cohorts.Table
 		if err := a.serverJSON(ctx, server, "/v1/cohorts", q, &t); err != nil {
 			return nil, err

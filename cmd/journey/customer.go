@@ -34,10 +34,7 @@ measured at T. --json prints the full state.`,
 				return err
 			}
 			if server != "" {
-				q := url.Values{}
-				if !at.IsZero() {
-					q.Set("as_of", at.Format(time.RFC3339Nano))
-				}
+				q := withAsOf(nil, at)
 				path := "/v1/customers/" + url.PathEscape(args[0])
 				if a.jsonOut {
 					return a.serverGet(cmd.Context(), server, path, q)

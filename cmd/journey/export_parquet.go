@@ -6,16 +6,13 @@ import (
 	"io"
 	"maps"
 	"math"
-	"net/url"
 	"slices"
 	"time"
 
-	"github.com/go-json-experiment/json"
 	"github.com/parquet-go/parquet-go"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
-	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/clusters"
 	"github.com/journey-cdp/journey/projections/customer"
 )
@@ -335,33 +332,7 @@ func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what stri
 		}
 		n, closeW = func() uint64 { return pw.n }, pw.close
 	}
-	var err error
-	if server != "" {
-		q := url.Values{}
-		if !asOf.IsZero() {
-			q.Set("as_of", asOf.Format(time.RFC3339Nano))
-		}
-		err = a.serverLines(ctx, server, "/v1/export/customers", q, func(line []byte) error {
-			var c customer.Answer
-			if err := json.Unmarshal(line, &c); err != nil {
-				return fmt.Errorf("customer from %s: %w", server, err)
-			}
-			return each(&c, nil)
-		})
-	} else {
-		var v *projections.Views
-		var closeAll func()
-		v, closeAll, err = a.openViews(ctx, config, projections.Options{}, false)
-		if err != nil {
-			return 0, err
-		}
-		defer closeAll()
-		var m *clusters.Model
-		if m, err = v.Clusters(); err != nil {
-			return 0, err
-		}
-		err = v.Customers(ctx, asOf, true, func(c *customer.Answer) error { return each(c, m) })
-	}
+	err := a.eachExportCustomer(ctx, asOf, config, server, true, each)
 	if err != nil {
 		return n(), err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"sort"
 	"time"
 
@@ -45,10 +44,7 @@ With --server URL a running journey serve answers (GET /v1/nps?as_of=).`,
 func (a *app) runNPS(ctx context.Context, by string, asOf time.Time, server string) error {
 	var res customer.NPSResult
 	if server != "" {
-		q := url.Values{}
-		if !asOf.IsZero() {
-			q.Set("as_of", asOf.Format(time.RFC3339Nano))
-		}
+		q := withAsOf(nil, asOf)
 		if err := a.serverJSON(ctx, server, "/v1/nps", q, &res); err != nil {
 			return err
 		}

@@ -35,10 +35,7 @@ mapping each group to its count. Rule segments are CEL expressions set in
 				return err
 			}
 			if server != "" {
-				q := url.Values{"by": {by}}
-				if !at.IsZero() {
-					q.Set("as_of", at.Format(time.RFC3339Nano))
-				}
+				q := withAsOf(url.Values{"by": {by}}, at)
 				var ans struct {
 					Counts map[string]int `json:"counts"`
 				}

@@ -65,6 +65,18 @@ func (a *app) serverDo(ctx context.Context, method, base, path string, q url.Val
 	return b, nil
 }
 
+// withAsOf sets the query's as_of to at (RFC 3339), unless at is zero (now),
+// and returns q (a new one when q is nil).
+func withAsOf(q url.Values, at time.Time) url.Values {
+	if q == nil {
+		q = url.Values{}
+	}
+	if !at.IsZero() {
+		q.Set("as_of", at.Format(time.RFC3339Nano))
+	}
+	return q
+}
+
 // serverLines GETs base+path?q, a JSONL answer of any length, and calls fn
 // with each line (valid during the call). An answer broken off by the
 // server is an error, never a short answer taken as whole.
