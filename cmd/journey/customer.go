@@ -19,7 +19,7 @@ func (a *app) customerCommand() *cobra.Command {
 		Short: "The customer's state, stage, flags, types, satisfaction and churn",
 		Long: `customer answers about one customer: lifecycle stage and the highest stage ever
 reached, flags (advocate, detractor), customer types, satisfaction (0–100),
-churn status (and p_alive after journey churn fit), RFM and rule segments.
+churn status (and p_alive after journey churn fit), CLV (after journey clv fit), RFM and rule segments.
 The views are brought up to date with the log first. With --as-of T the answer
 is what the engine would have said at T: only events with time ≤ T, churn
 measured at T. --json prints the full state.`,
@@ -102,6 +102,10 @@ func (a *app) printCustomer(id string, c *customer.Answer) {
 	}
 	if c.ExpectedNext != nil {
 		a.printf("expected      %.2f purchases in the next period\n", *c.ExpectedNext)
+	}
+	if c.CLV != nil {
+		a.printf("clv           %s %s over %d months at %.4g%% a month (expected order value %s %s)\n",
+			c.CLV.CLV, c.CLV.Currency, c.CLV.HorizonMonths, 100*c.CLV.Discount, c.CLV.ExpectedOrderValue, c.CLV.Currency)
 	}
 	if c.RFM != nil {
 		a.printf("rfm           %s\n", rfmString(c.RFM))
