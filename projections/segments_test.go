@@ -28,6 +28,11 @@ func TestSegmentsConsistentWithCustomers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The CLV bands (by clv) are those of the answers under a stored model.
+	if err := v.SetCLV(&customer.CLVFit{Model: "bgnbd", R: 0.243, Alpha: 4.414, A: 0.793, B: 2.426, Unit: "week",
+		AsOf: simStart.Add(30 * 24 * time.Hour), Currency: "EUR", P: 6.25, Q: 3.74, Gamma: 15.44, HorizonMonths: 12, Discount: 0.01}); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, asOf := range []time.Time{{}, simStart.Add(60 * 24 * time.Hour)} {
 		sc, err := v.Segmentation(ctx, asOf)
@@ -60,6 +65,7 @@ func TestSegmentsConsistentWithCustomers(t *testing.T) {
 				want[ByStore][NoStore]++
 			}
 			want[ByCluster][clusterOf(cm, c)]++
+			want[ByCLV][customer.CLVBand(c.CLV)]++
 			if c.RFM == nil {
 				want[ByRFM][NoRFM]++
 			} else {
@@ -92,7 +98,7 @@ func TestSegmentsConsistentWithCustomers(t *testing.T) {
 		if total != n {
 			t.Fatalf("stage counts sum to %d, want %d", total, n)
 		}
-		if len(sc.By[ByRFM]) < 3 || len(sc.By[ByRule]) == 0 || len(sc.By[ByStore]) < 2 {
+		if len(sc.By[ByRFM]) < 3 || len(sc.By[ByRule]) == 0 || len(sc.By[ByStore]) < 2 || len(sc.By[ByCLV]) < 2 {
 			t.Fatalf("as of %v: degenerate segments %v", asOf, sc.By)
 		}
 	}
