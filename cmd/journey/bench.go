@@ -22,12 +22,13 @@ type benchFlags struct {
 	cpuProfile string
 	requests   int
 	batch      int
+	customers  int
 }
 
 func (a *app) benchCommand() *cobra.Command {
 	var bf benchFlags
 	bc := &cobra.Command{
-		Use:   "bench store|ingest|rebuild|asof [--events N] [--json]",
+		Use:   "bench store|ingest|rebuild|asof|sweep [--events N] [--json]",
 		Short: "Measure the engine beside a raw baseline on the same events, in one run",
 		Long: `bench measures a part of the engine and, in the same run on the same events, the
 baseline it is compared with; --json prints one object per measurement:
@@ -48,6 +49,11 @@ baseline it is compared with; --json prints one object per measurement:
            (default 50,000), --requests times (default 1,000) at 8 instants, vs
            reading that customer's history alone; p50_ms, p99_ms, and cold_ms
            (the first answer at a new instant: its population snapshot)
+  sweep    the reactions' sweeper over --customers (default 1,000,000) lapsed
+           buyers all due (a win-back with its report each), from the due index
+           seeded from the views, vs reading every customer's answer; seconds,
+           cpu_us_per_customer, and the ingest's synced append rate alone and
+           while a sweep runs (ingest_ratio)
 
 The files go under --dir (default: a fresh directory in the current one, so on
 the disk you run from), removed afterwards.`,
@@ -61,7 +67,8 @@ the disk you run from), removed afterwards.`,
 	pf.StringVar(&bf.cpuProfile, "cpuprofile", "", "ingest: write a CPU profile of the end-to-end run to this file")
 	pf.IntVar(&bf.batch, "batch", 0, "ingest: events per message of the batched end-to-end run (default 100)")
 	pf.IntVar(&bf.requests, "requests", 1000, "asof: answers to time")
-	for _, name := range []string{"store", "ingest", "rebuild", "asof"} {
+	pf.IntVar(&bf.customers, "customers", 0, "sweep: customers in the due index (default 1,000,000)")
+	for _, name := range []string{"store", "ingest", "rebuild", "asof", "sweep"} {
 		bc.AddCommand(&cobra.Command{
 			Use:   name,
 			Short: "Run the " + name + " benchmark",
@@ -95,8 +102,19 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 	if bf.requests <= 0 {
 		return usageErrorf("--requests must be positive")
 	}
+	if bf.customers < 0 {
+		return usageErrorf("--customers must be positive")
+	}
 	if !a.jsonOut {
-		fmt.Fprintf(a.stderr, "bench %s: %d events under %s …\n", name, events, dir)
+		if name == "sweep" {
+			n := bf.customers
+			if n == 0 {
+				n = 1_000_000
+			}
+			fmt.Fprintf(a.stderr, "bench sweep: %d customers under %s …\n", n, dir)
+		} else {
+			fmt.Fprintf(a.stderr, "bench %s: %d events under %s …\n", name, events, dir)
+		}
 	}
 	var results []any
 	switch name {
@@ -135,6 +153,12 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 		results = anys(rs)
 	case "asof":
 		rs, err := bench.AsOf(ctx, dir, events, bf.requests, &bench.Options{Logger: a.logger()})
+		if err != nil {
+			return err
+		}
+		results = anys(rs)
+	case "sweep":
+		rs, err := bench.Sweep(ctx, dir, bench.SweepConfig{Customers: bf.customers, Logger: a.logger()})
 		if err != nil {
 			return err
 		}
