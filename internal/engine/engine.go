@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -447,6 +448,10 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	stopServices()
 	runErr := g.Wait()
 	if runErr != nil && ctx.Err() == nil {
+		if nc.IsClosed() && !strings.Contains(runErr.Error(), "NATS connection closed") {
+			// A part that failed on the closed connection is not the cause.
+			return fmt.Errorf("engine: NATS connection closed, reconnection given up (last error: %v): %w", nc.LastError(), runErr)
+		}
 		return runErr
 	}
 	log.Info("stopped", "durable_seq", store.DurableSeq())
