@@ -29,6 +29,21 @@ func openKeys(t *testing.T, dir string) *keystore.Store {
 	return ks
 }
 
+// openSealed opens a sealed log in a fresh dir with its key store (closed
+// at the end of the test); the caller closes the log.
+func openSealed(t *testing.T) (s *Store, ks *keystore.Store, logDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	ks = openKeys(t, filepath.Join(dir, "keys"))
+	t.Cleanup(func() { ks.Close() })
+	logDir = filepath.Join(dir, "log")
+	s, err := Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, ks, logDir
+}
+
 // TestSealedLog: a log created with a Sealer stores each customer's events
 // sealed under their key and their id only as a pseudonym; reads return
 // the events byte for byte; idempotency holds; verify needs no keys; a
@@ -36,14 +51,8 @@ func openKeys(t *testing.T, dir string) *keystore.Store {
 // new events for that customer with CodeErased.
 func TestSealedLog(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	ks := openKeys(t, filepath.Join(dir, "keys"))
-	defer ks.Close()
-	logDir := filepath.Join(dir, "log")
-	s, err := Open(logDir, &Options{Sealer: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ks, logDir := openSealed(t)
+	var err error
 	if !s.Sealed() {
 		t.Fatal("a new log opened with a Sealer is not sealed")
 	}
@@ -155,14 +164,8 @@ func TestSealedLog(t *testing.T) {
 // TestSealedTamperFound: one flipped ciphertext byte breaks the chain for
 // Verify (no keys needed) and fails authentication on read.
 func TestSealedTamperFound(t *testing.T) {
-	dir := t.TempDir()
-	ks := openKeys(t, filepath.Join(dir, "keys"))
-	defer ks.Close()
-	logDir := filepath.Join(dir, "log")
-	s, err := Open(logDir, &Options{Sealer: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ks, logDir := openSealed(t)
+	var err error
 	for i := range 3 {
 		appendOK(t, s, unchecked(mkEvent(t, "t"+string(rune('1'+i)), "c", t0.Add(timeStep(i)), "")))
 	}
@@ -244,14 +247,8 @@ func filesWith(t *testing.T, dir, s string) []string {
 // completes when run again; the other customer is untouched.
 func TestForget(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	ks := openKeys(t, filepath.Join(dir, "keys"))
-	defer ks.Close()
-	logDir := filepath.Join(dir, "log")
-	s, err := Open(logDir, &Options{Sealer: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _, logDir := openSealed(t)
+	var err error
 	defer s.Close()
 	for i, c := range []string{"grace-hopper-1906", "bob", "grace-hopper-1906"} {
 		appendOK(t, s, unchecked(mkEvent(t, "f"+string(rune('1'+i)), c, t0.Add(timeStep(i)), "7.25")))
@@ -339,14 +336,8 @@ func TestForget(t *testing.T) {
 // again completes it (the erasure record, the quarantine).
 func TestForgetCutShort(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	ks := openKeys(t, filepath.Join(dir, "keys"))
-	defer ks.Close()
-	logDir := filepath.Join(dir, "log")
-	s, err := Open(logDir, &Options{Sealer: ks})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, ks, logDir := openSealed(t)
+	var err error
 	appendOK(t, s, unchecked(mkEvent(t, "k1", "ida", t0, "1.00")), unchecked(mkEvent(t, "k2", "ida", t0.Add(time.Hour), "")))
 	// The first step of Forget, then the "crash".
 	if _, err := ks.Destroy(ks.Pseudonym("ida"), "first try"); err != nil {
