@@ -85,7 +85,6 @@ type Config struct {
 	// creates a new data dir unencrypted; an existing one stays as it was.
 	MasterKeyFile string
 	Plaintext     bool
-	keys          *keystore.Store // opened by Run
 
 	Logger *slog.Logger     // nil: discard
 	Clock  func() time.Time // nil: time.Now
@@ -173,7 +172,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		return fmt.Errorf("engine: open log: %w", err)
 	}
 	closers = append(closers, store.Close)
-	cfg.keys = keys
 	head, _ := store.Head()
 	keeper, err := openCheckpoints(cfg, store, log, clock)
 	if err != nil {
