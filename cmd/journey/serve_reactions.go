@@ -18,6 +18,11 @@ func addReactionsFlags(cmd *cobra.Command, r *engine.Reactions) {
 	f.Lookup("reactions").NoOptDefVal = "true"
 	f.Var((*reactionsFile)(r), "reactions-config", "reactions policy file (JSON: switches, CEL conditions, rate limits, SLA, holidays; see handlers/reactions/REACTIONS.md)")
 	f.DurationVar(&r.SweepEvery, "reactions-sweep-every", 0, "how often the reactions' sweeper looks for customers whose time has come (default 1m)")
+	// Tests only (TestServeKillBetweenDecideAndDispatch): the dispatcher
+	// waits this long before each publish, to hold decided actions in the
+	// log undispatched. Hidden; zero by default.
+	f.DurationVar(&r.Config.DispatchDelay, "reactions-dispatch-delay", 0, "tests only: wait before each action's publish")
+	_ = f.MarkHidden("reactions-dispatch-delay")
 }
 
 // reactionsOn is --reactions: the inverse of Reactions.Off.
@@ -53,6 +58,7 @@ func (f *reactionsFile) Set(path string) error {
 	if err != nil {
 		return err
 	}
+	c.DispatchDelay = f.Config.DispatchDelay // --reactions-dispatch-delay, in either order
 	f.Config = c
 	return nil
 }

@@ -74,6 +74,13 @@ type Config struct {
 	// OverdueAfter is how long an asked action may stay unconfirmed before
 	// /metrics counts it overdue (default 48 h).
 	OverdueAfter time.Duration `json:"-"`
+
+	// DispatchDelay is for tests only (not in the policy file; serve's
+	// hidden --reactions-dispatch-delay): the dispatcher waits this long
+	// before each publish, so that a test can kill the process while
+	// actions are decided in the log but not yet dispatched. Zero (always,
+	// in production): no wait.
+	DispatchDelay time.Duration `json:"-"`
 }
 
 // The defaults.

@@ -152,6 +152,9 @@ func (r *Reactor) publish(ctx context.Context, o outgoing) error {
 	if ps := r.cfg.policy(o.kind).PerSecond; ps > 0 && o.kind == r.kindOf(o.kind) {
 		r.pace(ctx, o.kind, ps)
 	}
+	if d := r.cfg.DispatchDelay; d > 0 && !sleep(ctx, d) { // tests only
+		return ctx.Err()
+	}
 	msg := &nats.Msg{Subject: SubjectPrefix + o.kind, Data: o.data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, o.id)
 	backoff := 50 * time.Millisecond
