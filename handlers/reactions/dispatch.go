@@ -195,18 +195,19 @@ func (r *Reactor) kindOf(k string) string {
 	return ""
 }
 
-// pace waits until the kind's next slot at ps per second.
+// pace waits until the kind's next slot at ps per second: the slots are
+// 1/ps apart (no burst), the first one at once after an idle spell.
 func (r *Reactor) pace(ctx context.Context, kind string, ps float64) {
 	if r.next == nil {
 		r.next = map[string]time.Time{}
 	}
-	now := time.Now()
+	now := r.paceNow()
 	at := r.next[kind]
 	if at.Before(now) {
 		at = now
 	}
 	r.next[kind] = at.Add(time.Duration(float64(time.Second) / ps))
-	sleep(ctx, time.Until(at))
+	r.paceSleep(ctx, at.Sub(now))
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

@@ -75,6 +75,10 @@ type Reactor struct {
 	mu sync.Mutex // one decider or sweep at a time
 
 	next map[string]time.Time // the dispatcher's pacing, by kind (its goroutine only)
+	// The pacing's wall clock and wait (time.Now and sleep; a test drives
+	// them as a virtual clock).
+	paceNow   func() time.Time
+	paceSleep func(context.Context, time.Duration) bool
 }
 
 // Open opens (creating) the reactions' database. A new database starts at
@@ -103,7 +107,7 @@ func Open(o Options) (*Reactor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reactions: open %s: %w", filepath.Base(o.Dir), err)
 	}
-	r := &Reactor{o: o, cfg: cfg, cond: cond, db: db, log: o.Logger, recent: map[string]time.Time{}}
+	r := &Reactor{o: o, cfg: cfg, cond: cond, db: db, log: o.Logger, recent: map[string]time.Time{}, paceNow: time.Now, paceSleep: sleep}
 	if _, ok, err := getSeq(db, keyDecided); err != nil {
 		db.Close()
 		return nil, err
