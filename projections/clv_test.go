@@ -15,7 +15,8 @@ import (
 
 // TestCLVStoredAppliedAndCarried: a stored CLV model gives each customer
 // with a purchase in its currency an expected order value (Gamma-Gamma
-// from x = purchase days − 1 and m̄ = revenue / purchase days) and a
+// from x = purchase days − 1 and m̄ = the revenue of the repeat purchase
+// days / x, the first day left out as clv fit does) and a
 // discounted CLV (summed here month by month from the BG/NBD conditional
 // expectation), none to a customer without a purchase or as of before
 // the calibration end; segments by clv count the bands; a rebuild and a
@@ -56,7 +57,7 @@ func TestCLVStoredAppliedAndCarried(t *testing.T) {
 		return journey.FormatAmount(int64(math.Round(em*100)), "EUR"), journey.FormatAmount(int64(math.Round(clv*100)), "EUR")
 	}
 	d0 := bgnbd.Day(simStart)
-	bobEM := fit.P * (fit.Gamma + 2*20) / (2*fit.P + fit.Q - 1) // m̄ = 60/3
+	bobEM := fit.P * (fit.Gamma + 2*25) / (2*fit.P + fit.Q - 1) // m̄ = (30+20)/2
 	annEM := fit.P * fit.Gamma / (fit.Q - 1)
 	bobOrder, bobCLV := want([]int{d0 + 1, d0 + 8, d0 + 15}, bobEM)
 	annOrder, annCLV := want([]int{d0 + 2}, annEM)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/csv"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -14,11 +15,12 @@ import (
 
 // TestCLVInAnswerExportSegments: after clv fit on CDNOW (calibration to
 // 1997-09-30), the customer's answer as of the calibration end carries the
-// expected order value (Gamma-Gamma from all her purchase days there:
-// $29.33, $29.73, $14.96, x = 2, m̄ = 74.02/3) and a CLV in proportion to
-// clv show's (same transaction model, horizon and discount); the customers
-// export has the same CLV in its clv column; segments --by clv counts every
-// customer in the documented bands, and is refused before any fit.
+// expected order value and CLV of clv show to the cent, for several
+// customers (cdnow-00004: $29.33, $29.73, $14.96 → x = 2, m̄ of the repeat
+// days (29.73+14.96)/2, the first day left out as the fit does; one-time
+// buyers; the highest CLVs); the customers export has clv show's CLV for
+// every customer in its clv column; segments --by clv counts the bands of
+// clv show's values, and is refused before any fit.
 func TestCLVInAnswerExportSegments(t *testing.T) {
 	dir := importCDNOW(t)
 	const at = "1997-09-30"
@@ -36,31 +38,47 @@ func TestCLVInAnswerExportSegments(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, nil, "clv", "fit", "--data", dir, "--json", "--as-of", at, "--limit", "1")), &fit); err != nil {
 		t.Fatal(err)
 	}
-	var show clvReport
-	if err := json.Unmarshal([]byte(mustRun(t, nil, "clv", "show", "--data", dir, "--json", "cdnow-00004")), &show); err != nil {
+	var all clvReport // every customer, highest CLV first
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "clv", "show", "--data", dir, "--json", "--limit", "0")), &all); err != nil {
 		t.Fatal(err)
 	}
-	var ans customer.Answer
-	if err := json.Unmarshal([]byte(mustRun(t, nil, "customer", "--data", dir, "--json", "--as-of", at, "cdnow-00004")), &ans); err != nil {
-		t.Fatal(err)
+	if all.Customers != 2357 || len(all.Top) != 2357 {
+		t.Fatalf("clv show: %d customers, %d listed", all.Customers, len(all.Top))
 	}
-	c := ans.CLV
-	if c == nil || c.Currency != "USD" || c.HorizonMonths != 12 || c.Discount != 0.01 {
-		t.Fatalf("answer clv %+v", c)
+	show := map[string]clvLine{}
+	for _, l := range all.Top {
+		show[l.Customer] = l
 	}
 	s := fit.Model.Spend
-	wantEM := s.P * (s.Gamma + 2*(74.02/3)) / (2*s.P + s.Q - 1)
-	if want := journey.FormatAmount(int64(math.Round(wantEM*100)), "USD"); c.ExpectedOrderValue != want {
-		t.Errorf("expected_order_value %s, want %s", c.ExpectedOrderValue, want)
+	wantEM := s.P * (s.Gamma + 2*((29.73+14.96)/2)) / (2*s.P + s.Q - 1)
+	if want := journey.FormatAmount(int64(math.Round(wantEM*100)), "USD"); show["cdnow-00004"].ExpectedOrder != want {
+		t.Errorf("clv show cdnow-00004: expected_order_value %s, want %s", show["cdnow-00004"].ExpectedOrder, want)
 	}
-	showEM, _ := journey.ParseAmount(show.Top[0].ExpectedOrder, "USD")
-	showCLV, _ := journey.ParseAmount(show.Top[0].CLV, "USD")
-	gotCLV, err := journey.ParseAmount(c.CLV, "USD")
-	if err != nil {
-		t.Fatal(err)
+	ids := []string{"cdnow-00004", all.Top[0].Customer, all.Top[1].Customer, all.Top[500].Customer, all.Top[2356].Customer}
+	for _, f := range []int{0, 1, 5} { // the first customer of frequency 0, 1 and 5
+		for _, l := range all.Top {
+			if l.Frequency == f {
+				ids = append(ids, l.Customer)
+				break
+			}
+		}
 	}
-	if want := float64(showCLV) * wantEM * 100 / float64(showEM); math.Abs(float64(gotCLV)-want) > 0.01*want {
-		t.Errorf("clv %s, want ≈ %.0f cents (show's %s × E[M] ratio)", c.CLV, want, show.Top[0].CLV)
+	var c *customer.CLVAnswer // cdnow-00004's
+	for _, id := range ids {
+		var ans customer.Answer
+		if err := json.Unmarshal([]byte(mustRun(t, nil, "customer", "--data", dir, "--json", "--as-of", at, id)), &ans); err != nil {
+			t.Fatal(err)
+		}
+		a, w := ans.CLV, show[id]
+		if a == nil || a.Currency != "USD" || a.HorizonMonths != 12 || a.Discount != 0.01 {
+			t.Fatalf("%s: answer clv %+v", id, a)
+		}
+		if a.ExpectedOrderValue != w.ExpectedOrder || a.CLV != w.CLV {
+			t.Errorf("%s (frequency %d): answer order value %s, clv %s; clv show %s, %s", id, w.Frequency, a.ExpectedOrderValue, a.CLV, w.ExpectedOrder, w.CLV)
+		}
+		if id == "cdnow-00004" {
+			c = a
+		}
 	}
 
 	// Export: the clv column of the same customer.
@@ -80,8 +98,8 @@ func TestCLVInAnswerExportSegments(t *testing.T) {
 				t.Errorf("export clv %q order %q, answer %s / %s", r[col], r[ocol], c.CLV, c.ExpectedOrderValue)
 			}
 		}
-		if r[col] == "" {
-			t.Errorf("customer %s has no clv in the export", r[0])
+		if w := show[r[0]]; r[col] != w.CLV+" USD" || r[ocol] != w.ExpectedOrder+" USD" {
+			t.Errorf("customer %s: export clv %q order %q, clv show %s / %s", r[0], r[col], r[ocol], w.CLV, w.ExpectedOrder)
 		}
 	}
 	if !found {
@@ -97,15 +115,15 @@ func TestCLVInAnswerExportSegments(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, nil, "segments", "--data", dir, "--by", "clv", "--json", "--as-of", at)), &counts); err != nil {
 		t.Fatal(err)
 	}
-	total := 0
-	bands := []string{"0-10 USD", "10-100 USD", "100-1000 USD", "1000-10000 USD", "10000+ USD"}
-	for k, n := range counts {
-		if !slices.Contains(bands, k) {
-			t.Errorf("unexpected band %q", k)
+	want := map[string]int{}
+	for _, l := range all.Top {
+		v, err := journey.ParseAmount(l.CLV, "USD")
+		if err != nil {
+			t.Fatal(err)
 		}
-		total += n
+		want[customer.CLVBand(&customer.CLVAnswer{Currency: "USD", Major: float64(v) / 100})]++
 	}
-	if total != 2357 || counts[customer.CLVBand(c)] == 0 {
-		t.Errorf("bands %v (total %d, want 2357)", counts, total)
+	if !maps.Equal(counts, want) || counts[customer.CLVBand(c)] == 0 {
+		t.Errorf("segments --by clv %v, want the bands of clv show's values %v", counts, want)
 	}
 }

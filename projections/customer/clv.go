@@ -43,10 +43,12 @@ type CLVAnswer struct {
 // CLV under pop.CLV (nil without a fit, for a customer without a purchase
 // day up to asOf, or without revenue in the fit's currency). The
 // Gamma-Gamma input is the customer's purchase days up to asOf: x = days −
-// 1 repeat transactions with mean value m̄ = revenue in the currency /
-// days. The state keeps no amount per day, so, unlike `journey clv show`
-// (which leaves the first day's amount out of m̄), the first day's amount
-// is part of the mean here.
+// 1 repeat transactions with mean value m̄ = the revenue in the currency of
+// the repeat days (State.RepeatRevenue: the first purchase day left out) /
+// x, as `journey clv fit` and `journey clv show` take it; as of the fit's
+// calibration end the answer is clv show's to the cent. A state stored
+// before FirstDayRevenue was kept (until a rebuild) takes m̄ = revenue /
+// days, the first day included.
 func (c *Config) CLV(s *State, asOf time.Time, pop *Population) *CLVAnswer {
 	if pop == nil || pop.CLV == nil {
 		return nil
@@ -79,7 +81,12 @@ func (c *Config) CLV(s *State, asOf time.Time, pop *Population) *CLVAnswer {
 	gg := gammagamma.Params{P: f.P, Q: f.Q, Gamma: f.Gamma}
 	sp := gammagamma.Customer{X: float64(len(days) - 1)}
 	if sp.X > 0 {
-		sp.Mean = math.Max(0, float64(rev)/float64(len(days))/math.Pow10(exp))
+		if repeat, known := s.RepeatRevenue(f.Currency); known {
+			// The arithmetic of gammagamma.FromMinor, as clv fit and show use.
+			sp.Mean = math.Max(0, float64(repeat)/sp.X/math.Pow10(exp))
+		} else {
+			sp.Mean = math.Max(0, float64(rev)/float64(len(days))/math.Pow10(exp))
+		}
 	}
 	order := gg.ExpectedAverageValue(sp)
 	if math.IsNaN(order) {

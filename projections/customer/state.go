@@ -125,6 +125,15 @@ type State struct {
 	// since 1970-01-01), ascending: the inter-purchase gaps, the trailing
 	// 365-day count and the BG/NBD summary are computed from them.
 	ShoppingDays []int32 `json:"purchase_days,omitempty"`
+	// FirstDayRevenue is the purchase amount per currency on the first
+	// purchase day (ShoppingDays[0]): the spend model of the CLV leaves it
+	// out, as `journey clv fit` does, and takes the mean value of the repeat
+	// purchase days (Revenue − FirstDayRevenue) / (purchase days − 1).
+	FirstDayRevenue Money `json:"first_day_revenue,omitempty"`
+	// firstDayUnknown marks a state with purchase days decoded from a
+	// version-1 encoding, which did not keep FirstDayRevenue; a rebuild (a
+	// fold from the log) fills it. See RepeatRevenue.
+	firstDayUnknown bool
 	// ReactivatedAt is the latest purchase that came after the customer had
 	// churned (see Apply); Reactivations counts them.
 	ReactivatedAt time.Time `json:"reactivated_at,omitzero"`
@@ -301,8 +310,16 @@ func (s *State) applyPurchase(ev *journey.Event, t time.Time) {
 		s.FirstPurchase = t
 	}
 	s.LastPurchase = t
+	day := int32(dayOf(t))
+	n := len(s.ShoppingDays)
+	if n > 0 && day < s.ShoppingDays[0] { // a new first purchase day
+		s.FirstDayRevenue = nil
+	}
 	if d.Amount != 0 || d.Currency != "" {
 		s.Revenue.add(d.Currency, d.Amount)
+		if n == 0 || day <= s.ShoppingDays[0] {
+			s.FirstDayRevenue.add(d.Currency, d.Amount)
+		}
 	}
 	if d.Discount > 0 {
 		s.DiscountedPurchases++
@@ -314,8 +331,6 @@ func (s *State) applyPurchase(ev *journey.Event, t time.Time) {
 	}
 	s.noteStore(store)
 
-	day := int32(dayOf(t))
-	n := len(s.ShoppingDays)
 	switch {
 	case n == 0:
 		s.ShoppingDays = append(s.ShoppingDays, day)
@@ -502,6 +517,18 @@ func (s *State) PurchaseDays(asOf time.Time) []int {
 		out = append(out, int(d))
 	}
 	return out
+}
+
+// RepeatRevenue returns the revenue in currency cur of the repeat
+// purchase days, every purchase day but the first (Revenue[cur] −
+// FirstDayRevenue[cur]), and true; false when it is not known: for a state
+// decoded from a version-1 encoding (before FirstDayRevenue was kept)
+// until a rebuild folds the customer again from the log.
+func (s *State) RepeatRevenue(cur string) (int64, bool) {
+	if s.firstDayUnknown {
+		return 0, false
+	}
+	return s.Revenue[cur] - s.FirstDayRevenue[cur], true
 }
 
 // MeanGapDays is the mean gap between consecutive purchase days, and false

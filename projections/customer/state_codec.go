@@ -9,9 +9,9 @@ import (
 	"time"
 )
 
-// The binary encoding of a State (views database value). Version 1:
+// The binary encoding of a State (views database value). Version 2:
 //
-//	byte     version (1)
+//	byte     version (2)
 //	string   Customer                       string = uvarint length, bytes
 //	uvarint  LastSeq                        time   = uvarint 0 (zero time) or
 //	time     LastTime                                zigzag(unix s)+1, uvarint ns
@@ -20,6 +20,7 @@ import (
 //	uvarint  Purchases, DiscountedPurchases, Items; time FirstPurchase, LastPurchase
 //	money    Revenue, Discounts             money  = uvarint n, n × (string, varint), by currency
 //	days     ShoppingDays                   days   = uvarint n, varint first, uvarint deltas
+//	byte     1 when FirstDayRevenue is unknown (from a version-1 state), else 0; money FirstDayRevenue
 //	time     ReactivatedAt; uvarint Reactivations
 //	uvarint  Returns, Exchanges; money Refunds
 //	uvarint  Complaints, Escalations, ComplaintsResolved
@@ -32,7 +33,14 @@ import (
 //	uvarint  n, n × string Stores; string LastStore
 //	uvarint  n, n × (varint Δ At, byte Kind, byte Value, uvarint Store)
 //	         then, only when there are actions, the actions (actions.go)
-const stateCodecVersion = 1
+//
+// Version 1 is version 2 without the FirstDayRevenue byte and money; it
+// still decodes, with FirstDayRevenue unknown when there are purchase days
+// (State.RepeatRevenue), and is re-encoded as version 2.
+const (
+	stateCodecVersion   = 2
+	stateCodecVersionV1 = 1
+)
 
 // errCorrupt is returned by UnmarshalBinary for bytes it cannot decode.
 var errCorrupt = errors.New("customer state: corrupt encoding")
@@ -46,7 +54,7 @@ func (s *State) MarshalBinary() ([]byte, error) {
 // EncodedSizeHint is a capacity for the buffer AppendBinary fills: about
 // the encoded size of s, usually a little more.
 func (s *State) EncodedSizeHint() int {
-	return 160 + len(s.Customer) + 8*len(s.Revenue) + 3*len(s.ShoppingDays) + 40*len(s.OpenComplaints) +
+	return 160 + len(s.Customer) + 8*(len(s.Revenue)+len(s.FirstDayRevenue)) + 3*len(s.ShoppingDays) + 40*len(s.OpenComplaints) +
 		32*len(s.Traits) + 16*len(s.Stores) + 8*len(s.Signals)
 }
 
@@ -79,6 +87,12 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		}
 		prev = d
 	}
+	if s.firstDayUnknown {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
+	b = putMoney(b, s.FirstDayRevenue)
 	b = putTime(b, s.ReactivatedAt)
 	b = putInt(b, s.Reactivations)
 	b = putInt(b, s.Returns)
@@ -279,12 +293,13 @@ func (d *decoder) money() Money {
 
 // UnmarshalBinary decodes what MarshalBinary wrote, replacing s.
 func (s *State) UnmarshalBinary(b []byte) error {
-	if len(b) == 0 || b[0] != stateCodecVersion {
-		if len(b) == 0 {
-			return errCorrupt
-		}
-		return fmt.Errorf("customer state: encoding version %d, want %d", b[0], stateCodecVersion)
+	if len(b) == 0 {
+		return errCorrupt
 	}
+	if b[0] != stateCodecVersion && b[0] != stateCodecVersionV1 {
+		return fmt.Errorf("customer state: encoding version %d, want %d (or %d)", b[0], stateCodecVersion, stateCodecVersionV1)
+	}
+	v1 := b[0] == stateCodecVersionV1
 	d := &decoder{b: b[1:], str: string(b[1:])}
 	*s = State{}
 	s.Customer = d.string()
@@ -314,6 +329,18 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			}
 			s.ShoppingDays[i] = int32(prev)
 		}
+	}
+	if v1 {
+		s.firstDayUnknown = len(s.ShoppingDays) > 0
+	} else {
+		switch d.byte() {
+		case 0:
+		case 1:
+			s.firstDayUnknown = true
+		default:
+			d.fail()
+		}
+		s.FirstDayRevenue = d.money()
 	}
 	s.ReactivatedAt = d.time()
 	s.Reactivations = d.int()
