@@ -37,6 +37,10 @@ type ListQuery struct {
 	// (case-insensitive), e.g. "email:alice@example.com". No index keeps
 	// the traits: it is a pass over the states from Prefix.
 	Trait string
+	// NewIn (YYYY-MM) keeps the customers first seen in that month (UTC);
+	// LostIn (YYYY-MM) the churned customers lost in that month (LostAt):
+	// the lists behind the dashboard's new and lost customers per month.
+	NewIn, LostIn string
 }
 
 // ListEntry is one customer of a CustomerList page.
@@ -86,6 +90,11 @@ func (q *ListQuery) check() (by, value string, err error) {
 	if q.Trait != "" {
 		if k, _, ok := cutSegment(q.Trait); !ok || k == "" {
 			return "", "", listErr("trait", fmt.Sprintf("%q is not key:value, e.g. email:alice@example.com", q.Trait))
+		}
+	}
+	for _, m := range []struct{ field, v string }{{"new", q.NewIn}, {"lost", q.LostIn}} {
+		if _, err := time.Parse("2006-01", m.v); m.v != "" && (err != nil || len(m.v) != 7) {
+			return "", "", listErr(m.field, fmt.Sprintf("%q is not a month (YYYY-MM)", m.v))
 		}
 	}
 	if q.Segment != "" {
@@ -208,7 +217,13 @@ func (v *Views) CustomerList(ctx context.Context, q ListQuery) (*ListPage, error
 			if q.Trait != "" && !strings.EqualFold(e.st.Traits[traitKey], traitValue) {
 				continue
 			}
+			if q.NewIn != "" && (e.st.FirstSeen.IsZero() || MonthOf(e.st.FirstSeen) != q.NewIn) {
+				continue
+			}
 			cu := v.derive(e.st, at, pop)
+			if q.LostIn != "" && (cu.Churn != customer.ChurnChurned || MonthOf(LostAt(e.st, cu, at)) != q.LostIn) {
+				continue
+			}
 			if q.Stage != "" && cu.Stage != q.Stage {
 				continue
 			}
@@ -235,48 +250,4 @@ func (v *Views) CustomerList(ctx context.Context, q ListQuery) (*ListPage, error
 		return nil, err
 	}
 	return page, nil
-}
-
-// Overview is the population at a glance (the web dashboard): counts by
-// stage and churn status, the 5×5 RFM grid and NPS.
-type Overview struct {
-	AsOf      time.Time      `json:"as_of"`
-	Customers int            `json:"customers"`
-	Stages    map[string]int `json:"stages"`
-	Churn     map[string]int `json:"churn"`
-	// Grid[r-1][fm-1] counts the customers of RFM score R=r, FM=fm.
-	Grid [5][5]int `json:"rfm_grid"`
-	// NoRFM counts the customers without an RFM score (no purchase).
-	NoRFM int `json:"no_rfm"`
-	// NPS is the population NPS (overall, by store, by month), as NPSResult.
-	NPS customer.NPSResult `json:"nps"`
-}
-
-// Overview counts the population at asOf (zero: now) in one pass over the
-// states (and, now, the cached RFM quintiles; as of an instant, the
-// population's as withPopulation).
-func (v *Views) Overview(ctx context.Context, asOf time.Time) (*Overview, error) {
-	o := &Overview{Stages: map[string]int{}, Churn: map[string]int{}}
-	var agg customer.NPSAggregator
-	err := v.withAnswers(ctx, asOf, true, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
-		o.AsOf, agg.AsOf = at, at
-		return forEachState(ctx, r, func(_ string, e *entry) error {
-			agg.Add(e.st)
-			cu := v.derive(e.st, at, pop)
-			o.Customers++
-			o.Stages[cu.Stage]++
-			o.Churn[cu.Churn]++
-			if s := cu.RFM; s != nil && s.R >= 1 && s.R <= 5 && s.FM >= 1 && s.FM <= 5 {
-				o.Grid[s.R-1][s.FM-1]++
-			} else {
-				o.NoRFM++
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, err
-	}
-	o.NPS = agg.Result()
-	return o, nil
 }

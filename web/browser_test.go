@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/journey-cdp/journey/auth"
+	"github.com/journey-cdp/journey/web"
 )
 
 // One headless Chromium per test binary, started by the first browser
@@ -215,6 +216,9 @@ func TestBrowserJourney(t *testing.T) {
 	if reason := text("p.reason"); !strings.Contains(reason, "since the last purchase") {
 		t.Errorf("the churn reason reads %q", reason)
 	}
+	if n := num(`document.querySelectorAll("#trend + figure svg polyline, #trend + figure svg circle").length`); n < 3 {
+		t.Errorf("the satisfaction trend has %d line and points, want a line and a point per signal", n)
+	}
 	screenshot(t, ctx, "customer")
 	// As of an earlier day: the later events are gone.
 	do("as of", chromedp.SetValue(chromedp.ID("as_of"), "2025-01-07"), chromedp.Submit(chromedp.ID("as_of")),
@@ -228,9 +232,23 @@ func TestBrowserJourney(t *testing.T) {
 	if f := text("#funnel + figure"); !strings.Contains(f, "prospect") || !strings.Contains(f, "repeat") {
 		t.Errorf("the funnel reads %q", f)
 	}
+	if n := num(`document.querySelectorAll("#events + figure svg rect").length`); n != web.DashboardDays {
+		t.Errorf("the events chart has %d days, want %d", n, web.DashboardDays)
+	}
+	if c := text("#computed"); !strings.Contains(c, "Counted at") {
+		t.Errorf("the dashboard does not say when it was counted: %q", c)
+	}
 	screenshot(t, ctx, "dashboard")
-	href := str(chromedp.Evaluate[string](`[...document.querySelectorAll("table.heat td a")].find(a => a.textContent.trim() !== "0").getAttribute("href")`))
-	want := num(fmt.Sprintf(`+document.querySelector('table.heat a[href=%q]').textContent`, href))
+	// A month's new customers, from their column.
+	newHref := str(chromedp.Evaluate[string](`document.querySelector('#newlost + figure a[href*="new="]').getAttribute("href")`))
+	newN := num(fmt.Sprintf(`+document.querySelector('#newlost + figure a[href=%q] title').textContent.split(": ")[1]`, newHref))
+	do("follow a new-customers column", chromedp.Navigate(s.srv.URL+newHref), chromedp.WaitVisible(chromedp.ID("results")))
+	if rows := num(`document.querySelectorAll("table.list tbody tr").length`); rows != newN || newN == 0 {
+		t.Errorf("the column %s says %d new customers; its list shows %d", newHref, newN, rows)
+	}
+	do("back to the dashboard", chromedp.Navigate(s.srv.URL+"/ui/dashboard"), chromedp.WaitVisible(chromedp.CSS("table.heat")))
+	href := str(chromedp.Evaluate[string](`[...document.querySelectorAll("table.heat td a")].find(a => a.querySelector(".n").textContent.trim() !== "0").getAttribute("href")`))
+	want := num(fmt.Sprintf(`+document.querySelector('table.heat a[href=%q] .n').textContent`, href))
 	if want == 0 {
 		t.Fatalf("no heat-map cell has customers")
 	}
@@ -242,7 +260,7 @@ func TestBrowserJourney(t *testing.T) {
 	}
 	// The audit page: the quarantined input is text, not markup.
 	do("audit", chromedp.Navigate(s.srv.URL+"/ui/audit"), chromedp.WaitVisible(chromedp.ID("quarantine")))
-	if title, q := str(chromedp.Title()), text("table.list tbody"); title != "Audit · journey" || !strings.Contains(q, "not a number: "+xssComment) {
+	if title, q := str(chromedp.Title()), text("section[aria-labelledby=quarantine] table.list tbody"); title != "Audit · journey" || !strings.Contains(q, "not a number: "+xssComment) {
 		t.Errorf("audit page title %q, quarantine %q", title, q)
 	}
 }

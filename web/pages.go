@@ -68,6 +68,7 @@ func (u *UI) fail(w http.ResponseWriter, r *http.Request, s *session, status int
 // searchData is the search and list page.
 type searchData struct {
 	Q, Trait, Stage, Segment string
+	New, Lost                string // YYYY-MM: first seen, lost in that month
 	R, FM                    int
 	Exact                    string // the id that matched exactly
 	Page                     *projections.ListPage
@@ -80,7 +81,7 @@ type searchData struct {
 func (u *UI) search(w http.ResponseWriter, r *http.Request, s *session) {
 	q := r.URL.Query()
 	d := &searchData{Q: strings.TrimSpace(q.Get("q")), Trait: strings.TrimSpace(q.Get("trait")), Stage: q.Get("stage"), Segment: q.Get("segment"),
-		Analyst: s.may(auth.Analyst), Stages: customer.Stages()}
+		New: q.Get("new"), Lost: q.Get("lost"), Analyst: s.may(auth.Analyst), Stages: customer.Stages()}
 	v := &view{Title: "Find a customer", S: s, AsOf: q.Get("as_of"), Data: d}
 	asOf, err := parseAsOf(v.AsOf)
 	if err != nil {
@@ -102,7 +103,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, s *session) {
 			*f.dst = n
 		}
 	}
-	d.Population = d.Stage != "" || d.Segment != "" || d.R > 0 || d.FM > 0
+	d.Population = d.Stage != "" || d.Segment != "" || d.R > 0 || d.FM > 0 || d.New != "" || d.Lost != ""
 	if d.Population && !d.Analyst {
 		v.Message = "Listing customers by stage, segment or RFM cell needs the analyst role; search by id instead."
 		u.render(w, r, http.StatusForbidden, "search", v)
@@ -121,7 +122,7 @@ func (u *UI) search(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	lq := projections.ListQuery{Prefix: d.Q, Trait: d.Trait, After: q.Get("after"), Limit: 50, AsOf: asOf,
-		Stage: d.Stage, Segment: d.Segment, R: d.R, FM: d.FM}
+		Stage: d.Stage, Segment: d.Segment, R: d.R, FM: d.FM, NewIn: d.New, LostIn: d.Lost}
 	page, err := u.o.Views.CustomerList(r.Context(), lq)
 	if err != nil {
 		status, msg := readError(err)
@@ -159,7 +160,8 @@ type customerData struct {
 	Open         []customer.Complaint
 	AsOfValue    string // for the date input
 	SatChart     chart
-	Analyst      bool // the tags link to their lists
+	Trend        chart // the satisfaction score after each signal
+	Analyst      bool  // the tags link to their lists
 }
 
 type kv struct{ K, V string }
@@ -214,6 +216,11 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request, s *session) {
 		d.AsOfValue = asOf.Format(time.DateOnly)
 	}
 	d.SatChart = scoreChart(a.State.Signals)
+	var trend []trendPoint
+	for _, p := range u.o.Views.SatisfactionTrend(a.State, a.AsOf) {
+		trend = append(trend, trendPoint{p.At, p.Score})
+	}
+	d.Trend = trendChart("Satisfaction over time", trend)
 	d.TimelineHTML = renderTimeline(tl)
 	v.Data = d
 	if u.o.Auth != nil && u.o.Auth.OnCustomerRead != nil && !s.open {
@@ -291,20 +298,36 @@ func churnReason(a *customer.Answer) string {
 
 // dashboardData is the dashboard.
 type dashboardData struct {
-	O          *projections.Overview
-	Funnel     chart
-	ChurnBars  chart
-	NPS        chart
-	Grid       [][]cell
-	Quarantine uint64
-	AsOfValue  string
+	O           *projections.Overview
+	Funnel      chart
+	ChurnBars   chart
+	NPS         chart
+	NewLost     chart
+	EventsDay   chart
+	Grid        [][]cell
+	Currency    string   // the currency of the cells' revenue
+	Others      []string // the other currencies with revenue
+	Quarantine  uint64
+	AsOfValue   string
+	Kept        bool          // the overview of now, kept in the background
+	Staleness   time.Duration // how stale it may be (besides its pass)
+	EventsShown int           // the days of the events chart
 }
 
 type cell struct {
 	R, FM, N int
-	Level    int // 0..5, the heat of the cell
+	Level    int    // 0..5, the heat of the cell
+	Revenue  string // in the main currency ("" none)
+	All      string // every currency, for the cell's label
 	Href     string
 }
+
+// DashboardDays is how many days the events-per-day chart shows (ending
+// at the as-of day), DashboardMonths how many months the new and lost chart.
+const (
+	DashboardDays   = 90
+	DashboardMonths = 24
+)
 
 func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	v := &view{Title: "Dashboard", S: s, AsOf: r.URL.Query().Get("as_of")}
@@ -313,11 +336,11 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 		u.fail(w, r, s, http.StatusBadRequest, err.Error())
 		return
 	}
-	if u.o.Views == nil {
+	if u.o.Views == nil || u.ov == nil {
 		u.fail(w, r, s, http.StatusServiceUnavailable, "The views are not served here.")
 		return
 	}
-	o, err := u.o.Views.Overview(r.Context(), asOf)
+	o, err := u.ov.At(r.Context(), asOf)
 	if err != nil {
 		status, msg := readError(err)
 		u.fail(w, r, s, status, msg)
@@ -327,7 +350,11 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	if v.AsOf != "" {
 		asOfQ = "&as_of=" + url.QueryEscape(v.AsOf)
 	}
-	d := &dashboardData{O: o}
+	opts := u.o.Overview
+	if opts == nil {
+		opts = &projections.OverviewOptions{}
+	}
+	d := &dashboardData{O: o, Kept: asOf.IsZero(), Staleness: cmpOr(opts.MinInterval, 2*time.Second)}
 	if u.o.Store != nil {
 		d.Quarantine = u.o.Store.QuarantineCount()
 	}
@@ -344,6 +371,22 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	d.Funnel = barChart("Customers by stage", funnel)
 	d.ChurnBars = barChart("Customers by churn status", churn)
 	d.NPS = npsChart(o.NPS)
+	d.NewLost = newLostChart(o, asOfQ)
+	d.EventsDay, d.EventsShown = eventsChart(o)
+
+	// The cells' revenue: the currency most customers paid in; the others
+	// are named under the grid.
+	for cur, n := range o.Currencies {
+		if d.Currency == "" || n > o.Currencies[d.Currency] || n == o.Currencies[d.Currency] && cur < d.Currency {
+			d.Currency = cur
+		}
+	}
+	for cur := range o.Currencies {
+		if cur != d.Currency {
+			d.Others = append(d.Others, cur)
+		}
+	}
+	slices.Sort(d.Others)
 	most := 1
 	for _, row := range o.Grid {
 		for _, n := range row {
@@ -358,13 +401,93 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 			if n > 0 {
 				lvl = 1 + 4*n/most
 			}
-			row = append(row, cell{R: ri + 1, FM: fi + 1, N: n, Level: min(lvl, 5),
-				Href: fmt.Sprintf("/ui/customers?r=%d&fm=%d%s", ri+1, fi+1, asOfQ)})
+			c := cell{R: ri + 1, FM: fi + 1, N: n, Level: min(lvl, 5),
+				Href: fmt.Sprintf("/ui/customers?r=%d&fm=%d%s", ri+1, fi+1, asOfQ)}
+			rev := o.GridRevenue[ri][fi]
+			if amt, ok := rev[d.Currency]; ok {
+				c.Revenue = journey.FormatAmount(amt, d.Currency)
+			}
+			var all []string
+			for _, m := range moneyLines(rev) {
+				all = append(all, m.Amount+" "+m.Currency)
+			}
+			c.All = strings.Join(all, ", ")
+			row = append(row, c)
 		}
 		d.Grid = append(d.Grid, row)
 	}
 	v.Data = d
 	u.render(w, r, http.StatusOK, "dashboard", v)
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// newLostChart draws the new and the lost customers of the last
+// DashboardMonths months with either, each column a link to its list.
+func newLostChart(o *projections.Overview, asOfQ string) chart {
+	seen := map[string]bool{}
+	for m := range o.NewByMonth {
+		seen[m] = true
+	}
+	for m := range o.LostByMonth {
+		seen[m] = true
+	}
+	var months []string
+	for m := range seen {
+		months = append(months, m)
+	}
+	slices.Sort(months)
+	if len(months) > DashboardMonths {
+		months = months[len(months)-DashboardMonths:]
+	}
+	// Every month between the first and the last, the empty ones too.
+	var all []string
+	if len(months) > 0 {
+		t, _ := time.Parse("2006-01", months[0])
+		end, _ := time.Parse("2006-01", months[len(months)-1])
+		for ; !t.After(end); t = t.AddDate(0, 1, 0) {
+			all = append(all, t.Format("2006-01"))
+		}
+	}
+	nw := make([]float64, len(all))
+	lost := make([]float64, len(all))
+	for i, m := range all {
+		nw[i], lost[i] = float64(o.NewByMonth[m]), float64(o.LostByMonth[m])
+	}
+	return columnChart("New and lost customers by month", all, []series{
+		{Name: "new", Class: "bar", N: nw, Href: func(i int) string { return "/ui/customers?new=" + all[i] + asOfQ }},
+		{Name: "lost", Class: "bar neg", N: lost, Href: func(i int) string { return "/ui/customers?lost=" + all[i] + asOfQ }},
+	})
+}
+
+// eventsChart draws the events per day of the DashboardDays days up to the
+// overview's as-of day (or its last day with events, when that is
+// earlier).
+func eventsChart(o *projections.Overview) (chart, int) {
+	if len(o.EventsByDay) == 0 {
+		return chart{Desc: "No events yet."}, 0
+	}
+	last := ""
+	for d := range o.EventsByDay {
+		last = max(last, d)
+	}
+	end, err := time.Parse(time.DateOnly, last)
+	if err != nil {
+		return chart{Desc: "No events yet."}, 0
+	}
+	var days []string
+	var n []float64
+	for t := end.AddDate(0, 0, -(DashboardDays - 1)); !t.After(end); t = t.AddDate(0, 0, 1) {
+		k := t.Format(time.DateOnly)
+		days = append(days, k)
+		n = append(n, float64(o.EventsByDay[k]))
+	}
+	return columnChart("Events per day", days, []series{{Name: "events", Class: "bar", N: n}}), len(days)
 }
 
 // auditData is the auditor's page.
@@ -378,6 +501,11 @@ type auditData struct {
 	QMore      bool
 	Admin      bool
 	Retried    string
+	Ingest     *IngestStatus // nil: not reported here
+	ViewsSeq   uint64        // the views' checkpoint
+	ViewsLag   uint64        // log records not yet in the views
+	HasViews   bool
+	Rates      []rateLine
 }
 
 type checkpointLine struct {
@@ -418,6 +546,17 @@ func (u *UI) audit(w http.ResponseWriter, r *http.Request, s *session) {
 	d := &auditData{Admin: s.may(auth.Admin), Retried: r.URL.Query().Get("retried")}
 	seq, head := u.o.Store.Head()
 	d.HeadSeq, d.HeadHash = seq, hex.EncodeToString(head[:])
+	if u.o.Views != nil {
+		d.HasViews, d.ViewsSeq = true, u.o.Views.Checkpoint()
+		d.ViewsLag = seq - min(d.ViewsSeq, seq)
+	}
+	if u.o.Ingest != nil {
+		st := u.o.Ingest()
+		d.Ingest = &st
+	}
+	if u.rates != nil {
+		d.Rates = u.rates.rates()
+	}
 	if u.o.Checkpoints != nil {
 		if hist, err := u.o.Checkpoints.History(); err == nil && len(hist) > 0 {
 			c := hist[len(hist)-1]

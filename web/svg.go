@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"html/template"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -153,4 +154,124 @@ func scoreChart(sigs []customer.Signal) chart {
 		h-4, t0.Format("Jan 2006"), w-20, h-4, t1.Format("Jan 2006"))
 	s.WriteString(`</svg>`)
 	return chart{SVG: template.HTML(s.String()), Desc: "Feedback over time: " + strings.Join(desc, "; ")}
+}
+
+// series is one set of columns of a columnChart.
+type series struct {
+	Name  string
+	Class string             // "bar" or "bar neg"
+	N     []float64          // one per label
+	Href  func(i int) string // the list behind column i (nil, or "": none)
+}
+
+// columnChart draws columns per label (one per series, side by side),
+// each a link to its list when it has one, with the largest value on the
+// axis and a label every few columns.
+func columnChart(title string, labels []string, ss []series) chart {
+	if len(labels) == 0 {
+		return chart{Desc: title + ": none yet."}
+	}
+	const w, h, left, bottom, top = 480, 200, 44, 20, 10
+	most := 1.0
+	for _, s := range ss {
+		for _, n := range s.N {
+			most = max(most, n)
+		}
+	}
+	groupW := float64(w-left-4) / float64(len(labels))
+	colW := groupW / float64(len(ss))
+	plotH := float64(h - bottom - top)
+	var s strings.Builder
+	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s"><title>%s</title>`, w, h, esc(title), esc(title))
+	fmt.Fprintf(&s, `<line x1="%d" x2="%d" y1="%d" y2="%d" class="axis"/>`, left, w, h-bottom, h-bottom)
+	fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="end" class="lbl small">%.0f</text><text x="%d" y="%d" text-anchor="end" class="lbl small">0</text>`,
+		left-4, top+8, most, left-4, h-bottom)
+	longest := 0
+	for _, l := range labels {
+		longest = max(longest, len(l))
+	}
+	// A label every few columns, so that they do not overlap (11 px text:
+	// about 6 px a character).
+	every := max(1, int(math.Ceil(float64(6*longest+10)/groupW)))
+	var desc []string
+	for i, l := range labels {
+		x0 := float64(left) + 2 + float64(i)*groupW
+		var parts []string
+		for j, sr := range ss {
+			n := sr.N[i]
+			bh := plotH * n / most
+			if n > 0 && bh < 1 {
+				bh = 1
+			}
+			x := x0 + float64(j)*colW
+			href := ""
+			if sr.Href != nil && n > 0 {
+				href = sr.Href(i)
+			}
+			if href != "" {
+				fmt.Fprintf(&s, `<a href="%s">`, esc(href))
+			}
+			fmt.Fprintf(&s, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" class="%s"><title>%s %s: %.0f</title></rect>`,
+				x, float64(h-bottom)-bh, max(colW-1, 0.5), bh, sr.Class, esc(l), esc(sr.Name), n)
+			if href != "" {
+				s.WriteString(`</a>`)
+			}
+			parts = append(parts, fmt.Sprintf("%s %.0f", sr.Name, n))
+		}
+		if i%every == 0 {
+			fmt.Fprintf(&s, `<text x="%.1f" y="%d" class="lbl small">%s</text>`, x0, h-4, esc(l))
+		}
+		desc = append(desc, l+" "+strings.Join(parts, " "))
+	}
+	s.WriteString(`</svg>`)
+	return chart{SVG: template.HTML(s.String()), Desc: title + ": " + strings.Join(desc, ", ")}
+}
+
+// trendPoint is one point of a trendChart.
+type trendPoint struct {
+	T time.Time
+	V float64 // 0..100
+}
+
+// trendChart draws a 0..100 score over time as a line with a dot per
+// point.
+func trendChart(title string, pts []trendPoint) chart {
+	if len(pts) == 0 {
+		return chart{}
+	}
+	const w, h = 480, 140
+	t0, t1 := pts[0].T, pts[len(pts)-1].T
+	span := t1.Sub(t0).Seconds()
+	xOf := func(t time.Time) float64 {
+		if span == 0 {
+			return w / 2
+		}
+		return 40 + (w-60)*t.Sub(t0).Seconds()/span
+	}
+	yOf := func(v float64) float64 { return 10 + (h-30)*(100-v)/100 }
+	var s, line strings.Builder
+	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s"><title>%s</title>`, w, h, esc(title), esc(title))
+	fmt.Fprintf(&s, `<line x1="36" x2="%d" y1="%.1f" y2="%.1f" class="axis"/>`, w-20, yOf(50), yOf(50))
+	fmt.Fprintf(&s, `<text x="32" y="%.1f" text-anchor="end" class="lbl small">100</text><text x="32" y="%.1f" text-anchor="end" class="lbl small">50</text><text x="32" y="%.1f" text-anchor="end" class="lbl small">0</text>`,
+		yOf(100)+4, yOf(50)+4, yOf(0)+4)
+	var desc []string
+	for i, p := range pts {
+		if i > 0 {
+			line.WriteByte(' ')
+		}
+		fmt.Fprintf(&line, "%.1f,%.1f", xOf(p.T), yOf(p.V))
+	}
+	fmt.Fprintf(&s, `<polyline points="%s" class="line"/>`, line.String())
+	step := max(1, len(pts)/60) // at most ~60 dots; the line keeps every point
+	for i, p := range pts {
+		if i%step != 0 && i != len(pts)-1 {
+			continue
+		}
+		fmt.Fprintf(&s, `<circle cx="%.1f" cy="%.1f" r="3" class="dot"><title>%s: %.0f</title></circle>`, xOf(p.T), yOf(p.V), p.T.Format("2 Jan 2006"), p.V)
+		desc = append(desc, fmt.Sprintf("%s %.0f", p.T.Format("2 Jan 2006"), p.V))
+	}
+	fmt.Fprintf(&s, `<text x="40" y="%d" class="lbl small">%s</text><text x="%d" y="%d" text-anchor="end" class="lbl small">%s</text>`,
+		h-4, t0.Format("Jan 2006"), w-20, h-4, t1.Format("Jan 2006"))
+	s.WriteString(`</svg>`)
+	return chart{SVG: template.HTML(s.String()), Desc: title + ": " + strings.Join(desc, "; ")}
 }

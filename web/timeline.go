@@ -272,10 +272,11 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006 15:04 UTC")
 	},
-	"iso": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"pct": func(p *float64) string { return fmt.Sprintf("%.0f%%", *p*100) },
-	"f1":  func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"f0":  func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
+	"join": strings.Join,
+	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"pct":  func(p *float64) string { return fmt.Sprintf("%.0f%%", *p*100) },
+	"f1":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"f0":   func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
 	"words": func(s string) string {
 		return strings.ReplaceAll(s, "_", " ")
 	},

@@ -51,6 +51,25 @@ type Options struct {
 	Checkpoints *checkpoint.Keeper // nil: no checkpoint shown
 	Logger      *slog.Logger       // nil: discard
 	Clock       func() time.Time   // nil: time.Now (quarantine retry)
+	// Overview tunes how the dashboard's overview of now is kept up to
+	// date in the background (nil: defaults; see projections.OverviewOptions).
+	Overview *projections.OverviewOptions
+	// Ingest, when set, reports the ingest's position and lag for the audit
+	// page (journey serve wires the ingester and its metrics).
+	Ingest func() IngestStatus
+}
+
+// IngestStatus is the ingest as the audit page shows it (Options.Ingest).
+type IngestStatus struct {
+	// StreamPosition is the stream sequence the log holds (the ingester's
+	// position: every message up to it is in the log or the quarantine).
+	StreamPosition uint64
+	// Pending is the stream's messages after that position (the consumer's
+	// lag); AckPending those taken from the stream and not yet in the log.
+	// Both are polled by the ingester (every few seconds).
+	Pending, AckPending float64
+	// Problem is why the ingest is not ready ("" when it is).
+	Problem string
 }
 
 // UI is the web page's handler.
@@ -58,7 +77,9 @@ type UI struct {
 	o      Options
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
-	secret [32]byte // CSRF tokens are HMAC(secret, session token)
+	secret [32]byte                    // CSRF tokens are HMAC(secret, session token)
+	ov     *projections.OverviewKeeper // the dashboard of now (nil without views)
+	rates  *rateSampler                // the audit page's rates (nil without a log)
 }
 
 // New returns the web page's handler; it serves paths under /ui/.
@@ -71,6 +92,12 @@ func New(o Options) *UI {
 	}
 	u := &UI{o: o, mux: http.NewServeMux(), pages: map[string]*template.Template{}}
 	_, _ = rand.Read(u.secret[:])
+	if o.Views != nil {
+		u.ov = o.Views.KeepOverview(o.Overview)
+	}
+	if o.Store != nil {
+		u.rates = startRates(o.Store, o.Views)
+	}
 	base := template.Must(template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html"))
 	for _, p := range []string{"login", "search", "customer", "dashboard", "audit", "error"} {
 		u.pages[p] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+p+".html"))
@@ -90,6 +117,27 @@ func New(o Options) *UI {
 		u.render(w, r, http.StatusNotFound, "error", &view{Title: "Not found", Message: "There is no page at " + r.URL.Path + "."})
 	})
 	return u
+}
+
+// Close stops the UI's background work: the dashboard's overview keeper
+// and the audit page's rate sampler. (Both also stop when the views are
+// closed.) The handler still answers; the dashboard of now then fails.
+func (u *UI) Close() {
+	if u.ov != nil {
+		u.ov.Close()
+	}
+	if u.rates != nil {
+		u.rates.close()
+	}
+}
+
+// OverviewPasses counts the passes over the customers the dashboard's
+// overview keeper made (requests for the dashboard of now make none).
+func (u *UI) OverviewPasses() uint64 {
+	if u.ov == nil {
+		return 0
+	}
+	return u.ov.Passes()
 }
 
 // Mount serves ui under /ui/, redirects / to /ui/, and serves everything

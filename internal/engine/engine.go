@@ -418,7 +418,15 @@ func Run(ctx context.Context, cfg Config) (err error) {
 				Stream: streamOpts.Stream, SubjectPrefix: streamOpts.SubjectPrefix},
 			Store: store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
 		})
-		ui := web.New(web.Options{Store: store, Views: views, Auth: authz, Checkpoints: keeper, Logger: log.With("component", "web")})
+		ui := web.New(web.Options{Store: store, Views: views, Auth: authz, Checkpoints: keeper, Logger: log.With("component", "web"),
+			Ingest: func() web.IngestStatus { // the audit page's ingest lag
+				st := web.IngestStatus{StreamPosition: ingester.Position(), Pending: web.MetricValue(metrics.Pending), AckPending: web.MetricValue(metrics.AckPending)}
+				if err := ingester.Ready(); err != nil {
+					st.Problem = err.Error()
+				}
+				return st
+			}})
+		services = append(services, ui.Close)
 		httpSrv, serveHTTP, err = cfg.Transport.httpServer(web.Mount(api, ui), ln, log.With("component", "http")) // the web page under /ui/
 		if err != nil {
 			ln.Close()
