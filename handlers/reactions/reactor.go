@@ -450,10 +450,7 @@ func (r *Reactor) newDecision(ctx context.Context, kind, reason, cause string, a
 	// event in the log when that is later: folded after it in the log, the
 	// record is then not a late event (which would make the views fold the
 	// customer again from their history).
-	at := causeAt.UTC()
-	if a.State.LastTime.After(at) {
-		at = a.State.LastTime
-	}
+	var newest time.Time
 	c := a.State.Customer
 	if v, err := r.o.Store.CustomerVersion(c); err != nil {
 		return decision{}, err
@@ -462,13 +459,27 @@ func (r *Reactor) newDecision(ctx context.Context, kind, reason, cause string, a
 		if err != nil {
 			return decision{}, err
 		}
-		if len(recs) == 1 && recs[0].EventTime.After(at) {
-			at = recs[0].EventTime.UTC()
+		if len(recs) == 1 {
+			newest = recs[0].EventTime
 		}
 	}
+	return r.decisionAt(kind, reason, cause, a, causeAt, caseID, newest), nil
+}
+
+// decisionAt is newDecision given the time of the customer's newest event
+// in the log (zero: none).
+func (r *Reactor) decisionAt(kind, reason, cause string, a *customer.Answer, causeAt time.Time, caseID string, newest time.Time) decision {
+	at := causeAt.UTC()
+	if a.State.LastTime.After(at) {
+		at = a.State.LastTime
+	}
+	if newest.After(at) {
+		at = newest.UTC()
+	}
+	c := a.State.Customer
 	id := ActionID(cause, kind)
 	return decision{at: at, cause: causeAt.UTC(), req: Request{ActionID: id, Kind: kind, Customer: c, Reason: reason,
-		Cause: cause, CaseID: caseID, Channel: r.cfg.policy(kind).Channel, AskedAt: at}}, nil
+		Cause: cause, CaseID: caseID, Channel: r.cfg.policy(kind).Channel, AskedAt: at}}
 }
 
 // record appends the decisions' action_requested records (the outbox).

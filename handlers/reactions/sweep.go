@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
 )
@@ -61,9 +62,14 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if behind, err := r.viewsBehind(ctx, a); err != nil {
+		// The customer's newest log records, read once: whether the views
+		// are behind, the record time of a decision, the report's last
+		// touchpoints.
+		tail, err := r.tail(ctx, c)
+		if err != nil {
 			return 0, err
-		} else if behind {
+		}
+		if len(tail) > 0 && tail[len(tail)-1].Seq > a.State.LastSeq {
 			continue // the views have not folded all of the customer yet: the next sweep
 		}
 		skip := map[string]bool{}
@@ -78,14 +84,8 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 					if at.After(now) || !at.After(s.LastPurchase) {
 						at = now
 					}
-					d, err := r.newDecision(ctx, KindWinback, "", cause, a, at, "")
-					if err != nil {
-						return 0, err
-					}
-					d.req.Report, err = r.report(ctx, a)
-					if err != nil {
-						return 0, err
-					}
+					d := r.decisionAfter(KindWinback, "", cause, a, at, "", tail)
+					d.req.Report = r.reportFrom(a, tail)
 					d.req.Reason = d.req.Report.LikelyReason
 					d.req.Message = r.cfg.message(KindWinback, c, "")
 					ds = append(ds, d)
@@ -102,14 +102,8 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 				}
 				skip[id] = true
 				if r.holds(KindEscalation, a) {
-					d, err := r.newDecision(ctx, KindEscalation, "sla_"+oc.Severity, cause, a, deadline, oc.CaseID)
-					if err != nil {
-						return 0, err
-					}
-					d.req.Report, err = r.report(ctx, a)
-					if err != nil {
-						return 0, err
-					}
+					d := r.decisionAfter(KindEscalation, "sla_"+oc.Severity, cause, a, deadline, oc.CaseID, tail)
+					d.req.Report = r.reportFrom(a, tail)
 					d.req.Message = r.cfg.message(KindEscalation, c, "")
 					ds = append(ds, d)
 				}
@@ -141,29 +135,35 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 	return len(due), r.countOverdue(now)
 }
 
-// viewsBehind reports whether the log holds an event of a's customer that
-// a's state has not folded (the views lag the log): a customer who
-// bought a moment ago must not be judged lapsed from an older state.
-func (r *Reactor) viewsBehind(ctx context.Context, a *customer.Answer) (bool, error) {
-	seqs, err := r.o.Store.CustomerSeqs(ctx, a.State.Customer)
-	if err != nil {
-		return false, err
+// tailLength is how many of a customer's newest log records a sweep reads
+// (action records are in the customer's stream too).
+const tailLength = 4 * lastTouchpoints
+
+// tail returns c's newest durable log records (at most tailLength, oldest
+// first). The sweep reads it once per customer: the newest record's seq
+// says whether the views lag the log (a customer who bought a moment ago
+// must not be judged lapsed from an older state), its time is where a
+// decision's record goes, and the report lists the last touchpoints.
+func (r *Reactor) tail(ctx context.Context, c string) ([]eventstore.Record, error) {
+	v, err := r.o.Store.CustomerVersion(c)
+	if err != nil || v == 0 {
+		return nil, err
 	}
-	return len(seqs) > 0 && seqs[len(seqs)-1] > a.State.LastSeq, nil
+	return r.o.Store.CustomerEvents(ctx, c, uint64(max(int64(v)-tailLength, 0)), tailLength)
 }
 
-// report builds a's report, with the last touchpoints read from the log.
-func (r *Reactor) report(ctx context.Context, a *customer.Answer) (*Report, error) {
-	c := a.State.Customer
-	v, err := r.o.Store.CustomerVersion(c)
-	if err != nil {
-		return nil, err
+// decisionAfter is newDecision with the customer's newest records already
+// read (tail).
+func (r *Reactor) decisionAfter(kind, reason, cause string, a *customer.Answer, causeAt time.Time, caseID string, tail []eventstore.Record) decision {
+	var newest time.Time
+	if len(tail) > 0 {
+		newest = tail[len(tail)-1].EventTime
 	}
-	const look = 4 * lastTouchpoints // action records are in the stream too
-	recs, err := r.o.Store.CustomerEvents(ctx, c, uint64(max(int64(v)-look, 0)), look)
-	if err != nil {
-		return nil, err
-	}
+	return r.decisionAt(kind, reason, cause, a, causeAt, caseID, newest)
+}
+
+// reportFrom builds a's report from the customer's newest records.
+func (r *Reactor) reportFrom(a *customer.Answer, recs []eventstore.Record) *Report {
 	var last []Touchpoint
 	for i := len(recs) - 1; i >= 0 && len(last) < lastTouchpoints; i-- {
 		if !recs[i].Type.Engine() {
@@ -171,7 +171,7 @@ func (r *Reactor) report(ctx context.Context, a *customer.Answer) (*Report, erro
 		}
 	}
 	earlier := r.o.Projections.Derive(a.State, a.AsOf.Add(-90*24*time.Hour), nil).Satisfaction
-	return reportOf(a, earlier, last), nil
+	return reportOf(a, earlier, last)
 }
 
 // holidays thanks, once per holiday, the customers its condition holds for,
