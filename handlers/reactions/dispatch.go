@@ -12,6 +12,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
@@ -43,10 +44,68 @@ const dispatchBatch = 4096
 // kill would.
 var afterPublish func(id string) error
 
+// A lane is one ordered dispatch of the log: its own position and the
+// kinds it publishes. The default lane (position m/dispatched) publishes
+// every kind without a lane of its own; a kind with a per_second limit
+// gets its own lane (m/dispatched/<kind>), so that its pacing never holds
+// back the other kinds (a holiday's thousands of thank-yous at 50 a
+// second must not delay an escalation by hours). A kind keeps its lane
+// once it had one (its position is its own from then on), paced or not.
+type lane struct {
+	key  []byte
+	kind string // "" for the default lane
+	next time.Time
+}
+
+// laneKey is the position key of kind's own lane.
+func laneKey(kind string) []byte { return cat(keyDispatched, []byte("/"+kind)) }
+
+// openLanes reads (creating) the dispatch lanes: the default one, and one
+// for each kind that is paced or had a lane before. A new lane starts at
+// the default lane's position: everything before it was published there.
+func (r *Reactor) openLanes() error {
+	r.lanes = []*lane{{key: keyDispatched}}
+	def, _, err := getSeq(r.db, keyDispatched)
+	if err != nil {
+		return err
+	}
+	for _, k := range Kinds() {
+		key := laneKey(k)
+		_, ok, err := getSeq(r.db, key)
+		if err != nil {
+			return err
+		}
+		if !ok && r.cfg.policy(k).PerSecond <= 0 {
+			continue
+		}
+		if !ok {
+			if err := r.db.Set(key, seqValue(def), pebble.Sync); err != nil {
+				return fmt.Errorf("reactions: open the %s dispatch lane: %w", k, err)
+			}
+		}
+		r.lanes = append(r.lanes, &lane{key: key, kind: k})
+	}
+	return nil
+}
+
+// carries reports whether l publishes actions of kind.
+func (r *Reactor) carries(l *lane, kind string) bool {
+	if l.kind != "" {
+		return kind == l.kind
+	}
+	for _, o := range r.lanes[1:] {
+		if o.kind == kind {
+			return false
+		}
+	}
+	return true
+}
+
 // DispatchLoop publishes the action records of the log in order, from the
-// dispatched position, each on journey.actions.<kind> with Nats-Msg-Id =
-// the action id, retrying until JetStream acknowledges, and moves the
-// position (fsynced) after each pass. It returns when ctx ends.
+// dispatched positions (one per lane), each on journey.actions.<kind> with
+// Nats-Msg-Id = the action id, retrying until JetStream acknowledges, and
+// moves the lane's position (fsynced) after each pass. It returns when
+// ctx ends.
 func (r *Reactor) DispatchLoop(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -60,8 +119,16 @@ func (r *Reactor) DispatchLoop(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, l := range r.lanes {
+		g.Go(func() error { return r.laneLoop(gctx, l) })
+	}
+	return g.Wait()
+}
+
+func (r *Reactor) laneLoop(ctx context.Context, l *lane) error {
 	for {
-		pos, _, err := getSeq(r.db, keyDispatched)
+		pos, _, err := getSeq(r.db, l.key)
 		if err != nil {
 			return err
 		}
@@ -75,7 +142,7 @@ func (r *Reactor) DispatchLoop(ctx context.Context) error {
 			}
 			continue
 		}
-		if err := r.dispatch(ctx, pos+1, min(pos+dispatchBatch, durable)); err != nil {
+		if err := r.dispatchLane(ctx, l, pos+1, min(pos+dispatchBatch, durable)); err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -89,9 +156,14 @@ type outgoing struct {
 	data     []byte
 }
 
-// dispatch publishes the action records of from..to and writes to as the
-// dispatched position.
+// dispatch is dispatchLane of the default lane.
 func (r *Reactor) dispatch(ctx context.Context, from, to uint64) error {
+	return r.dispatchLane(ctx, r.lanes[0], from, to)
+}
+
+// dispatchLane publishes l's action records of from..to and writes to as
+// l's position.
+func (r *Reactor) dispatchLane(ctx context.Context, l *lane, from, to uint64) error {
 	var out []outgoing
 	err := r.o.Store.ScanRaw(ctx, from, to, func(rec *eventstore.RawRecord) error {
 		if rec.Type != journey.KindActionRequested {
@@ -102,14 +174,16 @@ func (r *Reactor) dispatch(ctx context.Context, from, to uint64) error {
 			r.log.Warn("reactions: unreadable action record skipped", "seq", rec.Seq, "err", err)
 			return nil
 		}
-		out = append(out, o)
+		if r.carries(l, o.kind) {
+			out = append(out, o)
+		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("reactions: read log %d..%d: %w", from, to, err)
 	}
 	for _, o := range out {
-		if err := r.publish(ctx, o); err != nil {
+		if err := r.publish(ctx, l, o); err != nil {
 			return err
 		}
 		if afterPublish != nil {
@@ -118,7 +192,7 @@ func (r *Reactor) dispatch(ctx context.Context, from, to uint64) error {
 			}
 		}
 	}
-	return r.db.Set(keyDispatched, seqValue(to), pebble.Sync)
+	return r.db.Set(l.key, seqValue(to), pebble.Sync)
 }
 
 // outgoingOf reads an action record: only the engine's own are sent.
@@ -147,10 +221,10 @@ func outgoingOf(raw []byte) (outgoing, error) {
 }
 
 // publish sends o until JetStream acknowledges it, paced by its kind's
-// PerSecond.
-func (r *Reactor) publish(ctx context.Context, o outgoing) error {
-	if ps := r.cfg.policy(o.kind).PerSecond; ps > 0 && o.kind == r.kindOf(o.kind) {
-		r.pace(ctx, o.kind, ps)
+// PerSecond (a paced kind has a lane of its own).
+func (r *Reactor) publish(ctx context.Context, l *lane, o outgoing) error {
+	if ps := r.cfg.policy(o.kind).PerSecond; ps > 0 && l.kind == o.kind {
+		r.pace(ctx, l, ps)
 	}
 	if d := r.cfg.DispatchDelay; d > 0 && !sleep(ctx, d) { // tests only
 		return ctx.Err()
@@ -186,27 +260,15 @@ func (r *Reactor) publish(ctx context.Context, o outgoing) error {
 	}
 }
 
-// kindOf maps a kind to itself when it is one of ours (other kinds have
-// no policy of their own and are not paced).
-func (r *Reactor) kindOf(k string) string {
-	if slices.Contains(Kinds(), k) {
-		return k
-	}
-	return ""
-}
-
-// pace waits until the kind's next slot at ps per second: the slots are
+// pace waits until the lane's next slot at ps per second: the slots are
 // 1/ps apart (no burst), the first one at once after an idle spell.
-func (r *Reactor) pace(ctx context.Context, kind string, ps float64) {
-	if r.next == nil {
-		r.next = map[string]time.Time{}
-	}
+func (r *Reactor) pace(ctx context.Context, l *lane, ps float64) {
 	now := r.paceNow()
-	at := r.next[kind]
+	at := l.next
 	if at.Before(now) {
 		at = now
 	}
-	r.next[kind] = at.Add(time.Duration(float64(time.Second) / ps))
+	l.next = at.Add(time.Duration(float64(time.Second) / ps))
 	r.paceSleep(ctx, at.Sub(now))
 }
 

@@ -125,3 +125,46 @@ func TestPerSecondLimitsDispatch(t *testing.T) {
 		t.Fatalf("after an idle minute (%v): %+v", idle, log)
 	}
 }
+
+// A paced kind does not hold back the others: with thank-yous at 2 per
+// second (6 take 2.5 s), the escalations decided after them in the log
+// arrive while thank-yous are still waiting (before the lanes, the one
+// dispatcher published in log order, and every escalation waited for the
+// thank-yous ahead of it). A restart keeps the lanes' positions: nothing
+// is published twice.
+func TestPacedKindDoesNotHoldBackOthers(t *testing.T) {
+	g := newRig(t)
+	g.clock.Set(t0.Add(2 * time.Hour))
+	cfg := Config{ThankYou: Policy{PerSecond: 2}, Winback: Policy{Off: true}}
+	r := g.open(cfg, true)
+	var evs []*journey.Event
+	for i := range 6 {
+		c := fmt.Sprintf("c%02d", i)
+		evs = append(evs, purchase(t, c+"-1", c, t0), purchase(t, c+"-2", c, t0.Add(time.Hour)))
+	}
+	for i := range 3 {
+		evs = append(evs, ev(t, sprintf("k%d", i), journey.KindComplaint, sprintf("x%d", i), t0, map[string]any{"case_id": sprintf("k%d", i), "severity": "high"}))
+	}
+	g.append(evs...)
+	g.settle(r)
+	g.clock.Set(t0.Add(26 * time.Hour))
+	sweep(t, r)
+	g.settle(r) // the log: 6 thank-yous, then 3 escalations; nothing dispatched yet
+	stop := g.start(r)
+	g.nc.Flush()
+	deadline := time.Now().Add(10 * time.Second)
+	for g.byKind()[KindEscalation] < 3 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	k := g.byKind()
+	if k[KindEscalation] != 3 || k[KindThankYou] >= 6 {
+		t.Fatalf("when the escalations were in: %v (they waited for the paced thank-yous)", k)
+	}
+	g.waitReceived(9)
+	stop()
+	r = g.open(cfg, true)
+	stop = g.start(r)
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	g.waitReceived(9)
+}

@@ -74,7 +74,7 @@ type Reactor struct {
 
 	mu sync.Mutex // one decider or sweep at a time
 
-	next map[string]time.Time // the dispatcher's pacing, by kind (its goroutine only)
+	lanes []*lane // the dispatch lanes, the default one first (dispatch.go)
 	// The pacing's wall clock and wait (time.Now and sleep; a test drives
 	// them as a virtual clock).
 	paceNow   func() time.Time
@@ -122,6 +122,10 @@ func Open(o Options) (*Reactor, error) {
 		}
 		o.Logger.Info("reactions start at the log's head", "seq", head)
 	}
+	if err := r.openLanes(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	r.asked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "journey_actions_asked_total", Help: "Actions decided and recorded in the log, by kind."}, []string{"kind"})
 	r.dispatched = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "journey_actions_dispatched_total", Help: "Actions published and acknowledged by JetStream, by kind."}, []string{"kind"})
 	r.confirmed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "journey_actions_confirmed_total", Help: "Actions confirmed (a thank_you naming them, the win-back's purchase, the escalated case resolved), by kind."}, []string{"kind"})
@@ -160,12 +164,21 @@ func positive(d, def time.Duration) time.Duration {
 // Close closes the database.
 func (r *Reactor) Close() error { return r.db.Close() }
 
-// Positions returns how far the log is decided and dispatched.
+// Positions returns how far the log is decided and dispatched (the least
+// of the dispatch lanes' positions).
 func (r *Reactor) Positions() (decided, dispatched uint64, err error) {
 	if decided, _, err = getSeq(r.db, keyDecided); err != nil {
 		return
 	}
-	dispatched, _, err = getSeq(r.db, keyDispatched)
+	for i, l := range r.lanes {
+		pos, _, err := getSeq(r.db, l.key)
+		if err != nil {
+			return 0, 0, err
+		}
+		if i == 0 || pos < dispatched {
+			dispatched = pos
+		}
+	}
 	return
 }
 

@@ -245,17 +245,19 @@ func (g *rig) dispatchAll(r *Reactor) {
 	if err := ProvisionStream(ctx, g.js, ""); err != nil {
 		g.t.Fatal(err)
 	}
-	for {
-		pos, _, err := getSeq(r.db, keyDispatched)
-		if err != nil {
-			g.t.Fatal(err)
-		}
-		head := g.store.DurableSeq()
-		if pos >= head {
-			return
-		}
-		if err := r.dispatch(ctx, pos+1, head); err != nil {
-			g.t.Fatal(err)
+	for _, l := range r.lanes {
+		for {
+			pos, _, err := getSeq(r.db, l.key)
+			if err != nil {
+				g.t.Fatal(err)
+			}
+			head := g.store.DurableSeq()
+			if pos >= head {
+				break
+			}
+			if err := r.dispatchLane(ctx, l, pos+1, head); err != nil {
+				g.t.Fatal(err)
+			}
 		}
 	}
 }
