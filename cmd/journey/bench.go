@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -28,7 +29,7 @@ type benchFlags struct {
 func (a *app) benchCommand() *cobra.Command {
 	var bf benchFlags
 	bc := &cobra.Command{
-		Use:   "bench store|ingest|rebuild|asof|sweep [--events N] [--json]",
+		Use:   "bench store|ingest|rebuild|asof|sweep|web [--events N] [--json]",
 		Short: "Measure the engine beside a raw baseline on the same events, in one run",
 		Long: `bench measures a part of the engine and, in the same run on the same events, the
 baseline it is compared with; --json prints one object per measurement:
@@ -43,7 +44,10 @@ baseline it is compared with; --json prints one object per measurement:
            draining a filled stream, and issue 3's bare pipeline draining one
            (fetch 1,000, encoding/json, Pebble batch with index keys, fsync,
            ack; no validation, no hash chain, one stage)
-  rebuild  journey rebuild of the views vs a raw Pebble scan of the same log
+  rebuild  journey rebuild of the views vs a raw Pebble scan of the same log;
+           and rebuild-encrypted: the same events in an encrypted log (each
+           customer's sealed under their own key) rebuilt vs the plaintext
+           log's rebuild, in the same rounds
   asof     one customer's answer as of a past instant (journey customer --as-of,
            HTTP, NATS) for a 1,000-event customer in a population of --events
            (default 50,000), --requests times (default 1,000) at 8 instants, vs
@@ -54,6 +58,12 @@ baseline it is compared with; --json prints one object per measurement:
            seeded from the views, vs reading every customer's answer; seconds,
            cpu_us_per_customer, and the ingest's synced append rate alone and
            while a sweep runs (ingest_ratio)
+  web      the web page over real HTTP: --requests GETs (default 1,000) of a
+           1,000-event customer's page and of the dashboard over --customers
+           (default 100,000; three events each on average), mean_ms, p99_ms
+           against the budgets (50 ms, 300 ms); the dashboard beside one pass
+           over the customers (what each request cost before the overview was
+           kept), with the keeper's passes during the requests (0)
 
 The files go under --dir (default: a fresh directory in the current one, so on
 the disk you run from), removed afterwards.`,
@@ -67,8 +77,8 @@ the disk you run from), removed afterwards.`,
 	pf.StringVar(&bf.cpuProfile, "cpuprofile", "", "ingest: write a CPU profile of the end-to-end run to this file")
 	pf.IntVar(&bf.batch, "batch", 0, "ingest: events per message of the batched end-to-end run (default 100)")
 	pf.IntVar(&bf.requests, "requests", 1000, "asof: answers to time")
-	pf.IntVar(&bf.customers, "customers", 0, "sweep: customers in the due index (default 1,000,000)")
-	for _, name := range []string{"store", "ingest", "rebuild", "asof", "sweep"} {
+	pf.IntVar(&bf.customers, "customers", 0, "sweep: customers in the due index (default 1,000,000); web: customers in the views (default 100,000)")
+	for _, name := range []string{"store", "ingest", "rebuild", "asof", "sweep", "web"} {
 		bc.AddCommand(&cobra.Command{
 			Use:   name,
 			Short: "Run the " + name + " benchmark",
@@ -106,7 +116,9 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 		return usageErrorf("--customers must be positive")
 	}
 	if !a.jsonOut {
-		if name == "sweep" {
+		if name == "web" {
+			fmt.Fprintf(a.stderr, "bench web: %d customers under %s …\n", cmp.Or(bf.customers, 100_000), dir)
+		} else if name == "sweep" {
 			n := bf.customers
 			if n == 0 {
 				n = 1_000_000
@@ -163,8 +175,36 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 			return err
 		}
 		results = anys(rs)
+	case "web":
+		rs, err := bench.Web(ctx, dir, bench.WebConfig{Customers: bf.customers, Requests: bf.requests, Logger: a.logger()})
+		if err != nil {
+			return err
+		}
+		if !a.jsonOut {
+			a.printWeb(rs)
+			return nil
+		}
+		results = anys(rs)
 	}
 	return a.printBench(results)
+}
+
+// printWeb prints bench web's table: each page's latency against its
+// budget.
+func (a *app) printWeb(rs []bench.WebResult) {
+	a.printf("%-10s %9s %9s %9s %9s %9s %10s %-7s %8s   %s\n", "page", "customers", "requests", "mean_ms", "p50_ms", "p99_ms", "budget_ms", "p99", "bytes", "baseline")
+	for _, r := range rs {
+		ok := "within"
+		if !r.WithinP99 {
+			ok = "OVER"
+		}
+		a.printf("%-10s %9d %9d %9.2f %9.2f %9.2f %10.0f %-7s %8d   %s: %.2f ms", r.Page, r.Customers, r.Requests, r.MeanMS, r.LatencyMS, r.P99MS,
+			r.BudgetMS, ok, r.Bytes, r.Baseline, r.BaselineLatencyMS)
+		if r.Page == "dashboard" {
+			a.printf("; keeper passes during the requests %d, first pass %.0f ms", r.Passes, r.FirstPassMS)
+		}
+		a.printf("\n")
+	}
 }
 
 func anys[T any](rs []T) []any {

@@ -47,7 +47,12 @@ func (bo *Options) withDefaults() Options {
 // variants skipped) to a fresh log in dir, and returns how many and their
 // bytes.
 func fillLog(ctx context.Context, dir string, events int, o Options) (int, int64, error) {
-	log, err := eventstore.Open(dir, &eventstore.Options{NoSync: true, Logger: o.Logger})
+	return fillLogSealed(ctx, dir, events, o, nil)
+}
+
+// fillLogSealed is fillLog into a log sealed by sealer (nil: plaintext).
+func fillLogSealed(ctx context.Context, dir string, events int, o Options, sealer eventstore.Sealer) (int, int64, error) {
+	log, err := eventstore.Open(dir, &eventstore.Options{NoSync: true, Logger: o.Logger, Sealer: sealer})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,10 +37,14 @@ type RebuildResult struct {
 }
 
 // Rebuild fills a fresh log under dir with events of simulated journeys
-// (every kind, late offline tills), then measures, alternating, a full
-// rebuild of the views (projections.Views.Rebuild) and a raw Pebble
-// iteration over the log's records (eventstore.RecordKeyRange), and
-// returns the best of each. dir's contents are removed afterwards.
+// (every kind, late offline tills), and an encrypted log with the same
+// events (each customer's sealed under their own key), then measures,
+// alternating, a raw Pebble iteration over the plaintext log's records
+// (eventstore.RecordKeyRange), a full rebuild of its views
+// (projections.Views.Rebuild), and a full rebuild of the encrypted log's
+// views, and returns the best of each: "rebuild" (baseline the raw
+// iteration) and "rebuild-encrypted" (baseline the plaintext rebuild).
+// dir's contents are removed afterwards.
 func Rebuild(ctx context.Context, dir string, events int, bo *Options) ([]RebuildResult, error) {
 	if events <= 0 {
 		return nil, fmt.Errorf("bench: rebuild needs a positive number of events, got %d", events)
@@ -98,70 +103,117 @@ func Rebuild(ctx context.Context, dir string, events int, bo *Options) ([]Rebuil
 		return nil
 	}
 
-	var best projections.RebuildStats
-	var peak, before float64
-	rebuild := func() error {
-		log, err := eventstore.Open(logDir, &eventstore.Options{NoSync: true, Logger: o.Logger, CacheSize: projections.RebuildLogCacheSize})
-		if err != nil {
-			return err
-		}
-		defer log.Close()
-		opts := &projections.Options{Workers: o.Workers, MaxStates: o.MaxStates, Logger: o.Logger}
-		if o.Progress != nil {
-			opts.Progress = func(done, total uint64) { o.Progress("rebuild", done, total) }
-		}
-		v, err := projections.Open(data, log, opts)
-		if err != nil {
-			return err
-		}
-		defer v.Close()
-		debug.FreeOSMemory()
-		rssBefore := rssMiB("VmRSS:")
-		resetPeakRSS()
-		start := time.Now()
-		st, err := v.Rebuild(ctx)
-		if err != nil {
-			return err
-		}
-		st.Duration = time.Since(start) // the whole rebuild, swap included
-		if st.Events+st.Skipped != uint64(n) {
-			return fmt.Errorf("rebuild folded %d of %d events", st.Events+st.Skipped, n)
-		}
-		if best.Duration == 0 || st.Duration < best.Duration {
-			best = st
-			peak = peakRSSMiB()
-			before = rssBefore
-		}
-		return nil
+	// The encrypted log: the same simulated events, each customer's sealed
+	// under their own key (package keystore), rebuilt beside the plaintext
+	// one in the same rounds.
+	sealedData := filepath.Join(data, "sealed")
+	sealedLog, keysDir := filepath.Join(sealedData, "log"), filepath.Join(sealedData, "keys")
+	ks, err := openBenchKeys(keysDir)
+	if err != nil {
+		return nil, err
 	}
+	ns, _, err := fillLogSealed(ctx, sealedLog, events, o, ks)
+	if err = errors.Join(err, ks.Close()); err != nil {
+		return nil, err
+	}
+	if ns != n {
+		return nil, fmt.Errorf("bench: the encrypted log has %d events, the plaintext one %d", ns, n)
+	}
+	if err := compactDir(sealedLog, o.Logger); err != nil {
+		return nil, err
+	}
+
+	plain, sealed := &rebuildBest{}, &rebuildBest{}
 	for range o.Rounds {
 		if err := rawScan(); err != nil {
 			return nil, err
 		}
-		if err := rebuild(); err != nil {
+		if err := plain.rebuild(ctx, data, logDir, "", n, o); err != nil {
 			return nil, err
 		}
+		if err := sealed.rebuild(ctx, sealedData, sealedLog, keysDir, n, o); err != nil {
+			return nil, fmt.Errorf("encrypted log: %w", err)
+		}
 	}
-	r := RebuildResult{
+	r := plain.result("rebuild", n, bytesIn)
+	r.Baseline, r.BaselineEventsPerS = "raw pebble iteration over the log's e/ values", float64(n)/bestRaw.Seconds()
+	r.Ratio = r.EventsPerS / r.BaselineEventsPerS
+	rs := sealed.result("rebuild-encrypted", n, bytesIn)
+	rs.Baseline, rs.BaselineEventsPerS = "the plaintext log's rebuild, same events, same rounds", r.EventsPerS
+	rs.Ratio = rs.EventsPerS / rs.BaselineEventsPerS
+	return []RebuildResult{r, rs}, nil
+}
+
+// rebuildBest keeps the best of a log's rebuilds.
+type rebuildBest struct {
+	best         projections.RebuildStats
+	peak, before float64
+}
+
+// rebuild opens the log in logDir (sealed under the key store in keysDir
+// when set) and its views under data, and times one full rebuild.
+func (b *rebuildBest) rebuild(ctx context.Context, data, logDir, keysDir string, n int, o Options) error {
+	lo := &eventstore.Options{NoSync: true, Logger: o.Logger, CacheSize: projections.RebuildLogCacheSize}
+	if keysDir != "" {
+		ks, err := openBenchKeys(keysDir)
+		if err != nil {
+			return err
+		}
+		defer ks.Close()
+		lo.Sealer = ks
+	}
+	log, err := eventstore.Open(logDir, lo)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	opts := &projections.Options{Workers: o.Workers, MaxStates: o.MaxStates, Logger: o.Logger}
+	if o.Progress != nil {
+		opts.Progress = func(done, total uint64) { o.Progress("rebuild", done, total) }
+	}
+	v, err := projections.Open(data, log, opts)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	debug.FreeOSMemory()
+	rssBefore := rssMiB("VmRSS:")
+	resetPeakRSS()
+	start := time.Now()
+	st, err := v.Rebuild(ctx)
+	if err != nil {
+		return err
+	}
+	st.Duration = time.Since(start) // the whole rebuild, swap included
+	if st.Events+st.Skipped != uint64(n) {
+		return fmt.Errorf("rebuild folded %d of %d events", st.Events+st.Skipped, n)
+	}
+	if b.best.Duration == 0 || st.Duration < b.best.Duration {
+		b.best = st
+		b.peak = peakRSSMiB()
+		b.before = rssBefore
+	}
+	return nil
+}
+
+func (b *rebuildBest) result(name string, n int, bytesIn int64) RebuildResult {
+	best := b.best
+	return RebuildResult{
 		Result: Result{
-			Bench:              "rebuild",
-			Events:             n,
-			EventsPerS:         float64(n) / best.Duration.Seconds(),
-			MBPerS:             float64(bytesIn) / best.Duration.Seconds() / 1e6,
-			Baseline:           "raw pebble iteration over the log's e/ values",
-			BaselineEventsPerS: float64(n) / bestRaw.Seconds(),
+			Bench:      name,
+			Events:     n,
+			EventsPerS: float64(n) / best.Duration.Seconds(),
+			MBPerS:     float64(bytesIn) / best.Duration.Seconds() / 1e6,
 		},
 		Customers:    best.Customers,
 		Refolded:     best.Refolded,
 		Rounds:       best.Rounds,
 		DeferredMiB:  float64(best.DeferredBytes) / (1 << 20),
 		Workers:      best.Workers,
-		PeakRSSMiB:   peak,
-		RSSBeforeMiB: before,
+		PeakRSSMiB:   b.peak,
+		RSSBeforeMiB: b.before,
 		FirstPassS:   best.FirstPass.Seconds(),
 		LatePassS:    best.LatePass.Seconds(),
 		FinishS:      best.Finish.Seconds(),
 	}
-	r.Ratio = r.EventsPerS / r.BaselineEventsPerS
-	return []RebuildResult{r}, nil
 }

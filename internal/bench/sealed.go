@@ -27,11 +27,8 @@ func (b *storeBench) sealed(ctx context.Context) ([]Result, error) {
 		o := &eventstore.Options{NoSync: b.cfg.NoSync, Logger: b.cfg.Logger}
 		var ks *keystore.Store
 		if sealed {
-			w, err := keystore.NewLocalWrapper(bytes.Repeat([]byte{1}, keystore.MasterKeyLen))
-			if err != nil {
-				return 0, "", nil, err
-			}
-			if ks, err = keystore.Open(filepath.Join(d, "keys"), w, nil); err != nil {
+			var err error
+			if ks, err = openBenchKeys(filepath.Join(d, "keys")); err != nil {
 				return 0, "", nil, err
 			}
 			o.Sealer = ks
@@ -97,4 +94,14 @@ func (b *storeBench) sealed(ctx context.Context) ([]Result, error) {
 		return out, err
 	}
 	return append(out, pair("scan-encrypted", "a full ScanRaw of the plaintext log (what a rebuild reads)", len(reqs), 0, de, dp)), nil
+}
+
+// openBenchKeys opens (creating) a key store in dir under a fixed master
+// key: the benchmark's encrypted logs.
+func openBenchKeys(dir string) (*keystore.Store, error) {
+	w, err := keystore.NewLocalWrapper(bytes.Repeat([]byte{1}, keystore.MasterKeyLen))
+	if err != nil {
+		return nil, err
+	}
+	return keystore.Open(dir, w, nil)
 }
