@@ -60,20 +60,56 @@ func (v *Views) FitChurn(ctx context.Context, asOf time.Time, unit string) (*cus
 	if err != nil {
 		v.opts.Logger.Warn("projections: churn fit did not fully converge; storing the best parameters found", "err", err)
 	}
-	fit := &customer.ChurnFit{R: m.R, Alpha: m.Alpha, A: m.A, B: m.B, Unit: unit, AsOf: asOf, LogLikelihood: m.LogLikelihood, Customers: m.Customers}
+	fit := &customer.ChurnFit{Model: customer.ModelBGNBD, R: m.R, Alpha: m.Alpha, A: m.A, B: m.B, Unit: unit, AsOf: asOf, LogLikelihood: m.LogLikelihood, Customers: m.Customers}
 
+	if err := storePopulation(d, func(p *customer.Population) { p.Churn = fit }); err != nil {
+		return nil, err
+	}
+	return fit, nil
+}
+
+// SetChurn stores a churn fit made elsewhere (`journey churn fit --model
+// pareto-nbd` hands its Pareto/NBD fit here; nil removes the fit): later
+// Customer and Segments answers carry its p_alive and conditional expected
+// purchases, with the model named (customer.Answer.ChurnModel). It replaces
+// the fit of FitChurn, and the other way round. A rebuild keeps it.
+func (v *Views) SetChurn(fit *customer.ChurnFit) error {
+	if fit != nil {
+		if m := fit.Model; m != customer.ModelBGNBD && m != customer.ModelParetoNBD {
+			return fmt.Errorf("projections: churn fit model %q: want %s or %s", m, customer.ModelBGNBD, customer.ModelParetoNBD)
+		}
+		if fit.Unit != "week" && fit.Unit != "day" {
+			return fmt.Errorf("projections: churn fit unit %q: want week or day", fit.Unit)
+		}
+		c := *fit
+		c.AsOf = c.AsOf.UTC()
+		fit = &c
+	}
+	v.applyMu.Lock()
+	defer v.applyMu.Unlock()
+	d, err := v.acquire()
+	if err != nil {
+		return err
+	}
+	defer d.use.RUnlock()
+	return storePopulation(d, func(p *customer.Population) { p.Churn = fit })
+}
+
+// storePopulation writes the population changed by set (the stored fits);
+// the caller holds applyMu and d.
+func storePopulation(d *viewsDB, set func(*customer.Population)) error {
 	meta := d.meta.Load()
 	nm := &dbMeta{pop: meta.pop, gaps: meta.gaps, maxTime: meta.maxTime}
-	nm.pop.Churn = fit
+	set(&nm.pop)
 	pj, err := json.Marshal(nm.pop)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := d.db.Set(keyPopulation, pj, pebble.Sync); err != nil {
-		return nil, err
+		return err
 	}
 	d.meta.Store(nm)
-	return fit, nil
+	return nil
 }
 
 // SetCLV stores the CLV model of `journey clv fit` in the views (nil
@@ -92,18 +128,7 @@ func (v *Views) SetCLV(fit *customer.CLVFit) error {
 		return err
 	}
 	defer d.use.RUnlock()
-	meta := d.meta.Load()
-	nm := &dbMeta{pop: meta.pop, gaps: meta.gaps, maxTime: meta.maxTime}
-	nm.pop.CLV = fit
-	pj, err := json.Marshal(nm.pop)
-	if err != nil {
-		return err
-	}
-	if err := d.db.Set(keyPopulation, pj, pebble.Sync); err != nil {
-		return err
-	}
-	d.meta.Store(nm)
-	return nil
+	return storePopulation(d, func(p *customer.Population) { p.CLV = fit })
 }
 
 // CLVFit returns the stored CLV model (nil: none).

@@ -139,12 +139,13 @@ or days, and prints the parameters with their standard errors and 95% intervals
 (from the Hessian of the log-likelihood at the optimum), the log-likelihood,
 iterations and convergence, and a WARNING when the fit did not converge or the
 Hessian is not positive definite.
-  --model bgnbd       r, alpha, a, b (the default). The fit is stored in the
-                      views: journey customer then shows p_alive and the
-                      expected purchases.
+  --model bgnbd       r, alpha, a, b (the default).
   --model pareto-nbd  r, alpha, s, beta (Pareto/NBD, Schmittlein et al. 1987, as
                       in Fader, Hardie & Lee's 2005 MATLAB note).
-Either way the model and its diagnostics are kept in DATA/models/MODEL.json.`,
+Either way the fit is stored in the views, replacing the previous one:
+journey customer then shows its p_alive and conditional expected purchases,
+naming the model; the model and its diagnostics are kept in
+DATA/models/MODEL.json.`,
 		Example: `  journey import --format cdnow ../shared/data/cdnow/CDNOW_sample.txt
   journey churn fit --as-of 1997-09-30 --unit week
   journey churn fit --as-of 1997-09-30 --model pareto-nbd`,
@@ -203,6 +204,9 @@ func (a *app) runChurnFit(ctx context.Context, asOf time.Time, unit, model, conf
 			return err
 		}
 		out.R, out.Alpha, out.A, out.B, out.LogLikelihood = f.R, f.Alpha, f.A, f.B, f.LogLikelihood
+	} else if err := v.SetChurn(&customer.ChurnFit{Model: customer.ModelParetoNBD, R: out.R, Alpha: out.Alpha,
+		S: out.S, Beta: out.Beta, Unit: unit, AsOf: out.AsOf, LogLikelihood: out.LogLikelihood, Customers: out.Customers}); err != nil {
+		return err // the views keep the Pareto/NBD fit for the customers' answers
 	}
 	if out.Stored, err = a.saveModel(model, &out); err != nil {
 		return err
@@ -213,11 +217,7 @@ func (a *app) runChurnFit(ctx context.Context, asOf time.Time, unit, model, conf
 	name := map[string]string{modelBGNBD: "BG/NBD", modelParetoNBD: "Pareto/NBD"}[model]
 	a.printf("%s fit on %d customers, calibration to %s, unit %s\n", name, out.Customers, out.AsOf.Format(time.RFC3339), out.Unit)
 	a.printf("%s", out.Diagnostics.Text())
-	if model == modelBGNBD {
-		a.printf("stored: journey customer ID now shows p_alive and the expected purchases; model in %s\n", out.Stored)
-	} else {
-		a.printf("stored: %s\n", out.Stored)
-	}
+	a.printf("stored: journey customer ID now shows the %s p_alive and the expected purchases; model in %s\n", name, out.Stored)
 	return nil
 }
 

@@ -19,7 +19,7 @@ func (a *app) customerCommand() *cobra.Command {
 		Short: "The customer's state, stage, flags, types, satisfaction and churn",
 		Long: `customer answers about one customer: lifecycle stage and the highest stage ever
 reached, flags (advocate, detractor), customer types, satisfaction (0–100),
-churn status (and p_alive after journey churn fit), CLV (after journey clv fit), RFM and rule segments.
+churn status (and p_alive after journey churn fit, BG/NBD or Pareto/NBD), CLV (after journey clv fit), RFM and rule segments.
 The views are brought up to date with the log first. With --as-of T the answer
 is what the engine would have said at T: only events with time ≤ T, churn
 measured at T. --json prints the full state.`,
@@ -97,11 +97,12 @@ func (a *app) printCustomer(id string, c *customer.Answer) {
 		churn += fmt.Sprintf(" (%.0f days since the last purchase, expected gap %.0f days)", *c.RecencyDays, c.ExpectedGapDays)
 	}
 	a.printf("churn         %s\n", churn)
+	model := map[string]string{customer.ModelBGNBD: " (BG/NBD)", customer.ModelParetoNBD: " (Pareto/NBD)"}[c.ChurnModel]
 	if c.PAlive != nil {
-		a.printf("p_alive       %.3f\n", *c.PAlive)
+		a.printf("p_alive       %.3f%s\n", *c.PAlive, model)
 	}
 	if c.ExpectedNext != nil {
-		a.printf("expected      %.2f purchases in the next period\n", *c.ExpectedNext)
+		a.printf("expected      %.2f purchases in the next period%s\n", *c.ExpectedNext, model)
 	}
 	if c.CLV != nil {
 		a.printf("clv           %s %s over %d months at %.4g%% a month (expected order value %s %s)\n",

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/journey-cdp/journey/projections/bgnbd"
+	"github.com/journey-cdp/journey/projections/paretonbd"
 )
 
 // Churn thresholds: at_risk past AtRiskGaps × the expected gap, churned past
@@ -21,8 +22,24 @@ type ChurnAnswer struct {
 	Status       string   // active, at_risk, churned
 	ExpectedGap  float64  // days; 0 for a prospect
 	RecencyDays  *float64 // nil for a prospect
-	PAlive       *float64 // nil without a BG/NBD fit
-	ExpectedNext *float64 // nil without a BG/NBD fit
+	PAlive       *float64 // nil without a churn fit
+	ExpectedNext *float64 // nil without a churn fit
+	Model        string   // the fit's model (ChurnFit.ModelName); "" without one
+}
+
+// transactionModel is a fitted BG/NBD or Pareto/NBD model.
+type transactionModel interface {
+	Valid() bool
+	PAlive(c bgnbd.Customer) float64
+	ConditionalExpected(t float64, c bgnbd.Customer) float64
+}
+
+// predictor returns the fitted model of f.
+func (f *ChurnFit) predictor() transactionModel {
+	if f.ModelName() == ModelParetoNBD {
+		return paretonbd.Params{R: f.R, Alpha: f.Alpha, S: f.S, Beta: f.Beta}
+	}
+	return bgnbd.Params{R: f.R, Alpha: f.Alpha, A: f.A, B: f.B}
 }
 
 // Churn returns the churn status of s at asOf, by recency against the
@@ -32,9 +49,10 @@ type ChurnAnswer struct {
 //     purchase days), else pop.MedianGap, else Config.FallbackGapDays;
 //   - recency = asOf − last purchase; at_risk when recency > 2 × expected
 //     gap; churned when recency > 4 × expected gap or > 365 days;
-//   - with a BG/NBD fit (pop.Churn): p_alive and the expected purchases in
-//     the next Config.ForecastDays, from the purchase days up to asOf's day
-//     (bgnbd.FromPurchaseDays); churned also when p_alive < 0.2.
+//   - with a churn fit (pop.Churn, BG/NBD or Pareto/NBD): p_alive and the
+//     conditional expected purchases in the next Config.ForecastDays, from
+//     the purchase days up to asOf's day (bgnbd.FromPurchaseDays); churned
+//     also when p_alive < 0.2.
 //
 // A prospect (no purchase) is active until 365 days after they were last
 // seen, then churned.
@@ -67,13 +85,12 @@ func (c *Config) Churn(s *State, asOf time.Time, pop *Population) ChurnAnswer {
 		a.Status = ChurnActive
 	}
 	if pop != nil && pop.Churn != nil {
-		p := bgnbd.Params{R: pop.Churn.R, Alpha: pop.Churn.Alpha, A: pop.Churn.A, B: pop.Churn.B}
-		if p.Valid() {
+		if p := pop.Churn.predictor(); p.Valid() {
 			unit := pop.Churn.UnitDays()
 			bc := bgnbd.FromPurchaseDays(s.PurchaseDays(asOf), bgnbd.Day(asOf), unit)
 			pa := p.PAlive(bc)
 			en := p.ConditionalExpected(c.forecastDays()/unit, bc)
-			a.PAlive, a.ExpectedNext = &pa, &en
+			a.PAlive, a.ExpectedNext, a.Model = &pa, &en, pop.Churn.ModelName()
 			if pa < MinPAlive {
 				a.Status = ChurnChurned
 			}

@@ -36,7 +36,7 @@ func (c *Config) Derive(s *State, asOf time.Time, pop *Population) *Answer {
 	cu.Satisfaction = sc.Score(s, asOf)
 	ch := c.Churn(s, asOf, pop)
 	cu.Churn, cu.ExpectedGapDays, cu.RecencyDays = ch.Status, ch.ExpectedGap, ch.RecencyDays
-	cu.PAlive, cu.ExpectedNext = ch.PAlive, ch.ExpectedNext
+	cu.PAlive, cu.ExpectedNext, cu.ChurnModel = ch.PAlive, ch.ExpectedNext, ch.Model
 	cu.CLV = c.CLV(s, asOf, pop)
 
 	loyalNow := s.Purchases > 0 && trailingDays(s, asOf, 365) >= 3 && cu.Satisfaction >= loyalSatisfaction

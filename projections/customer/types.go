@@ -72,13 +72,33 @@ type Population struct {
 	RFM *RFMScorer `json:"-"`
 }
 
-// ChurnFit is a stored BG/NBD fit (see projections/bgnbd).
+// ChurnFit is a stored transaction-model fit of `journey churn fit`:
+// BG/NBD (projections/bgnbd; Model "bgnbd", or "" as stored before
+// Pareto/NBD fits were kept) or Pareto/NBD (projections/paretonbd; Model
+// "pareto-nbd", with S and Beta in place of A and B).
 type ChurnFit struct {
+	Model          string `json:",omitempty"`
 	R, Alpha, A, B float64
+	S, Beta        float64   `json:",omitzero"`
 	Unit           string    // "week" or "day" ("" means week)
 	AsOf           time.Time // calibration end
 	LogLikelihood  float64
 	Customers      int
+}
+
+// The models of ChurnFit.Model.
+const (
+	ModelBGNBD     = "bgnbd"
+	ModelParetoNBD = "pareto-nbd"
+)
+
+// ModelName is the fit's model, "bgnbd" or "pareto-nbd" (an empty Model
+// is BG/NBD).
+func (f *ChurnFit) ModelName() string {
+	if f.Model == ModelParetoNBD {
+		return ModelParetoNBD
+	}
+	return ModelBGNBD
 }
 
 // UnitDays is the length of the fit's time unit in days (7 for "week" or
@@ -109,10 +129,13 @@ type Answer struct {
 	ExpectedGapDays float64 `json:"expected_gap_days,omitempty"`
 	// RecencyDays is the time since the last purchase (nil for a prospect).
 	RecencyDays *float64 `json:"recency_days,omitempty"`
-	// PAlive and ExpectedNext come from the BG/NBD fit (nil without one);
-	// the next period is Config.ForecastDays (default 90 days).
+	// PAlive and ExpectedNext come from the stored churn fit (nil without
+	// one), BG/NBD or Pareto/NBD as ChurnModel says ("bgnbd" or
+	// "pareto-nbd"); the next period is Config.ForecastDays (default 90
+	// days).
 	PAlive       *float64 `json:"p_alive,omitempty"`
 	ExpectedNext *float64 `json:"expected_purchases_next_period,omitempty"`
+	ChurnModel   string   `json:"churn_model,omitempty"`
 	// RFM is the customer's RFM score against Population.RFM (nil without
 	// it, and for a prospect).
 	RFM *RFMScore `json:"rfm,omitempty"`
