@@ -218,7 +218,7 @@ func TestSatisfactionTrend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := v.SatisfactionTrend(a.State, a.AsOf)
+	tr := v.SatisfactionTrend(a.State, a.AsOf, 0)
 	if len(tr) != len(a.State.Signals)+1 || len(a.State.Signals) < 4 {
 		t.Fatalf("%d points for %d signals: %+v", len(tr), len(a.State.Signals), tr)
 	}
@@ -229,8 +229,12 @@ func TestSatisfactionTrend(t *testing.T) {
 	if !(tr[1].Score > tr[0].Score && tr[2].Score < tr[1].Score && tr[3].Score > tr[2].Score) {
 		t.Errorf("the trend does not follow the signals: %+v", tr)
 	}
-	before := v.SatisfactionTrend(a.State, t0.Add(5*day))
+	before := v.SatisfactionTrend(a.State, t0.Add(5*day), 0)
 	if len(before) != 3 || before[1].Score != tr[1].Score || before[2].Score != v.opts.Config.SatisfactionScore(a.State, t0.Add(5*day)) {
 		t.Errorf("as of day 5: %+v", before)
+	}
+	// At most 2 of the signal instants: the first and the last, and now.
+	if few := v.SatisfactionTrend(a.State, a.AsOf, 2); len(few) != 3 || few[0] != tr[0] || few[1] != tr[len(tr)-2] || few[2] != tr[len(tr)-1] {
+		t.Errorf("at most 2 points: %+v (all: %+v)", few, tr)
 	}
 }

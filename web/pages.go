@@ -23,6 +23,10 @@ import (
 // MaxTimeline is the most events a customer page shows (the newest).
 const MaxTimeline = 2000
 
+// MaxTrendPoints is the most signal instants the satisfaction trend of a
+// customer page draws (evenly spread over a longer history).
+const MaxTrendPoints = 60
+
 // parseAsOf reads the as_of parameter: a date (YYYY-MM-DD: the end of that
 // day, UTC), an RFC 3339 instant, or the datetime-local form
 // (2006-01-02T15:04, UTC); empty: now.
@@ -217,7 +221,7 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	d.SatChart = scoreChart(a.State.Signals)
 	var trend []trendPoint
-	for _, p := range u.o.Views.SatisfactionTrend(a.State, a.AsOf) {
+	for _, p := range u.o.Views.SatisfactionTrend(a.State, a.AsOf, MaxTrendPoints) {
 		trend = append(trend, trendPoint{p.At, p.Score})
 	}
 	d.Trend = trendChart("Satisfaction over time", trend)

@@ -14,6 +14,7 @@
 package web
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -25,7 +26,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/journey-cdp/journey/auth"
@@ -327,13 +330,23 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, page str
 		v.CSRF = u.csrf(v.S)
 	}
 	t := u.pages[page]
-	var b strings.Builder
-	if err := t.ExecuteTemplate(&b, "layout.html", v); err != nil {
+	b := renderBufs.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= 4<<20 { // keep no giant buffer
+			b.Reset()
+			renderBufs.Put(b)
+		}
+	}()
+	if err := t.ExecuteTemplate(b, "layout.html", v); err != nil {
 		u.o.Logger.Error("web: render", "page", page, "err", err)
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(b.String()))
+	_, _ = w.Write(b.Bytes())
 }
+
+// renderBufs are the pages' render buffers, reused.
+var renderBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -203,7 +203,7 @@ func (a *app) printWeb(rs []bench.WebResult) {
 		if r.Page == "dashboard" {
 			a.printf("; keeper passes during the requests %d, first pass %.0f ms", r.Passes, r.FirstPassMS)
 		}
-		a.printf("\n")
+		a.printf(" (load %.1f)\n", r.Load1)
 	}
 }
 
