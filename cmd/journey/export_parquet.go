@@ -79,41 +79,50 @@ type ParquetAction struct {
 
 // ParquetCustomer is one row of --what customers: the answer with every score.
 type ParquetCustomer struct {
-	Customer        string          `parquet:"customer"`
-	AsOf            time.Time       `parquet:"as_of,timestamp(nanosecond:utc)"`
-	Stage           string          `parquet:"stage,dict"`
-	HighestStage    string          `parquet:"highest_stage,dict"`
-	Flags           []string        `parquet:"flags,list"`
-	Types           []string        `parquet:"types,list"`
-	Segments        []string        `parquet:"segments,list"`
-	Satisfaction    float64         `parquet:"satisfaction"`
-	Churn           string          `parquet:"churn,dict"`
-	ExpectedGapDays float64         `parquet:"expected_gap_days"`
-	RecencyDays     *float64        `parquet:"recency_days,optional"`
-	PAlive          *float64        `parquet:"p_alive,optional"`
-	ExpectedNext    *float64        `parquet:"expected_purchases_next_period,optional"`
-	RFMSegment      *string         `parquet:"rfm_segment,optional,dict"`
-	RFMR            *int32          `parquet:"rfm_r,optional"`
-	RFMF            *int32          `parquet:"rfm_f,optional"`
-	RFMM            *int32          `parquet:"rfm_m,optional"`
-	Cluster         *string         `parquet:"cluster,optional,dict"`
-	FirstSeen       *time.Time      `parquet:"first_seen,optional,timestamp(nanosecond:utc)"`
-	LastSeen        *time.Time      `parquet:"last_seen,optional,timestamp(nanosecond:utc)"`
-	FirstPurchase   *time.Time      `parquet:"first_purchase,optional,timestamp(nanosecond:utc)"`
-	LastPurchase    *time.Time      `parquet:"last_purchase,optional,timestamp(nanosecond:utc)"`
-	Events          int64           `parquet:"events"`
-	Visits          int64           `parquet:"visits"`
-	Purchases       int64           `parquet:"purchases"`
-	Items           int64           `parquet:"items"`
-	Revenue         []ParquetMoney  `parquet:"revenue,list"`
-	Refunds         []ParquetMoney  `parquet:"refunds,list"`
-	Returns         int64           `parquet:"returns"`
-	Complaints      int64           `parquet:"complaints"`
-	Resolved        int64           `parquet:"complaints_resolved"`
-	OpenComplaints  int64           `parquet:"open_complaints"`
-	Feedbacks       int64           `parquet:"feedbacks"`
-	ReferralsMade   int64           `parquet:"referrals_made"`
-	Actions         []ParquetAction `parquet:"actions,list"`
+	Customer        string    `parquet:"customer"`
+	AsOf            time.Time `parquet:"as_of,timestamp(nanosecond:utc)"`
+	Stage           string    `parquet:"stage,dict"`
+	HighestStage    string    `parquet:"highest_stage,dict"`
+	Flags           []string  `parquet:"flags,list"`
+	Types           []string  `parquet:"types,list"`
+	Segments        []string  `parquet:"segments,list"`
+	Satisfaction    float64   `parquet:"satisfaction"`
+	Churn           string    `parquet:"churn,dict"`
+	ExpectedGapDays float64   `parquet:"expected_gap_days"`
+	RecencyDays     *float64  `parquet:"recency_days,optional"`
+	PAlive          *float64  `parquet:"p_alive,optional"`
+	ExpectedNext    *float64  `parquet:"expected_purchases_next_period,optional"`
+	// ChurnModel names the model of PAlive and ExpectedNext: bgnbd or pareto-nbd.
+	ChurnModel *string `parquet:"churn_model,optional,dict"`
+	// The CLV under the stored clv fit (all null without one, or without a
+	// purchase in its currency): money in CLVCurrency.
+	CLVCurrency        *string         `parquet:"clv_currency,optional,dict"`
+	ExpectedOrderValue *int64          `parquet:"expected_order_value,optional,decimal(4:18)"`
+	CLV                *int64          `parquet:"clv,optional,decimal(4:18)"`
+	CLVHorizonMonths   *int32          `parquet:"clv_horizon_months,optional"`
+	CLVDiscount        *float64        `parquet:"clv_monthly_discount,optional"`
+	RFMSegment         *string         `parquet:"rfm_segment,optional,dict"`
+	RFMR               *int32          `parquet:"rfm_r,optional"`
+	RFMF               *int32          `parquet:"rfm_f,optional"`
+	RFMM               *int32          `parquet:"rfm_m,optional"`
+	Cluster            *string         `parquet:"cluster,optional,dict"`
+	FirstSeen          *time.Time      `parquet:"first_seen,optional,timestamp(nanosecond:utc)"`
+	LastSeen           *time.Time      `parquet:"last_seen,optional,timestamp(nanosecond:utc)"`
+	FirstPurchase      *time.Time      `parquet:"first_purchase,optional,timestamp(nanosecond:utc)"`
+	LastPurchase       *time.Time      `parquet:"last_purchase,optional,timestamp(nanosecond:utc)"`
+	Events             int64           `parquet:"events"`
+	Visits             int64           `parquet:"visits"`
+	Purchases          int64           `parquet:"purchases"`
+	Items              int64           `parquet:"items"`
+	Revenue            []ParquetMoney  `parquet:"revenue,list"`
+	Refunds            []ParquetMoney  `parquet:"refunds,list"`
+	Returns            int64           `parquet:"returns"`
+	Complaints         int64           `parquet:"complaints"`
+	Resolved           int64           `parquet:"complaints_resolved"`
+	OpenComplaints     int64           `parquet:"open_complaints"`
+	Feedbacks          int64           `parquet:"feedbacks"`
+	ReferralsMade      int64           `parquet:"referrals_made"`
+	Actions            []ParquetAction `parquet:"actions,list"`
 }
 
 // parquetWriter batches rows into a GenericWriter of row groups of
@@ -232,6 +241,16 @@ func decimalMoney(minor int64, currency string) (int64, error) {
 	return minor * f, nil
 }
 
+// clvDecimal is a decimal string of the CLV answer (in currency's minor
+// unit) as DECIMAL(18,4).
+func clvDecimal(amount, currency string) (int64, error) {
+	minor, err := journey.ParseAmount(amount, currency)
+	if err != nil {
+		return 0, err
+	}
+	return decimalMoney(minor, currency)
+}
+
 func abs64(v int64) int64 {
 	if v < 0 {
 		return -v
@@ -285,6 +304,22 @@ func parquetCustomerOf(c *customer.Answer, m *clusters.Model) (ParquetCustomer, 
 		Returns: int64(s.Returns), Complaints: int64(s.Complaints), Resolved: int64(s.ComplaintsResolved),
 		OpenComplaints: int64(len(s.OpenComplaints)), Feedbacks: int64(s.Feedbacks), ReferralsMade: int64(s.ReferralsMade),
 		Actions: parquetActions(s.Customer, c.Actions)}
+	if c.ChurnModel != "" {
+		cm := c.ChurnModel
+		row.ChurnModel = &cm
+	}
+	if v := c.CLV; v != nil {
+		order, err := clvDecimal(v.ExpectedOrderValue, v.Currency)
+		if err != nil {
+			return row, fmt.Errorf("customer %s expected order value: %w", journey.Quote(s.Customer), err)
+		}
+		clv, err := clvDecimal(v.CLV, v.Currency)
+		if err != nil {
+			return row, fmt.Errorf("customer %s clv: %w", journey.Quote(s.Customer), err)
+		}
+		cur, h, d := v.Currency, int32(v.HorizonMonths), v.Discount
+		row.CLVCurrency, row.ExpectedOrderValue, row.CLV, row.CLVHorizonMonths, row.CLVDiscount = &cur, &order, &clv, &h, &d
+	}
 	if c.RFM != nil {
 		seg, r, f, mm := c.RFM.Segment, int32(c.RFM.R), int32(c.RFM.F), int32(c.RFM.M)
 		row.RFMSegment, row.RFMR, row.RFMF, row.RFMM = &seg, &r, &f, &mm
