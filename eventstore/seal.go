@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -113,6 +115,28 @@ func (s *Store) sealRequests(reqs []Request) ([]Request, error) {
 	}
 	out := make([]Request, len(reqs))
 	evs := make([]journey.Event, len(reqs))
+	parts := min(runtime.GOMAXPROCS(0), len(reqs)/sealPerGoroutine)
+	if parts <= 1 {
+		return out, s.sealRange(reqs, out, evs)
+	}
+	// A large call is sealed on every core: sealing (two HMACs and the
+	// AEAD per event, a new key per new customer) costs more than the
+	// writer's own work per event.
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for i := range parts {
+		lo, hi := i*len(reqs)/parts, (i+1)*len(reqs)/parts
+		wg.Go(func() { errs[i] = s.sealRange(reqs[lo:hi], out[lo:hi], evs[lo:hi]) })
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// sealPerGoroutine is the fewest events a sealing goroutine is given.
+const sealPerGoroutine = 64
+
+// sealRange seals reqs into out, the sealed events in evs.
+func (s *Store) sealRange(reqs, out []Request, evs []journey.Event) error {
 	var ad, pt []byte
 	for i, req := range reqs {
 		out[i] = req
@@ -133,13 +157,13 @@ func (s *Store) sealRequests(reqs []Request) ([]Request, error) {
 					Rule: "the customer was erased (journey forget): new events for this id are refused"}
 				continue
 			}
-			return nil, fmt.Errorf("eventstore: seal: %w", err)
+			return fmt.Errorf("eventstore: seal: %w", err)
 		}
 		evs[i] = *ev
 		evs[i].Subject, evs[i].Raw = p, sealed
 		out[i].Event = &evs[i]
 	}
-	return out, nil
+	return nil
 }
 
 // unseal replaces a sealed view's customer and raw with the plaintext

@@ -30,13 +30,15 @@ func TestDestroyLeavesNoKeyBytes(t *testing.T) {
 		if _, err := s.Seal(nil, p, nil, []byte("x")); err != nil {
 			t.Fatal(err)
 		}
-		if wrapped[p], err = s.get(append(bytes.Clone(prefixDEK), p...)); err != nil {
-			t.Fatal(err)
-		}
 		ps = append(ps, p)
 	}
 	if err := s.Sync(); err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range ps { // written by Sync
+		if wrapped[p], err = s.get(append(bytes.Clone(prefixDEK), p...)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := s.Destroy(ps[1], "test"); err != nil {
 		t.Fatal(err)

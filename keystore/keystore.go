@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"hash"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,10 +85,15 @@ type Store struct {
 	o       Options
 	secret  []byte // pseudonym HMAC key
 
-	mu    sync.RWMutex
-	cache map[string]*dataKey // pseudonym → unwrapped key
-	dirty bool                // keys written since the last Sync
-	hmacs sync.Pool           // of hash.Hash under secret
+	mu      sync.RWMutex
+	cache   map[string]*dataKey   // pseudonym → unwrapped key (every pending one too)
+	pending map[string]pendingKey // keys created since the last Sync, not yet written
+	known   map[uint64]struct{}   // the first 64 bits of every pseudonym with a key or a tombstone
+	syncMu  sync.Mutex            // one Sync or Destroy at a time
+	hmacs   sync.Pool             // of hash.Hash under secret
+
+	pmu   sync.RWMutex
+	names map[string]string // customer id → pseudonym, the recent ones
 }
 
 // dataKey is one customer's unwrapped key.
@@ -121,8 +127,13 @@ func Open(dir string, w Wrapper, o *Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("key store %s: %w", dir, err)
 	}
-	s := &Store{db: db, wrapper: w, o: opts, cache: map[string]*dataKey{}}
+	s := &Store{db: db, wrapper: w, o: opts, cache: map[string]*dataKey{},
+		pending: map[string]pendingKey{}, known: map[uint64]struct{}{}, names: map[string]string{}}
 	if err := s.init(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if err := s.loadKnown(); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -176,6 +187,46 @@ func (s *Store) init() error {
 	return nil
 }
 
+// loadKnown fills known from the keys and tombstones in the store: a
+// pseudonym it does not hold is new without a lookup (a new customer's
+// first event costs no read of the store).
+func (s *Store) loadKnown() error {
+	for _, prefix := range [][]byte{prefixDEK, prefixTomb} {
+		it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: keyspace.PrefixEnd(prefix)})
+		if err != nil {
+			return fmt.Errorf("key store: %w", err)
+		}
+		for it.First(); it.Valid(); it.Next() {
+			s.known[knownKey(it.Key()[len(prefix):])] = struct{}{}
+		}
+		if err := it.Close(); err != nil {
+			return fmt.Errorf("key store: %w", err)
+		}
+	}
+	return nil
+}
+
+// knownKey is a pseudonym's entry in known: its first 64 bits (a
+// pseudonym is HMAC output, so a shorter or foreign one only costs a
+// lookup when two share them).
+func knownKey[T string | []byte](pseudonym T) uint64 {
+	var k uint64
+	for i := 0; i < len(pseudonym) && i < 16; i++ {
+		k = k<<4 | uint64(unhex(pseudonym[i]))
+	}
+	return k
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0'
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10
+	}
+	return c & 0xf
+}
+
 func (s *Store) get(k []byte) ([]byte, error) {
 	v, closer, err := s.db.Get(k)
 	if err != nil {
@@ -198,6 +249,23 @@ func (s *Store) Close() error {
 // Pseudonym is the keyed pseudonym of a customer id that the log's index
 // keys and record headers carry instead of the id.
 func (s *Store) Pseudonym(customer string) string {
+	s.pmu.RLock()
+	p, ok := s.names[customer]
+	s.pmu.RUnlock()
+	if ok {
+		return p
+	}
+	p = s.pseudonym(customer)
+	s.pmu.Lock()
+	if len(s.names) >= s.o.CacheKeys {
+		clear(s.names)
+	}
+	s.names[strings.Clone(customer)] = p
+	s.pmu.Unlock()
+	return p
+}
+
+func (s *Store) pseudonym(customer string) string {
 	h := s.hmacs.Get().(hash.Hash)
 	h.Reset()
 	h.Write([]byte(customer))
@@ -208,53 +276,90 @@ func (s *Store) Pseudonym(customer string) string {
 }
 
 // key returns the unwrapped data key of a pseudonym, creating it when
-// create and it does not exist. ErrErased when it was destroyed.
+// create and it does not exist. ErrErased when it was destroyed. The
+// store is read and a new key made outside the lock, so that sealing runs
+// in parallel; a key created meanwhile by another caller wins.
 func (s *Store) key(pseudonym string, create bool) (*dataKey, error) {
-	s.mu.RLock()
-	k := s.cache[pseudonym]
-	s.mu.RUnlock()
-	if k != nil {
-		return k, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if k := s.cache[pseudonym]; k != nil {
-		return k, nil
-	}
-	wrapped, err := s.get(append(bytes.Clone(prefixDEK), pseudonym...))
-	var dek []byte
-	switch {
-	case err == nil:
-		if dek, err = s.wrapper.Unwrap(wrapped); err != nil || len(dek) != dekLen {
-			return nil, fmt.Errorf("key store: the data key of %s does not unwrap", pseudonym)
+	for {
+		s.mu.RLock()
+		k := s.cache[pseudonym]
+		_, known := s.known[knownKey(pseudonym)]
+		s.mu.RUnlock()
+		if k != nil {
+			return k, nil
 		}
-	case errors.Is(err, pebble.ErrNotFound):
-		if _, terr := s.get(append(bytes.Clone(prefixTomb), pseudonym...)); terr == nil {
-			return nil, ErrErased
+		var dek, wrapped []byte
+		if known {
+			w, err := s.get(append(bytes.Clone(prefixDEK), pseudonym...))
+			switch {
+			case err == nil:
+				if dek, err = s.wrapper.Unwrap(w); err != nil || len(dek) != dekLen {
+					return nil, fmt.Errorf("key store: the data key of %s does not unwrap", pseudonym)
+				}
+			case errors.Is(err, pebble.ErrNotFound):
+				if _, terr := s.get(append(bytes.Clone(prefixTomb), pseudonym...)); terr == nil {
+					return nil, ErrErased
+				}
+			default:
+				return nil, fmt.Errorf("key store: %w", err)
+			}
 		}
-		if !create {
-			return nil, ErrErased // never had a key: nothing sealed can open
+		if dek == nil {
+			if !create {
+				return nil, ErrErased // never had a key: nothing sealed can open
+			}
+			if s.o.ReadOnly {
+				return nil, errors.New("key store: opened read-only, cannot create a data key")
+			}
+			dek = make([]byte, dekLen)
+			if _, err := rand.Read(dek); err != nil {
+				return nil, err
+			}
+			var err error
+			if wrapped, err = s.wrapper.Wrap(dek); err != nil {
+				return nil, fmt.Errorf("key store: wrap: %w", err)
+			}
 		}
-		if s.o.ReadOnly {
-			return nil, errors.New("key store: opened read-only, cannot create a data key")
-		}
-		dek = make([]byte, dekLen)
-		if _, err := rand.Read(dek); err != nil {
+		k, err := newDataKey(dek)
+		if err != nil {
 			return nil, err
 		}
-		w, err := s.wrapper.Wrap(dek)
-		if err != nil {
-			return nil, fmt.Errorf("key store: wrap: %w", err)
+		s.mu.Lock()
+		if other := s.cache[pseudonym]; other != nil {
+			s.mu.Unlock()
+			return other, nil // another caller's, made meanwhile
 		}
-		// Made durable by Sync, which the log calls before it commits
-		// the events sealed under it.
-		if err := s.db.Set(append(bytes.Clone(prefixDEK), pseudonym...), w, pebble.NoSync); err != nil {
-			return nil, fmt.Errorf("key store: %w", err)
+		if _, now := s.known[knownKey(pseudonym)]; wrapped != nil && now && !known {
+			// Made (or destroyed) by another caller since our look, and
+			// no longer cached: look again rather than shadow it.
+			s.mu.Unlock()
+			continue
 		}
-		s.dirty = true
-	default:
-		return nil, fmt.Errorf("key store: %w", err)
+		if wrapped != nil {
+			// Written and made durable by Sync, which the log calls
+			// before it commits the events sealed under it.
+			s.pending[pseudonym] = pendingKey{wrapped: wrapped, k: k}
+			s.known[knownKey(pseudonym)] = struct{}{}
+		}
+		if len(s.cache) >= s.o.CacheKeys {
+			clear(s.cache)
+			for p, pk := range s.pending { // a pending key lives only here until Sync
+				s.cache[p] = pk.k
+			}
+		}
+		s.cache[pseudonym] = k
+		s.mu.Unlock()
+		return k, nil
 	}
+}
+
+// pendingKey is a data key made since the last Sync.
+type pendingKey struct {
+	wrapped []byte
+	k       *dataKey
+}
+
+func newDataKey(dek []byte) (*dataKey, error) {
 	block, err := aes.NewCipher(dek[:32])
 	if err != nil {
 		return nil, err
@@ -263,33 +368,43 @@ func (s *Store) key(pseudonym string, create bool) (*dataKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k = &dataKey{aead: aead, nonce: dek[32:]}
+	k := &dataKey{aead: aead, nonce: dek[32:]}
 	k.macs.New = func() any { return hmac.New(sha256.New, k.nonce) }
-	if len(s.cache) >= s.o.CacheKeys {
-		clear(s.cache)
-	}
-	s.cache[pseudonym] = k
 	return k, nil
 }
 
-// Sync makes the data keys created so far durable (one fsync of the
-// store's WAL; nothing to do when none was created since the last Sync).
-// The log calls it before committing events sealed under new keys, so an
+// Sync makes the data keys created so far durable: one synced batch of
+// them (nothing to do when none was created since the last Sync). The log
+// calls it before committing events sealed under new keys, so an
 // acknowledged event's key is never lost.
 func (s *Store) Sync() error {
-	s.mu.Lock()
-	dirty := s.dirty
-	s.dirty = false
-	s.mu.Unlock()
-	if !dirty {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.RLock()
+	n := len(s.pending)
+	s.mu.RUnlock()
+	if n == 0 {
 		return nil
 	}
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		s.mu.Lock()
-		s.dirty = true
-		s.mu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	s.mu.RLock()
+	written := make([]string, 0, len(s.pending))
+	for p, pk := range s.pending {
+		_ = b.Set(append(bytes.Clone(prefixDEK), p...), pk.wrapped, nil)
+		written = append(written, p)
+	}
+	s.mu.RUnlock()
+	if err := s.db.Apply(b, pebble.Sync); err != nil {
 		return fmt.Errorf("key store: sync: %w", err)
 	}
+	// Keys made meanwhile stay pending for the next Sync; Destroy waits
+	// for syncMu, so none of these was destroyed since.
+	s.mu.Lock()
+	for _, p := range written {
+		delete(s.pending, p)
+	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -374,6 +489,8 @@ func (s *Store) Erased(pseudonym string) (Tombstone, bool, error) {
 // sstable or WAL the store keeps still holds the wrapped key. Destroying
 // again is a no-op that keeps the first tombstone.
 func (s *Store) Destroy(pseudonym, reason string) (Tombstone, error) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	if t, ok, err := s.Erased(pseudonym); err != nil || ok {
 		if ok {
 			s.evict(pseudonym)
@@ -403,9 +520,13 @@ func (s *Store) DestroyKey(pseudonym, reason string) (time.Time, string, error) 
 	return t.ErasedAt, t.Reason, err
 }
 
+// evict forgets the pseudonym's key in memory: cached, and pending (a
+// key made but not yet synced is never written after its destruction).
 func (s *Store) evict(pseudonym string) {
 	s.mu.Lock()
 	delete(s.cache, pseudonym)
+	delete(s.pending, pseudonym)
+	s.known[knownKey(pseudonym)] = struct{}{} // the tombstone
 	s.mu.Unlock()
 }
 

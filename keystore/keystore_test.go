@@ -145,3 +145,80 @@ func TestParseMasterKey(t *testing.T) {
 		t.Fatalf("no key: %v", err)
 	}
 }
+
+// TestKeysDurableAtSync: a new key is written by Sync (one synced batch),
+// a key destroyed before its Sync is never written, and after a reopen
+// the known keys open what was sealed and the destroyed one stays erased.
+func TestKeysDurableAtSync(t *testing.T) {
+	dir, master := t.TempDir(), masterKey(t)
+	s, err := open(t, dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, gone := s.Pseudonym("kept"), s.Pseudonym("gone")
+	sealedKept, err := s.Seal(nil, kept, nil, []byte("k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Seal(nil, gone, nil, []byte("g")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Destroy(gone, "before its sync"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Seal(nil, gone, nil, []byte("g")); !errors.Is(err, keystore.ErrErased) {
+		t.Fatalf("seal after destroy: %v, want ErrErased", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = open(t, dir, master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Open(nil, []byte(kept), nil, sealedKept); err != nil || string(got) != "k" {
+		t.Fatalf("after reopen: %q %v", got, err)
+	}
+	if _, ok, err := s.Erased(gone); err != nil || !ok {
+		t.Fatalf("destroyed before its sync: erased=%v %v", ok, err)
+	}
+	if _, err := s.Seal(nil, gone, nil, []byte("g")); !errors.Is(err, keystore.ErrErased) {
+		t.Fatalf("seal after reopen: %v, want ErrErased", err)
+	}
+}
+
+// TestSealConcurrentNewCustomer: many goroutines sealing for the same new
+// customer at once all use one key (each sealed value opens).
+func TestSealConcurrentNewCustomer(t *testing.T) {
+	s, err := open(t, t.TempDir(), masterKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for round := range 20 {
+		p := s.Pseudonym(string(rune('a' + round)))
+		out := make([][]byte, 8)
+		errs := make(chan error, len(out))
+		for i := range out {
+			go func() {
+				var err error
+				out[i], err = s.Seal(nil, p, nil, []byte{byte(i)})
+				errs <- err
+			}()
+		}
+		for range out {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, sealed := range out {
+			if got, err := s.Open(nil, []byte(p), nil, sealed); err != nil || len(got) != 1 || got[0] != byte(i) {
+				t.Fatalf("round %d, sealer %d: %v", round, i, err)
+			}
+		}
+	}
+}
