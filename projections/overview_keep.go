@@ -18,8 +18,8 @@ type OverviewOptions struct {
 	// 250 ms). Looking is two atomic loads; it reads nothing.
 	Poll time.Duration
 	// MinInterval is the least time between two passes when the views keep
-	// changing (0: 2 s); the keeper also waits at least 10 × the last
-	// pass's duration, so passes take at most a tenth of a core.
+	// changing (0: 2 s); the keeper also waits at least 5 × the last
+	// pass's duration, so passes take at most a fifth of a core.
 	MinInterval time.Duration
 	// MaxAge is the longest the overview is kept without a pass when
 	// nothing changed (0: 10 min): the passing of time moves churn and
@@ -47,7 +47,7 @@ func (o *OverviewOptions) withDefaults() OverviewOptions {
 
 // OverviewKeeper keeps the Overview of now in memory, recomputed in the
 // background: when the views changed (their checkpoint moved, or a
-// rebuild swapped them), at most every MinInterval (or 10 × the last
+// rebuild swapped them), at most every MinInterval (or 5 × the last
 // pass); when the day changed; and at least every MaxAge. Current serves
 // the kept copy and never walks the customers. It counts the events per
 // day from the log incrementally (only the records folded since its last
@@ -59,6 +59,7 @@ type OverviewKeeper struct {
 	errp atomic.Pointer[error] // the last pass's error (nil: none)
 
 	passes atomic.Uint64
+	took   atomic.Int64  // the last pass's duration (ns)
 	ready  chan struct{} // closed after the first pass (or the keeper's end)
 	stop   chan struct{}
 	done   chan struct{}
@@ -128,6 +129,13 @@ func (k *OverviewKeeper) At(ctx context.Context, asOf time.Time) (*Overview, err
 	return o, nil
 }
 
+// Every is the least time between two passes now: MinInterval, or 5 ×
+// the last pass's duration when that is longer. Under steady ingest the
+// overview of now is behind the views by at most Every plus one pass.
+func (k *OverviewKeeper) Every() time.Duration {
+	return max(k.o.MinInterval, 5*time.Duration(k.took.Load()))
+}
+
 // Passes counts the passes over the customers the keeper made.
 func (k *OverviewKeeper) Passes() uint64 { return k.passes.Load() }
 
@@ -153,7 +161,6 @@ func (k *OverviewKeeper) run() {
 	t := time.NewTicker(k.o.Poll)
 	defer t.Stop()
 	var lastPass time.Time // wall clock of the last pass's start
-	var lastTook time.Duration
 	for {
 		if _, err := k.v.Population(); errors.Is(err, ErrClosed) {
 			return
@@ -163,7 +170,7 @@ func (k *OverviewKeeper) run() {
 		now := k.v.now().UTC()
 		due := cur == nil && k.errp.Load() == nil
 		if cur != nil || k.errp.Load() != nil {
-			wait := max(k.o.MinInterval, 10*lastTook)
+			wait := k.Every()
 			changed := cur == nil || cp != cur.Checkpoint || dir != k.dir
 			due = changed && time.Since(lastPass) >= wait ||
 				cur != nil && now.Truncate(24*time.Hour) != cur.ComputedAt.Truncate(24*time.Hour) ||
@@ -172,7 +179,7 @@ func (k *OverviewKeeper) run() {
 		if due {
 			lastPass = time.Now()
 			o, err := k.pass(ctx, cp)
-			lastTook = time.Since(lastPass)
+			k.took.Store(int64(time.Since(lastPass)))
 			if err != nil {
 				if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 					return

@@ -354,11 +354,7 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	if v.AsOf != "" {
 		asOfQ = "&as_of=" + url.QueryEscape(v.AsOf)
 	}
-	opts := u.o.Overview
-	if opts == nil {
-		opts = &projections.OverviewOptions{}
-	}
-	d := &dashboardData{O: o, Kept: asOf.IsZero(), Staleness: cmpOr(opts.MinInterval, 2*time.Second)}
+	d := &dashboardData{O: o, Kept: asOf.IsZero(), Staleness: u.ov.Every().Round(100 * time.Millisecond)}
 	if u.o.Store != nil {
 		d.Quarantine = u.o.Store.QuarantineCount()
 	}
@@ -422,13 +418,6 @@ func (u *UI) dashboard(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	v.Data = d
 	u.render(w, r, http.StatusOK, "dashboard", v)
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 // newLostChart draws the new and the lost customers of the last
