@@ -3,8 +3,10 @@ package customer
 import (
 	"bytes"
 	"cmp"
+	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -273,6 +275,17 @@ func FuzzUnmarshalBinary(f *testing.F) {
 		evs := randomJourney(f, rng, "f", 1+rng.IntN(40))
 		sortFold(evs)
 		b, _ := fold("f", evs).MarshalBinary()
+		f.Add(b)
+	}
+	for _, name := range []string{"testdata/state_v1.hex", "testdata/state_v1_visitor.hex"} { // version-1 states
+		hx, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		b, err := hex.DecodeString(strings.TrimSpace(string(hx)))
+		if err != nil {
+			f.Fatal(err)
+		}
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
