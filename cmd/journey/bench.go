@@ -29,7 +29,7 @@ type benchFlags struct {
 func (a *app) benchCommand() *cobra.Command {
 	var bf benchFlags
 	bc := &cobra.Command{
-		Use:   "bench store|ingest|rebuild|asof|sweep|web [--events N] [--json]",
+		Use:   "bench store|ingest|append|rebuild|asof|sweep|web [--events N] [--json]",
 		Short: "Measure the engine beside a raw baseline on the same events, in one run",
 		Long: `bench measures a part of the engine and, in the same run on the same events, the
 baseline it is compared with; --json prints one object per measurement:
@@ -44,6 +44,13 @@ baseline it is compared with; --json prints one object per measurement:
            draining a filled stream, and issue 3's bare pipeline draining one
            (fetch 1,000, encoding/json, Pebble batch with index keys, fsync,
            ack; no validation, no hash chain, one stage)
+  append   the synchronous append at 64 concurrent clients, each sending one
+           event and waiting for the reply that follows its fsync: over NATS
+           (journey.append) and HTTP (POST /v1/events) against a running engine
+           (encrypted log, the default), and over NATS against a plaintext one,
+           beside 64 raw Pebble writers each committing one synced event;
+           --events (default 30,000), p50_ms, p99_ms, cpu_us_per_event (the
+           whole process: engine, NATS server and clients)
   rebuild  journey rebuild of the views vs a raw Pebble scan of the same log;
            and rebuild-encrypted: the same events in an encrypted log (each
            customer's sealed under their own key) rebuilt vs the plaintext
@@ -78,7 +85,7 @@ the disk you run from), removed afterwards.`,
 	pf.IntVar(&bf.batch, "batch", 0, "ingest: events per message of the batched end-to-end run (default 100)")
 	pf.IntVar(&bf.requests, "requests", 1000, "asof: answers to time")
 	pf.IntVar(&bf.customers, "customers", 0, "sweep: customers in the due index (default 1,000,000); web: customers in the views (default 100,000)")
-	for _, name := range []string{"store", "ingest", "rebuild", "asof", "sweep", "web"} {
+	for _, name := range []string{"store", "ingest", "append", "rebuild", "asof", "sweep", "web"} {
 		bc.AddCommand(&cobra.Command{
 			Use:   name,
 			Short: "Run the " + name + " benchmark",
@@ -107,6 +114,9 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 		events = 200_000
 		if name == "asof" {
 			events = 50_000
+		}
+		if name == "append" {
+			events = 30_000
 		}
 	}
 	if bf.requests <= 0 {
@@ -157,6 +167,16 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 			return err
 		}
 		results = anys(rs)
+	case "append":
+		rs, err := bench.SyncAppend(ctx, bench.AppendConfig{Events: events, Dir: dir, Logger: a.logger()})
+		if err != nil {
+			return err
+		}
+		if !a.jsonOut {
+			a.printAppend(rs)
+			return nil
+		}
+		results = anys(rs)
 	case "rebuild":
 		rs, err := bench.Rebuild(ctx, dir, events, &bench.Options{Logger: a.logger()})
 		if err != nil {
@@ -187,6 +207,15 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 		results = anys(rs)
 	}
 	return a.printBench(results)
+}
+
+// printAppend prints bench append's table.
+func (a *app) printAppend(rs []bench.AppendResult) {
+	a.printf("%-22s %7s %9s %10s %8s %8s %8s   %-52s %10s %8s %8s %6s\n", "bench", "writers", "events", "events/s", "p50_ms", "p99_ms", "cpu_us", "baseline", "events/s", "p50_ms", "p99_ms", "ratio")
+	for _, r := range rs {
+		a.printf("%-22s %7d %9d %10.0f %8.2f %8.2f %8.1f   %-52s %10.0f %8.2f %8.2f %6.2f\n", r.Bench, r.Writers, r.Events, r.EventsPerS,
+			r.P50MS, r.P99MS, r.CPUMicrosPerEvent, r.Baseline, r.BaselineEventsPerS, r.BaselineP50MS, r.BaselineP99MS, r.Ratio)
+	}
 }
 
 // printWeb prints bench web's table: each page's latency against its
