@@ -236,6 +236,11 @@ func appendEntry(b []byte, rec *eventstore.Record) []byte {
 	b = append(b, `,"hash":"`...)
 	b = hex.AppendEncode(b, rec.Hash[:])
 	b = append(b, `","event":`...)
+	if rec.Erased && len(rec.Raw) == 0 {
+		// A forgotten customer's record: in the chain, unreadable (as
+		// journey history --json shows it).
+		return append(b, `{"erased":true}}`...)
+	}
 	b = append(b, rec.Raw...)
 	return append(b, '}')
 }

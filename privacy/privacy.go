@@ -2,11 +2,14 @@
 // (GDPR art. 17, PIPL art. 47) by crypto-shredding, across every store of
 // the engine, and gathers everything held about one (art. 15).
 //
-// Forget, in order: the log destroys the customer's key and appends an
-// erasure record (eventstore.Store.Forget: from then on nothing of theirs
+// Forget, in order: the views delete their rows (projections.Views.Forget,
+// so that a Forget cut short after the next step leaves nothing of theirs
+// answered); the log destroys the customer's key and appends an erasure
+// record (eventstore.Store.Forget: from then on nothing of theirs
 // decrypts, and the chain still verifies), deletes their quarantine
-// entries; the views delete their rows (projections.Views.Forget); the
-// JetStream stream's messages on their subject are purged. Each step is
+// entries; the views delete their rows again (one an event made in
+// between); the JetStream stream's messages on their subject are erased
+// (overwritten in the file store, not only marked deleted). Each step is
 // idempotent, so a Forget cut short (a crash) is completed by running it
 // again.
 package privacy
@@ -55,23 +58,42 @@ func (e Engine) Forget(ctx context.Context, customerID, reason string) (Report, 
 		return Report{}, errors.New("privacy: no log")
 	}
 	rep := Report{Customer: customerID}
+	step(StepStart)
+	// The views row first: a forget cut short once the key is destroyed
+	// (a crash) must not leave the views answering with the customer's
+	// data (their traits, their sums) until it is run again.
+	if e.Views != nil {
+		had, err := e.Views.Forget(ctx, customerID)
+		if err != nil {
+			return rep, fmt.Errorf("views: %w", err)
+		}
+		rep.Views = had
+	}
+	step(StepViewsFirst)
 	fr, err := e.Store.Forget(ctx, customerID, reason)
 	rep.ForgetReport = fr
 	if err != nil {
 		return rep, err
 	}
+	step(StepLog)
+	// And again: an event of theirs taken between the first deletion and
+	// the key's destruction made a row anew (none can come after it).
 	if e.Views != nil {
-		if rep.Views, err = e.Views.Forget(ctx, customerID); err != nil {
+		had, err := e.Views.Forget(ctx, customerID)
+		if err != nil {
 			return rep, fmt.Errorf("views: %w", err)
 		}
+		rep.Views = rep.Views || had
 	}
+	step(StepViews)
 	if e.JetStream != nil {
 		subj := e.SubjectPrefix + "." + customerID
-		pr, err := purge(ctx, e.JetStream, e.Stream, subj)
+		pr, err := purge(ctx, e.JetStream, e.Stream, subj, step)
 		if err != nil {
 			return rep, fmt.Errorf("stream: purge %s: %w", subj, err)
 		}
 		rep.StreamPurged = pr
+		step(StepStream)
 	} else {
 		rep.StreamSkipped = "not connected to the stream: its messages of this customer stay until the stream's max age"
 	}
@@ -81,21 +103,64 @@ func (e Engine) Forget(ctx context.Context, customerID, reason string) (Report, 
 	return rep, nil
 }
 
-func purge(ctx context.Context, js jetstream.JetStream, name, subj string) (uint64, error) {
+// Steps of Forget, named to TestHook as each completes (StepStart: before
+// anything).
+const (
+	StepStart      = "start"
+	StepViewsFirst = "views-first" // the views rows deleted (before the key is destroyed)
+	StepLog        = "log"         // eventstore.Store.Forget done: key destroyed, erasure record appended
+	StepViews      = "views"       // the views rows deleted again (a row made meanwhile) and forced out
+	StepErase      = "erase"       // one stream message erased (named once per message)
+	StepStream     = "stream"      // the stream's messages of the customer gone
+)
+
+// TestHook, when set, is called with each step of Forget as it is reached.
+// Only the journey command's crash tests set it (JOURNEY_TEST_FORGET_KILL,
+// cmd/journey): nil otherwise.
+var TestHook func(step string)
+
+func step(name string) {
+	if TestHook != nil {
+		TestHook(name)
+	}
+}
+
+// purge erases the stream's messages on subj. A JetStream purge only marks
+// a message deleted: its bytes stay in the file store's block until the
+// block is compacted, or for good in the last block. So each message is
+// first erased (a secure delete: the server overwrites the record, subject
+// and headers included, with random bytes and rewrites the block), then
+// the subject is purged (whatever arrived meanwhile).
+func purge(ctx context.Context, js jetstream.JetStream, name, subj string, step func(string)) (uint64, error) {
 	st, err := js.Stream(ctx, name)
 	if err != nil {
 		return 0, err
 	}
+	var n uint64
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("find the next message: %w", err)
+		}
+		if err := st.SecureDeleteMsg(ctx, m.Sequence); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n, fmt.Errorf("erase message %d: %w", m.Sequence, err)
+		}
+		n++
+		step(StepErase)
+		seq = m.Sequence + 1
+	}
 	before, err := st.Info(ctx, jetstream.WithSubjectFilter(subj))
 	if err != nil {
-		return 0, err
+		return n, err
 	}
-	var n uint64
-	if ss, ok := before.State.Subjects[subj]; ok {
-		n = ss
-	}
-	if err := st.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
-		return 0, err
+	if ss, ok := before.State.Subjects[subj]; ok && ss > 0 {
+		if err := st.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+			return n, err
+		}
+		n += ss
 	}
 	return n, nil
 }

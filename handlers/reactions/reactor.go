@@ -525,6 +525,10 @@ func (r *Reactor) record(ctx context.Context, ds []decision) error {
 			r.asked.WithLabelValues(ds[i].req.Kind).Inc()
 		case x.Err == nil, errors.As(x.Err, &je) && je.Code == journey.CodeIDConflict:
 			// Decided before (a restart): the log has it.
+		case errors.As(x.Err, &je) && je.Code == journey.CodeErased:
+			// The customer was forgotten (their key destroyed) while their
+			// views row was still there (a forget cut short): nothing is
+			// asked for them; the forget's re-run removes the row.
 		default:
 			return fmt.Errorf("reactions: record action %s: %w", ds[i].req.ActionID, x.Err)
 		}
