@@ -45,7 +45,10 @@
 //	"m/gaps"                          histogram of the customers' mean gaps (uvarint
 //	                                  bucket, count pairs), the source of the median
 //	"m/maxtime"                       newest event time folded (unix s(8) | ns(4))
+//	"t/" len key len v customer       trait index (traits.go): uvarint lengths, v the
+//	                                  trait's value case-folded; empty value
 //	"m/format"                        "1"
+//	"m/traitindex"                    present when every state has its trait keys
 //
 // (integers big-endian). Customer ids contain no 0x00 byte.
 //

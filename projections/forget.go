@@ -36,6 +36,9 @@ func (v *Views) Forget(ctx context.Context, id string) (bool, error) {
 	b := d.db.NewBatch()
 	defer b.Close()
 	_ = b.Delete(stateKey(id), nil)
+	if err := deleteTraits(d.db, b, id); err != nil {
+		return false, err
+	}
 	ranges := [][2][]byte{
 		{markKey(id, 0)[:len(prefixMark)+len(id)+1], prefixEnd(markKey(id, 0)[:len(prefixMark)+len(id)+1])},
 		{snapPrefix(id), prefixEnd(snapPrefix(id))},
@@ -94,7 +97,8 @@ func (v *Views) Forget(ctx context.Context, id string) (bool, error) {
 	if err := d.db.Flush(); err != nil {
 		return e != nil, err
 	}
-	for _, r := range append(ranges, [2][]byte{prefixMark, prefixEnd(prefixMark)}, [2][]byte{stateKey(id), prefixEnd(stateKey(id))}) {
+	for _, r := range append(ranges, [2][]byte{prefixMark, prefixEnd(prefixMark)}, [2][]byte{stateKey(id), prefixEnd(stateKey(id))},
+		[2][]byte{prefixTrait, prefixEnd(prefixTrait)}) {
 		if err := d.db.Compact(ctx, r[0], r[1], false); err != nil {
 			return e != nil, fmt.Errorf("projections: forget: compact: %w", err)
 		}

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -34,8 +35,9 @@ type ListQuery struct {
 	// R and FM, 1..5 each (0: any), select one cell of the RFM grid.
 	R, FM int
 	// Trait is "key:value": the customers whose profile trait key is value
-	// (case-insensitive), e.g. "email:alice@example.com". No index keeps
-	// the traits: it is a pass over the states from Prefix.
+	// (case-insensitive), e.g. "email:alice@example.com": a range read of
+	// the trait index (traits.go; views built before it: a pass over the
+	// states from Prefix, until a rebuild).
 	Trait string
 	// NewIn (YYYY-MM) keeps the customers first seen in that month (UTC);
 	// LostIn (YYYY-MM) the churned customers lost in that month (LostAt):
@@ -191,9 +193,77 @@ func (v *Views) CustomerList(ctx context.Context, q ListQuery) (*ListPage, error
 	page := &ListPage{Customers: []ListEntry{}}
 	err = v.withAnswers(ctx, q.AsOf, needRFM, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
 		page.AsOf = at
-		lower := stateKey(q.Prefix)
+		// keep adds the customer id (state e) to the page when it matches
+		// q; full: the page is full and id is past it.
+		keep := func(id string, e *entry) (full bool) {
+			if q.Trait != "" && !strings.EqualFold(e.st.Traits[traitKey], traitValue) {
+				return false
+			}
+			if q.NewIn != "" && (e.st.FirstSeen.IsZero() || MonthOf(e.st.FirstSeen) != q.NewIn) {
+				return false
+			}
+			cu := v.derive(e.st, at, pop)
+			if q.LostIn != "" && (cu.Churn != customer.ChurnChurned || MonthOf(LostAt(e.st, cu, at)) != q.LostIn) {
+				return false
+			}
+			if q.Stage != "" && cu.Stage != q.Stage {
+				return false
+			}
+			if !matches(by, value, cu, e.st) {
+				return false
+			}
+			if q.R > 0 && (cu.RFM == nil || cu.RFM.R != q.R) {
+				return false
+			}
+			if q.FM > 0 && (cu.RFM == nil || cu.RFM.FM != q.FM) {
+				return false
+			}
+			if len(page.Customers) == limit {
+				page.NextAfter = page.Customers[limit-1].Customer
+				return true
+			}
+			page.Customers = append(page.Customers, ListEntry{Customer: id, Stage: cu.Stage, Churn: cu.Churn,
+				Satisfaction: cu.Satisfaction, Events: e.st.Events, LastSeen: e.st.LastSeen,
+				Revenue: e.st.Revenue, RFM: cu.RFM})
+			return false
+		}
+		// The bounds of the ids: from the prefix (or after After).
+		from, fromExcl := q.Prefix, false
 		if q.After != "" && q.After >= q.Prefix {
-			lower = append(stateKey(q.After), 0)
+			from, fromExcl = q.After, true
+		}
+		if q.Trait != "" && hasTraitIndex(r) {
+			// The customers holding the trait, from the index (traits.go).
+			traitIndexReads.Add(1)
+			p := traitPrefix(nil, traitKey, traitValue)
+			lower := append(bytes.Clone(p), from...)
+			if fromExcl {
+				lower = append(lower, 0)
+			}
+			upper := prefixEnd(append(bytes.Clone(p), q.Prefix...))
+			it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+			if err != nil {
+				return err
+			}
+			defer it.Close()
+			for it.First(); it.Valid(); it.Next() {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				id := string(it.Key()[len(p):])
+				e, err := loadEntry(r, id)
+				if err != nil {
+					return err
+				}
+				if e != nil && keep(id, e) {
+					break
+				}
+			}
+			return it.Error()
+		}
+		lower := stateKey(from)
+		if fromExcl {
+			lower = append(lower, 0)
 		}
 		upper := prefixEnd(stateKey(q.Prefix))
 		if q.Prefix == "" {
@@ -214,35 +284,9 @@ func (v *Views) CustomerList(ctx context.Context, q ListQuery) (*ListPage, error
 			if err != nil {
 				return err
 			}
-			if q.Trait != "" && !strings.EqualFold(e.st.Traits[traitKey], traitValue) {
-				continue
+			if keep(id, e) {
+				break
 			}
-			if q.NewIn != "" && (e.st.FirstSeen.IsZero() || MonthOf(e.st.FirstSeen) != q.NewIn) {
-				continue
-			}
-			cu := v.derive(e.st, at, pop)
-			if q.LostIn != "" && (cu.Churn != customer.ChurnChurned || MonthOf(LostAt(e.st, cu, at)) != q.LostIn) {
-				continue
-			}
-			if q.Stage != "" && cu.Stage != q.Stage {
-				continue
-			}
-			if !matches(by, value, cu, e.st) {
-				continue
-			}
-			if q.R > 0 && (cu.RFM == nil || cu.RFM.R != q.R) {
-				continue
-			}
-			if q.FM > 0 && (cu.RFM == nil || cu.RFM.FM != q.FM) {
-				continue
-			}
-			if len(page.Customers) == limit {
-				page.NextAfter = page.Customers[limit-1].Customer
-				return it.Error()
-			}
-			page.Customers = append(page.Customers, ListEntry{Customer: id, Stage: cu.Stage, Churn: cu.Churn,
-				Satisfaction: cu.Satisfaction, Events: e.st.Events, LastSeen: e.st.LastSeen,
-				Revenue: e.st.Revenue, RFM: cu.RFM})
 		}
 		return it.Error()
 	})

@@ -151,7 +151,8 @@ func (v *Views) buildInto(ctx context.Context, db *pebble.DB, target uint64, asO
 	m := &dbMeta{pop: customer.Population{MedianGap: res.gaps.Median(), Churn: churn}, gaps: res.gaps, maxTime: res.maxTime}
 	b := db.NewBatch()
 	defer b.Close()
-	if err := errors.Join(writeMeta(b, target, res.hash, m), b.Set(keyFormat, []byte(formatVersion), nil)); err != nil {
+	if err := errors.Join(writeMeta(b, target, res.hash, m), b.Set(keyFormat, []byte(formatVersion), nil),
+		b.Set(keyTraitIndex, nil, nil)); err != nil { // every state was written with its trait keys
 		return RebuildStats{}, err
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {

@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -245,7 +246,9 @@ func (w *foldWorker) writeStates(out []*entry) error {
 	defer func() { _ = fs.Remove(path) }()
 	tw := sstable.NewWriter(objstorageprovider.NewFileWritable(f), w.sstOpts)
 	var key, val []byte
+	var traits [][]byte // the trait index keys (traits.go): after the states, sorted
 	for _, e := range out {
+		traits = append(traits, traitKeys(e.st.Customer, e.st)...)
 		g := customer.GapBucket(e.st)
 		key = append(append(key[:0], prefixState...), e.st.Customer...)
 		if val, err = appendEntry(val[:0], e, g); err != nil {
@@ -260,6 +263,13 @@ func (w *foldWorker) writeStates(out []*entry) error {
 			w.customers++
 		}
 		w.gaps.Move(e.stored, g)
+	}
+	slices.SortFunc(traits, bytes.Compare)
+	for _, k := range traits {
+		if err := tw.Set(k, nil); err != nil {
+			_ = tw.Close()
+			return err
+		}
 	}
 	if err := tw.Close(); err != nil {
 		return err

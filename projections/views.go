@@ -389,8 +389,8 @@ func (d *viewsDB) load() error {
 		return err
 	}
 	if f == nil {
-		// A fresh (or wiped) database.
-		if err := d.db.Set(keyFormat, []byte(formatVersion), pebble.Sync); err != nil {
+		// A fresh (or wiped) database: every state it gets is indexed.
+		if err := errors.Join(d.db.Set(keyTraitIndex, nil, pebble.NoSync), d.db.Set(keyFormat, []byte(formatVersion), pebble.Sync)); err != nil {
 			return err
 		}
 	} else if string(f) != formatVersion {
@@ -636,6 +636,9 @@ func putEntry(w *pebble.Batch, id string, e *entry, h customer.GapHistogram) err
 		return err
 	}
 	if err := w.Set(stateKey(id), b, nil); err != nil {
+		return err
+	}
+	if err := putTraits(w, id, e.st); err != nil { // the trait index (traits.go)
 		return err
 	}
 	h.Move(e.stored, g)
