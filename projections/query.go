@@ -14,10 +14,22 @@ import (
 // scores (one more pass over the states). fn must not keep the Customer's
 // State beyond the call if it modifies it. For `journey export --what
 // customers`.
+// With a stored cluster model (journey clusters fit) each answer carries
+// its cluster.
 func (v *Views) Customers(ctx context.Context, asOf time.Time, rfm bool, fn func(c *customer.Answer) error) error {
+	cm, err := v.Clusters()
+	if err != nil {
+		return err
+	}
 	return v.withPopulation(ctx, asOf, rfm, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
 		return forEachState(ctx, r, func(_ string, e *entry) error {
-			return fn(v.derive(e.st, at, pop))
+			c := v.derive(e.st, at, pop)
+			if cm != nil {
+				if n := clusterOf(cm, c); n != NoCluster {
+					c.Cluster = n
+				}
+			}
+			return fn(c)
 		})
 	})
 }

@@ -19,7 +19,6 @@ import (
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/projections"
-	"github.com/journey-cdp/journey/projections/clusters"
 	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -207,7 +206,7 @@ func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, a
 				return err
 			})
 		}
-		return a.eachExportCustomer(ctx, asOf, config, server, false, func(c *customer.Answer, _ *clusters.Model) error {
+		return a.eachExportCustomer(ctx, asOf, config, server, func(c *customer.Answer) error {
 			n++
 			if format == "jsonl" {
 				return cli.WriteJSON(w, c)
@@ -219,16 +218,17 @@ func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, a
 }
 
 // eachExportCustomer calls each with every customer's answer at asOf (zero:
-// now): from the views of the data dir, with their cluster model when
-// clustered, or from server's /v1/export/customers (then without one).
-func (a *app) eachExportCustomer(ctx context.Context, asOf time.Time, config, server string, clustered bool, each func(c *customer.Answer, m *clusters.Model) error) error {
+// now): from the views of the data dir, or from server's
+// /v1/export/customers; either way with its cluster under a stored
+// cluster model.
+func (a *app) eachExportCustomer(ctx context.Context, asOf time.Time, config, server string, each func(c *customer.Answer) error) error {
 	if server != "" {
 		return a.serverLines(ctx, server, "/v1/export/customers", withAsOf(nil, asOf), func(line []byte) error {
 			var c customer.Answer
 			if err := json.Unmarshal(line, &c); err != nil {
 				return fmt.Errorf("customer from %s: %w", server, err)
 			}
-			return each(&c, nil)
+			return each(&c)
 		})
 	}
 	v, closeAll, err := a.openViews(ctx, config, projections.Options{}, false)
@@ -236,13 +236,7 @@ func (a *app) eachExportCustomer(ctx context.Context, asOf time.Time, config, se
 		return err
 	}
 	defer closeAll()
-	var m *clusters.Model
-	if clustered {
-		if m, err = v.Clusters(); err != nil {
-			return err
-		}
-	}
-	return v.Customers(ctx, asOf, true, func(c *customer.Answer) error { return each(c, m) })
+	return v.Customers(ctx, asOf, true, each)
 }
 
 func customerCSVRow(c *customer.Answer) []string {

@@ -13,7 +13,6 @@ import (
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
-	"github.com/journey-cdp/journey/projections/clusters"
 	"github.com/journey-cdp/journey/projections/customer"
 )
 
@@ -293,8 +292,8 @@ func parquetActions(id string, as []customer.Action) []ParquetAction {
 	return out
 }
 
-// parquetCustomerOf is the row of answer c (m: the stored cluster fit, or nil).
-func parquetCustomerOf(c *customer.Answer, m *clusters.Model) (ParquetCustomer, error) {
+// parquetCustomerOf is the row of answer c.
+func parquetCustomerOf(c *customer.Answer) (ParquetCustomer, error) {
 	s := c.State
 	row := ParquetCustomer{Customer: s.Customer, AsOf: c.AsOf.UTC(), Stage: c.Stage, HighestStage: c.HighestStage,
 		Flags: c.Flags, Types: c.Types, Segments: c.Segments, Satisfaction: c.Satisfaction, Churn: c.Churn,
@@ -324,12 +323,9 @@ func parquetCustomerOf(c *customer.Answer, m *clusters.Model) (ParquetCustomer, 
 		seg, r, f, mm := c.RFM.Segment, int32(c.RFM.R), int32(c.RFM.F), int32(c.RFM.M)
 		row.RFMSegment, row.RFMR, row.RFMF, row.RFMM = &seg, &r, &f, &mm
 	}
-	if m != nil {
-		if x, ok := clusters.Features(c); ok {
-			if name := m.Name(x); name != "" {
-				row.Cluster = &name
-			}
-		}
+	if c.Cluster != "" { // the views set it (also a server's)
+		name := c.Cluster
+		row.Cluster = &name
 	}
 	var err error
 	if row.Revenue, err = parquetMoney(s.Revenue); err != nil {
@@ -342,12 +338,12 @@ func parquetCustomerOf(c *customer.Answer, m *clusters.Model) (ParquetCustomer, 
 }
 
 func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what string, asOf time.Time, config, server string) (uint64, error) {
-	var each func(c *customer.Answer, m *clusters.Model) error
+	var each func(c *customer.Answer) error
 	var n func() uint64
 	var closeW func() error
 	if what == "actions" {
 		pw := newParquetWriter[ParquetAction](w, what)
-		each = func(c *customer.Answer, _ *clusters.Model) error {
+		each = func(c *customer.Answer) error {
 			for _, x := range parquetActions(c.State.Customer, c.Actions) {
 				if err := pw.add(x, 96+len(x.ID)+len(x.Reason)+len(x.Customer)); err != nil {
 					return err
@@ -358,8 +354,8 @@ func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what stri
 		n, closeW = func() uint64 { return pw.n }, pw.close
 	} else {
 		pw := newParquetWriter[ParquetCustomer](w, what)
-		each = func(c *customer.Answer, m *clusters.Model) error {
-			row, err := parquetCustomerOf(c, m)
+		each = func(c *customer.Answer) error {
+			row, err := parquetCustomerOf(c)
 			if err != nil {
 				return err
 			}
@@ -367,7 +363,7 @@ func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what stri
 		}
 		n, closeW = func() uint64 { return pw.n }, pw.close
 	}
-	err := a.eachExportCustomer(ctx, asOf, config, server, true, each)
+	err := a.eachExportCustomer(ctx, asOf, config, server, each)
 	if err != nil {
 		return n(), err
 	}

@@ -267,6 +267,32 @@ func TestExportParquet(t *testing.T) {
 	if clustered == 0 {
 		t.Error("no customer row carries its cluster")
 	}
+	// Through a running engine: the server's answers carry the cluster too
+	// (they once came without it: the column was null with --server).
+	local := map[string]string{}
+	for _, row := range rows {
+		c, _ := pf.one(t, row, "customer")
+		if v, ok := pf.one(t, row, "cluster"); ok {
+			local[c.String()] = v.String()
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	_, httpURL, done, _ := startServe(t, ctx, dir)
+	viaServer := filepath.Join(t.TempDir(), "customers-server.parquet")
+	mustRun(t, nil, "export", "--server", httpURL, "--what", "customers", "--format", "parquet", "--out", viaServer)
+	cancel()
+	<-done
+	sf := openParquet(t, viaServer)
+	remote := map[string]string{}
+	for _, row := range sf.rows(t) {
+		c, _ := sf.one(t, row, "customer")
+		if v, ok := sf.one(t, row, "cluster"); ok {
+			remote[c.String()] = v.String()
+		}
+	}
+	if fmt.Sprint(remote) != fmt.Sprint(local) {
+		t.Errorf("clusters via --server differ: %d clustered rows, want %d", len(remote), len(local))
+	}
 	if r := runCLI(t, nil, "export", "--data", dir, "--what", "quarantine", "--format", "parquet", "--out", out); r.code != 2 {
 		t.Errorf("quarantine as parquet: exit %d, want 2", r.code)
 	}

@@ -144,6 +144,10 @@ type Answer struct {
 	// currency).
 	CLV      *CLVAnswer `json:"clv,omitempty"`
 	Segments []string   `json:"segments,omitempty"` // CEL rule segments that match, by name
+	// Cluster is the customer's cluster under the stored cluster model
+	// (journey clusters fit), set in exports of every customer ("" without
+	// a model or without the features).
+	Cluster string `json:"cluster,omitempty"`
 	// Actions are the reactions asked for this customer, pending and done
 	// (State.Actions; nil when none).
 	Actions []Action `json:"actions,omitempty"`
