@@ -1,0 +1,92 @@
+package privacy
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/journey-cdp/journey/internal/natstest"
+)
+
+// TestPurgeErasesStoreBytes: the stream purge of Forget erases the
+// customer's messages from the JetStream file store itself (a real
+// embedded server, its store on disk) — no block file keeps their bytes or
+// their subject — while the other customers' messages stay, readable.
+func TestPurgeErasesStoreBytes(t *testing.T) {
+	dir := t.TempDir()
+	srv := natstest.RunServerAt(t, dir, -1)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"ev.*"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	const secret = "ORD-ZQX-90417-victim"
+	for i := range 4 {
+		for _, c := range []string{"victim-77", "other-1"} {
+			body := fmt.Sprintf(`{"subject":%q,"n":%d}`, c, i)
+			if c == "victim-77" {
+				body = fmt.Sprintf(`{"subject":%q,"order_id":"%s-%d"}`, c, secret, i)
+			}
+			if _, err := js.Publish(ctx, "ev."+c, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var steps []string
+	n, err := purge(ctx, js, "T", "ev.victim-77", func(s string) { steps = append(steps, s) })
+	if err != nil || n != 4 || len(steps) != 4 {
+		t.Fatalf("purge: %d messages, steps %v, %v; want 4", n, steps, err)
+	}
+	st, err := js.Stream(ctx, "T")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter("ev.>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 4 || info.State.Subjects["ev.victim-77"] != 0 || info.State.Subjects["ev.other-1"] != 4 {
+		t.Fatalf("stream after purge: %d messages, subjects %v", info.State.Msgs, info.State.Subjects)
+	}
+	if m, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject("ev.other-1")); err != nil || !bytes.Contains(m.Data, []byte(`"other-1"`)) {
+		t.Fatalf("another customer's message after purge: %v", err)
+	}
+	// Again: nothing left, nothing erased.
+	if n, err := purge(ctx, js, "T", "ev.victim-77", func(string) {}); err != nil || n != 0 {
+		t.Fatalf("purge again: %d, %v", n, err)
+	}
+	// Stopped, as after a restart: its state files written.
+	nc.Close()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	files := 0
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, s := range []string{secret, "victim-77"} {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%q is still in %s", s, p)
+			}
+		}
+		return nil
+	})
+	if err != nil || files == 0 {
+		t.Fatalf("walk %s: %d files, %v", dir, files, err)
+	}
+}
