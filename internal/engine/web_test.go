@@ -32,6 +32,10 @@ func TestServeWebPage(t *testing.T) {
 	if code, body := httpGet(info.HTTPAddr, "/ui/"); code != 200 || !strings.Contains(body, "Find a customer") {
 		t.Errorf("GET /ui/: %d %.200s", code, body)
 	}
+	// The audit page shows the ingester's position and lag (web.Options.Ingest).
+	if code, body := httpGet(info.HTTPAddr, "/ui/audit"); code != 200 || !strings.Contains(body, "Stream position in the log") || !strings.Contains(body, `<dd id="pending">`) {
+		t.Errorf("GET /ui/audit: %d, without the ingest's lag", code)
+	}
 	if code, body := httpGet(info.HTTPAddr, "/ui/static/style.css"); code != 200 || !strings.Contains(body, "--accent") {
 		t.Errorf("GET /ui/static/style.css: %d", code)
 	}
