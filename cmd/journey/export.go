@@ -191,7 +191,7 @@ func eventCSVRow(r *eventstore.Record, hash string) []string {
 
 var customersCSVHeader = []string{"customer", "as_of", "stage", "highest_stage", "flags", "types", "satisfaction", "churn",
 	"p_alive", "recency_days", "rfm_segment", "r", "f", "m", "first_seen", "last_seen", "visits", "purchases", "revenue", "returns",
-	"complaints", "complaints_resolved", "feedbacks", "referrals_made", "segments", "clv", "expected_order_value"}
+	"complaints", "complaints_resolved", "feedbacks", "referrals_made", "segments", "clv", "expected_order_value", "churn_model", "cluster"}
 
 // exportCustomers writes every customer's answer (from the data dir, or
 // from server) and returns how many customers.
@@ -250,7 +250,7 @@ func customerCSVRow(c *customer.Answer) []string {
 		optFloat(c.PAlive, 4), optFloat(c.RecencyDays, 1), rfm, r, f, m, timeOrEmpty(s.FirstSeen), timeOrEmpty(s.LastSeen),
 		strconv.Itoa(s.Visits), strconv.Itoa(s.Purchases), s.Revenue.String(), strconv.Itoa(s.Returns),
 		strconv.Itoa(s.Complaints), strconv.Itoa(s.ComplaintsResolved), strconv.Itoa(s.Feedbacks),
-		strconv.Itoa(s.ReferralsMade), strings.Join(c.Segments, " "), clvCell(c.CLV, false), clvCell(c.CLV, true)}
+		strconv.Itoa(s.ReferralsMade), strings.Join(c.Segments, " "), clvCell(c.CLV, false), clvCell(c.CLV, true), c.ChurnModel, c.Cluster}
 }
 
 // clvCell is the clv (or expected_order_value) column: "123.45 USD", empty

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -275,6 +276,23 @@ func TestExportParquet(t *testing.T) {
 		if v, ok := pf.one(t, row, "cluster"); ok {
 			local[c.String()] = v.String()
 		}
+	}
+	// The CSV export has the column too.
+	recs, err := csv.NewReader(strings.NewReader(mustRun(t, nil, "export", "--data", dir, "--what", "customers", "--format", "csv"))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := recs[0]; h[len(h)-1] != "cluster" || h[len(h)-2] != "churn_model" {
+		t.Fatalf("CSV header ends %v", h[len(h)-2:])
+	}
+	csvClusters := map[string]string{}
+	for _, r := range recs[1:] {
+		if c := r[len(r)-1]; c != "" {
+			csvClusters[r[0]] = c
+		}
+	}
+	if fmt.Sprint(csvClusters) != fmt.Sprint(local) {
+		t.Errorf("CSV clusters: %d clustered rows, want %d", len(csvClusters), len(local))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	_, httpURL, done, _ := startServe(t, ctx, dir)
