@@ -15,6 +15,7 @@
 package privacy
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,6 +41,12 @@ type Engine struct {
 	JetStream     jetstream.JetStream
 	Stream        string
 	SubjectPrefix string
+	// ActionsStream, when set, is a stream whose messages name customers
+	// in their data, on subjects that do not (the reactions' actions, a
+	// subject per kind): on Forget each message naming the customer is
+	// erased. Every message is read, so it is for a stream kept small by
+	// its limits.
+	ActionsStream string
 }
 
 // Report says what Forget did.
@@ -49,6 +56,7 @@ type Report struct {
 	Views          bool   `json:"views"`                     // the views had a state for them
 	StreamPurged   uint64 `json:"stream_purged"`             // stream messages purged
 	StreamSkipped  string `json:"stream_skipped,omitempty"`  // why the stream was not purged
+	ActionsErased  uint64 `json:"actions_erased,omitempty"`  // messages of the actions stream naming them, erased
 	AccessLogAfter string `json:"access_log_note,omitempty"` // what the access log keeps
 }
 
@@ -93,6 +101,13 @@ func (e Engine) Forget(ctx context.Context, customerID, reason string) (Report, 
 			return rep, fmt.Errorf("stream: purge %s: %w", subj, err)
 		}
 		rep.StreamPurged = pr
+		if e.ActionsStream != "" {
+			n, err := eraseNaming(ctx, e.JetStream, e.ActionsStream, customerID, step)
+			if err != nil {
+				return rep, fmt.Errorf("stream %s: %w", e.ActionsStream, err)
+			}
+			rep.ActionsErased = n
+		}
 		step(StepStream)
 	} else {
 		rep.StreamSkipped = "not connected to the stream: its messages of this customer stay until the stream's max age"
@@ -161,6 +176,45 @@ func purge(ctx context.Context, js jetstream.JetStream, name, subj string, step 
 			return n, err
 		}
 		n += ss
+	}
+	return n, nil
+}
+
+// eraseNaming erases (secure delete) the messages of stream name whose
+// data holds the customer id as a JSON string.
+func eraseNaming(ctx context.Context, js jetstream.JetStream, name, customerID string, step func(string)) (uint64, error) {
+	st, err := js.Stream(ctx, name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	quoted, err := json.Marshal(customerID)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for seq := info.State.FirstSeq; seq != 0 && seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // deleted, or gone with the limits
+		}
+		if err != nil {
+			return n, fmt.Errorf("read message %d: %w", seq, err)
+		}
+		if !bytes.Contains(m.Data, quoted) {
+			continue
+		}
+		if err := st.SecureDeleteMsg(ctx, seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n, fmt.Errorf("erase message %d: %w", seq, err)
+		}
+		n++
+		step(StepErase)
 	}
 	return n, nil
 }

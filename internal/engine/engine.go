@@ -23,6 +23,7 @@ import (
 	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
+	"github.com/journey-cdp/journey/handlers/reactions"
 	"github.com/journey-cdp/journey/internal/natsconn"
 	"github.com/journey-cdp/journey/keystore"
 	"github.com/journey-cdp/journey/projections"
@@ -415,7 +416,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			Checkpoints:    keeper,
 			AccessLog:      access,
 			Privacy: &handlers.Privacy{Store: store, Views: views, AccessLog: access, JetStream: js,
-				Stream: streamOpts.Stream, SubjectPrefix: streamOpts.SubjectPrefix},
+				Stream: streamOpts.Stream, SubjectPrefix: streamOpts.SubjectPrefix, ActionsStream: reactions.DefaultStream},
 			Store: store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
 		})
 		ui := web.New(web.Options{Store: store, Views: views, Auth: authz, Checkpoints: keeper, Logger: log.With("component", "web"),
