@@ -90,3 +90,69 @@ func TestPurgeErasesStoreBytes(t *testing.T) {
 		t.Fatalf("walk %s: %d files, %v", dir, files, err)
 	}
 }
+
+// TestEraseNamingActions: the actions stream (a subject per kind, the
+// customer only in the data) loses exactly the messages naming the
+// forgotten customer, erased from its file store.
+func TestEraseNamingActions(t *testing.T) {
+	dir := t.TempDir()
+	srv := natstest.RunServerAt(t, dir, -1)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"act.*"}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []string{"victim-77", "other-1", "victim-77", "victim-777", "other-2"} {
+		body := fmt.Sprintf(`{"action_id":"a-%d","kind":"winback","customer":%q,"report":{"likely_reason":"price"}}`, i, c)
+		if _, err := js.Publish(ctx, "act.winback", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := js.Publish(ctx, "act.winback", []byte(`{"customer":"other-3"}`)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := eraseNaming(ctx, js, "A", "victim-77", func(string) {})
+	if err != nil || n != 2 {
+		t.Fatalf("eraseNaming: %d, %v; want 2", n, err)
+	}
+	if n, err := eraseNaming(ctx, js, "missing", "victim-77", func(string) {}); err != nil || n != 0 {
+		t.Fatalf("eraseNaming of a missing stream: %d, %v", n, err)
+	}
+	st, _ := js.Stream(ctx, "A")
+	info, err := st.Info(ctx)
+	if err != nil || info.State.Msgs != 4 {
+		t.Fatalf("stream after erasing: %+v %v, want the 4 other messages", info.State, err)
+	}
+	nc.Close()
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	kept := map[string]bool{}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(`"victim-77"`)) {
+			t.Errorf("the erased customer is still in %s", p)
+		}
+		for _, other := range []string{`"other-1"`, `"victim-777"`, `"other-3"`} {
+			if bytes.Contains(b, []byte(other)) {
+				kept[other] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 3 {
+		t.Fatalf("the other customers' messages kept in the store: %v, want all 3", kept)
+	}
+}
