@@ -15,7 +15,8 @@ import (
 //	key                               value
 //	--------------------------------  ---------------------------------------
 //	"m/decided"                       seq(8): the log is decided up to here
-//	"m/dispatched"                    seq(8): action records published up to here
+//	"m/dispatched"                    seq(8): action records published up to here (the default lane)
+//	"m/dispatched/" kind              seq(8): the same, for a kind with a lane of its own (per_second)
 //	"m/seeded"                        "1": the due index was seeded from the views
 //	"m/holiday"                       YYYY-MM-DD: the last holiday thanked
 //	"d/" due(8) customer              -    the due index, by next-due instant
