@@ -158,8 +158,8 @@ type customerData struct {
 	Revenue      []moneyLine
 	Refunds      []moneyLine
 	Timeline     []entry
-	TimelineHTML template.HTML // renderTimeline(Timeline)
-	Truncated    bool          // more events than MaxTimeline
+	TimelineHTML []template.HTML // renderTimeline(Timeline), one piece per entry
+	Truncated    bool            // more events than MaxTimeline
 	Traits       []kv
 	Open         []customer.Complaint
 	AsOfValue    string // for the date input
@@ -226,6 +226,9 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	d.Trend = trendChart("Satisfaction over time", trend)
 	d.TimelineHTML = renderTimeline(tl)
+	for _, h := range d.TimelineHTML {
+		v.size += len(h)
+	}
 	v.Data = d
 	if u.o.Auth != nil && u.o.Auth.OnCustomerRead != nil && !s.open {
 		u.o.Auth.OnCustomerRead(s.p, id, "GET /ui/customers/{id}")

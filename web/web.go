@@ -302,6 +302,7 @@ type view struct {
 	CSRF    string
 	AsOf    string // the as-of of the page (YYYY-MM-DD or RFC 3339; "" now)
 	Data    any
+	size    int // what the page's data will take, roughly (0: small)
 }
 
 // Nav says which links the session may follow.
@@ -331,6 +332,7 @@ func (u *UI) render(w http.ResponseWriter, r *http.Request, status int, page str
 	}
 	t := u.pages[page]
 	b := renderBufs.Get().(*bytes.Buffer)
+	b.Grow(v.size + 32<<10) // once, not doubling through a large page
 	defer func() {
 		if b.Cap() <= 4<<20 { // keep no giant buffer
 			b.Reset()
