@@ -8,7 +8,7 @@
 // record (eventstore.Store.Forget: from then on nothing of theirs
 // decrypts, and the chain still verifies), deletes their quarantine
 // entries; the views delete their rows again (one an event made in
-// between); the JetStream stream's messages on their subject are erased
+// between), the reactions theirs; the JetStream stream's messages on their subject are erased
 // (overwritten in the file store, not only marked deleted). Each step is
 // idempotent, so a Forget cut short (a crash) is completed by running it
 // again.
@@ -47,6 +47,14 @@ type Engine struct {
 	// erased. Every message is read, so it is for a stream kept small by
 	// its limits.
 	ActionsStream string
+	// Reactions, when set, is the reactions' store (reactions.Reactor):
+	// its rows of the customer are deleted on Forget.
+	Reactions Forgetter
+}
+
+// A Forgetter deletes what it keeps of a customer, for good.
+type Forgetter interface {
+	Forget(ctx context.Context, customerID string) error
 }
 
 // Report says what Forget did.
@@ -94,6 +102,12 @@ func (e Engine) Forget(ctx context.Context, customerID, reason string) (Report, 
 		rep.Views = rep.Views || had
 	}
 	step(StepViews)
+	if e.Reactions != nil {
+		if err := e.Reactions.Forget(ctx, customerID); err != nil {
+			return rep, err
+		}
+	}
+	step(StepReactions)
 	if e.JetStream != nil {
 		subj := e.SubjectPrefix + "." + customerID
 		pr, err := purge(ctx, e.JetStream, e.Stream, subj, step)
@@ -125,6 +139,7 @@ const (
 	StepViewsFirst = "views-first" // the views rows deleted (before the key is destroyed)
 	StepLog        = "log"         // eventstore.Store.Forget done: key destroyed, erasure record appended
 	StepViews      = "views"       // the views rows deleted again (a row made meanwhile) and forced out
+	StepReactions  = "reactions"   // the reactions' rows deleted
 	StepErase      = "erase"       // one stream message erased (named once per message)
 	StepStream     = "stream"      // the stream's messages of the customer gone
 )

@@ -12,12 +12,14 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/internal/freshwal"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
 )
@@ -103,7 +105,9 @@ func Open(o Options) (*Reactor, error) {
 		o.MaxPerSweep = 100_000
 	}
 	o.Stream = cmpOr(o.Stream, DefaultStream)
-	db, err := pebble.Open(filepath.Clean(o.Dir), &pebble.Options{Logger: quiet{}})
+	// freshwal and a MANIFEST per change: a forgotten customer's id must
+	// not stay in a reused WAL's tail or an old table bound (Forget).
+	db, err := pebble.Open(filepath.Clean(o.Dir), &pebble.Options{Logger: quiet{}, FS: freshwal.FS(vfs.Default), MaxManifestFileSize: 1})
 	if err != nil {
 		return nil, fmt.Errorf("reactions: open %s: %w", filepath.Base(o.Dir), err)
 	}

@@ -415,8 +415,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			Auth:           authz,
 			Checkpoints:    keeper,
 			AccessLog:      access,
-			Privacy: &handlers.Privacy{Store: store, Views: views, AccessLog: access, JetStream: js,
-				Stream: streamOpts.Stream, SubjectPrefix: streamOpts.SubjectPrefix, ActionsStream: reactions.DefaultStream},
+			Privacy: privacyOf(&handlers.Privacy{Store: store, Views: views, AccessLog: access, JetStream: js,
+				Stream: streamOpts.Stream, SubjectPrefix: streamOpts.SubjectPrefix, ActionsStream: reactions.DefaultStream}, reactor),
 			Store: store, Appender: appender, Views: views, Metrics: metrics, Ready: ready, Logger: log.With("component", "http"),
 		})
 		ui := web.New(web.Options{Store: store, Views: views, Auth: authz, Checkpoints: keeper, Logger: log.With("component", "web"),
@@ -463,4 +463,12 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	log.Info("stopped", "durable_seq", store.DurableSeq())
 	return nil
+}
+
+// privacyOf is p forgetting in the reactions' store too, when they run.
+func privacyOf(p *handlers.Privacy, reactor *reactions.Reactor) *handlers.Privacy {
+	if reactor != nil {
+		p.Reactions = reactor
+	}
+	return p
 }
