@@ -50,7 +50,9 @@ baseline it is compared with; --json prints one object per measurement:
            (encrypted log, the default), and over NATS against a plaintext one,
            beside 64 raw Pebble writers each committing one synced event;
            --events (default 30,000), p50_ms, p99_ms, cpu_us_per_event (the
-           whole process: engine, NATS server and clients)
+           whole process: engine, NATS server and clients); and the same
+           clients against a responder that answers at once (NATS, HTTP): what
+           the transport alone reaches here (transport_ratio)
   rebuild  journey rebuild of the views vs a raw Pebble scan of the same log;
            and rebuild-encrypted: the same events in an encrypted log (each
            customer's sealed under their own key) rebuilt vs the plaintext
@@ -211,10 +213,16 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 
 // printAppend prints bench append's table.
 func (a *app) printAppend(rs []bench.AppendResult) {
-	a.printf("%-22s %7s %9s %10s %8s %8s %8s   %-52s %10s %8s %8s %6s\n", "bench", "writers", "events", "events/s", "p50_ms", "p99_ms", "cpu_us", "baseline", "events/s", "p50_ms", "p99_ms", "ratio")
+	a.printf("%-22s %7s %9s %10s %8s %8s %8s   %-52s %10s %8s %8s %6s   %-16s %10s %8s %6s\n", "bench", "writers", "events", "events/s", "p50_ms", "p99_ms", "cpu_us",
+		"baseline", "events/s", "p50_ms", "p99_ms", "ratio", "transport alone", "events/s", "p50_ms", "ratio")
 	for _, r := range rs {
-		a.printf("%-22s %7d %9d %10.0f %8.2f %8.2f %8.1f   %-52s %10.0f %8.2f %8.2f %6.2f\n", r.Bench, r.Writers, r.Events, r.EventsPerS,
-			r.P50MS, r.P99MS, r.CPUMicrosPerEvent, r.Baseline, r.BaselineEventsPerS, r.BaselineP50MS, r.BaselineP99MS, r.Ratio)
+		tr := "nats echo"
+		if r.Bench == "append-http" {
+			tr = "http echo"
+		}
+		a.printf("%-22s %7d %9d %10.0f %8.2f %8.2f %8.1f   %-52s %10.0f %8.2f %8.2f %6.2f   %-16s %10.0f %8.2f %6.2f\n", r.Bench, r.Writers, r.Events, r.EventsPerS,
+			r.P50MS, r.P99MS, r.CPUMicrosPerEvent, r.Baseline, r.BaselineEventsPerS, r.BaselineP50MS, r.BaselineP99MS, r.Ratio,
+			tr, r.TransportEventsPerS, r.TransportP50MS, r.TransportRatio)
 	}
 }
 

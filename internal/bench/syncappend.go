@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -48,7 +49,12 @@ type AppendResult struct {
 	BaselineP50MS      float64 `json:"baseline_p50_ms"`
 	BaselineP99MS      float64 `json:"baseline_p99_ms"`
 	Ratio              float64 `json:"ratio"`
-	LoadAvg            float64 `json:"load_avg"`
+	// Transport is the same clients against a responder that answers at
+	// once (no engine: what NATS request/reply or HTTP alone reaches here).
+	TransportEventsPerS float64 `json:"transport_events_per_s"`
+	TransportP50MS      float64 `json:"transport_p50_ms"`
+	TransportRatio      float64 `json:"transport_ratio"` // EventsPerS / TransportEventsPerS
+	LoadAvg             float64 `json:"load_avg"`
 }
 
 // SyncAppend measures the synchronous append — a client sends one event
@@ -135,7 +141,20 @@ func SyncAppend(ctx context.Context, cfg AppendConfig) ([]AppendResult, error) {
 	if d2 < rawD {
 		rawLat, rawD = lat2, d2
 	}
+	// The transport alone, over the same clients: a responder that answers
+	// every request at once.
+	transport := map[bool][2]float64{}
+	for _, overHTTP := range []bool{false, true} {
+		lat, d, err := echoAppend(ctx, filepath.Join(dir, fmt.Sprint("echo-", overHTTP)), raws, cfg, overHTTP)
+		if err != nil {
+			return out, fmt.Errorf("bench: append: transport alone: %w", err)
+		}
+		transport[overHTTP] = [2]float64{rate(cfg.Events, d), quantileMS(lat, 0.5)}
+	}
 	for i := range out {
+		tr := transport[out[i].Bench == "append-http"]
+		out[i].TransportEventsPerS, out[i].TransportP50MS = tr[0], tr[1]
+		out[i].TransportRatio = out[i].EventsPerS / tr[0]
 		out[i].Baseline = fmt.Sprintf("raw pebble, %d writers each committing one synced event", cfg.Writers)
 		out[i].BaselineEventsPerS = rate(cfg.Events, rawD)
 		out[i].BaselineP50MS, out[i].BaselineP99MS = quantileMS(rawLat, 0.5), quantileMS(rawLat, 0.99)
@@ -167,13 +186,82 @@ func engineAppend(ctx context.Context, dir string, raws [][]byte, cfg AppendConf
 	}
 	defer func() { cancel(); <-done }()
 
-	var send func(i int) error
+	send, closeSend, err := senders(ctx, info.HTTPAddr, info.NATSURL, raws, cfg.Writers, overHTTP, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer closeSend()
+	return timedSends(send, len(raws), cfg.Writers)
+}
+
+// echoAppend is the transport alone: the same clients against a NATS
+// responder (an embedded server, the append subject) or an HTTP handler
+// that reads the event and answers at once.
+func echoAppend(ctx context.Context, dir string, raws [][]byte, cfg AppendConfig, overHTTP bool) ([]time.Duration, time.Duration, error) {
+	var httpAddr, natsURL string
 	if overHTTP {
-		tr := &http.Transport{MaxIdleConnsPerHost: cfg.Writers, MaxConnsPerHost: cfg.Writers}
-		defer tr.CloseIdleConnections()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, 0, err
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			_, _ = w.Write([]byte(`{"seq":1,"version":1,"duplicate":false}`))
+		})}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+		httpAddr = ln.Addr().String()
+	} else {
+		s, err := startServer(dir, cfg.Logger)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer stopServer(s)
+		nc, err := nats.Connect(s.ClientURL())
+		if err != nil {
+			return nil, 0, err
+		}
+		defer nc.Close()
+		reply := []byte(`{"seq":1,"version":1,"duplicate":false}`)
+		if _, err := nc.QueueSubscribe(handlers.DefaultAppendSubject, handlers.DefaultAppendQueue, func(m *nats.Msg) {
+			_ = m.Respond(reply)
+		}); err != nil {
+			return nil, 0, err
+		}
+		if err := nc.Flush(); err != nil {
+			return nil, 0, err
+		}
+		natsURL = s.ClientURL()
+	}
+	send, closeSend, err := senders(ctx, httpAddr, natsURL, raws, cfg.Writers, overHTTP, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer closeSend()
+	return timedSends(send, len(raws), cfg.Writers)
+}
+
+// timedSends sends event 0 (the first pays for connection set-up), then
+// the others through w clients, timed.
+func timedSends(send func(i int) error, n, w int) ([]time.Duration, time.Duration, error) {
+	if err := send(0); err != nil {
+		return nil, 0, err
+	}
+	return clients(n-1, w, func(i int) error { return send(i + 1) })
+}
+
+// senders returns the clients' send of event i: an HTTP POST /v1/events
+// to httpAddr, or a NATS request on the append subject over eight
+// connections to natsURL (as tills share a few); each checks its answer
+// (checkSeq: that it names a sequence).
+func senders(ctx context.Context, httpAddr, natsURL string, raws [][]byte, writers int, overHTTP, checkSeq bool) (func(i int) error, func(), error) {
+	if overHTTP {
+		tr := &http.Transport{MaxIdleConnsPerHost: writers, MaxConnsPerHost: writers}
 		hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-		url := "http://" + info.HTTPAddr + "/v1/events"
-		send = func(i int) error {
+		url := "http://" + httpAddr + "/v1/events"
+		return func(i int) error {
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(raws[i]))
 			if err != nil {
 				return err
@@ -189,42 +277,41 @@ func engineAppend(ctx context.Context, dir string, raws [][]byte, cfg AppendConf
 				return fmt.Errorf("event %d: HTTP %d: %.200s", i, resp.StatusCode, body)
 			}
 			return nil
-		}
-	} else {
-		// Eight connections shared by the clients, as tills share a few.
-		conns := make([]*nats.Conn, 8)
-		for j := range conns {
-			nc, err := nats.Connect(info.NATSURL)
-			if err != nil {
-				return nil, 0, err
+		}, tr.CloseIdleConnections, nil
+	}
+	conns := make([]*nats.Conn, 8)
+	closeAll := func() {
+		for _, nc := range conns {
+			if nc != nil {
+				nc.Close()
 			}
-			defer nc.Close()
-			conns[j] = nc
-		}
-		send = func(i int) error {
-			m, err := conns[i%len(conns)].RequestWithContext(ctx, handlers.DefaultAppendSubject, raws[i])
-			if err != nil {
-				return err
-			}
-			var reply struct {
-				Seq   uint64          `json:"seq"`
-				Error json.RawMessage `json:"error"`
-			}
-			if err := json.Unmarshal(m.Data, &reply); err != nil {
-				return fmt.Errorf("event %d: reply: %w", i, err)
-			}
-			if len(reply.Error) > 0 || reply.Seq == 0 {
-				return fmt.Errorf("event %d: refused: %.200s", i, m.Data)
-			}
-			return nil
 		}
 	}
-	// A warm-up request: the first one pays for connection set-up.
-	if err := send(0); err != nil {
-		return nil, 0, err
+	for j := range conns {
+		nc, err := nats.Connect(natsURL)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		conns[j] = nc
 	}
-	lat, d, err := clients(len(raws)-1, cfg.Writers, func(i int) error { return send(i + 1) })
-	return lat, d, err
+	return func(i int) error {
+		m, err := conns[i%len(conns)].RequestWithContext(ctx, handlers.DefaultAppendSubject, raws[i])
+		if err != nil {
+			return err
+		}
+		var reply struct {
+			Seq   uint64          `json:"seq"`
+			Error json.RawMessage `json:"error"`
+		}
+		if err := json.Unmarshal(m.Data, &reply); err != nil {
+			return fmt.Errorf("event %d: reply: %w", i, err)
+		}
+		if len(reply.Error) > 0 || (checkSeq && reply.Seq == 0) {
+			return fmt.Errorf("event %d: refused: %.200s", i, m.Data)
+		}
+		return nil
+	}, closeAll, nil
 }
 
 // clients runs n operations through w goroutines, each one at a time,

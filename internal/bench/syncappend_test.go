@@ -25,7 +25,7 @@ func TestSyncAppend(t *testing.T) {
 			t.Fatalf("result %d: %+v", i, r)
 		}
 		if r.EventsPerS <= 0 || r.BaselineEventsPerS <= 0 || r.Ratio <= 0 || r.P50MS <= 0 || r.P99MS < r.P50MS ||
-			r.BaselineP99MS < r.BaselineP50MS || r.CPUMicrosPerEvent <= 0 {
+			r.BaselineP99MS < r.BaselineP50MS || r.CPUMicrosPerEvent <= 0 || r.TransportEventsPerS <= 0 || r.TransportRatio <= 0 {
 			t.Fatalf("result %d not measured: %+v", i, r)
 		}
 	}
