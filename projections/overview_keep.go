@@ -26,6 +26,12 @@ type OverviewOptions struct {
 	// recency, and a new fit changes the population. The day's change
 	// also causes a pass.
 	MaxAge time.Duration
+	// Idle is how long after the last request the keeper goes on counting
+	// (0: 10 min). Then it stops until the next request, which is served
+	// the last count (its computed-at instant says how old) and wakes the
+	// keeper: nobody watching, the ingest does not pay for the passes. The
+	// first count is made on the first request, which waits for it.
+	Idle time.Duration
 }
 
 func (o *OverviewOptions) withDefaults() OverviewOptions {
@@ -42,14 +48,18 @@ func (o *OverviewOptions) withDefaults() OverviewOptions {
 	if c.MaxAge <= 0 {
 		c.MaxAge = 10 * time.Minute
 	}
+	if c.Idle <= 0 {
+		c.Idle = 10 * time.Minute
+	}
 	return c
 }
 
 // OverviewKeeper keeps the Overview of now in memory, recomputed in the
 // background: when the views changed (their checkpoint moved, or a
 // rebuild swapped them), at most every MinInterval (or 5 × the last
-// pass); when the day changed; and at least every MaxAge. Current serves
-// the kept copy and never walks the customers. It counts the events per
+// pass); when the day changed; and at least every MaxAge — while someone
+// asks for it (see OverviewOptions.Idle). Current serves the kept copy
+// and never walks the customers. It counts the events per
 // day from the log incrementally (only the records folded since its last
 // pass). It stops on Close or when the views are closed.
 type OverviewKeeper struct {
@@ -60,6 +70,8 @@ type OverviewKeeper struct {
 
 	passes atomic.Uint64
 	took   atomic.Int64  // the last pass's duration (ns)
+	asked  atomic.Int64  // wall clock of the last request (unix ns; 0: none yet)
+	wake   chan struct{} // a request after an idle spell
 	ready  chan struct{} // closed after the first pass (or the keeper's end)
 	stop   chan struct{}
 	done   chan struct{}
@@ -75,7 +87,7 @@ type OverviewKeeper struct {
 // KeepOverview starts an OverviewKeeper of v.
 func (v *Views) KeepOverview(o *OverviewOptions) *OverviewKeeper {
 	k := &OverviewKeeper{v: v, o: o.withDefaults(), ready: make(chan struct{}), stop: make(chan struct{}),
-		done: make(chan struct{}), days: map[int64]int{}}
+		done: make(chan struct{}), wake: make(chan struct{}, 1), days: map[int64]int{}}
 	go k.run()
 	return k
 }
@@ -87,6 +99,13 @@ var ErrOverviewStopped = errors.New("projections: overview keeper stopped")
 // Current is the kept overview of now (do not modify it), waiting for the
 // first pass when there is none yet. It walks nothing.
 func (k *OverviewKeeper) Current(ctx context.Context) (*Overview, error) {
+	now := time.Now().UnixNano()
+	if prev := k.asked.Swap(now); prev == 0 || time.Duration(now-prev) >= k.o.Idle {
+		select { // the keeper was idle: count again now
+		case k.wake <- struct{}{}:
+		default:
+		}
+	}
 	if o := k.cur.Load(); o != nil {
 		return o, nil
 	}
@@ -168,8 +187,10 @@ func (k *OverviewKeeper) run() {
 		cp, dir := k.v.Checkpoint(), k.v.Dir()
 		cur := k.cur.Load()
 		now := k.v.now().UTC()
-		due := cur == nil && k.errp.Load() == nil
-		if cur != nil || k.errp.Load() != nil {
+		asked := k.asked.Load()
+		watched := asked != 0 && time.Since(time.Unix(0, asked)) < k.o.Idle
+		due := cur == nil && k.errp.Load() == nil && asked != 0
+		if (cur != nil || k.errp.Load() != nil) && watched {
 			wait := k.Every()
 			changed := cur == nil || cp != cur.Checkpoint || dir != k.dir
 			due = changed && time.Since(lastPass) >= wait ||
@@ -197,6 +218,7 @@ func (k *OverviewKeeper) run() {
 		case <-k.stop:
 			return
 		case <-t.C:
+		case <-k.wake:
 		}
 	}
 }

@@ -238,3 +238,56 @@ func TestSatisfactionTrend(t *testing.T) {
 		t.Errorf("at most 2 points: %+v (all: %+v)", few, tr)
 	}
 }
+
+// TestOverviewKeeperIdle: the keeper counts nothing before the first
+// request, stops counting when nobody asked for Idle (the views may change
+// under it: no pass), and a request after the idle spell is answered at
+// once with the last count and wakes it: the change shows soon after.
+func TestOverviewKeeperIdle(t *testing.T) {
+	_, log, v := loadedViews(t, simulated(t, 100, simDays, 31), &Options{Clock: fixedClock(testNow)})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	followed := make(chan error, 1)
+	go func() { followed <- v.Follow(ctx) }()
+	defer func() { cancel(); <-followed }()
+	const idle = 300 * time.Millisecond
+	k := v.KeepOverview(&OverviewOptions{Poll: 20 * time.Millisecond, MinInterval: 50 * time.Millisecond, Idle: idle})
+	defer k.Close()
+	time.Sleep(200 * time.Millisecond)
+	if p := k.Passes(); p != 0 {
+		t.Fatalf("%d passes before any request, want 0", p)
+	}
+	o0, err := k.Current(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * idle) // nobody asks: idle
+	p0 := k.Passes()
+	appendRaw(t, log, [][]byte{purchase("idle-1", "cust-idle-new", testNow.Add(-time.Hour))})
+	natsWait := time.Now().Add(10 * time.Second)
+	for v.Checkpoint() != log.DurableSeq() && time.Now().Before(natsWait) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // many polls, the views changed
+	if p := k.Passes(); p != p0 {
+		t.Fatalf("%d passes while nobody asked, want none", p-p0)
+	}
+	o, err := k.Current(ctx) // answered with the last count, and wakes the keeper
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o != o0 {
+		t.Fatal("the request after the idle spell was not answered from the kept count")
+	}
+	for t0 := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		if o, err = k.Current(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if o.Customers == o0.Customers+1 {
+			break
+		}
+		if time.Since(t0) > 10*time.Second {
+			t.Fatalf("the new customer is not counted %v after the wake-up", time.Since(t0))
+		}
+	}
+}
