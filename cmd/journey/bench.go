@@ -65,8 +65,9 @@ baseline it is compared with; --json prints one object per measurement:
   sweep    the reactions' sweeper over --customers (default 1,000,000) lapsed
            buyers all due (a win-back with its report each), from the due index
            seeded from the views, vs reading every customer's answer; seconds,
-           cpu_us_per_customer, and the ingest's synced append rate alone and
-           while a sweep runs (ingest_ratio)
+           cpu_us_per_customer (an unpaced sweep), and the ingest's synced
+           append rate alone and while a second sweep runs at the engine's
+           default share of a core (ingest_ratio, sweep_share, paced_seconds)
   web      the web page over real HTTP: --requests GETs (default 1,000) of a
            1,000-event customer's page and of the dashboard over --customers
            (default 100,000; three events each on average), mean_ms, p99_ms

@@ -24,9 +24,10 @@ func TestBenchJSONShape(t *testing.T) {
 	}{
 		{[]string{"store", "--events", "2000", "--nosync"}, []string{"append-batch-1000", "append-concurrent-64", "scan", "history-1000"}, []string{"append-batch-1000-encrypted", "scan-encrypted"}, common},
 		{[]string{"ingest", "--events", "2000"}, []string{"ingest", "ingest", "ingest", "ingest", "ingest_batch100"}, nil, []string{"bench", "events", "events_per_s", "baseline", "baseline_events_per_s", "ratio", "seconds", "cpu_us_per_event", "baseline_cpu_us_per_event"}},
-		{[]string{"rebuild", "--events", "3000"}, []string{"rebuild"}, nil, append(common[:len(common):len(common)], "customers", "refolded", "rounds", "workers", "deferred_mib", "first_pass_s", "late_pass_s", "finish_s", "peak_rss_mib", "rss_before_mib")},
+		{[]string{"rebuild", "--events", "3000"}, []string{"rebuild", "rebuild-encrypted"}, nil, append(common[:len(common):len(common)], "customers", "refolded", "rounds", "workers", "deferred_mib", "first_pass_s", "late_pass_s", "finish_s", "peak_rss_mib", "rss_before_mib")},
 		{[]string{"asof", "--events", "2000", "--requests", "20"}, []string{"asof"}, nil, append(common[:len(common):len(common)], "log_events", "customers", "instants", "requests", "p50_ms", "p99_ms", "baseline_p99_ms", "cold_ms", "cold_max_ms", "cpu_ms", "load_avg", "records_read")},
-		{[]string{"sweep", "--customers", "2000"}, []string{"sweep"}, nil, append(common[:len(common):len(common)], "customers", "swept", "sweeps", "winbacks", "seconds", "cpu_us_per_customer", "ingest_events_per_s", "ingest_during_sweep_events_per_s", "ingest_ratio", "fill_s")},
+		{[]string{"sweep", "--customers", "2000"}, []string{"sweep"}, nil, append(common[:len(common):len(common)], "customers", "swept", "sweeps", "winbacks", "seconds", "cpu_us_per_customer", "ingest_events_per_s", "ingest_during_sweep_events_per_s", "ingest_ratio", "sweep_share", "paced_seconds", "fill_s", "log_s", "views_s", "seed_s")},
+		{[]string{"append", "--events", "300"}, []string{"append-nats", "append-http", "append-nats-plaintext"}, nil, []string{"bench", "events", "writers", "encrypted", "events_per_s", "p50_ms", "p99_ms", "cpu_us_per_event", "baseline", "baseline_events_per_s", "baseline_p50_ms", "baseline_p99_ms", "ratio", "transport_events_per_s", "transport_p50_ms", "transport_ratio", "load_avg"}},
 	} {
 		t.Run(c.args[0], func(t *testing.T) {
 			out := mustRun(t, nil, append([]string{"bench", "--json", "--dir", t.TempDir()}, c.args...)...)

@@ -47,10 +47,19 @@ type Options struct {
 	// MaxPerSweep bounds the customers one sweep re-evaluates (0: 100,000);
 	// the rest wait for the next sweep.
 	MaxPerSweep int
+	// SweepShare is the share of one core a sweep may take (0: 0.25; 1 or
+	// more: no limit): after each few customers the sweep pauses for as
+	// long as their work took, times (1-share)/share, so that a big sweep
+	// (a holiday, the first start over a million customers) leaves the
+	// ingest its cores; it takes 1/share as long.
+	SweepShare float64
 	// Stream is the JetStream stream of the actions ("": JOURNEY_ACTIONS,
 	// subjects journey.actions.>, 24 h dedupe window).
 	Stream string
 }
+
+// DefaultSweepShare is the share of one core a sweep takes by default.
+const DefaultSweepShare = 0.25
 
 // SubjectPrefix is the actions' subject prefix: journey.actions.<kind>.
 const SubjectPrefix = "journey.actions."
@@ -103,6 +112,9 @@ func Open(o Options) (*Reactor, error) {
 	o.PollEvery = positive(o.PollEvery, 50*time.Millisecond)
 	if o.MaxPerSweep <= 0 {
 		o.MaxPerSweep = 100_000
+	}
+	if o.SweepShare <= 0 {
+		o.SweepShare = DefaultSweepShare
 	}
 	o.Stream = cmpOr(o.Stream, DefaultStream)
 	// freshwal and a MANIFEST per change: a forgotten customer's id must

@@ -51,7 +51,11 @@ func (r *Reactor) Sweep(ctx context.Context) (int, error) {
 	var sw []swept
 	b := r.db.NewBatch()
 	defer b.Close()
-	for _, c := range due {
+	pace := newSweepPacer(r.o.SweepShare)
+	for i, c := range due {
+		if err := pace.step(ctx, i); err != nil {
+			return 0, err
+		}
 		a, err := r.o.Views.Customer(ctx, c, time.Time{})
 		if errors.Is(err, projections.ErrNotFound) {
 			if err := setDue(r.db, b, c, time.Time{}); err != nil {
@@ -268,3 +272,42 @@ func (r *Reactor) countOverdue(now time.Time) error {
 }
 
 var _ = journey.KindActionRequested
+
+// sweepPacer holds a sweep to its share of one core: every sweepSlice
+// customers it sleeps for the work since the last pause times
+// (1-share)/share.
+type sweepPacer struct {
+	share float64
+	since time.Time
+	now   func() time.Time
+	sleep func(context.Context, time.Duration) error
+}
+
+// sweepSlice is how many customers a sweep re-evaluates between pauses.
+const sweepSlice = 64
+
+func newSweepPacer(share float64) *sweepPacer {
+	return &sweepPacer{share: share, since: time.Now(), now: time.Now, sleep: sleepCtx}
+}
+
+// step is called before customer i; it pauses at each slice's end.
+func (p *sweepPacer) step(ctx context.Context, i int) error {
+	if p.share >= 1 || i == 0 || i%sweepSlice != 0 {
+		return ctx.Err()
+	}
+	work := p.now().Sub(p.since)
+	err := p.sleep(ctx, time.Duration(float64(work)*(1-p.share)/p.share))
+	p.since = p.now()
+	return err
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -48,6 +48,11 @@ type SweepResult struct {
 	IngestEventsPerS            float64 `json:"ingest_events_per_s"`
 	IngestDuringSweepEventsPerS float64 `json:"ingest_during_sweep_events_per_s"`
 	IngestRatio                 float64 `json:"ingest_ratio"`
+	// The first sweep runs unpaced (its Seconds: the sweep's own speed);
+	// the second, beside the ingest, at the engine's default SweepShare of
+	// a core, and took PacedSeconds.
+	SweepShare   float64 `json:"sweep_share"`
+	PacedSeconds float64 `json:"paced_seconds"`
 	// FillS is the whole setup's wall time: LogS writing the log, ViewsS
 	// building the views from it, SeedS seeding both due indexes.
 	FillS  float64 `json:"fill_s"`
@@ -180,9 +185,9 @@ func Sweep(ctx context.Context, dir string, cfg SweepConfig) ([]SweepResult, err
 		return nil, err
 	}
 	viewsS := time.Since(fillStart).Seconds() - logS
-	open := func(name string) (*reactions.Reactor, error) {
+	open := func(name string, share float64) (*reactions.Reactor, error) {
 		r, err := reactions.Open(reactions.Options{Store: log, Views: views, Dir: filepath.Join(data, name),
-			Config: reactions.Config{ThankYou: reactions.Policy{Off: true}}, Clock: clock.Now, Logger: lg})
+			Config: reactions.Config{ThankYou: reactions.Policy{Off: true}}, Clock: clock.Now, Logger: lg, SweepShare: share})
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +198,7 @@ func Sweep(ctx context.Context, dir string, cfg SweepConfig) ([]SweepResult, err
 	}
 	// One seed from the views, then a copy of the closed database for the
 	// second sweep (seeded, it does not seed again).
-	ra, err := open("reactions-a")
+	ra, err := open("reactions-a", 1)
 	if err != nil {
 		return nil, err
 	}
@@ -203,11 +208,13 @@ func Sweep(ctx context.Context, dir string, cfg SweepConfig) ([]SweepResult, err
 	if err := os.CopyFS(filepath.Join(data, "reactions-b"), os.DirFS(filepath.Join(data, "reactions-a"))); err != nil {
 		return nil, fmt.Errorf("bench: copy the seeded reactions: %w", err)
 	}
-	if ra, err = open("reactions-a"); err != nil {
+	if ra, err = open("reactions-a", 1); err != nil {
 		return nil, err
 	}
 	defer ra.Close()
-	rb, err := open("reactions-b")
+	// The second sweep, beside the ingest, at the engine's default share
+	// of a core.
+	rb, err := open("reactions-b", reactions.DefaultSweepShare)
 	if err != nil {
 		return nil, err
 	}
@@ -297,8 +304,11 @@ func Sweep(ctx context.Context, dir string, cfg SweepConfig) ([]SweepResult, err
 	}
 	var sweepDone atomic.Bool
 	errc := make(chan error, 1)
+	var pacedTook time.Duration
 	go func() {
+		t0 := time.Now()
 		_, _, err := sweepAll(rb)
+		pacedTook = time.Since(t0)
 		sweepDone.Store(true)
 		errc <- err
 	}()
@@ -328,6 +338,8 @@ func Sweep(ctx context.Context, dir string, cfg SweepConfig) ([]SweepResult, err
 		CPUUsPerCustomer:            float64(cpu.Microseconds()) / float64(n),
 		IngestEventsPerS:            alone,
 		IngestDuringSweepEventsPerS: during,
+		SweepShare:                  reactions.DefaultSweepShare,
+		PacedSeconds:                pacedTook.Seconds(),
 		FillS:                       fillS,
 		LogS:                        logS,
 		ViewsS:                      viewsS,

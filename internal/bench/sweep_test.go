@@ -28,7 +28,8 @@ func TestSweep(t *testing.T) {
 		t.Fatalf("incomplete sweep: %+v", r)
 	}
 	if !(r.EventsPerS > 0) || !(r.BaselineEventsPerS > 0) || !(r.Seconds > 0) || !(r.CPUUsPerCustomer > 0) ||
-		!(r.IngestEventsPerS > 0) || !(r.IngestDuringSweepEventsPerS > 0) || !(r.IngestRatio > 0) {
+		!(r.IngestEventsPerS > 0) || !(r.IngestDuringSweepEventsPerS > 0) || !(r.IngestRatio > 0) ||
+		r.SweepShare != 0.25 || !(r.PacedSeconds > 0) {
 		t.Fatalf("a rate is missing: %+v", r)
 	}
 }
