@@ -29,6 +29,12 @@ type ErasureNote struct {
 	Reason   string    `json:"reason"`
 }
 
+// A KeyEraser is a Sealer that tells whether a pseudonym's key was
+// destroyed, and when and why (keystore.Store).
+type KeyEraser interface {
+	KeyErased(pseudonym string) (erasedAt time.Time, reason string, erased bool, err error)
+}
+
 // A Destroyer is a Sealer that can destroy a pseudonym's key for good
 // (keystore.Store), returning when and why it was destroyed first.
 type Destroyer interface {
@@ -180,8 +186,21 @@ func (s *Store) Erasure(ctx context.Context, customer string) (*ErasureNote, err
 		return nil, err
 	}
 	recs, err := s.CustomerEvents(ctx, customer, v-1, 1)
-	if err != nil || len(recs) == 0 || recs[0].Type != KindCustomerErased {
+	if err != nil {
 		return nil, err
+	}
+	if len(recs) == 0 || recs[0].Type != KindCustomerErased {
+		// A forget cut short (or still running) after the key's
+		// destruction and before its erasure record: the key store
+		// says when and why.
+		if k, ok := s.sealer.(KeyEraser); ok {
+			at, why, erased, err := k.KeyErased(s.sealer.Pseudonym(customer))
+			if err != nil || !erased {
+				return nil, err
+			}
+			return &ErasureNote{Type: string(KindCustomerErased), ErasedAt: at, Reason: why}, nil
+		}
+		return nil, nil
 	}
 	var n ErasureNote
 	if err := json.Unmarshal(recs[0].Raw, &n); err != nil {

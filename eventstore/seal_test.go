@@ -353,9 +353,19 @@ func TestForgetCutShort(t *testing.T) {
 	if err != nil || len(hist) != 2 || !hist[0].Erased || !hist[1].Erased {
 		t.Fatalf("after the cut-short forget: %+v %v, want both records erased", hist, err)
 	}
+	// Before the erasure record, the key store's tombstone says erased.
+	if n, err := s.Erasure(ctx, "ida"); err != nil || n == nil || n.Reason != "first try" || n.ErasedAt.IsZero() {
+		t.Fatalf("Erasure before the erasure record: %+v %v, want the key's tombstone", n, err)
+	}
+	appendOK(t, s, unchecked(mkEvent(t, "k3", "bob", t0, "2.00")))
+	for _, c := range []string{"nobody", "bob"} {
+		if n, err := s.Erasure(ctx, c); err != nil || n != nil {
+			t.Fatalf("Erasure of %s, never forgotten: %+v %v", c, n, err)
+		}
+	}
 	rep, err := s.Forget(ctx, "ida", "second try")
-	if err != nil || rep.Again || rep.Seq != 3 || rep.Reason != "first try" {
-		t.Fatalf("forget again: %+v %v, want the erasure record at 3 with the first reason", rep, err)
+	if err != nil || rep.Again || rep.Seq != 4 || rep.Reason != "first try" {
+		t.Fatalf("forget again: %+v %v, want the erasure record at 4 with the first reason", rep, err)
 	}
 	mustVerify(t, s)
 	if n, err := s.Erasure(ctx, "ida"); err != nil || n == nil || n.Reason != "first try" {

@@ -513,6 +513,12 @@ func (s *Store) Destroy(pseudonym, reason string) (Tombstone, error) {
 	return t, s.purgeKey(pseudonym)
 }
 
+// KeyErased is Erased for eventstore (an eventstore.KeyEraser).
+func (s *Store) KeyErased(pseudonym string) (time.Time, string, bool, error) {
+	t, ok, err := s.Erased(pseudonym)
+	return t.ErasedAt, t.Reason, ok, err
+}
+
 // DestroyKey is Destroy for eventstore (an eventstore.Destroyer): when
 // and why the key was first destroyed.
 func (s *Store) DestroyKey(pseudonym, reason string) (time.Time, string, error) {

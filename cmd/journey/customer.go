@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -62,6 +63,11 @@ func (a *app) runCustomer(ctx context.Context, id string, asOf time.Time, config
 	}
 	defer closeAll()
 	c, err := v.Customer(ctx, id, asOf)
+	if errors.Is(err, projections.ErrNotFound) && v.Log() != nil {
+		if n, nerr := v.Log().Erasure(ctx, id); nerr == nil && n != nil {
+			return fmt.Errorf("customer %s was erased at %s: %s", id, n.ErasedAt.Format(time.RFC3339), n.Reason)
+		}
+	}
 	if err != nil {
 		return notFound(id, err)
 	}

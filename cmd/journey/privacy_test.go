@@ -57,6 +57,10 @@ func TestForgetOffline(t *testing.T) {
 	if !strings.Contains(hist, "customer_erased") || !strings.Contains(hist, "art. 17 request 118") || strings.Contains(hist, orders[0]) {
 		t.Fatalf("history after forget:\n%s", hist)
 	}
+	// Their answer says erased, when and why (it said "has no events").
+	if r := runCLI(t, nil, "customer", "--data", dir, victim); r.code == 0 || r.err == nil || !strings.Contains(r.err.Error(), "was erased at") || !strings.Contains(r.err.Error(), "art. 17 request 118") {
+		t.Fatalf("customer after forget: exit %d, %v", r.code, r.err)
+	}
 	x := mustRun(t, nil, "export", "--data", dir, "--customer", victim)
 	if !strings.Contains(x, `"erased"`) || strings.Contains(x, orders[0]) {
 		t.Fatalf("subject access after forget:\n%s", clipLines(x, 20))
