@@ -453,7 +453,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	<-gctx.Done()
 	log.Info("shutting down")
 	stopServices()
-	runErr := g.Wait()
+	runErr := waitParts(ctx, g.Wait, partsGrace, log)
 	if runErr != nil && ctx.Err() == nil {
 		if nc.IsClosed() && !strings.Contains(runErr.Error(), "NATS connection closed") {
 			// A part that failed on the closed connection is not the cause.
@@ -463,6 +463,34 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	log.Info("stopped", "durable_seq", store.DurableSeq())
 	return nil
+}
+
+// partsGrace is how long the engine waits for its parts to stop after
+// one of them failed (no signal yet) before it returns the failure anyway.
+var partsGrace = 30 * time.Second
+
+// waitParts waits for the engine's parts (wait: the group's Wait). After a
+// signal (ctx done) every part stops on its own and it waits for them;
+// when a part failed and ctx is still live, a part that does not stop
+// within grace must not keep the process up half-stopped (HTTP closed,
+// nothing ingested): it returns the failure then, naming the wait.
+func waitParts(ctx context.Context, wait func() error, grace time.Duration, log *slog.Logger) error {
+	done := make(chan error, 1)
+	go func() { done <- wait() }()
+	if ctx.Err() != nil {
+		return <-done
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return <-done
+	case <-t.C:
+		log.Error("engine: parts still running after a failure; stopping without them", "waited", grace)
+		return fmt.Errorf("engine: a part failed and the others did not stop within %v", grace)
+	}
 }
 
 // privacyOf is p forgetting in the reactions' store too, when they run.
