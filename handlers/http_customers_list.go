@@ -10,10 +10,11 @@ import (
 	"github.com/journey-cdp/journey/projections"
 )
 
-// customerList serves GET /v1/customers?prefix=&trait=&stage=&segment=&r=&fm=&limit=&after=&as_of=:
+// customerList serves GET /v1/customers?prefix=&trait=&stage=&segment=&r=&fm=&new=&lost=&limit=&after=&as_of=:
 // a page of customers in id order (projections.ListPage). Readers and
 // analysts may search by id prefix or a profile trait (finding a
-// customer); the population filters (stage, segment, r, fm) need analyst.
+// customer); the population filters (stage, segment, r, fm, new, lost)
+// need analyst.
 func (h *httpHandler) customerList(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
 	q, err := ParseListQuery(v.Get)
@@ -24,7 +25,7 @@ func (h *httpHandler) customerList(w http.ResponseWriter, r *http.Request) {
 	if p, ok := auth.FromContext(r.Context()); ok && !p.Role.Allows(auth.Analyst) && IsPopulationList(q) {
 		writeError(w, http.StatusForbidden, ErrorBody{Code: codeForbidden,
 			Message: "token " + journey.Quote(p.Name) + " has role " + string(p.Role) +
-				"; listing by stage, segment or RFM cell needs analyst (or admin)"})
+				"; listing by stage, segment, RFM cell or new/lost month needs analyst (or admin)"})
 		return
 	}
 	if h.o.Views == nil {
@@ -48,16 +49,18 @@ func (h *httpHandler) customerList(w http.ResponseWriter, r *http.Request) {
 }
 
 // IsPopulationList reports whether q filters the population (stage,
-// segment, an RFM cell): an analyst's list, not a reader's search.
+// segment, an RFM cell, new or lost in a month): an analyst's list, not a
+// reader's search.
 func IsPopulationList(q projections.ListQuery) bool {
-	return q.Stage != "" || q.Segment != "" || q.R > 0 || q.FM > 0
+	return q.Stage != "" || q.Segment != "" || q.R > 0 || q.FM > 0 || q.NewIn != "" || q.LostIn != ""
 }
 
 // ParseListQuery reads a customer list's parameters (prefix, trait, after,
-// limit, stage, segment, r, fm, as_of) from get; a bad one is an
+// limit, stage, segment, r, fm, new, lost, as_of) from get; a bad one is an
 // invalid_field error naming it.
 func ParseListQuery(get func(string) string) (projections.ListQuery, error) {
-	q := projections.ListQuery{Prefix: get("prefix"), After: get("after"), Stage: get("stage"), Segment: get("segment"), Trait: get("trait")}
+	q := projections.ListQuery{Prefix: get("prefix"), After: get("after"), Stage: get("stage"), Segment: get("segment"), Trait: get("trait"),
+		NewIn: get("new"), LostIn: get("lost")}
 	var err error
 	if q.AsOf, err = parseAsOf(get("as_of")); err != nil {
 		return q, err

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/journey-cdp/journey/checkpoint"
 )
@@ -112,6 +113,26 @@ func TestCustomerList(t *testing.T) {
 		t.Fatalf("stage loyal: %+v", page)
 	}
 	get("/v1/customers?segment=churn:active&r=1", "analyst", 200)
+	// New in a month: the month cust-0 was first seen holds the three.
+	_, _, one := r.do(t, "GET", "/v1/customers/cust-0", "reader", nil)
+	var ans struct {
+		State struct {
+			FirstSeen time.Time `json:"first_seen"`
+		} `json:"state"`
+	}
+	if err := json.Unmarshal(one, &ans); err != nil || ans.State.FirstSeen.IsZero() {
+		t.Fatalf("cust-0: %s %v", one, err)
+	}
+	get("/v1/customers?new="+ans.State.FirstSeen.UTC().Format("2006-01"), "analyst", 200)
+	if len(page.Customers) != 3 {
+		t.Fatalf("new in %s: %+v, want the 3", ans.State.FirstSeen.Format("2006-01"), page)
+	}
+	get("/v1/customers?new=1999-01", "analyst", 200)
+	if len(page.Customers) != 0 {
+		t.Fatalf("new in 1999-01: %+v", page)
+	}
+	get("/v1/customers?lost=1999-01", "analyst", 200)
+	get("/v1/customers?new=1999-01", "reader", 403)
 	get("/v1/customers?stage=prospect", "reader", 403)
 	get("/v1/customers?prefix=cust", "writer", 403)
 	get("/v1/customers", "", 401)
@@ -122,6 +143,8 @@ func TestCustomerList(t *testing.T) {
 		"/v1/customers?segment=nothing": "segment",
 		"/v1/customers?as_of=yesterday": "as_of",
 		"/v1/customers?trait=email":     "trait",
+		"/v1/customers?new=2025-13":     "new",
+		"/v1/customers?lost=march":      "lost",
 	} {
 		code, _, b := r.do(t, "GET", path, "admin", nil)
 		if e := errorOf(t, b); code != http.StatusBadRequest || e.Field != field {
