@@ -85,14 +85,7 @@ func (v *Views) SetChurn(fit *customer.ChurnFit) error {
 		c.AsOf = c.AsOf.UTC()
 		fit = &c
 	}
-	v.applyMu.Lock()
-	defer v.applyMu.Unlock()
-	d, err := v.acquire()
-	if err != nil {
-		return err
-	}
-	defer d.use.RUnlock()
-	return storePopulation(d, func(p *customer.Population) { p.Churn = fit })
+	return v.setPopulation(func(p *customer.Population) { p.Churn = fit })
 }
 
 // storePopulation writes the population changed by set (the stored fits);
@@ -121,6 +114,12 @@ func (v *Views) SetCLV(fit *customer.CLVFit) error {
 	if fit != nil {
 		fit.AsOf = fit.AsOf.UTC()
 	}
+	return v.setPopulation(func(p *customer.Population) { p.CLV = fit })
+}
+
+// setPopulation stores the population changed by set, under applyMu (so
+// that what is written back is not a stale copy).
+func (v *Views) setPopulation(set func(*customer.Population)) error {
 	v.applyMu.Lock()
 	defer v.applyMu.Unlock()
 	d, err := v.acquire()
@@ -128,7 +127,7 @@ func (v *Views) SetCLV(fit *customer.CLVFit) error {
 		return err
 	}
 	defer d.use.RUnlock()
-	return storePopulation(d, func(p *customer.Population) { p.CLV = fit })
+	return storePopulation(d, set)
 }
 
 // CLVFit returns the stored CLV model (nil: none).

@@ -128,14 +128,7 @@ func scoreChart(sigs []customer.Signal) chart {
 	}
 	const w, h = 480, 120
 	t0, t1 := pts[0].t, pts[len(pts)-1].t
-	span := t1.Sub(t0).Seconds()
-	xOf := func(t time.Time) float64 {
-		if span == 0 {
-			return w / 2
-		}
-		return 20 + (w-40)*t.Sub(t0).Seconds()/span
-	}
-	yOf := func(v float64) float64 { return 10 + (h-30)*(100-v)/100 }
+	xOf, yOf := timeScale(t0, t1, w, h, 20, 20)
 	var s, line strings.Builder
 	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="Feedback over time"><title>Feedback over time</title>`, w, h)
 	var desc []string
@@ -241,14 +234,7 @@ func trendChart(title string, pts []trendPoint) chart {
 	}
 	const w, h = 480, 140
 	t0, t1 := pts[0].T, pts[len(pts)-1].T
-	span := t1.Sub(t0).Seconds()
-	xOf := func(t time.Time) float64 {
-		if span == 0 {
-			return w / 2
-		}
-		return 40 + (w-60)*t.Sub(t0).Seconds()/span
-	}
-	yOf := func(v float64) float64 { return 10 + (h-30)*(100-v)/100 }
+	xOf, yOf := timeScale(t0, t1, w, h, 40, 20)
 	var s, line strings.Builder
 	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s"><title>%s</title>`, w, h, esc(title), esc(title))
 	fmt.Fprintf(&s, `<line x1="36" x2="%d" y1="%.1f" y2="%.1f" class="axis"/>`, w-20, yOf(50), yOf(50))
@@ -274,4 +260,19 @@ func trendChart(title string, pts []trendPoint) chart {
 		h-4, t0.Format("Jan 2006"), w-20, h-4, t1.Format("Jan 2006"))
 	s.WriteString(`</svg>`)
 	return chart{SVG: template.HTML(s.String()), Desc: title + ": " + strings.Join(desc, "; ")}
+}
+
+// timeScale maps a time in [t0, t1] to x between left and w-right (the
+// middle when t0 = t1), and a 0..100 score to y (100 on top) in a chart of
+// height h.
+func timeScale(t0, t1 time.Time, w, h, left, right float64) (xOf func(time.Time) float64, yOf func(float64) float64) {
+	span := t1.Sub(t0).Seconds()
+	xOf = func(t time.Time) float64 {
+		if span == 0 {
+			return w / 2
+		}
+		return left + (w-left-right)*t.Sub(t0).Seconds()/span
+	}
+	yOf = func(v float64) float64 { return 10 + (h-30)*(100-v)/100 }
+	return xOf, yOf
 }
