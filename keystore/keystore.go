@@ -99,8 +99,13 @@ type Store struct {
 // dataKey is one customer's unwrapped key.
 type dataKey struct {
 	aead  cipher.AEAD
-	nonce []byte    // HMAC key deriving the nonce from the sealed content
-	macs  sync.Pool // of hash.Hash: HMAC-SHA-256 under nonce
+	nonce []byte // HMAC key deriving the nonce from the sealed content
+
+	// The key's HMAC-SHA-256 under nonce, made on its first Seal (reads
+	// need none) and kept: a pool per key was emptied by every GC, so
+	// nearly every Seal paid for a new HMAC.
+	mu  sync.Mutex
+	mac hash.Hash
 }
 
 // Open opens (creating when missing) the key store in dir, its keys
@@ -369,7 +374,6 @@ func newDataKey(dek []byte) (*dataKey, error) {
 		return nil, err
 	}
 	k := &dataKey{aead: aead, nonce: dek[32:]}
-	k.macs.New = func() any { return hmac.New(sha256.New, k.nonce) }
 	return k, nil
 }
 
@@ -425,13 +429,17 @@ func (s *Store) Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte
 	if err != nil {
 		return dst, err
 	}
-	m := k.macs.Get().(hash.Hash)
-	m.Reset()
-	m.Write(ad)
-	m.Write(plaintext)
 	var sum [sha256.Size]byte
-	nonce := m.Sum(sum[:0])[:12]
-	k.macs.Put(m)
+	k.mu.Lock()
+	if k.mac == nil {
+		k.mac = hmac.New(sha256.New, k.nonce)
+	} else {
+		k.mac.Reset()
+	}
+	k.mac.Write(ad)
+	k.mac.Write(plaintext)
+	nonce := k.mac.Sum(sum[:0])[:12]
+	k.mu.Unlock()
 	dst = append(dst, sealedFormat)
 	dst = append(dst, nonce...)
 	return k.aead.Seal(dst, nonce, plaintext, ad), nil
