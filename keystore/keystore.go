@@ -497,14 +497,26 @@ func (s *Store) Erased(pseudonym string) (Tombstone, bool, error) {
 // sstable or WAL the store keeps still holds the wrapped key. Destroying
 // again is a no-op that keeps the first tombstone.
 func (s *Store) Destroy(pseudonym, reason string) (Tombstone, error) {
+	t, err := s.tombstone(pseudonym, reason)
+	if err != nil {
+		return Tombstone{}, err
+	}
+	// The purge (flushes, a compaction) runs without syncMu: the key is
+	// neither written nor pending any more, so the log's Syncs go on.
+	return t, s.purgeKey(pseudonym)
+}
+
+// tombstone deletes the pseudonym's key and writes its tombstone, synced
+// (the first one kept), and forgets the key in memory, under syncMu so
+// that no Sync writes it afterwards.
+func (s *Store) tombstone(pseudonym, reason string) (Tombstone, error) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
 	if t, ok, err := s.Erased(pseudonym); err != nil || ok {
 		if ok {
 			s.evict(pseudonym)
-			return t, s.purgeKey(pseudonym)
 		}
-		return Tombstone{}, err
+		return t, err
 	}
 	t := Tombstone{ErasedAt: s.o.Clock().UTC(), Reason: reason}
 	tv, err := json.Marshal(t)
@@ -518,7 +530,7 @@ func (s *Store) Destroy(pseudonym, reason string) (Tombstone, error) {
 		return Tombstone{}, fmt.Errorf("key store: %w", err)
 	}
 	s.evict(pseudonym)
-	return t, s.purgeKey(pseudonym)
+	return t, nil
 }
 
 // KeyErased is Erased for eventstore (an eventstore.KeyEraser).

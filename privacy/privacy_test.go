@@ -19,17 +19,8 @@ import (
 // embedded server, its store on disk) — no block file keeps their bytes or
 // their subject — while the other customers' messages stay, readable.
 func TestPurgeErasesStoreBytes(t *testing.T) {
-	dir := t.TempDir()
-	srv := natstest.RunServerAt(t, dir, -1)
-	nc := natstest.Connect(t, srv)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, js, stop := fileStream(t, "T", "ev.*")
 	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"ev.*"}, Storage: jetstream.FileStorage}); err != nil {
-		t.Fatal(err)
-	}
 	const secret = "ORD-ZQX-90417-victim"
 	for i := range 4 {
 		for _, c := range []string{"victim-77", "other-1"} {
@@ -66,9 +57,7 @@ func TestPurgeErasesStoreBytes(t *testing.T) {
 		t.Fatalf("purge again: %d, %v", n, err)
 	}
 	// Stopped, as after a restart: its state files written.
-	nc.Close()
-	srv.Shutdown()
-	srv.WaitForShutdown()
+	stop()
 	files := 0
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -95,17 +84,8 @@ func TestPurgeErasesStoreBytes(t *testing.T) {
 // customer only in the data) loses exactly the messages naming the
 // forgotten customer, erased from its file store.
 func TestEraseNamingActions(t *testing.T) {
-	dir := t.TempDir()
-	srv := natstest.RunServerAt(t, dir, -1)
-	nc := natstest.Connect(t, srv)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, js, stop := fileStream(t, "A", "act.*")
 	ctx := context.Background()
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "A", Subjects: []string{"act.*"}, Storage: jetstream.FileStorage}); err != nil {
-		t.Fatal(err)
-	}
 	for i, c := range []string{"victim-77", "other-1", "victim-77", "victim-777", "other-2"} {
 		body := fmt.Sprintf(`{"action_id":"a-%d","kind":"winback","customer":%q,"report":{"likely_reason":"price"}}`, i, c)
 		if _, err := js.Publish(ctx, "act.winback", []byte(body)); err != nil {
@@ -127,9 +107,7 @@ func TestEraseNamingActions(t *testing.T) {
 	if err != nil || info.State.Msgs != 4 {
 		t.Fatalf("stream after erasing: %+v %v, want the 4 other messages", info.State, err)
 	}
-	nc.Close()
-	srv.Shutdown()
-	srv.WaitForShutdown()
+	stop()
 	kept := map[string]bool{}
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -155,4 +133,22 @@ func TestEraseNamingActions(t *testing.T) {
 	if len(kept) != 3 {
 		t.Fatalf("the other customers' messages kept in the store: %v, want all 3", kept)
 	}
+}
+
+// fileStream starts an embedded server with its store in a fresh dir and
+// makes a file-stored stream name on subject; stop closes the connection
+// and shuts the server down (its files then complete on disk).
+func fileStream(t *testing.T, name, subject string) (dir string, js jetstream.JetStream, stop func()) {
+	t.Helper()
+	dir = t.TempDir()
+	srv := natstest.RunServerAt(t, dir, -1)
+	nc := natstest.Connect(t, srv)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: name, Subjects: []string{subject}, Storage: jetstream.FileStorage}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, js, func() { nc.Close(); srv.Shutdown(); srv.WaitForShutdown() }
 }
