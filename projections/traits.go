@@ -3,6 +3,7 @@ package projections
 import (
 	"bytes"
 	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -73,6 +74,19 @@ func traitKeys(id string, st *customer.State) [][]byte {
 	}
 	slices.SortFunc(out, bytes.Compare)
 	return out
+}
+
+// traitSeed seeds traitsSum (a process's own: sums are not stored).
+var traitSeed = maphash.MakeSeed()
+
+// traitsSum is an order-free digest of traits (0 for none): putEntry
+// writes the index keys again only when it changed.
+func traitsSum(traits map[string]string) uint64 {
+	var sum uint64
+	for k, v := range traits {
+		sum += maphash.Comparable(traitSeed, [2]string{k, foldTrait(v)}) | 1
+	}
+	return sum
 }
 
 // putTraits writes the index keys of st's traits into w.

@@ -583,6 +583,9 @@ type entry struct {
 	dirty  bool
 	inDB   bool   // a version is stored in the database
 	h      uint64 // rebuild: the scanner's hash of the customer id
+	// traits is traitsSum of the stored version's traits (inDB): the
+	// trait index keys are written again only when they changed.
+	traits uint64
 }
 
 func encodeEntry(e *entry, gap int32) ([]byte, error) {
@@ -612,7 +615,7 @@ func decodeEntry(id string, b []byte) (*entry, error) {
 	if err := st.UnmarshalBinary(b[stateHeader:]); err != nil {
 		return nil, fmt.Errorf("projections: state of %q: %w", id, err)
 	}
-	return &entry{st: st, last: decodeTime(b[1:13]), stored: int32(binary.BigEndian.Uint32(b[13:17])), inDB: true}, nil
+	return &entry{st: st, last: decodeTime(b[1:13]), stored: int32(binary.BigEndian.Uint32(b[13:17])), inDB: true, traits: traitsSum(st.Traits)}, nil
 }
 
 // loadEntry reads a customer's entry from r, nil when absent.
@@ -638,8 +641,11 @@ func putEntry(w *pebble.Batch, id string, e *entry, h customer.GapHistogram) err
 	if err := w.Set(stateKey(id), b, nil); err != nil {
 		return err
 	}
-	if err := putTraits(w, id, e.st); err != nil { // the trait index (traits.go)
-		return err
+	if sum := traitsSum(e.st.Traits); !e.inDB || sum != e.traits { // the trait index (traits.go)
+		if err := putTraits(w, id, e.st); err != nil {
+			return err
+		}
+		e.traits = sum
 	}
 	h.Move(e.stored, g)
 	e.stored = g
