@@ -65,12 +65,17 @@ func TestHelperIngest(t *testing.T) {
 	os.Exit(0)
 }
 
-func startIngestChild(t *testing.T, data, url string) (*exec.Cmd, *bytes.Buffer) {
+// startIngestChild starts the ingester child and returns once it has
+// placed its own consumer (created after its start): until then the
+// consumer is the killed child's, whose delivered count says nothing of
+// the new one, and a SIGTERM could reach the child before it handles it.
+func startIngestChild(t *testing.T, data, url string, st jetstream.Stream) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperIngest$", "-test.v=false")
 	cmd.Env = append(os.Environ(), envIngestData+"="+data, envIngestNATS+"="+url)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -79,6 +84,16 @@ func startIngestChild(t *testing.T, data, url string) (*exec.Cmd, *bytes.Buffer)
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
 		}
+	})
+	natstest.WaitFor(t, 60*time.Second, func() error {
+		c, err := st.Consumer(context.Background(), handlers.DefaultConsumer)
+		if err != nil {
+			return err
+		}
+		if created := c.CachedInfo().Created; !created.After(started) {
+			return fmt.Errorf("the consumer is the one created at %v, before the child's start", created)
+		}
+		return nil
 	})
 	return cmd, &out
 }
@@ -134,7 +149,7 @@ func TestIngestKill9(t *testing.T) {
 		return info.Delivered.Stream
 	}
 
-	child, out := startIngestChild(t, data, srv.ClientURL())
+	child, out := startIngestChild(t, data, srv.ClientURL(), st)
 	pubDone := make(chan error, 2)
 	go func() {
 		// The first half one event a message, the second in batches of 50.
@@ -158,7 +173,7 @@ func TestIngestKill9(t *testing.T) {
 		}
 		_ = child.Wait()
 		t.Logf("killed at delivered stream seq %d", delivered())
-		child, out = startIngestChild(t, data, srv.ClientURL())
+		child, out = startIngestChild(t, data, srv.ClientURL(), st)
 	}
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)
@@ -166,7 +181,7 @@ func TestIngestKill9(t *testing.T) {
 	// Before any republish: the log has every event once.
 	stopAndCheck(t, child, out, st, data, evs)
 	// Everything again, in batches of 37: all duplicates.
-	child, out = startIngestChild(t, data, srv.ClientURL())
+	child, out = startIngestChild(t, data, srv.ClientURL(), st)
 	sum, err := handlers.Publish(ctx, nc, bytes.NewReader(bench.JSONL(evs)), handlers.PublishOptions{Batch: 37})
 	if err != nil || sum.Published != n {
 		t.Fatalf("republish: %+v %v", sum, err)
