@@ -5,32 +5,40 @@ import (
 	"time"
 )
 
-// observe returns the observed value (0–100) and weight of a signal.
-func (sc *SatisfactionConfig) observe(sg Signal) (o, w float64) {
-	var ob Observation
+// observations is a SatisfactionConfig as a table indexed by SignalKind:
+// each kind's value (0–100) and weight. CSAT and NPS take their value from
+// the signal's score, so only their weight is kept. Score and everLoyal
+// build it once per call.
+type observations [signalKinds]Observation
+
+func (sc *SatisfactionConfig) observations() *observations {
+	return &observations{
+		SignalCSAT:               {Weight: sc.CSATWeight},
+		SignalNPS:                {Weight: sc.NPSWeight},
+		SignalComplaintLow:       sc.ComplaintLow,
+		SignalComplaintMedium:    sc.ComplaintMedium,
+		SignalComplaintHigh:      sc.ComplaintHigh,
+		SignalComplaintEscalated: sc.ComplaintEscalated,
+		SignalResolved:           sc.Resolved,
+		SignalCompensated:        sc.Compensated,
+		SignalRejected:           sc.Rejected,
+		SignalReturn:             sc.Return,
+		SignalPurchase:           sc.Purchase,
+	}
+}
+
+// observe returns the observed value (0–100) and weight of a signal (a
+// kind the table does not know weighs nothing).
+func (t *observations) observe(sg Signal) (o, w float64) {
+	if int(sg.Kind) >= len(t) {
+		return 0, 0
+	}
+	ob := t[sg.Kind]
 	switch sg.Kind {
 	case SignalCSAT:
-		return 25 * float64(sg.Value-1), sc.CSATWeight
+		ob.Value = 25 * float64(sg.Value-1)
 	case SignalNPS:
-		return 10 * float64(sg.Value), sc.NPSWeight
-	case SignalComplaintLow:
-		ob = sc.ComplaintLow
-	case SignalComplaintMedium:
-		ob = sc.ComplaintMedium
-	case SignalComplaintHigh:
-		ob = sc.ComplaintHigh
-	case SignalComplaintEscalated:
-		ob = sc.ComplaintEscalated
-	case SignalResolved:
-		ob = sc.Resolved
-	case SignalCompensated:
-		ob = sc.Compensated
-	case SignalRejected:
-		ob = sc.Rejected
-	case SignalReturn:
-		ob = sc.Return
-	case SignalPurchase:
-		ob = sc.Purchase
+		ob.Value = 10 * float64(sg.Value)
 	}
 	return ob.Value, ob.Weight
 }
@@ -44,11 +52,12 @@ func (sc *SatisfactionConfig) Score(s *State, asOf time.Time) float64 {
 	now := asOf.Unix()
 	hl := sc.HalfLifeDays * 86400
 	num, den := sc.Prior.Weight*sc.Prior.Value, sc.Prior.Weight
+	obs := sc.observations()
 	for _, sg := range s.Signals {
 		if sg.At > now {
 			continue
 		}
-		o, w := sc.observe(sg)
+		o, w := obs.observe(sg)
 		if w == 0 {
 			continue
 		}
@@ -94,6 +103,7 @@ func (sc *SatisfactionConfig) everLoyal(s *State, asOf time.Time) bool {
 		}
 		return (num+pw*pv)/(den+pw) >= loyalSatisfaction
 	}
+	obs := sc.observations()
 	sigs := s.Signals
 	for i := 0; i < len(sigs); i++ {
 		sg := sigs[i]
@@ -104,7 +114,7 @@ func (sc *SatisfactionConfig) everLoyal(s *State, asOf time.Time) bool {
 			f := math.Exp2(-float64(sg.At-ref) / hl)
 			num, den, ref = num*f, den*f, sg.At
 		}
-		if o, w := sc.observe(sg); w != 0 {
+		if o, w := obs.observe(sg); w != 0 {
 			num += w * o
 			den += w
 		}
