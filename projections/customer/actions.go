@@ -1,7 +1,6 @@
 package customer
 
 import (
-	"encoding/binary"
 	"strings"
 	"time"
 
@@ -100,31 +99,25 @@ func putActions(b []byte, as []Action) []byte {
 	if len(as) == 0 {
 		return b
 	}
-	b = binary.AppendUvarint(b, uint64(len(as)))
-	for _, a := range as {
-		b = putString(b, a.ID)
-		b = putString(b, a.Kind)
-		b = putString(b, a.Reason)
-		b = putString(b, a.Case)
-		b = putTime(b, a.Asked)
-		b = putTime(b, a.Done)
-	}
-	return b
+	return putList(b, as, putAction)
+}
+
+func putAction(b []byte, a Action) []byte {
+	b = putString(b, a.ID)
+	b = putString(b, a.Kind)
+	b = putString(b, a.Reason)
+	b = putString(b, a.Case)
+	b = putTime(b, a.Asked)
+	return putTime(b, a.Done)
 }
 
 func (d *decoder) actions() []Action {
 	if len(d.b) == 0 || d.err != nil {
 		return nil
 	}
-	n := d.count(6)
-	if n == 0 {
-		return nil
-	}
-	as := make([]Action, n)
-	for i := range as {
-		a := &as[i]
-		a.ID, a.Kind, a.Reason, a.Case = d.string(), d.string(), d.string(), d.string()
-		a.Asked, a.Done = d.time(), d.time()
-	}
-	return as
+	return list(d, 6, (*decoder).action)
+}
+
+func (d *decoder) action() Action {
+	return Action{ID: d.string(), Kind: d.string(), Reason: d.string(), Case: d.string(), Asked: d.time(), Done: d.time()}
 }

@@ -77,16 +77,7 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	b = putTime(b, s.LastPurchase)
 	b = putMoney(b, s.Revenue)
 	b = putMoney(b, s.Discounts)
-	b = binary.AppendUvarint(b, uint64(len(s.ShoppingDays)))
-	prev := int32(0)
-	for i, d := range s.ShoppingDays {
-		if i == 0 {
-			b = binary.AppendVarint(b, int64(d))
-		} else {
-			b = binary.AppendUvarint(b, uint64(d-prev))
-		}
-		prev = d
-	}
+	b = putDays(b, s.ShoppingDays)
 	if s.firstDayUnknown {
 		b = append(b, 1)
 	} else {
@@ -101,13 +92,7 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 	b = putInt(b, s.Complaints)
 	b = putInt(b, s.Escalations)
 	b = putInt(b, s.ComplaintsResolved)
-	b = binary.AppendUvarint(b, uint64(len(s.OpenComplaints)))
-	for _, c := range s.OpenComplaints {
-		b = putString(b, c.CaseID)
-		b = putString(b, c.Severity)
-		b = putString(b, c.EscalatedTo)
-		b = putTime(b, c.Opened)
-	}
+	b = putList(b, s.OpenComplaints, putComplaint)
 	b = putInt(b, s.Feedbacks)
 	b = putInt(b, s.CSATCount)
 	b = putInt(b, s.NPSCount)
@@ -134,20 +119,53 @@ func (s *State) AppendBinary(b []byte) ([]byte, error) {
 		b = putString(b, k)
 		b = putString(b, s.Traits[k])
 	}
-	b = binary.AppendUvarint(b, uint64(len(s.Stores)))
-	for _, st := range s.Stores {
-		b = putString(b, st)
-	}
+	b = putList(b, s.Stores, putString)
 	b = putString(b, s.LastStore)
-	b = binary.AppendUvarint(b, uint64(len(s.Signals)))
+	b = putSignals(b, s.Signals)
+	return putActions(b, s.Actions), nil
+}
+
+// putList appends len(xs), then each element of xs with put; list reads it
+// back.
+func putList[T any](b []byte, xs []T, put func([]byte, T) []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(xs)))
+	for _, x := range xs {
+		b = put(b, x)
+	}
+	return b
+}
+
+// putDays appends purchase days: the first as a varint, then the deltas.
+func putDays(b []byte, days []int32) []byte {
+	prev := int32(0)
+	first := true
+	return putList(b, days, func(b []byte, d int32) []byte {
+		if first {
+			b, first = binary.AppendVarint(b, int64(d)), false
+		} else {
+			b = binary.AppendUvarint(b, uint64(d-prev))
+		}
+		prev = d
+		return b
+	})
+}
+
+func putComplaint(b []byte, c Complaint) []byte {
+	b = putString(b, c.CaseID)
+	b = putString(b, c.Severity)
+	b = putString(b, c.EscalatedTo)
+	return putTime(b, c.Opened)
+}
+
+// putSignals appends signals, each At as the delta from the one before.
+func putSignals(b []byte, sigs []Signal) []byte {
 	var at int64
-	for _, sg := range s.Signals {
+	return putList(b, sigs, func(b []byte, sg Signal) []byte {
 		b = binary.AppendVarint(b, sg.At-at)
 		at = sg.At
 		b = append(b, byte(sg.Kind), byte(sg.Value))
-		b = binary.AppendUvarint(b, uint64(sg.Store))
-	}
-	return putActions(b, s.Actions), nil
+		return binary.AppendUvarint(b, uint64(sg.Store))
+	})
 }
 
 // sortedKeys appends m's keys to buf, sorted.
@@ -318,18 +336,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	s.LastPurchase = d.time()
 	s.Revenue = d.money()
 	s.Discounts = d.money()
-	if n := d.count(1); n > 0 {
-		s.ShoppingDays = make([]int32, n)
-		var prev int64
-		for i := range n {
-			if i == 0 {
-				prev = d.varint()
-			} else {
-				prev += int64(d.uvarint())
-			}
-			s.ShoppingDays[i] = int32(prev)
-		}
-	}
+	s.ShoppingDays = d.days()
 	if v1 {
 		s.firstDayUnknown = len(s.ShoppingDays) > 0
 	} else {
@@ -350,16 +357,7 @@ func (s *State) UnmarshalBinary(b []byte) error {
 	s.Complaints = d.int()
 	s.Escalations = d.int()
 	s.ComplaintsResolved = d.int()
-	if n := d.count(4); n > 0 {
-		s.OpenComplaints = make([]Complaint, n)
-		for i := range s.OpenComplaints {
-			c := &s.OpenComplaints[i]
-			c.CaseID = d.string()
-			c.Severity = d.string()
-			c.EscalatedTo = d.string()
-			c.Opened = d.time()
-		}
-	}
+	s.OpenComplaints = list(d, 4, (*decoder).complaint)
 	s.Feedbacks = d.int()
 	s.CSATCount = d.int()
 	s.NPSCount = d.int()
@@ -387,28 +385,9 @@ func (s *State) UnmarshalBinary(b []byte) error {
 			s.Traits[k] = d.string()
 		}
 	}
-	if n := d.count(1); n > 0 {
-		s.Stores = make([]string, n)
-		for i := range s.Stores {
-			s.Stores[i] = d.string()
-		}
-	}
+	s.Stores = list(d, 1, (*decoder).string)
 	s.LastStore = d.string()
-	if n := d.count(4); n > 0 {
-		s.Signals = make([]Signal, n)
-		var at int64
-		for i := range s.Signals {
-			at += d.varint()
-			k := d.byte()
-			v := d.byte()
-			st := d.uvarint()
-			if k == 0 || SignalKind(k) >= signalKinds || st > uint64(len(s.Stores)) {
-				d.fail()
-				break
-			}
-			s.Signals[i] = Signal{At: at, Kind: SignalKind(k), Value: int8(v), Store: uint16(st)}
-		}
-	}
+	s.Signals = d.signals(len(s.Stores))
 	s.Actions = d.actions()
 	if d.err != nil {
 		return d.err
@@ -417,4 +396,51 @@ func (s *State) UnmarshalBinary(b []byte) error {
 		return fmt.Errorf("customer state: %d trailing bytes after the encoding", len(d.b))
 	}
 	return nil
+}
+
+// list reads what putList wrote: a count of elements that take at least
+// min bytes each, then each element with get; nil for none. After a
+// failure the elements read are zero.
+func list[T any](d *decoder, min int, get func(*decoder) T) []T {
+	n := d.count(min)
+	if n == 0 {
+		return nil
+	}
+	xs := make([]T, n)
+	for i := range xs {
+		xs[i] = get(d)
+	}
+	return xs
+}
+
+func (d *decoder) days() []int32 {
+	var prev int64
+	first := true
+	return list(d, 1, func(d *decoder) int32 {
+		if first {
+			prev, first = d.varint(), false
+		} else {
+			prev += int64(d.uvarint())
+		}
+		return int32(prev)
+	})
+}
+
+func (d *decoder) complaint() Complaint {
+	return Complaint{CaseID: d.string(), Severity: d.string(), EscalatedTo: d.string(), Opened: d.time()}
+}
+
+// signals reads what putSignals wrote; a signal of an unknown kind or of a
+// store beyond the stores stores fails d.
+func (d *decoder) signals(stores int) []Signal {
+	var at int64
+	return list(d, 4, func(d *decoder) Signal {
+		at += d.varint()
+		k, v, st := d.byte(), d.byte(), d.uvarint()
+		if k == 0 || SignalKind(k) >= signalKinds || st > uint64(stores) {
+			d.fail()
+			return Signal{}
+		}
+		return Signal{At: at, Kind: SignalKind(k), Value: int8(v), Store: uint16(st)}
+	})
 }
