@@ -42,17 +42,7 @@ type FitOptions struct {
 // can be called on it directly.
 type Model struct {
 	Params
-	// LogLikelihood is the (unpenalised) log-likelihood at Params.
-	LogLikelihood float64 `json:"log_likelihood"`
-	// Customers is the number of customers fitted.
-	Customers int `json:"customers"`
-	// Iterations is the total number of major optimiser iterations.
-	Iterations int `json:"iterations"`
-	// Diagnostics are the standard errors and 95% intervals from the
-	// Hessian at the estimate, convergence and warnings (see
-	// projections/fitdiag). Fit fills them also when it returns
-	// ErrNotConverged with a usable Model.
-	Diagnostics fitdiag.Diagnostics `json:"diagnostics"`
+	fitdiag.Fit
 }
 
 // Names are the parameter names in the order of [Params.Slice].
@@ -202,7 +192,7 @@ func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 		return Model{}, fmt.Errorf("bgnbd: invalid initial parameters %+v", init)
 	}
 	pen := opts.Penalizer
-	x0 := []float64{math.Log(init.R), math.Log(init.Alpha), math.Log(init.A), math.Log(init.B)}
+	x0 := mle.Log(init.Slice())
 
 	// f is the mean negative (penalised) log-likelihood per customer; far
 	// outside the sensible range it is +Inf so both methods back off.
@@ -301,7 +291,7 @@ func Fit(ctx context.Context, cs []Customer, opts *FitOptions) (Model, error) {
 // finish builds the Model at the optimum best and judges it.
 func finish(f func(x, grad []float64) float64, gs []group, best []float64, n, iters int, ok bool, status optimize.Status) (Model, error) {
 	p := fromLog(best)
-	out := Model{Params: p, LogLikelihood: objective(gs, p, nil), Customers: n, Iterations: iters}
+	out := Model{Params: p, Fit: fitdiag.Fit{LogLikelihood: objective(gs, p, nil), Customers: n, Iterations: iters}}
 	if math.IsNaN(out.LogLikelihood) || math.IsInf(out.LogLikelihood, 0) {
 		return out, fmt.Errorf("%w: log-likelihood %v at %+v", ErrNotConverged, out.LogLikelihood, p)
 	}

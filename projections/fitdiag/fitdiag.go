@@ -58,6 +58,22 @@ type Diagnostics struct {
 // OK reports whether the fit converged to a strict maximum.
 func (d *Diagnostics) OK() bool { return d.Converged && d.HessianPD }
 
+// Fit is what every fitted model (bgnbd, paretonbd, gammagamma Model)
+// reports beside its parameters; the models embed it.
+type Fit struct {
+	// LogLikelihood is the (unpenalised) log-likelihood at the parameters.
+	LogLikelihood float64 `json:"log_likelihood"`
+	// Customers is the number of customers fitted.
+	Customers int `json:"customers"`
+	// Iterations is the total number of major optimiser iterations.
+	Iterations int `json:"iterations"`
+	// Diagnostics are the standard errors and 95% intervals from the
+	// Hessian at the estimate, convergence and warnings. Fit functions
+	// fill them also when they return a not-converged error with a usable
+	// model.
+	Diagnostics Diagnostics `json:"diagnostics"`
+}
+
 // Compute returns the diagnostics of the estimate theta (all > 0) of the
 // log-likelihood ll (a function of the natural parameters), with names for
 // the parameters, the number of observations, the optimiser's iterations,

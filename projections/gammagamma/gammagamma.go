@@ -176,10 +176,7 @@ var ErrNotConverged = errors.New("gammagamma: fit did not converge")
 // Model is a fitted Gamma-Gamma model.
 type Model struct {
 	Params
-	LogLikelihood float64             `json:"log_likelihood"`
-	Customers     int                 `json:"customers"`
-	Iterations    int                 `json:"iterations"`
-	Diagnostics   fitdiag.Diagnostics `json:"diagnostics"`
+	fitdiag.Fit
 }
 
 // Fit estimates p, q, γ by maximum likelihood on the customers with X ≥ 1
@@ -209,23 +206,9 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 	if !init.Valid() {
 		return Model{}, fmt.Errorf("gammagamma: invalid initial parameters %+v", init)
 	}
-	n := float64(len(rep))
-	th := make([]float64, 3)
-	f := func(x []float64) float64 {
-		for i, v := range x {
-			if math.Abs(v) > 50 || math.IsNaN(v) {
-				return math.Inf(1)
-			}
-			th[i] = math.Exp(v)
-		}
-		v := -LogLikelihood(fromSlice(th), rep) / n
-		if math.IsNaN(v) {
-			return math.Inf(1)
-		}
-		return v
-	}
+	f := mle.LogObjective(3, 50, float64(len(rep)), func(th []float64) float64 { return LogLikelihood(fromSlice(th), rep) })
 	problem := mle.Problem(ctx, f, mle.CentralGradient(f))
-	x0 := []float64{math.Log(init.P), math.Log(init.Q), math.Log(init.Gamma)}
+	x0 := mle.Log(init.Slice())
 	r, err := mle.NelderMeadBFGS(ctx, "gammagamma", problem, x0, mle.Stages{
 		NelderMead:        optimize.FunctionConverge{Absolute: 1e-11, Relative: 1e-13, Iterations: 100},
 		GradientThreshold: 1e-8,
@@ -235,14 +218,11 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 		return Model{}, err
 	}
 	res, iters, converged, why := r.Best, r.Iterations, r.NelderMeadConverged, r.Why
-	for i, v := range res.X {
-		th[i] = math.Exp(v)
-		if math.Abs(v) > 25 {
-			converged, why = false, "degenerate optimum (a parameter runs off to 0 or ∞)"
-		}
+	if mle.Degenerate(res.X, 25) {
+		converged, why = false, "degenerate optimum (a parameter runs off to 0 or ∞)"
 	}
-	p := fromSlice(append([]float64(nil), th...))
-	m := Model{Params: p, LogLikelihood: LogLikelihood(p, rep), Customers: len(rep), Iterations: iters}
+	p := fromSlice(mle.Exp(res.X))
+	m := Model{Params: p, Fit: fitdiag.Fit{LogLikelihood: LogLikelihood(p, rep), Customers: len(rep), Iterations: iters}}
 	m.Diagnostics = fitdiag.Compute(Names, p.Slice(), func(t []float64) float64 { return LogLikelihood(fromSlice(t), rep) },
 		len(rep), iters, converged, why)
 	if !(p.Q > 1) {

@@ -30,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/journey-cdp/journey/projections/bgnbd"
 	"github.com/journey-cdp/journey/projections/fitdiag"
@@ -216,10 +215,7 @@ var ErrNotConverged = errors.New("paretonbd: fit did not converge")
 // Model is a fitted Pareto/NBD model.
 type Model struct {
 	Params
-	LogLikelihood float64             `json:"log_likelihood"`
-	Customers     int                 `json:"customers"`
-	Iterations    int                 `json:"iterations"`
-	Diagnostics   fitdiag.Diagnostics `json:"diagnostics"`
+	fitdiag.Fit
 }
 
 type group = mle.Group
@@ -266,25 +262,9 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 	if !init.Valid() {
 		return Model{}, fmt.Errorf("paretonbd: invalid initial parameters %+v", init)
 	}
-	th := make([]float64, 4)
-	f := func(x []float64) float64 {
-		for i, v := range x {
-			if math.Abs(v) > 2*logBound || math.IsNaN(v) {
-				return math.Inf(1)
-			}
-			th[i] = math.Exp(v)
-		}
-		v := -groupLL(fromSlice(th), gs) / n
-		if math.IsNaN(v) {
-			return math.Inf(1)
-		}
-		return v
-	}
+	f := mle.LogObjective(4, 2*logBound, n, func(th []float64) float64 { return groupLL(fromSlice(th), gs) })
 	problem := mle.Problem(ctx, f, mle.CentralGradient(f))
-	x0 := make([]float64, 4)
-	for i, v := range init.Slice() {
-		x0[i] = math.Log(v)
-	}
+	x0 := mle.Log(init.Slice())
 	r, err := mle.NelderMeadBFGS(ctx, "paretonbd", problem, x0, mle.Stages{
 		NelderMead:        optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-12, Iterations: 100},
 		GradientThreshold: 1e-7,
@@ -299,15 +279,10 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 		problem.Grad(g, bf.X)
 		converged = converged || bf.Status == optimize.GradientThreshold || bf.Status == optimize.FunctionConvergence || mle.MaxAbs(g) < 1e-5
 	}
-	for i, v := range res.X {
-		th[i] = math.Exp(v)
-	}
-	p := fromSlice(slices.Clone(th))
-	m := Model{Params: p, LogLikelihood: groupLL(p, gs), Customers: len(cs), Iterations: iters}
-	for _, v := range res.X {
-		if math.Abs(v) > logBound {
-			converged, why = false, fmt.Sprintf("degenerate optimum %+v (a parameter runs off to 0 or ∞)", p)
-		}
+	p := fromSlice(mle.Exp(res.X))
+	m := Model{Params: p, Fit: fitdiag.Fit{LogLikelihood: groupLL(p, gs), Customers: len(cs), Iterations: iters}}
+	if mle.Degenerate(res.X, logBound) {
+		converged, why = false, fmt.Sprintf("degenerate optimum %+v (a parameter runs off to 0 or ∞)", p)
 	}
 	m.Diagnostics = fitdiag.Compute(Names, p.Slice(), func(t []float64) float64 { return groupLL(fromSlice(t), gs) },
 		len(cs), iters, converged, why)
