@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/internal/sealing"
 )
 
 // A Sealer keeps each customer's events encrypted under that customer's
@@ -23,11 +24,10 @@ type Sealer interface {
 	// Pseudonym is the keyed pseudonym of a customer id: 1..128 bytes
 	// without NUL, the same for the same id.
 	Pseudonym(customer string) string
-	// Seal appends plaintext sealed under the pseudonym's key (created on
-	// first use) to dst; the same inputs must give the same bytes (the
-	// log's idempotency compares stored bytes). An erased customer's
-	// error has a method Erased() bool that reports true.
-	Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte, error)
+	// SealKey returns the customer's pseudonym and the key that seals
+	// their events (created on first use). An erased customer's error has
+	// a method Erased() bool that reports true.
+	SealKey(customer string) (pseudonym string, key CustomerKey, err error)
 	// Open appends the plaintext of sealed to dst; the same Erased()
 	// error once the pseudonym's key was destroyed.
 	Open(dst []byte, pseudonym []byte, ad, sealed []byte) ([]byte, error)
@@ -35,6 +35,12 @@ type Sealer interface {
 	// before committing the events sealed under them.
 	Sync() error
 }
+
+// A CustomerKey seals one customer's events: Seal(dst, ad, plaintext)
+// appends plaintext sealed with ad as associated data to dst, the same
+// inputs giving the same bytes (the log's idempotency compares stored
+// bytes).
+type CustomerKey = sealing.Key
 
 // sealedFormat is the record format byte of a sealed record.
 const sealedFormat byte = 2
@@ -137,6 +143,14 @@ const sealPerGoroutine = 64
 
 // sealRange seals reqs into out, the sealed events in evs.
 func (s *Store) sealRange(reqs, out []Request, evs []journey.Event) error {
+	// One buffer holds every sealed event of the range.
+	n := 0
+	for _, req := range reqs {
+		if ev := req.Event; ev != nil {
+			n += len(ev.Raw) + len(ev.Subject) + binary.MaxVarintLen64 + sealOverhead
+		}
+	}
+	slab := make([]byte, 0, n)
 	var ad, pt []byte
 	for i, req := range reqs {
 		out[i] = req
@@ -144,13 +158,7 @@ func (s *Store) sealRange(reqs, out []Request, evs []journey.Event) error {
 		if ev == nil || req.erasure || checkRequest(&req) != nil {
 			continue // the writer refuses it, or it is stored as it is
 		}
-		p := s.sealer.Pseudonym(ev.Subject)
-		typ := []byte(ev.Type)
-		ad = sealAD(ad[:0], typ, []byte(p), []byte(ev.ID), ev.Time.Unix(), uint32(ev.Time.Nanosecond()))
-		pt = binary.AppendUvarint(pt[:0], uint64(len(ev.Subject)))
-		pt = append(pt, ev.Subject...)
-		pt = append(pt, ev.Raw...)
-		sealed, err := s.sealer.Seal(make([]byte, 0, len(pt)+64), p, ad, pt)
+		p, k, err := s.sealer.SealKey(ev.Subject)
 		if err != nil {
 			if isErased(err) {
 				out[i].refused = &journey.Error{Code: journey.CodeErased, Field: "subject",
@@ -159,12 +167,22 @@ func (s *Store) sealRange(reqs, out []Request, evs []journey.Event) error {
 			}
 			return fmt.Errorf("eventstore: seal: %w", err)
 		}
+		ad = sealAD(ad[:0], []byte(ev.Type), []byte(p), []byte(ev.ID), ev.Time.Unix(), uint32(ev.Time.Nanosecond()))
+		pt = binary.AppendUvarint(pt[:0], uint64(len(ev.Subject)))
+		pt = append(pt, ev.Subject...)
+		pt = append(pt, ev.Raw...)
+		start := len(slab)
+		slab = k.Seal(slab, ad, pt)
 		evs[i] = *ev
-		evs[i].Subject, evs[i].Raw = p, sealed
+		evs[i].Subject, evs[i].Raw = p, slab[start:len(slab):len(slab)]
 		out[i].Event = &evs[i]
 	}
 	return nil
 }
+
+// sealOverhead bounds what a CustomerKey's Seal adds to the plaintext
+// (keystore's: 29 bytes); a larger one only costs the slab a reallocation.
+const sealOverhead = 64
 
 // unseal replaces a sealed view's customer and raw with the plaintext
 // (in *buf), or marks it erased. Nothing to do for a plain record.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,13 +15,16 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/journey-cdp/journey/internal/freshwal"
 	"github.com/journey-cdp/journey/internal/keyspace"
+	"github.com/journey-cdp/journey/internal/sealing"
 )
 
 // Errors of the key store.
@@ -90,22 +92,70 @@ type Store struct {
 	pending map[string]pendingKey // keys created since the last Sync, not yet written
 	known   map[uint64]struct{}   // the first 64 bits of every pseudonym with a key or a tombstone
 	syncMu  sync.Mutex            // one Sync or Destroy at a time
-	hmacs   sync.Pool             // of hash.Hash under secret
+	pads    hmacPads              // HMAC-SHA-256 under secret
 
 	pmu   sync.RWMutex
-	names map[string]string // customer id → pseudonym, the recent ones
+	names map[string]*nameEntry // customer id → pseudonym and key, the recent ones
+	// epoch counts the keys destroyed (evict): a nameEntry's key is used
+	// only while the epoch it was looked up in is still the current one.
+	epoch atomic.Uint64
+}
+
+// nameEntry is a recent customer's pseudonym and, once looked up, data
+// key, so that sealing an event costs one lookup.
+type nameEntry struct {
+	p     string
+	k     *dataKey // nil: not looked up yet (pmu)
+	epoch uint64   // s.epoch when k was looked up (pmu)
 }
 
 // dataKey is one customer's unwrapped key.
 type dataKey struct {
 	aead  cipher.AEAD
-	nonce []byte // HMAC key deriving the nonce from the sealed content
+	nonce hmacPads // HMAC-SHA-256 under the nonce key, deriving the nonce from the sealed content
+}
 
-	// The key's HMAC-SHA-256 under nonce, made on its first Seal (reads
-	// need none) and kept: a pool per key was emptied by every GC, so
-	// nearly every Seal paid for a new HMAC.
-	mu  sync.Mutex
-	mac hash.Hash
+// hmacPads are an HMAC-SHA-256 key's inner and outer pad blocks: the MAC
+// of a message is sha256(opad | sha256(ipad | message)), computed with a
+// pooled digest and no lock (crypto/hmac's Reset restores saved digest
+// states, which cost more than the whole MAC of an event).
+type hmacPads struct {
+	ipad, opad [sha256.BlockSize]byte
+}
+
+func newHMACPads(key []byte) hmacPads {
+	if len(key) > sha256.BlockSize {
+		sum := sha256.Sum256(key)
+		key = sum[:]
+	}
+	var p hmacPads
+	copy(p.ipad[:], key)
+	copy(p.opad[:], key)
+	for i := range p.ipad {
+		p.ipad[i] ^= 0x36
+		p.opad[i] ^= 0x5c
+	}
+	return p
+}
+
+var digests = sync.Pool{New: func() any { return sha256.New() }}
+
+// mac returns HMAC-SHA-256 of the concatenated parts.
+func (p *hmacPads) mac(parts ...[]byte) [sha256.Size]byte {
+	d := digests.Get().(hash.Hash)
+	d.Reset()
+	d.Write(p.ipad[:])
+	for _, b := range parts {
+		d.Write(b)
+	}
+	var inner, out [sha256.Size]byte
+	d.Sum(inner[:0])
+	d.Reset()
+	d.Write(p.opad[:])
+	d.Write(inner[:])
+	d.Sum(out[:0])
+	digests.Put(d)
+	return out
 }
 
 // Open opens (creating when missing) the key store in dir, its keys
@@ -133,7 +183,7 @@ func Open(dir string, w Wrapper, o *Options) (*Store, error) {
 		return nil, fmt.Errorf("key store %s: %w", dir, err)
 	}
 	s := &Store{db: db, wrapper: w, o: opts, cache: map[string]*dataKey{},
-		pending: map[string]pendingKey{}, known: map[uint64]struct{}{}, names: map[string]string{}}
+		pending: map[string]pendingKey{}, known: map[uint64]struct{}{}, names: map[string]*nameEntry{}}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -142,7 +192,7 @@ func Open(dir string, w Wrapper, o *Options) (*Store, error) {
 		_ = db.Close()
 		return nil, err
 	}
-	s.hmacs.New = func() any { return hmac.New(sha256.New, s.secret) }
+	s.pads = newHMACPads(s.secret)
 	return s, nil
 }
 
@@ -254,30 +304,56 @@ func (s *Store) Close() error {
 // Pseudonym is the keyed pseudonym of a customer id that the log's index
 // keys and record headers carry instead of the id.
 func (s *Store) Pseudonym(customer string) string {
+	return s.entry(customer).p
+}
+
+// entry is the customer's name entry, made (and cached) when missing.
+func (s *Store) entry(customer string) *nameEntry {
 	s.pmu.RLock()
-	p, ok := s.names[customer]
+	e := s.names[customer]
 	s.pmu.RUnlock()
-	if ok {
-		return p
+	if e != nil {
+		return e
 	}
-	p = s.pseudonym(customer)
+	e = &nameEntry{p: s.pseudonym(customer)}
 	s.pmu.Lock()
 	if len(s.names) >= s.o.CacheKeys {
 		clear(s.names)
 	}
-	s.names[strings.Clone(customer)] = p
+	if other := s.names[customer]; other != nil {
+		e = other
+	} else {
+		s.names[strings.Clone(customer)] = e
+	}
 	s.pmu.Unlock()
-	return p
+	return e
 }
 
 func (s *Store) pseudonym(customer string) string {
-	h := s.hmacs.Get().(hash.Hash)
-	h.Reset()
-	h.Write([]byte(customer))
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	s.hmacs.Put(h)
+	sum := s.pads.mac(unsafe.Slice(unsafe.StringData(customer), len(customer)))
 	return hex.EncodeToString(sum[:PseudonymLen/2])
+}
+
+// SealKey returns the customer's pseudonym and data key (created on first
+// use), for eventstore: one lookup for a recent customer. ErrErased when
+// the key was destroyed.
+func (s *Store) SealKey(customer string) (string, sealing.Key, error) {
+	e := s.entry(customer)
+	s.pmu.RLock()
+	k, ep := e.k, e.epoch
+	s.pmu.RUnlock()
+	if k != nil && ep == s.epoch.Load() {
+		return e.p, k, nil
+	}
+	ep = s.epoch.Load() // before the lookup: a key destroyed meanwhile leaves a stale epoch
+	k, err := s.key(e.p, true)
+	if err != nil {
+		return e.p, nil, err
+	}
+	s.pmu.Lock()
+	e.k, e.epoch = k, ep
+	s.pmu.Unlock()
+	return e.p, k, nil
 }
 
 // key returns the unwrapped data key of a pseudonym, creating it when
@@ -373,8 +449,7 @@ func newDataKey(dek []byte) (*dataKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &dataKey{aead: aead, nonce: dek[32:]}
-	return k, nil
+	return &dataKey{aead: aead, nonce: newHMACPads(dek[32:])}, nil
 }
 
 // Sync makes the data keys created so far durable: one synced batch of
@@ -429,20 +504,17 @@ func (s *Store) Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte
 	if err != nil {
 		return dst, err
 	}
-	var sum [sha256.Size]byte
-	k.mu.Lock()
-	if k.mac == nil {
-		k.mac = hmac.New(sha256.New, k.nonce)
-	} else {
-		k.mac.Reset()
-	}
-	k.mac.Write(ad)
-	k.mac.Write(plaintext)
-	nonce := k.mac.Sum(sum[:0])[:12]
-	k.mu.Unlock()
+	return k.Seal(dst, ad, plaintext), nil
+}
+
+// Seal appends plaintext sealed under the key with ad as associated data
+// (the format of Store.Seal).
+func (k *dataKey) Seal(dst, ad, plaintext []byte) []byte {
+	sum := k.nonce.mac(ad, plaintext)
+	nonce := sum[:12]
 	dst = append(dst, sealedFormat)
 	dst = append(dst, nonce...)
-	return k.aead.Seal(dst, nonce, plaintext, ad), nil
+	return k.aead.Seal(dst, nonce, plaintext, ad)
 }
 
 // Open appends to dst the plaintext of sealed. ErrErased when the
@@ -550,6 +622,7 @@ func (s *Store) DestroyKey(pseudonym, reason string) (time.Time, string, error) 
 // key made but not yet synced is never written after its destruction).
 func (s *Store) evict(pseudonym string) {
 	s.mu.Lock()
+	s.epoch.Add(1) // no name entry's key is used again without a lookup
 	delete(s.cache, pseudonym)
 	delete(s.pending, pseudonym)
 	s.known[knownKey(pseudonym)] = struct{}{} // the tombstone

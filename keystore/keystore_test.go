@@ -2,6 +2,8 @@ package keystore_test
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"regexp"
 	"testing"
@@ -220,5 +222,69 @@ func TestSealConcurrentNewCustomer(t *testing.T) {
 				t.Fatalf("round %d, sealer %d: %v", round, i, err)
 			}
 		}
+	}
+}
+
+// TestHMACPadsIsHMAC: the hand-rolled HMAC (pads and a pooled digest) is
+// crypto/hmac's HMAC-SHA-256, for short, block-sized and long keys, so the
+// nonces and pseudonyms of existing data dirs do not change.
+func TestHMACPadsIsHMAC(t *testing.T) {
+	for _, kl := range []int{0, 16, 32, 64, 65, 200} {
+		key := bytes.Repeat([]byte{byte(kl + 1)}, kl)
+		for _, parts := range [][][]byte{{}, {[]byte("a")}, {[]byte("ad-part"), bytes.Repeat([]byte("x"), 1000)}} {
+			want := hmac.New(sha256.New, key)
+			for _, p := range parts {
+				want.Write(p)
+			}
+			if got := keystore.HMACForTest(key, parts...); !bytes.Equal(got, want.Sum(nil)) {
+				t.Errorf("key %d bytes, %d parts: %x, want %x", kl, len(parts), got, want.Sum(nil))
+			}
+		}
+	}
+}
+
+// TestSealKeyAfterDestroyUncached: a recent customer's name entry keeps
+// their key, which may outlive the key cache; once the key is destroyed
+// SealKey refuses with ErrErased, cached or not.
+func TestSealKeyAfterDestroyUncached(t *testing.T) {
+	w, err := keystore.NewLocalWrapper(masterKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := keystore.Open(t.TempDir(), w, &keystore.Options{CacheKeys: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, k, err := s.SealKey("victim")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _, _ := s.SealKey("victim"); again != p || p != s.Pseudonym("victim") {
+		t.Fatalf("pseudonym changed: %s, %s", p, again)
+	}
+	ad := []byte("ad")
+	sealed := k.Seal(nil, ad, []byte("payload"))
+	if got, err := s.Open(nil, []byte(p), ad, sealed); err != nil || string(got) != "payload" {
+		t.Fatalf("open: %q, %v", got, err)
+	}
+	// Two other keys through Seal (not SealKey) turn the key cache over;
+	// the victim's name entry stays.
+	for _, other := range []string{"0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"} {
+		if _, err := s.Seal(nil, other, nil, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Destroy(p, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SealKey("victim"); !errors.Is(err, keystore.ErrErased) {
+		t.Fatalf("SealKey after Destroy: %v, want ErrErased", err)
+	}
+	if _, err := s.Open(nil, []byte(p), ad, sealed); !errors.Is(err, keystore.ErrErased) {
+		t.Fatalf("Open after Destroy: %v, want ErrErased", err)
 	}
 }

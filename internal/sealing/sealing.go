@@ -1,0 +1,11 @@
+// Package sealing holds the one type that the event store and the key
+// store share without importing each other: a customer's sealing key.
+package sealing
+
+// A Key seals one customer's events.
+type Key interface {
+	// Seal appends plaintext sealed with ad as associated data to dst;
+	// the same inputs must give the same bytes (the log's idempotency
+	// compares stored bytes).
+	Seal(dst, ad, plaintext []byte) []byte
+}
