@@ -222,7 +222,7 @@ func (u *UI) customer(w http.ResponseWriter, r *http.Request, s *session) {
 	d.SatChart = scoreChart(a.State.Signals)
 	var trend []trendPoint
 	for _, p := range u.o.Views.SatisfactionTrend(a.State, a.AsOf, MaxTrendPoints) {
-		trend = append(trend, trendPoint{p.At, p.Score})
+		trend = append(trend, trendPoint{T: p.At, V: p.Score})
 	}
 	d.Trend = trendChart("Satisfaction over time", trend)
 	d.TimelineHTML = renderTimeline(tl)

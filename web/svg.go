@@ -109,44 +109,16 @@ func npsChart(res customer.NPSResult) chart {
 // scoreChart draws a customer's feedback scores over time (NPS 0..10 and
 // CSAT 1..5, both as 0..100).
 func scoreChart(sigs []customer.Signal) chart {
-	type pt struct {
-		t time.Time
-		v float64
-		l string
-	}
-	var pts []pt
+	var pts []trendPoint
 	for _, g := range sigs {
 		switch g.Kind {
 		case customer.SignalNPS:
-			pts = append(pts, pt{time.Unix(g.At, 0).UTC(), float64(g.Value) * 10, fmt.Sprintf("NPS %d", g.Value)})
+			pts = append(pts, trendPoint{time.Unix(g.At, 0).UTC(), float64(g.Value) * 10, fmt.Sprintf("NPS %d", g.Value)})
 		case customer.SignalCSAT:
-			pts = append(pts, pt{time.Unix(g.At, 0).UTC(), float64(g.Value-1) * 25, fmt.Sprintf("CSAT %d", g.Value)})
+			pts = append(pts, trendPoint{time.Unix(g.At, 0).UTC(), float64(g.Value-1) * 25, fmt.Sprintf("CSAT %d", g.Value)})
 		}
 	}
-	if len(pts) == 0 {
-		return chart{}
-	}
-	const w, h = 480, 120
-	t0, t1 := pts[0].t, pts[len(pts)-1].t
-	xOf, yOf := timeScale(t0, t1, w, h, 20, 20)
-	var s, line strings.Builder
-	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="Feedback over time"><title>Feedback over time</title>`, w, h)
-	var desc []string
-	for i, p := range pts {
-		if i > 0 {
-			line.WriteByte(' ')
-		}
-		fmt.Fprintf(&line, "%.1f,%.1f", xOf(p.t), yOf(p.v))
-		desc = append(desc, p.t.Format("2 Jan 2006")+" "+p.l)
-	}
-	fmt.Fprintf(&s, `<polyline points="%s" class="line"/>`, line.String())
-	for _, p := range pts {
-		fmt.Fprintf(&s, `<circle cx="%.1f" cy="%.1f" r="4" class="dot"><title>%s: %s</title></circle>`, xOf(p.t), yOf(p.v), p.t.Format("2 Jan 2006"), esc(p.l))
-	}
-	fmt.Fprintf(&s, `<text x="20" y="%d" class="lbl small">%s</text><text x="%d" y="%d" text-anchor="end" class="lbl small">%s</text>`,
-		h-4, t0.Format("Jan 2006"), w-20, h-4, t1.Format("Jan 2006"))
-	s.WriteString(`</svg>`)
-	return chart{SVG: template.HTML(s.String()), Desc: "Feedback over time: " + strings.Join(desc, "; ")}
+	return lineChart("Feedback over time", pts, lineStyle{h: 120, left: 20, dot: 4})
 }
 
 // series is one set of columns of a columnChart.
@@ -220,27 +192,52 @@ func columnChart(title string, labels []string, ss []series) chart {
 	return chart{SVG: template.HTML(s.String()), Desc: title + ": " + strings.Join(desc, ", ")}
 }
 
-// trendPoint is one point of a trendChart.
+// trendPoint is one point of a lineChart.
 type trendPoint struct {
 	T time.Time
 	V float64 // 0..100
+	L string  // what the point's dot says ("": V, rounded)
 }
 
-// trendChart draws a 0..100 score over time as a line with a dot per
-// point.
+// label is what p's dot and the chart's description say of it.
+func (p trendPoint) label() string {
+	if p.L != "" {
+		return p.L
+	}
+	return fmt.Sprintf("%.0f", p.V)
+}
+
+// lineStyle is how a lineChart is drawn.
+type lineStyle struct {
+	h, left int
+	dot     int  // the dots' radius
+	axis    bool // a line at 50, and 0, 50, 100 on the left (left = 40)
+	maxDots int  // at most about this many dots, the last always (0: every point)
+}
+
+// trendChart draws a 0..100 score over time as a line with dots, 0, 50
+// and 100 marked.
 func trendChart(title string, pts []trendPoint) chart {
+	return lineChart(title, pts, lineStyle{h: 140, left: 40, dot: 3, axis: true, maxDots: 60})
+}
+
+// lineChart draws 0..100 scores over time as a line with a dot per point
+// (see lineStyle.maxDots); the description names the points with a dot.
+func lineChart(title string, pts []trendPoint, st lineStyle) chart {
 	if len(pts) == 0 {
 		return chart{}
 	}
-	const w, h = 480, 140
+	const w = 480
+	h := st.h
 	t0, t1 := pts[0].T, pts[len(pts)-1].T
-	xOf, yOf := timeScale(t0, t1, w, h, 40, 20)
+	xOf, yOf := timeScale(t0, t1, w, float64(h), float64(st.left), 20)
 	var s, line strings.Builder
 	fmt.Fprintf(&s, `<svg class="chart" viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s"><title>%s</title>`, w, h, esc(title), esc(title))
-	fmt.Fprintf(&s, `<line x1="36" x2="%d" y1="%.1f" y2="%.1f" class="axis"/>`, w-20, yOf(50), yOf(50))
-	fmt.Fprintf(&s, `<text x="32" y="%.1f" text-anchor="end" class="lbl small">100</text><text x="32" y="%.1f" text-anchor="end" class="lbl small">50</text><text x="32" y="%.1f" text-anchor="end" class="lbl small">0</text>`,
-		yOf(100)+4, yOf(50)+4, yOf(0)+4)
-	var desc []string
+	if st.axis {
+		fmt.Fprintf(&s, `<line x1="36" x2="%d" y1="%.1f" y2="%.1f" class="axis"/>`, w-20, yOf(50), yOf(50))
+		fmt.Fprintf(&s, `<text x="32" y="%.1f" text-anchor="end" class="lbl small">100</text><text x="32" y="%.1f" text-anchor="end" class="lbl small">50</text><text x="32" y="%.1f" text-anchor="end" class="lbl small">0</text>`,
+			yOf(100)+4, yOf(50)+4, yOf(0)+4)
+	}
 	for i, p := range pts {
 		if i > 0 {
 			line.WriteByte(' ')
@@ -248,16 +245,21 @@ func trendChart(title string, pts []trendPoint) chart {
 		fmt.Fprintf(&line, "%.1f,%.1f", xOf(p.T), yOf(p.V))
 	}
 	fmt.Fprintf(&s, `<polyline points="%s" class="line"/>`, line.String())
-	step := max(1, len(pts)/60) // at most ~60 dots; the line keeps every point
+	step := 1
+	if st.maxDots > 0 {
+		step = max(1, len(pts)/st.maxDots) // the line keeps every point
+	}
+	var desc []string
 	for i, p := range pts {
 		if i%step != 0 && i != len(pts)-1 {
 			continue
 		}
-		fmt.Fprintf(&s, `<circle cx="%.1f" cy="%.1f" r="3" class="dot"><title>%s: %.0f</title></circle>`, xOf(p.T), yOf(p.V), p.T.Format("2 Jan 2006"), p.V)
-		desc = append(desc, fmt.Sprintf("%s %.0f", p.T.Format("2 Jan 2006"), p.V))
+		day, l := p.T.Format("2 Jan 2006"), p.label()
+		fmt.Fprintf(&s, `<circle cx="%.1f" cy="%.1f" r="%d" class="dot"><title>%s: %s</title></circle>`, xOf(p.T), yOf(p.V), st.dot, day, esc(l))
+		desc = append(desc, day+" "+l)
 	}
-	fmt.Fprintf(&s, `<text x="40" y="%d" class="lbl small">%s</text><text x="%d" y="%d" text-anchor="end" class="lbl small">%s</text>`,
-		h-4, t0.Format("Jan 2006"), w-20, h-4, t1.Format("Jan 2006"))
+	fmt.Fprintf(&s, `<text x="%d" y="%d" class="lbl small">%s</text><text x="%d" y="%d" text-anchor="end" class="lbl small">%s</text>`,
+		st.left, h-4, t0.Format("Jan 2006"), w-20, h-4, t1.Format("Jan 2006"))
 	s.WriteString(`</svg>`)
 	return chart{SVG: template.HTML(s.String()), Desc: title + ": " + strings.Join(desc, "; ")}
 }
