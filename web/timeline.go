@@ -92,45 +92,21 @@ func describe(rec *eventstore.Record) entry {
 		if dd.Discount > 0 {
 			s += " with a discount of " + money(dd.Discount, dd.Currency)
 		}
-		if dd.OrderID != "" {
-			s += " (order " + dd.OrderID + ")"
-		}
-		if dd.Channel != "" {
-			s += " by " + dd.Channel
-		}
-		e.Sentence = s + "."
+		e.Sentence = s + phrase(" (order ", dd.OrderID, ")") + phrase(" by ", dd.Channel, "") + "."
 	case journey.KindReturn:
-		s := "Returned"
-		if dd.OrderID != "" {
-			s += " order " + dd.OrderID
-		}
+		s := "Returned" + phrase(" order ", dd.OrderID, "")
 		if dd.ReturnKind == "exchange" {
 			s += " for an exchange"
 		} else if dd.Amount > 0 {
 			s += " for a refund of " + money(dd.Amount, dd.Currency)
 		}
-		if dd.Reason != "" {
-			s += ": “" + dd.Reason + "”"
-		}
-		e.Sentence = s + "."
+		e.Sentence = s + phrase(": “", dd.Reason, "”") + "."
 	case journey.KindComplaint:
-		s := "Complained"
-		if dd.Category != "" {
-			s += " about " + dd.Category
-		}
-		if dd.Severity != "" {
-			s += " (" + dd.Severity + " severity)"
-		}
-		if dd.EscalatedTo != "" {
-			s += ", escalated to " + strings.ReplaceAll(dd.EscalatedTo, "_", " ")
-		}
-		e.Sentence, e.CaseID = s+"; case "+dd.CaseID+".", dd.CaseID
+		e.Sentence = "Complained" + phrase(" about ", dd.Category, "") + phrase(" (", dd.Severity, " severity)") +
+			phrase(", escalated to ", words(dd.EscalatedTo), "") + "; case " + dd.CaseID + "."
+		e.CaseID = dd.CaseID
 	case journey.KindComplaintResolved:
-		s := "Case " + dd.CaseID + " closed"
-		if dd.Outcome != "" {
-			s += ": " + dd.Outcome
-		}
-		e.Sentence, e.CaseID = s+".", dd.CaseID
+		e.Sentence, e.CaseID = "Case "+dd.CaseID+" closed"+phrase(": ", dd.Outcome, "")+".", dd.CaseID
 	case journey.KindFeedback:
 		var parts []string
 		if dd.NPS >= 0 {
@@ -143,22 +119,9 @@ func describe(rec *eventstore.Record) entry {
 		if dd.Public {
 			s = "Wrote a public review"
 		}
-		if len(parts) > 0 {
-			s += ": " + strings.Join(parts, ", ")
-		}
-		if dd.Comment != "" {
-			s += " — “" + dd.Comment + "”"
-		}
-		e.Sentence = s + "."
+		e.Sentence = s + phrase(": ", strings.Join(parts, ", "), "") + phrase(" — “", dd.Comment, "”") + "."
 	case journey.KindThankYou:
-		s := "Was thanked"
-		if dd.Reason != "" {
-			s += " for " + strings.ReplaceAll(dd.Reason, "_", " ")
-		}
-		if dd.Channel != "" {
-			s += " by " + dd.Channel
-		}
-		e.Sentence = s + "."
+		e.Sentence = "Was thanked" + phrase(" for ", words(dd.Reason), "") + phrase(" by ", dd.Channel, "") + "."
 	case journey.KindReferral:
 		e.Sentence = "Referred a new customer:"
 		e.LinkText, e.Link = dd.Referred, "/ui/customers/"+url.PathEscape(dd.Referred)
@@ -178,26 +141,28 @@ func describe(rec *eventstore.Record) entry {
 		for _, k := range keys {
 			parts = append(parts, k+" "+dd.Traits[k])
 		}
-		e.Sentence = "Profile updated"
-		if len(parts) > 0 {
-			e.Sentence += ": " + strings.Join(parts, ", ")
-		}
-		e.Sentence += "."
+		e.Sentence = "Profile updated" + phrase(": ", strings.Join(parts, ", "), "") + "."
 	case journey.KindActionRequested:
-		s := "journey asked for a " + strings.ReplaceAll(dd.Action, "_", " ")
-		if dd.Reason != "" {
-			s += " (" + strings.ReplaceAll(dd.Reason, "_", " ") + ")"
-		}
-		if dd.CaseID != "" {
-			s += " about case " + dd.CaseID
-			e.CaseID = dd.CaseID
-		}
-		e.Sentence = s + "."
+		e.Sentence = "journey asked for a " + words(dd.Action) + phrase(" (", words(dd.Reason), ")") +
+			phrase(" about case ", dd.CaseID, "") + "."
+		e.CaseID = dd.CaseID
 	default:
 		e.Sentence = "An event of kind " + string(ev.Type) + "."
 	}
 	return e
 }
+
+// phrase is before + v + after, or "" when v is empty: an optional part
+// of a timeline sentence.
+func phrase(before, v, after string) string {
+	if v == "" {
+		return ""
+	}
+	return before + v + after
+}
+
+// words is a code as words: its underscores as spaces.
+func words(s string) string { return strings.ReplaceAll(s, "_", " ") }
 
 // renderTimeline writes the entries as the timeline's list items, every
 // value escaped with html.EscapeString (quotes too, so it holds in
@@ -307,14 +272,12 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2 Jan 2006 15:04 UTC")
 	},
-	"join": strings.Join,
-	"iso":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"pct":  func(p *float64) string { return fmt.Sprintf("%.0f%%", *p*100) },
-	"f1":   func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
-	"f0":   func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
-	"words": func(s string) string {
-		return strings.ReplaceAll(s, "_", " ")
-	},
+	"join":  strings.Join,
+	"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+	"pct":   func(p *float64) string { return fmt.Sprintf("%.0f%%", *p*100) },
+	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
+	"f0":    func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
+	"words": words,
 	"short": func(h string) string {
 		if len(h) > 12 {
 			return h[:12] + "…"
