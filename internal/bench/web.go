@@ -201,18 +201,12 @@ func Web(ctx context.Context, dir string, cfg WebConfig) ([]WebResult, error) {
 		return nil, err
 	}
 	// The baseline: the customer's history alone.
-	var hsum []time.Duration
-	for range min(reqs, 200) {
-		t := time.Now()
-		if _, err := log.CustomerEvents(ctx, historyCustomer, 0, 0); err != nil {
-			return nil, err
-		}
-		hsum = append(hsum, time.Since(t))
+	if err := cust.setBaseline("the customer's history read alone", min(reqs, 200), func() error {
+		_, err := log.CustomerEvents(ctx, historyCustomer, 0, 0)
+		return err
+	}); err != nil {
+		return nil, err
 	}
-	slices.Sort(hsum)
-	cust.Baseline, cust.BaselineLatencyMS = "the customer's history read alone", float64(hsum[len(hsum)/2].Microseconds())/1000
-	cust.BaselineEventsPerS = 1000 / max(cust.BaselineLatencyMS, 0.001)
-	cust.Ratio = cust.EventsPerS / cust.BaselineEventsPerS
 
 	dash, err := timePage("dashboard", "/ui/dashboard", 300)
 	if err != nil {
@@ -221,19 +215,31 @@ func Web(ctx context.Context, dir string, cfg WebConfig) ([]WebResult, error) {
 	dash.FirstPassMS = float64(firstPass.Microseconds()) / 1000
 	// The baseline: one pass over the customers per request, as before the
 	// overview was kept (a few, the median).
-	var psum []time.Duration
-	for range 5 {
-		t := time.Now()
-		if _, err := views.Overview(ctx, time.Time{}); err != nil {
-			return nil, err
-		}
-		psum = append(psum, time.Since(t))
+	if err := dash.setBaseline("a pass over the customers per request", 5, func() error {
+		_, err := views.Overview(ctx, time.Time{})
+		return err
+	}); err != nil {
+		return nil, err
 	}
-	slices.Sort(psum)
-	dash.Baseline, dash.BaselineLatencyMS = "a pass over the customers per request", float64(psum[len(psum)/2].Microseconds())/1000
-	dash.BaselineEventsPerS = 1000 / max(dash.BaselineLatencyMS, 0.001)
-	dash.Ratio = dash.EventsPerS / dash.BaselineEventsPerS
 	return []WebResult{cust, dash}, nil
+}
+
+// setBaseline runs op runs times and makes its median latency r's
+// baseline, what says what it is.
+func (r *WebResult) setBaseline(what string, runs int, op func() error) error {
+	took := make([]time.Duration, 0, runs)
+	for range runs {
+		t := time.Now()
+		if err := op(); err != nil {
+			return err
+		}
+		took = append(took, time.Since(t))
+	}
+	slices.Sort(took)
+	r.Baseline, r.BaselineLatencyMS = what, float64(took[len(took)/2].Microseconds())/1000
+	r.BaselineEventsPerS = 1000 / max(r.BaselineLatencyMS, 0.001)
+	r.Ratio = r.EventsPerS / r.BaselineEventsPerS
+	return nil
 }
 
 func cmpOr(v, def int) int {
