@@ -13,6 +13,15 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// simulatedCustomer is a customer of the simulation make run and the
+// README load (journey simulate --customers 200 --days 90 --seed 1), for
+// the --help examples of customer and history; simulatedNote follows
+// such an example (TestHelpExamplesRun runs them).
+const (
+	simulatedCustomer = "019431ed-5140-765a-94ef-b8c6ab4641cc"
+	simulatedNote     = "\n      (a customer of journey simulate --customers 200 --days 90 --seed 1, as make run suggests)"
+)
+
 func (a *app) customerCommand() *cobra.Command {
 	var asOf, server, config string
 	cmd := &cobra.Command{
@@ -26,8 +35,7 @@ is what the engine would have said at T: only events with time ≤ T, churn
 measured at T. --json prints the full state.`,
 		Example: `  journey customer cdnow-00004 --as-of 1997-09-30
   journey customer cdnow-00004 --json
-  journey customer 019431ed-5140-765a-94ef-b8c6ab4641cc --as-of 2025-04-01 --server http://127.0.0.1:8080
-      (a customer of journey simulate --customers 200 --days 90 --seed 1, as make run suggests)`,
+  journey customer ` + simulatedCustomer + ` --as-of 2025-04-01 --server http://127.0.0.1:8080` + simulatedNote,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at, err := a.optionalAsOf(asOf)

@@ -39,8 +39,7 @@ version, record time). With --as-of only the events whose time is at or before
 T (RFC 3339, or a date meaning the end of that day, UTC). With --json, one
 object per line: {"seq":…,"version":…,"recorded_at":…,"event":{…}}.`,
 		Example: `  journey history cdnow-00004 --as-of 1997-09-30 --json
-  journey history 019431ed-5140-765a-94ef-b8c6ab4641cc --server http://127.0.0.1:8080
-      (a customer of journey simulate --customers 200 --days 90 --seed 1, as make run suggests)`,
+  journey history ` + simulatedCustomer + ` --server http://127.0.0.1:8080` + simulatedNote,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			at, err := a.optionalAsOf(asOf)
