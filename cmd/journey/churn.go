@@ -18,12 +18,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Transaction models of journey churn fit/validate and journey clv fit.
-const (
-	modelBGNBD     = "bgnbd"
-	modelParetoNBD = "pareto-nbd"
-)
-
 // churnFitLine is journey churn fit --json, and the model file
 // DATA/models/<model>.json it stores. r and alpha are in both models; a, b
 // are BG/NBD's, s, beta Pareto/NBD's.
@@ -53,7 +47,7 @@ type transactionModel interface {
 
 // predictor returns the fitted model of l.
 func (l *churnFitLine) predictor() transactionModel {
-	if l.Model == modelParetoNBD {
+	if l.Model == customer.ModelParetoNBD {
 		return paretonbd.Params{R: l.R, Alpha: l.Alpha, S: l.S, Beta: l.Beta}
 	}
 	return bgnbd.Params{R: l.R, Alpha: l.Alpha, A: l.A, B: l.B}
@@ -70,8 +64,8 @@ func unitDaysOf(unit string) (float64, error) {
 }
 
 func checkModel(model string) error {
-	if model != modelBGNBD && model != modelParetoNBD {
-		return usageErrorf("--model %q: want %s or %s", model, modelBGNBD, modelParetoNBD)
+	if model != customer.ModelBGNBD && model != customer.ModelParetoNBD {
+		return usageErrorf("--model %q: want %s or %s", model, customer.ModelBGNBD, customer.ModelParetoNBD)
 	}
 	return nil
 }
@@ -82,7 +76,7 @@ type fitFlags struct{ asOf, unit, model string }
 func (f *fitFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.asOf, "as-of", "", "calibration end (RFC 3339 or YYYY-MM-DD = end of that day, UTC); default now")
 	c.Flags().StringVar(&f.unit, "unit", "week", "model time unit: week or day")
-	c.Flags().StringVar(&f.model, "model", modelBGNBD, "transaction model: bgnbd or pareto-nbd")
+	c.Flags().StringVar(&f.model, "model", customer.ModelBGNBD, "transaction model: bgnbd or pareto-nbd")
 }
 
 // calibrationEnd checks --unit, --model and then the command's own checks,
@@ -108,7 +102,7 @@ func (a *app) calibrationEnd(f *fitFlags, checks ...func() error) (time.Time, er
 func fitTransactions(ctx context.Context, model string, cs []bgnbd.Customer, unit string, asOf time.Time) (churnFitLine, error) {
 	out := churnFitLine{Model: model, Unit: unit, AsOf: asOf.UTC()}
 	switch model {
-	case modelParetoNBD:
+	case customer.ModelParetoNBD:
 		m, err := paretonbd.Fit(ctx, cs, paretonbd.Params{})
 		if err != nil && !(errors.Is(err, paretonbd.ErrNotConverged) && m.Params.Valid()) {
 			return out, fmt.Errorf("pareto-nbd fit: %w", err)
@@ -197,7 +191,7 @@ func (a *app) runChurnFit(ctx context.Context, asOf time.Time, unit, model, conf
 	if err != nil {
 		return err
 	}
-	if model == modelBGNBD {
+	if model == customer.ModelBGNBD {
 		// The views keep the BG/NBD fit for the customers' answers.
 		f, err := v.FitChurn(ctx, asOf, unit)
 		if err != nil {
@@ -214,7 +208,7 @@ func (a *app) runChurnFit(ctx context.Context, asOf time.Time, unit, model, conf
 	if a.jsonOut {
 		return a.printJSON(out)
 	}
-	name := map[string]string{modelBGNBD: "BG/NBD", modelParetoNBD: "Pareto/NBD"}[model]
+	name := map[string]string{customer.ModelBGNBD: "BG/NBD", customer.ModelParetoNBD: "Pareto/NBD"}[model]
 	a.printf("%s fit on %d customers, calibration to %s, unit %s\n", name, out.Customers, out.AsOf.Format(time.RFC3339), out.Unit)
 	a.printf("%s", out.Diagnostics.Text())
 	a.printf("stored: journey customer ID now shows the %s p_alive and the expected purchases; model in %s\n", name, out.Stored)

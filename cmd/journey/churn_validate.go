@@ -118,7 +118,7 @@ as an SVG line chart (a dashed line marks the calibration end).`,
 	cmd.Flags().StringVar(&calEnd, "calibration-end", "", "last day of the calibration period (YYYY-MM-DD or RFC 3339, UTC)")
 	cmd.Flags().StringVar(&holdEnd, "holdout-end", "", "last day of the holdout period")
 	cmd.Flags().StringVar(&unit, "unit", "week", "model time unit: week or day")
-	cmd.Flags().StringVar(&model, "model", modelBGNBD, "transaction model: bgnbd or pareto-nbd")
+	cmd.Flags().StringVar(&model, "model", customer.ModelBGNBD, "transaction model: bgnbd or pareto-nbd")
 	cmd.Flags().StringVar(&chart, "chart", "", "write the tracking chart to this SVG file")
 	configFlag(cmd, &config)
 	return cmd

@@ -57,12 +57,12 @@ func TestCustomerParetoNBD(t *testing.T) {
 			}
 		}
 	}
-	pn := fit(modelParetoNBD)
+	pn := fit(customer.ModelParetoNBD)
 	pp := paretonbd.Params{R: pn.R, Alpha: pn.Alpha, S: pn.S, Beta: pn.Beta}
 	pareto := want{customer.ModelParetoNBD, "Pareto/NBD", pp.PAlive(bc), pp.ConditionalExpected(90.0/7, bc)}
 	check("pareto-nbd", pareto, "--data", dir)
 
-	bn := fit(modelBGNBD)
+	bn := fit(customer.ModelBGNBD)
 	bp := bgnbd.Params{R: bn.R, Alpha: bn.Alpha, A: bn.A, B: bn.B}
 	bg := want{customer.ModelBGNBD, "BG/NBD", bp.PAlive(bc), bp.ConditionalExpected(90.0/7, bc)}
 	if math.Abs(bg.pAlive-pareto.pAlive) < 1e-3 {
@@ -72,7 +72,7 @@ func TestCustomerParetoNBD(t *testing.T) {
 	t.Logf("cdnow-00004 as of %s: BG/NBD p_alive %.4f, %.4f purchases in 90 days; Pareto/NBD %.4f, %.4f", at, bg.pAlive, bg.exp, pareto.pAlive, pareto.exp)
 
 	// Over HTTP, after a Pareto/NBD fit again.
-	fit(modelParetoNBD)
+	fit(customer.ModelParetoNBD)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, httpURL, done, serveErr := startServe(t, ctx, dir)
