@@ -119,13 +119,7 @@ func (h *httpHandler) verify(w http.ResponseWriter, r *http.Request) {
 	if err != nil && r.Context().Err() != nil {
 		return // the client went away
 	}
-	b, err := marshalLine(NewVerifyReply(rep, err))
-	if err != nil {
-		h.readError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	h.writeLine(w, NewVerifyReply(rep, err))
 }
 
 func (h *httpHandler) nps(w http.ResponseWriter, r *http.Request) {
@@ -139,7 +133,12 @@ func (h *httpHandler) nps(w http.ResponseWriter, r *http.Request) {
 		h.readError(w, err)
 		return
 	}
-	b, err := marshalLine(res)
+	h.writeLine(w, res)
+}
+
+// writeLine answers 200 with v as the CLI prints it (marshalLine).
+func (h *httpHandler) writeLine(w http.ResponseWriter, v any) {
+	b, err := marshalLine(v)
 	if err != nil {
 		h.readError(w, err)
 		return
@@ -184,15 +183,19 @@ func (h *httpHandler) streamLines(w http.ResponseWriter, r *http.Request, each f
 	}
 }
 
-func (h *httpHandler) exportEvents(w http.ResponseWriter, r *http.Request) {
+// streamStore is streamLines over a read of the served log (without one:
+// the errNotServed answer).
+func (h *httpHandler) streamStore(w http.ResponseWriter, r *http.Request, each func(st *eventstore.Store, emit func(v any) error) error) {
 	if h.o.Store == nil {
 		h.readError(w, errNotServed)
 		return
 	}
-	h.streamLines(w, r, func(emit func(any) error) error {
-		return h.o.Store.Scan(r.Context(), 1, 0, func(rec *eventstore.Record) error {
-			return emit(NewStoredEvent(rec))
-		})
+	h.streamLines(w, r, func(emit func(any) error) error { return each(h.o.Store, emit) })
+}
+
+func (h *httpHandler) exportEvents(w http.ResponseWriter, r *http.Request) {
+	h.streamStore(w, r, func(st *eventstore.Store, emit func(any) error) error {
+		return st.Scan(r.Context(), 1, 0, func(rec *eventstore.Record) error { return emit(NewStoredEvent(rec)) })
 	})
 }
 
@@ -208,14 +211,8 @@ func (h *httpHandler) exportCustomers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpHandler) quarantine(w http.ResponseWriter, r *http.Request) {
-	if h.o.Store == nil {
-		h.readError(w, errNotServed)
-		return
-	}
-	h.streamLines(w, r, func(emit func(any) error) error {
-		return h.o.Store.QuarantineScan(r.Context(), func(e *eventstore.QuarantineEntry) error {
-			return emit(NewQuarantineLine(e))
-		})
+	h.streamStore(w, r, func(st *eventstore.Store, emit func(any) error) error {
+		return st.QuarantineScan(r.Context(), func(e *eventstore.QuarantineEntry) error { return emit(NewQuarantineLine(e)) })
 	})
 }
 

@@ -28,12 +28,21 @@ func (h *httpHandler) registerCheckpoint(mux *http.ServeMux) {
 
 var errNoCheckpoints = errors.New("checkpoints are not signed here")
 
-func (h *httpHandler) checkpoint(w http.ResponseWriter, r *http.Request) {
+// checkpoints is the engine's checkpoint keeper; nil when it has none, the
+// 503 answer written.
+func (h *httpHandler) checkpoints(w http.ResponseWriter) *checkpoint.Keeper {
 	if h.o.Checkpoints == nil {
 		writeError(w, http.StatusServiceUnavailable, ErrorBody{Code: journey.CodeInternal, Message: errNoCheckpoints.Error()})
+	}
+	return h.o.Checkpoints
+}
+
+func (h *httpHandler) checkpoint(w http.ResponseWriter, r *http.Request) {
+	k := h.checkpoints(w)
+	if k == nil {
 		return
 	}
-	cp, err := h.o.Checkpoints.Take(r.Context())
+	cp, err := k.Take(r.Context())
 	if err != nil {
 		h.readError(w, err)
 		return
@@ -49,11 +58,9 @@ func (h *httpHandler) checkpoint(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *httpHandler) checkpointKey(w http.ResponseWriter, r *http.Request) {
-	if h.o.Checkpoints == nil {
-		writeError(w, http.StatusServiceUnavailable, ErrorBody{Code: journey.CodeInternal, Message: errNoCheckpoints.Error()})
-		return
+	if k := h.checkpoints(w); k != nil {
+		writeJSON(w, http.StatusOK, map[string]string{"key": k.Key().PublicText()})
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"key": h.o.Checkpoints.Key().PublicText()})
 }
 
 func (h *httpHandler) checkpointVerify(w http.ResponseWriter, r *http.Request) {

@@ -29,8 +29,11 @@ func TestHTTPCheckpoint(t *testing.T) {
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
 		return rec
 	}
-	if rec := get(NewHTTPHandler(HTTPOptions{Store: store}), "/v1/checkpoint"); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code":"internal"`) {
-		t.Fatalf("no keeper: %d %s", rec.Code, rec.Body)
+	for _, path := range []string{"/v1/checkpoint", "/v1/checkpoint/key"} {
+		if rec := get(NewHTTPHandler(HTTPOptions{Store: store}), path); rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"code":"internal"`) ||
+			!strings.Contains(rec.Body.String(), "checkpoints are not signed here") {
+			t.Fatalf("%s, no keeper: %d %s", path, rec.Code, rec.Body)
+		}
 	}
 	keeper, err := checkpoint.OpenKeeper(data, store, checkpoint.KeeperOptions{})
 	if err != nil {
