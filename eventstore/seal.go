@@ -37,9 +37,9 @@ type Sealer interface {
 }
 
 // A CustomerKey seals one customer's events: Seal(dst, ad, plaintext)
-// appends plaintext sealed with ad as associated data to dst, the same
-// inputs giving the same bytes (the log's idempotency compares stored
-// bytes).
+// appends plaintext sealed with ad as associated data to dst. Sealing may
+// be randomised (keystore's is): the log's idempotency compares a re-sent
+// event with the stored one by opening it.
 type CustomerKey = sealing.Key
 
 // sealedFormat is the record format byte of a sealed record.
@@ -101,10 +101,10 @@ func (s *Store) customerName(customer string) (string, error) {
 
 // sealAD is the associated data of a sealed record: what identifies the
 // event in its header (kind, pseudonym, id, event time), not where it sits
-// in the log, so the same event seals to the same bytes.
-func sealAD(dst []byte, typ, pseudonym, id []byte, sec int64, nsec uint32) []byte {
+// in the log: a re-sent event opens the stored one under its own header.
+func sealAD[T string | []byte](dst []byte, typ, pseudonym, id T, sec int64, nsec uint32) []byte {
 	dst = append(dst, "journey-event-v1"...)
-	for _, f := range [][]byte{typ, pseudonym, id} {
+	for _, f := range [3]T{typ, pseudonym, id} {
 		dst = binary.AppendUvarint(dst, uint64(len(f)))
 		dst = append(dst, f...)
 	}
@@ -167,7 +167,7 @@ func (s *Store) sealRange(reqs, out []Request, evs []journey.Event) error {
 			}
 			return fmt.Errorf("eventstore: seal: %w", err)
 		}
-		ad = sealAD(ad[:0], []byte(ev.Type), []byte(p), []byte(ev.ID), ev.Time.Unix(), uint32(ev.Time.Nanosecond()))
+		ad = sealAD(ad[:0], string(ev.Type), p, ev.ID, ev.Time.Unix(), uint32(ev.Time.Nanosecond()))
 		pt = binary.AppendUvarint(pt[:0], uint64(len(ev.Subject)))
 		pt = append(pt, ev.Subject...)
 		pt = append(pt, ev.Raw...)
@@ -175,7 +175,7 @@ func (s *Store) sealRange(reqs, out []Request, evs []journey.Event) error {
 		slab = k.Seal(slab, ad, pt)
 		evs[i] = *ev
 		evs[i].Subject, evs[i].Raw = p, slab[start:len(slab):len(slab)]
-		out[i].Event = &evs[i]
+		out[i].Event, out[i].plain = &evs[i], ev
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -370,5 +371,64 @@ func TestForgetCutShort(t *testing.T) {
 	mustVerify(t, s)
 	if n, err := s.Erasure(ctx, "ida"); err != nil || n == nil || n.Reason != "first try" {
 		t.Fatalf("Erasure: %+v %v", n, err)
+	}
+}
+
+// TestSealedIdempotencyByContent: sealing is randomised, so a re-sent
+// event is recognised by opening the stored one — within one call, in a
+// later call, after reopening, and in a large call sealed on several
+// goroutines — while the same id with other content, another customer or
+// another event time is a conflict.
+func TestSealedIdempotencyByContent(t *testing.T) {
+	ctx := context.Background()
+	s, ks, logDir := openSealed(t)
+	ev := mkEvent(t, "dup-1", "carol", t0, "10.00")
+	res := appendOK(t, s, unchecked(ev), unchecked(ev))
+	if res[0].Duplicate || !res[1].Duplicate || res[1].Seq != res[0].Seq {
+		t.Fatalf("same event twice in one call: %+v", res)
+	}
+	var large []Request
+	for i := range 300 {
+		large = append(large, unchecked(mkEvent(t, fmt.Sprintf("big-%d", i), fmt.Sprintf("c%d", i%7), t0.Add(timeStep(i)), "1.00")))
+	}
+	large = append(large, unchecked(ev))
+	res = appendOK(t, s, large...)
+	if !res[len(res)-1].Duplicate || res[len(res)-1].Seq != 1 {
+		t.Fatalf("re-sent in a large call: %+v", res[len(res)-1])
+	}
+	for i, r := range appendOK(t, s, large...) {
+		if !r.Duplicate {
+			t.Fatalf("large call again, request %d: %+v", i, r)
+		}
+	}
+	conflicts := map[string]*journey.Event{
+		"other amount":   mkEvent(t, "dup-1", "carol", t0, "11.00"),
+		"other customer": mkEvent(t, "dup-1", "dave", t0, "10.00"),
+		"other time":     mkEvent(t, "dup-1", "carol", t0.Add(time.Second), "10.00"),
+	}
+	check := func(s *Store, when string) {
+		t.Helper()
+		if res := appendOK(t, s, unchecked(ev)); !res[0].Duplicate || res[0].Seq != 1 {
+			t.Fatalf("%s: re-sent: %+v", when, res[0])
+		}
+		for name, other := range conflicts {
+			res, err := s.Append(ctx, []Request{unchecked(other)})
+			if err != nil || res[0].Err == nil || res[0].Err.(*journey.Error).Code != journey.CodeIDConflict {
+				t.Fatalf("%s: %s: %+v %v, want id_conflict", when, name, res, err)
+			}
+		}
+	}
+	check(s, "open")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(logDir, &Options{Sealer: ks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	check(s, "reopened")
+	if got := s.DurableSeq(); got != 301 {
+		t.Fatalf("head %d, want 301 (each event once)", got)
 	}
 }

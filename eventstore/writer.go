@@ -24,8 +24,9 @@ type Request struct {
 	Event           *journey.Event
 	ExpectedVersion int64
 
-	refused error // set by sealRequests: refused before the writer (an erased customer)
-	erasure bool  // Forget's erasure record: stored plain, its subject already the pseudonym
+	refused error          // set by sealRequests: refused before the writer (an erased customer)
+	plain   *journey.Event // set by sealRequests: the event as received (Event is it sealed)
+	erasure bool           // Forget's erasure record: stored plain, its subject already the pseudonym
 }
 
 // Result is the outcome of one Request. Err is nil on success and a
@@ -98,8 +99,9 @@ type writer struct {
 	prev  batchIDs
 	prevB *pebble.Batch // the batch of prev, closed at the next handoff
 	seed  maphash.Seed
-	now   int64 // recorded_at of the batch, unix ns; 0: not read yet
-	err   error // first read error of the batch
+	now   int64  // recorded_at of the batch, unix ns; 0: not read yet
+	open  []byte // samePlaintext's buffer
+	err   error  // first read error of the batch
 }
 
 // batchIDs are the events of one batch by id, with a small filter in front
@@ -493,15 +495,15 @@ func (w *writer) add(b *pebble.Batch, req *Request, res *Result, vp *uint64) int
 	// Idempotency: first this batch, then everything applied before it.
 	bit := maphash.String(w.seed, ev.ID) & 4095
 	if e, ok := w.cur.get(ev.ID, bit); ok {
-		w.duplicate(res, ev, e.seq, e.version, e.raw)
+		w.duplicate(res, req, e.seq, e.version, e.raw)
 		return 0
 	}
 	if e, ok := w.prev.get(ev.ID, bit); ok {
-		w.duplicate(res, ev, e.seq, e.version, e.raw)
+		w.duplicate(res, req, e.seq, e.version, e.raw)
 		return 0
 	}
 	if seq, version, raw, ok := w.lookupID(ev.ID); ok {
-		w.duplicate(res, ev, seq, version, raw)
+		w.duplicate(res, req, seq, version, raw)
 		return 0
 	} else if w.err != nil {
 		return 0
@@ -596,13 +598,37 @@ func (w *writer) internCustomer(c string) string {
 	return unsafe.String(&w.slab[start], len(c))
 }
 
-func (w *writer) duplicate(res *Result, ev *journey.Event, seq, version uint64, raw []byte) {
-	if !bytes.Equal(raw, ev.Raw) {
+func (w *writer) duplicate(res *Result, req *Request, seq, version uint64, raw []byte) {
+	ev := req.Event
+	same := bytes.Equal(raw, ev.Raw)
+	if !same && req.plain != nil {
+		// Sealing is randomised: a sealed log compares what was received.
+		same = w.samePlaintext(req, raw)
+	}
+	if !same {
 		res.Err = &journey.Error{Code: journey.CodeIDConflict, Field: "id",
 			Rule: fmt.Sprintf("id %q is stored at sequence %d with other bytes", ev.ID, seq)}
 		return
 	}
 	res.Seq, res.Version, res.Duplicate = seq, version, true
+}
+
+// samePlaintext reports whether stored, the sealed bytes of the event
+// with req's id, open under req's header (kind, customer, event time) to
+// req's customer and event bytes.
+func (w *writer) samePlaintext(req *Request, stored []byte) bool {
+	ev, pl := req.Event, req.plain
+	w.open = sealAD(w.open[:0], string(ev.Type), ev.Subject, ev.ID, ev.Time.Unix(), uint32(ev.Time.Nanosecond()))
+	n := len(w.open)
+	out, err := w.s.sealer.Open(w.open, []byte(ev.Subject), w.open[:n], stored)
+	if err != nil {
+		return false // another header, or erased: not the same event
+	}
+	w.open = out
+	pt := out[n:]
+	l, k := binary.Uvarint(pt)
+	return k > 0 && l == uint64(len(pl.Subject)) && uint64(len(pt)-k) >= l &&
+		string(pt[k:k+int(l)]) == pl.Subject && bytes.Equal(pt[k+int(l):], pl.Raw)
 }
 
 // checkRequest rejects requests no caller should send.

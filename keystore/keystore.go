@@ -60,7 +60,8 @@ var (
 )
 
 // dekLen is a data key: 32 bytes of AES-256 key, 32 bytes of the key that
-// derives the nonces.
+// derived the nonces before they were random (still made, so that every
+// key has one length).
 const dekLen = 64
 
 // PseudonymLen is the length of a pseudonym: 32 lowercase hex digits, the
@@ -111,8 +112,7 @@ type nameEntry struct {
 
 // dataKey is one customer's unwrapped key.
 type dataKey struct {
-	aead  cipher.AEAD
-	nonce hmacPads // HMAC-SHA-256 under the nonce key, deriving the nonce from the sealed content
+	aead cipher.AEAD
 }
 
 // hmacPads are an HMAC-SHA-256 key's inner and outer pad blocks: the MAC
@@ -449,7 +449,7 @@ func newDataKey(dek []byte) (*dataKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &dataKey{aead: aead, nonce: newHMACPads(dek[32:])}, nil
+	return &dataKey{aead: aead}, nil
 }
 
 // Sync makes the data keys created so far durable: one synced batch of
@@ -496,9 +496,10 @@ const Overhead = 1 + 12 + 16
 // Seal appends to dst the plaintext sealed under the pseudonym's data key
 // (created on first use) with ad as associated data:
 // format(1)=1 | nonce(12) | AES-256-GCM ciphertext and tag. The nonce is
-// HMAC-SHA-256(nonce key, ad | plaintext), so the same event sealed twice
-// gives the same bytes (the log's idempotency compares stored bytes) and
-// two different ones never share a nonce.
+// random (crypto/rand), so the same event sealed twice gives other bytes:
+// the log's idempotency compares plaintexts. (Data dirs made before
+// derived it as HMAC-SHA-256(nonce key, ad | plaintext); Open needs no
+// change for them.)
 func (s *Store) Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte, error) {
 	k, err := s.key(pseudonym, true)
 	if err != nil {
@@ -510,11 +511,11 @@ func (s *Store) Seal(dst []byte, pseudonym string, ad, plaintext []byte) ([]byte
 // Seal appends plaintext sealed under the key with ad as associated data
 // (the format of Store.Seal).
 func (k *dataKey) Seal(dst, ad, plaintext []byte) []byte {
-	sum := k.nonce.mac(ad, plaintext)
-	nonce := sum[:12]
+	var nonce [12]byte
+	_, _ = rand.Read(nonce[:]) // never fails (crypto/rand)
 	dst = append(dst, sealedFormat)
-	dst = append(dst, nonce...)
-	return k.aead.Seal(dst, nonce, plaintext, ad)
+	dst = append(dst, nonce[:]...)
+	return k.aead.Seal(dst, nonce[:], plaintext, ad)
 }
 
 // Open appends to dst the plaintext of sealed. ErrErased when the

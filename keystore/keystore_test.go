@@ -52,12 +52,8 @@ func TestSealOpenDestroy(t *testing.T) {
 		t.Fatalf("sealed %q", sealed)
 	}
 	again, _ := s.Seal(nil, p, ad, msg)
-	if !bytes.Equal(again, sealed) {
-		t.Fatal("sealing the same event twice gave other bytes: the log's idempotency compares stored bytes")
-	}
-	other, _ := s.Seal(nil, p, ad, []byte(`{"email":"bob@example.com"}`))
-	if bytes.Equal(other[1:13], sealed[1:13]) {
-		t.Fatal("two different plaintexts share a nonce")
+	if bytes.Equal(again[1:13], sealed[1:13]) {
+		t.Fatal("the same plaintext sealed twice shares a nonce: nonces are random")
 	}
 	got, err := s.Open(nil, []byte(p), ad, sealed)
 	if err != nil || !bytes.Equal(got, msg) {

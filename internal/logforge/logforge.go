@@ -45,8 +45,8 @@ func Read(dir string, sealer eventstore.Sealer) ([]Record, error) {
 
 // RewriteDataDir is Rewrite of a data dir's log, with its keys when it is
 // encrypted (an operator holds the master key: here the data dir's own,
-// or $JOURNEY_MASTER_KEY). Sealing is deterministic, so the records left
-// alone keep their bytes.
+// or $JOURNEY_MASTER_KEY). Every record is sealed again (random nonces):
+// the records left alone keep their contents, not their sealed bytes.
 func RewriteDataDir(dataDir string, edit func([]Record) []Record) error {
 	keys, err := keystore.OpenDataDir(dataDir, keystore.DataDirOptions{})
 	if err != nil {

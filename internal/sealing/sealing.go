@@ -4,8 +4,7 @@ package sealing
 
 // A Key seals one customer's events.
 type Key interface {
-	// Seal appends plaintext sealed with ad as associated data to dst;
-	// the same inputs must give the same bytes (the log's idempotency
-	// compares stored bytes).
+	// Seal appends plaintext sealed with ad as associated data to dst
+	// (it may be randomised: the same inputs need not give the same bytes).
 	Seal(dst, ad, plaintext []byte) []byte
 }
