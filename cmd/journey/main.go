@@ -276,6 +276,20 @@ func exactArgs(n int) cobra.PositionalArgs {
 	}
 }
 
+// addPreRun makes cmd run check before it starts, after the PreRunE it
+// already has (each flag group of serve adds its own check).
+func addPreRun(cmd *cobra.Command, check func(cmd *cobra.Command) error) {
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if prev != nil {
+			if err := prev(cmd, args); err != nil {
+				return err
+			}
+		}
+		return check(cmd)
+	}
+}
+
 // noArgs is cobra.NoArgs whose error is a usage error.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {

@@ -16,20 +16,14 @@ import (
 func (a *app) addAccessFlags(cmd *cobra.Command, cfg *engine.Config) {
 	var retention string
 	cmd.Flags().StringVar(&retention, "access-log-retention", "400d", "how long the access log keeps its entries: days (400d) or a duration (720h)")
-	prev := cmd.PreRunE
-	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
-		if prev != nil {
-			if err := prev(cmd, args); err != nil {
-				return err
-			}
-		}
+	addPreRun(cmd, func(cmd *cobra.Command) error {
 		d, err := parseRetention(retention)
 		if err != nil {
 			return err
 		}
 		cfg.AccessLogRetention = d
 		return nil
-	}
+	})
 }
 
 // parseRetention parses --access-log-retention: a number of days ("400d")

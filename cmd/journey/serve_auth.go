@@ -29,13 +29,7 @@ func (a *app) addAuthFlags(cmd *cobra.Command, cfg *engine.Config) {
 	f := cmd.Flags()
 	f.StringVar(&file, "auth", "", "token file of access control (default DATA/auth/tokens.json when it exists; journey token create makes it)")
 	f.BoolVar(&insecure, "insecure-no-auth", false, "serve without access control beyond loopback (demos only: anyone reaching the port reads every customer)")
-	prev := cmd.PreRunE
-	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
-		if prev != nil {
-			if err := prev(cmd, args); err != nil {
-				return err
-			}
-		}
+	addPreRun(cmd, func(cmd *cobra.Command) error {
 		t, err := a.serveTokens(file, insecure)
 		if err != nil {
 			return err
@@ -56,7 +50,7 @@ func (a *app) addAuthFlags(cmd *cobra.Command, cfg *engine.Config) {
 			return usageErrorf("--nats-listen %s listens beyond loopback without access control: pass --auth FILE (journey token create makes one), listen on 127.0.0.1, or pass --insecure-no-auth", cfg.NATSListen)
 		}
 		return nil
-	}
+	})
 }
 
 // serveTokens is the token file serve uses: --auth FILE (it must exist),

@@ -29,13 +29,7 @@ func addTransportFlags(cmd *cobra.Command, t *engine.Transport) {
 	f.StringVar(&t.NATSTLSCert, "nats-tls-cert", "", "embedded NATS: the listener's certificate (PEM; with --nats-tls-key): clients must use TLS")
 	f.StringVar(&t.NATSTLSKey, "nats-tls-key", "", "embedded NATS: the listener's private key (PEM)")
 	f.StringVar(&t.NATSTLSClientCA, "nats-tls-client-ca", "", "embedded NATS: require client certificates signed by these CAs (PEM bundle)")
-	prev := cmd.PreRunE
-	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
-		if prev != nil {
-			if err := prev(cmd, args); err != nil {
-				return err
-			}
-		}
+	addPreRun(cmd, func(cmd *cobra.Command) error {
 		if (t.TLSCert == "") != (t.TLSKey == "") {
 			return usageErrorf("--tls-cert and --tls-key go together")
 		}
@@ -75,7 +69,7 @@ func addTransportFlags(cmd *cobra.Command, t *engine.Transport) {
 			t.NATSOpen = true
 		}
 		return nil
-	}
+	})
 }
 
 // httpScheme is the scheme of serve's HTTP URL.
