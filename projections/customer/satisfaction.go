@@ -11,8 +11,8 @@ import (
 // build it once per call.
 type observations [signalKinds]Observation
 
-func (sc *SatisfactionConfig) observations() *observations {
-	return &observations{
+func (sc *SatisfactionConfig) observations() observations {
+	return observations{
 		SignalCSAT:               {Weight: sc.CSATWeight},
 		SignalNPS:                {Weight: sc.NPSWeight},
 		SignalComplaintLow:       sc.ComplaintLow,
