@@ -8,6 +8,7 @@
 package logforge
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -45,8 +46,9 @@ func Read(dir string, sealer eventstore.Sealer) ([]Record, error) {
 
 // RewriteDataDir is Rewrite of a data dir's log, with its keys when it is
 // encrypted (an operator holds the master key: here the data dir's own,
-// or $JOURNEY_MASTER_KEY). Every record is sealed again (random nonces):
-// the records left alone keep their contents, not their sealed bytes.
+// or $JOURNEY_MASTER_KEY). Sealing is randomised, so the forger keeps
+// the sealed bytes it read and writes them again for the records it
+// leaves alone (see replaySealer), as a careful forger would.
 func RewriteDataDir(dataDir string, edit func([]Record) []Record) error {
 	keys, err := keystore.OpenDataDir(dataDir, keystore.DataDirOptions{})
 	if err != nil {
@@ -63,6 +65,9 @@ func RewriteDataDir(dataDir string, edit func([]Record) []Record) error {
 // Rewrite replaces the log at dir by one holding edit(records): every
 // record re-chained from the first (sealer nil for a plaintext log).
 func Rewrite(dir string, sealer eventstore.Sealer, edit func([]Record) []Record) error {
+	if sealer != nil {
+		sealer = &replaySealer{Sealer: sealer, stored: map[string][]byte{}}
+	}
 	recs, err := Read(dir, sealer)
 	if err != nil {
 		return fmt.Errorf("logforge: read %s: %w", dir, err)
@@ -125,4 +130,46 @@ func Swap(i, j int) func([]Record) []Record {
 		recs[i-1].Raw, recs[j-1].Raw = recs[j-1].Raw, recs[i-1].Raw
 		return recs
 	}
+}
+
+// replaySealer remembers the sealed bytes of every record it opens, and
+// seals the same content under the same header to those bytes again: a
+// record the forger leaves alone keeps its stored bytes and hash.
+type replaySealer struct {
+	eventstore.Sealer
+	stored map[string][]byte // header and plaintext → sealed bytes
+}
+
+func memoKey(pseudonym, ad, plaintext []byte) string {
+	return fmt.Sprintf("%d:%s|%d:%s|%s", len(pseudonym), pseudonym, len(ad), ad, plaintext)
+}
+
+func (r *replaySealer) Open(dst, pseudonym, ad, sealed []byte) ([]byte, error) {
+	n := len(dst)
+	out, err := r.Sealer.Open(dst, pseudonym, ad, sealed)
+	if err == nil {
+		r.stored[memoKey(pseudonym, ad, out[n:])] = bytes.Clone(sealed)
+	}
+	return out, err
+}
+
+func (r *replaySealer) SealKey(customer string) (string, eventstore.CustomerKey, error) {
+	p, k, err := r.Sealer.SealKey(customer)
+	if err != nil {
+		return p, k, err
+	}
+	return p, replayKey{k: k, p: p, stored: r.stored}, nil
+}
+
+type replayKey struct {
+	k      eventstore.CustomerKey
+	p      string
+	stored map[string][]byte
+}
+
+func (k replayKey) Seal(dst, ad, plaintext []byte) []byte {
+	if b, ok := k.stored[memoKey([]byte(k.p), ad, plaintext)]; ok {
+		return append(dst, b...)
+	}
+	return k.k.Seal(dst, ad, plaintext)
 }
