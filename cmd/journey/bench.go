@@ -84,7 +84,7 @@ the disk you run from), removed afterwards.`,
 	pf.IntVar(&bf.events, "events", 0, "events to measure on (default 200,000)")
 	pf.StringVar(&bf.dir, "dir", "", "directory for the benchmark's databases (default ./.journey-bench-*)")
 	pf.BoolVar(&bf.noSync, "nosync", false, "store: skip fsync on both sides (not the product's setting)")
-	pf.StringVar(&bf.cpuProfile, "cpuprofile", "", "ingest: write a CPU profile of the end-to-end run to this file")
+	pf.StringVar(&bf.cpuProfile, "cpuprofile", "", "ingest: write a CPU profile of the end-to-end run to this file; append: of the whole run")
 	pf.IntVar(&bf.batch, "batch", 0, "ingest: events per message of the batched end-to-end run (default 100)")
 	pf.IntVar(&bf.requests, "requests", 1000, "asof: answers to time")
 	pf.IntVar(&bf.customers, "customers", 0, "sweep: customers in the due index (default 1,000,000); web: customers in the views (default 100,000)")
@@ -171,6 +171,17 @@ func (a *app) runBench(ctx context.Context, name string, bf benchFlags) error {
 		}
 		results = anys(rs)
 	case "append":
+		if bf.cpuProfile != "" {
+			f, err := os.Create(bf.cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			defer pprof.StopCPUProfile()
+		}
 		rs, err := bench.SyncAppend(ctx, bench.AppendConfig{Events: events, Dir: dir, Logger: a.logger()})
 		if err != nil {
 			return err
