@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	journey "github.com/journey-cdp/journey"
 )
 
@@ -79,6 +81,12 @@ func (s *Store) Forget(ctx context.Context, customer, reason string) (ForgetRepo
 	if err != nil {
 		return ForgetReport{}, err
 	}
+	// A copy of the key the log still carries goes first (synced), and
+	// again once the erasure record is in (a batch in flight may have
+	// carried it meanwhile); the purge below takes its bytes out.
+	if err := s.dropCarried(p); err != nil {
+		return ForgetReport{}, err
+	}
 	at, why, err := d.DestroyKey(p, reason)
 	if err != nil {
 		return ForgetReport{}, fmt.Errorf("eventstore: destroy the key: %w", err)
@@ -104,10 +112,13 @@ func (s *Store) Forget(ctx context.Context, customer, reason string) (ForgetRepo
 	if rep.Again {
 		rep.Events-- // the erasure record itself is among the seqs
 	}
+	if err := s.dropCarried(p); err != nil {
+		return rep, err
+	}
 	if rep.Quarantine, err = s.forgetQuarantine(ctx, customer); err != nil {
 		return rep, err
 	}
-	if err := s.purge(ctx, prefixQuarantine); err != nil {
+	if err := s.purge(ctx, prefixQuarantine, prefixCarried); err != nil {
 		return rep, err
 	}
 	return rep, nil
@@ -139,8 +150,9 @@ func (s *Store) forgetQuarantine(ctx context.Context, customer string) (int, err
 }
 
 // purge flushes the memtable (its WAL becomes obsolete) and compacts the
-// range of prefix, so that deleted values are gone from the sstables.
-func (s *Store) purge(ctx context.Context, prefix []byte) error {
+// ranges of the prefixes, so that deleted values are gone from the
+// sstables.
+func (s *Store) purge(ctx context.Context, prefixes ...[]byte) error {
 	if err := s.readLock(); err != nil {
 		return err
 	}
@@ -148,8 +160,10 @@ func (s *Store) purge(ctx context.Context, prefix []byte) error {
 	if err := s.db.Flush(); err != nil {
 		return fmt.Errorf("eventstore: flush: %w", err)
 	}
-	if err := s.db.Compact(ctx, prefix, prefixEnd(prefix), false); err != nil {
-		return fmt.Errorf("eventstore: compact: %w", err)
+	for _, prefix := range prefixes {
+		if err := s.db.Compact(ctx, prefix, prefixEnd(prefix), false); err != nil {
+			return fmt.Errorf("eventstore: compact: %w", err)
+		}
 	}
 	// Pebble keeps obsolete WALs for reuse (a few); each flush starts a
 	// new WAL in the oldest kept one, which the sealed log's file system
@@ -159,6 +173,18 @@ func (s *Store) purge(ctx context.Context, prefix []byte) error {
 		if err := s.db.Flush(); err != nil {
 			return fmt.Errorf("eventstore: flush: %w", err)
 		}
+	}
+	return nil
+}
+
+// dropCarried deletes the log's copy of a pseudonym's key, synced (a
+// no-op when the log carries none).
+func (s *Store) dropCarried(pseudonym string) error {
+	if s.carry == nil {
+		return nil
+	}
+	if err := guard(func() error { return s.db.Delete(carriedKey(pseudonym), pebble.Sync) }); err != nil {
+		return fmt.Errorf("eventstore: drop the carried key: %w", err)
 	}
 	return nil
 }

@@ -32,8 +32,9 @@ type Store struct {
 	dir   string
 	guard *guardFS
 
-	sealed bool   // the log stores events sealed per customer (seal.go)
-	sealer Sealer // nil when sealed but opened without keys: contents unreadable
+	sealed bool     // the log stores events sealed per customer (seal.go)
+	sealer Sealer   // nil when sealed but opened without keys: contents unreadable
+	carry  *carrier // the sealer is a KeyCarrier: its new keys ride in the log's batches (carry.go)
 
 	// The durable head record: as read at Open (headRec, headKnown: the
 	// file existed and was valid) and its writer (nil when read-only or
@@ -248,6 +249,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
 	}
+	if kc, ok := s.sealer.(KeyCarrier); ok {
+		s.carry = &carrier{kc: kc, wake: make(chan struct{}, 1), done: make(chan struct{})}
+		if err := s.restoreCarried(); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
+		}
+	}
 	if err := s.recoverQuarantine(); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
@@ -269,6 +277,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); s.w.run() }()
 	go func() { defer s.wg.Done(); s.syncLoop() }()
+	if s.carry != nil {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.settle() }()
+	}
 	go func() { s.wg.Wait(); close(s.stopped) }()
 	return s, nil
 }

@@ -65,7 +65,8 @@ type inflight struct {
 	spans   []span
 	lastSeq uint64
 	hash    [32]byte
-	err     error // the batch failed before it was committed
+	carried []string // pseudonyms of the keys the batch carries (carry.go)
+	err     error    // the batch failed before it was committed
 }
 
 // maxCachedCustomers bounds the writer's customer → version cache; the
@@ -393,10 +394,19 @@ func (w *writer) commit(b *pebble.Batch, inf *inflight) {
 		}
 		w.complete = false
 	}
-	if inf.batch != nil && s.sealer != nil {
-		// The keys of the batch's new customers are made durable before
-		// the batch is handed on (an acknowledged event's key is never
-		// lost); this fsync overlaps the syncer's of the batch before.
+	switch {
+	case inf.batch == nil || s.sealer == nil:
+	case s.carry != nil:
+		// The keys of the batch's new customers ride in the batch: its
+		// fsync makes them durable with the events (an acknowledged
+		// event's key is never lost); the key store's own fsync follows
+		// later, for many batches at once (carry.go).
+		if err := w.carry(inf); err != nil {
+			inf.err, inf.batch = s.fail(err), nil
+		}
+	default:
+		// The keys are made durable before the batch is handed on; this
+		// fsync overlaps the syncer's of the batch before.
 		if err := s.sealer.Sync(); err != nil {
 			inf.err, inf.batch = s.fail(err), nil
 		}
@@ -418,6 +428,9 @@ func (w *writer) closePrev() {
 // an fsync, publishes the durable head and completes the callers. The
 // writer closes the batches.
 func (s *Store) syncLoop() {
+	if s.carry != nil {
+		defer close(s.carry.done) // the settler's last round
+	}
 	var broken error // once a batch failed, no later one is acknowledged
 	for inf := range s.syncCh {
 		if inf.err != nil && broken == nil {
@@ -426,6 +439,8 @@ func (s *Store) syncLoop() {
 		if inf.batch != nil && broken == nil {
 			if err := s.apply(inf.batch); err != nil {
 				broken = s.fail(err)
+			} else if s.carry != nil {
+				s.carry.applied(inf.carried)
 			}
 		}
 		if broken == nil && inf.lastSeq > s.durable.Load() {

@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -77,6 +78,8 @@ type Options struct {
 	// ReadOnly opens the store without writing: Seal of a customer without
 	// a key fails.
 	ReadOnly bool
+	// FS is the file system (tests: a crashable one); nil: the OS's.
+	FS vfs.FS
 }
 
 // Store keeps each customer's data key, wrapped by the master key, apart
@@ -91,6 +94,7 @@ type Store struct {
 	mu      sync.RWMutex
 	cache   map[string]*dataKey   // pseudonym → unwrapped key (every pending one too)
 	pending map[string]pendingKey // keys created since the last Sync, not yet written
+	carried map[string][]byte     // wrapped keys a read-only store got from the log (RestoreCarried)
 	known   map[uint64]struct{}   // the first 64 bits of every pseudonym with a key or a tombstone
 	syncMu  sync.Mutex            // one Sync or Destroy at a time
 	pads    hmacPads              // HMAC-SHA-256 under secret
@@ -178,12 +182,13 @@ func Open(dir string, w Wrapper, o *Options) (*Store, error) {
 	// A WAL reused keeps its old tail: freshwal removes it instead; Destroy
 	// turns the WALs over so the one that logged a destroyed key is gone.
 	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: opts.ReadOnly, Logger: quietLogger{},
-		FS: freshwal.FS(vfs.Default), MemTableStopWritesThreshold: 2})
+		FS: freshwal.FS(cmp.Or[vfs.FS](opts.FS, vfs.Default)), MemTableStopWritesThreshold: 2})
 	if err != nil {
 		return nil, fmt.Errorf("key store %s: %w", dir, err)
 	}
 	s := &Store{db: db, wrapper: w, o: opts, cache: map[string]*dataKey{},
-		pending: map[string]pendingKey{}, known: map[uint64]struct{}{}, names: map[string]*nameEntry{}}
+		pending: map[string]pendingKey{}, known: map[uint64]struct{}{}, names: map[string]*nameEntry{},
+		carried: map[string][]byte{}}
 	if err := s.init(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -381,6 +386,14 @@ func (s *Store) key(pseudonym string, create bool) (*dataKey, error) {
 				if _, terr := s.get(append(bytes.Clone(prefixTomb), pseudonym...)); terr == nil {
 					return nil, ErrErased
 				}
+				s.mu.RLock()
+				w := s.carried[pseudonym]
+				s.mu.RUnlock()
+				if w != nil {
+					if dek, err = s.wrapper.Unwrap(w); err != nil || len(dek) != dekLen {
+						return nil, fmt.Errorf("key store: the data key of %s does not unwrap", pseudonym)
+					}
+				}
 			default:
 				return nil, fmt.Errorf("key store: %w", err)
 			}
@@ -485,6 +498,86 @@ func (s *Store) Sync() error {
 	}
 	s.mu.Unlock()
 	return nil
+}
+
+// TakeNew writes the data keys created since the last TakeNew or Sync to
+// the store without waiting for its fsync and returns them: the log
+// carries them in the batch of the events sealed under them, so that one
+// fsync makes both durable, until SyncTaken has made them durable here
+// (eventstore.KeyCarrier).
+func (s *Store) TakeNew() ([]sealing.CarriedKey, error) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	s.mu.RLock()
+	n := len(s.pending)
+	s.mu.RUnlock()
+	if n == 0 {
+		return nil, nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	s.mu.RLock()
+	out := make([]sealing.CarriedKey, 0, len(s.pending))
+	for p, pk := range s.pending {
+		_ = b.Set(append(bytes.Clone(prefixDEK), p...), pk.wrapped, nil)
+		out = append(out, sealing.CarriedKey{Pseudonym: p, Wrapped: pk.wrapped})
+	}
+	s.mu.RUnlock()
+	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+		return nil, fmt.Errorf("key store: write keys: %w", err)
+	}
+	s.mu.Lock()
+	for _, k := range out {
+		delete(s.pending, k.Pseudonym)
+	}
+	s.mu.Unlock()
+	return out, nil
+}
+
+// SyncTaken makes every key written so far durable (an fsync of the
+// store's WAL): the log may then drop the copies it carries.
+func (s *Store) SyncTaken() error {
+	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("key store: sync: %w", err)
+	}
+	return nil
+}
+
+// RestoreCarried takes back the keys the log still carries — what a crash
+// between the log's commit and the store's own fsync left only there —
+// writing, synced, those the store lacks; a destroyed key (tombstone) is
+// not restored and counted in destroyed. A read-only store keeps them in
+// memory.
+func (s *Store) RestoreCarried(keys []sealing.CarriedKey) (restored, destroyed int, err error) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, k := range keys {
+		if _, err := s.get(append(bytes.Clone(prefixTomb), k.Pseudonym...)); err == nil {
+			destroyed++
+			continue
+		}
+		if _, err := s.get(append(bytes.Clone(prefixDEK), k.Pseudonym...)); err == nil {
+			continue
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return restored, destroyed, fmt.Errorf("key store: %w", err)
+		}
+		restored++
+		s.mu.Lock()
+		s.known[knownKey(k.Pseudonym)] = struct{}{}
+		if s.o.ReadOnly {
+			s.carried[k.Pseudonym] = bytes.Clone(k.Wrapped)
+		}
+		s.mu.Unlock()
+		_ = b.Set(append(bytes.Clone(prefixDEK), k.Pseudonym...), k.Wrapped, nil)
+	}
+	if restored > 0 && !s.o.ReadOnly {
+		if err := s.db.Apply(b, pebble.Sync); err != nil {
+			return 0, destroyed, fmt.Errorf("key store: restore keys: %w", err)
+		}
+	}
+	return restored, destroyed, nil
 }
 
 // sealedFormat is the first byte of a sealed value.
@@ -626,6 +719,7 @@ func (s *Store) evict(pseudonym string) {
 	s.epoch.Add(1) // no name entry's key is used again without a lookup
 	delete(s.cache, pseudonym)
 	delete(s.pending, pseudonym)
+	delete(s.carried, pseudonym)
 	s.known[knownKey(pseudonym)] = struct{}{} // the tombstone
 	s.mu.Unlock()
 }

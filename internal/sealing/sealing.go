@@ -8,3 +8,11 @@ type Key interface {
 	// (it may be randomised: the same inputs need not give the same bytes).
 	Seal(dst, ad, plaintext []byte) []byte
 }
+
+// CarriedKey is a new data key as the log carries it in the batch of the
+// events sealed under it, until the key store has made it durable on its
+// own: the pseudonym and the key wrapped by the master key.
+type CarriedKey struct {
+	Pseudonym string
+	Wrapped   []byte
+}
