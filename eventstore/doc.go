@@ -20,6 +20,8 @@
 //	"m/qseq"                              highest quarantine seq ever used
 //	"p/" source name                      seq(8, be)      source position
 //	"m/sealed"                            1               the log is sealed (seal.go)
+//	"k/" pseudonym                        wrapped data key  a new key carried until the
+//	                                                        key store fsynced it (carry.go)
 //
 // Customer ids contain no 0x00 byte, so "c/" customer 0x00 is a prefix that
 // holds exactly one customer's versions in order.
