@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -216,6 +217,28 @@ func (b *storeBench) openRaw(name string) (*pebble.DB, string, error) {
 	return db, d, err
 }
 
+// onFresh is one timed run of write on a fresh database that open (the
+// store's or the raw Pebble's opener) makes under name: the time of write
+// alone (not the open, the close or the removal after).
+func onFresh[DB io.Closer](open func(name string) (DB, string, error), name string, write func(DB) error) func() (time.Duration, error) {
+	return func() (time.Duration, error) {
+		db, d, err := open(name)
+		if err != nil {
+			return 0, err
+		}
+		defer os.RemoveAll(d)
+		defer db.Close()
+		return timed(func() error { return write(db) })
+	}
+}
+
+// timed is how long f took, and its error.
+func timed(f func() error) (time.Duration, error) {
+	start := time.Now()
+	err := f()
+	return time.Since(start), err
+}
+
 func (b *storeBench) syncOpt() *pebble.WriteOptions {
 	if b.cfg.NoSync {
 		return pebble.NoSync
@@ -242,48 +265,40 @@ func appendReqs(evs []*journey.Event) []eventstore.Request {
 func (b *storeBench) batch(ctx context.Context) (Result, error) {
 	set, bs := b.set, b.cfg.BatchSize
 	reqs := appendReqs(set.evs)
-	engine := func() (time.Duration, error) {
-		s, d, err := b.openStore("engine-batch")
-		if err != nil {
-			return 0, err
-		}
-		defer os.RemoveAll(d)
-		defer s.Close()
-		start := time.Now()
+	engine := onFresh(b.openStore, "engine-batch", func(s *eventstore.Store) error {
 		for i := 0; i < len(reqs); i += bs {
 			if _, err := s.Append(ctx, reqs[i:min(i+bs, len(reqs))]); err != nil {
-				return 0, err
+				return err
 			}
 		}
-		return time.Since(start), nil
-	}
-	raw := func() (time.Duration, error) {
-		db, d, err := b.openRaw("raw-batch")
-		if err != nil {
-			return 0, err
-		}
-		defer os.RemoveAll(d)
-		defer db.Close()
+		return nil
+	})
+	raw := onFresh(b.openRaw, "raw-batch", func(db *pebble.DB) error {
 		var key []byte
-		start := time.Now()
 		for i := 0; i < len(set.evs); i += bs {
 			batch := db.NewBatch()
 			for j := i; j < min(i+bs, len(set.evs)); j++ {
 				key = rawSet(batch, set, j, key)
 			}
 			if err := batch.Commit(b.syncOpt()); err != nil {
-				return 0, err
+				return err
 			}
 			_ = batch.Close()
 		}
-		return time.Since(start), nil
-	}
+		return nil
+	})
+	return b.compare(fmt.Sprintf("append-batch-%d", bs), fmt.Sprintf("raw pebble synced batch of %d, same 3 keys per event", bs),
+		set, engine, raw)
+}
+
+// compare is the Result named name of engine against raw (the baseline)
+// on set, measured by alternate.
+func (b *storeBench) compare(name, baseline string, set *eventSet, engine, raw func() (time.Duration, error)) (Result, error) {
 	de, dr, err := b.alternate(engine, raw)
 	if err != nil {
 		return Result{}, err
 	}
-	return pair(fmt.Sprintf("append-batch-%d", bs), fmt.Sprintf("raw pebble synced batch of %d, same 3 keys per event", bs),
-		len(set.evs), set.bytes, de, dr), nil
+	return pair(name, baseline, len(set.evs), set.bytes, de, dr), nil
 }
 
 // alternate measures engine and raw Rounds times each, interleaved, and
@@ -346,46 +361,26 @@ func fanOut(n, w int, f func(i int) error) error {
 
 func (b *storeBench) concurrent(ctx context.Context) (Result, error) {
 	set, w := b.conc, b.cfg.Writers
-	engine := func() (time.Duration, error) {
-		s, d, err := b.openStore("engine-conc")
-		if err != nil {
-			return 0, err
-		}
-		defer os.RemoveAll(d)
-		defer s.Close()
-		start := time.Now()
-		err = fanOut(len(set.evs), w, func(i int) error {
+	engine := onFresh(b.openStore, "engine-conc", func(s *eventstore.Store) error {
+		return fanOut(len(set.evs), w, func(i int) error {
 			res, err := s.Append(ctx, []eventstore.Request{{Event: set.evs[i], ExpectedVersion: eventstore.AnyVersion}})
 			if err == nil && res[0].Err != nil {
 				err = res[0].Err
 			}
 			return err
 		})
-		return time.Since(start), err
-	}
-	raw := func() (time.Duration, error) {
-		db, d, err := b.openRaw("raw-conc")
-		if err != nil {
-			return 0, err
-		}
-		defer os.RemoveAll(d)
-		defer db.Close()
-		start := time.Now()
-		err = fanOut(len(set.evs), w, func(i int) error {
+	})
+	raw := onFresh(b.openRaw, "raw-conc", func(db *pebble.DB) error {
+		return fanOut(len(set.evs), w, func(i int) error {
 			batch := db.NewBatch()
 			rawSet(batch, set, i, nil)
 			err := batch.Commit(b.syncOpt())
 			_ = batch.Close()
 			return err
 		})
-		return time.Since(start), err
-	}
-	de, dr, err := b.alternate(engine, raw)
-	if err != nil {
-		return Result{}, err
-	}
-	return pair(fmt.Sprintf("append-concurrent-%d", w), fmt.Sprintf("raw pebble, %d writers each committing one synced event", w),
-		len(set.evs), set.bytes, de, dr), nil
+	})
+	return b.compare(fmt.Sprintf("append-concurrent-%d", w), fmt.Sprintf("raw pebble, %d writers each committing one synced event", w),
+		set, engine, raw)
 }
 
 // reads fills one store and one raw database with the batched set, then
@@ -453,11 +448,11 @@ func (b *storeBench) reads(ctx context.Context) ([]Result, error) {
 		}
 		return time.Since(start), err
 	}
-	de, dr, err := b.alternate(engineScan, rawScan)
+	r, err := b.compare("scan", "raw pebble iteration over e/ values", set, engineScan, rawScan)
 	if err != nil {
 		return nil, err
 	}
-	out := []Result{pair("scan", "raw pebble iteration over e/ values", len(set.evs), set.bytes, de, dr)}
+	out := []Result{r}
 
 	// 4. One customer's history.
 	hist := b.cfg.HistoryEvents
@@ -511,7 +506,7 @@ func (b *storeBench) reads(ctx context.Context) ([]Result, error) {
 			histBytes += int64(len(ev.Raw))
 		}
 	}
-	r := pair(fmt.Sprintf("history-%d", hist), "raw pebble c/ prefix iteration + e/ point reads", hist, histBytes, he, hr)
+	r = pair(fmt.Sprintf("history-%d", hist), "raw pebble c/ prefix iteration + e/ point reads", hist, histBytes, he, hr)
 	r.LatencyMS = float64(he.Microseconds()) / 1000
 	r.BaselineLatencyMS = float64(hr.Microseconds()) / 1000
 	out = append(out, r)

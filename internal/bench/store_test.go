@@ -3,8 +3,10 @@ package bench
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -257,4 +259,56 @@ func BenchmarkAppendCPU(b *testing.B) {
 		db.Close()
 		b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+// TestOnFresh: each run of onFresh opens its own fresh directory, write
+// sees the open store, its error comes back, and the directory is removed
+// after the run (open errors too).
+func TestOnFresh(t *testing.T) {
+	cfg := StoreConfig{}
+	b := &storeBench{cfg: cfg.withDefaults(), dir: t.TempDir()}
+	var dirs []string
+	open := func(name string) (*eventstore.Store, string, error) {
+		s, d, err := b.openStore(name)
+		dirs = append(dirs, d)
+		return s, d, err
+	}
+	boom := errors.New("boom")
+	ctx := context.Background()
+	evs, err := StoreEvents(1, 1, 0, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := onFresh(open, "fresh", func(s *eventstore.Store) error {
+		if _, err := s.Append(ctx, appendReqs(evs)); err != nil {
+			return err
+		}
+		if _, err := os.Stat(dirs[len(dirs)-1]); err != nil {
+			t.Errorf("store directory missing during write: %v", err)
+		}
+		return boom
+	})
+	for range 2 {
+		d, err := run()
+		if !errors.Is(err, boom) {
+			t.Fatalf("err %v, want %v", err, boom)
+		}
+		if d <= 0 {
+			t.Fatalf("duration %v", d)
+		}
+	}
+	if len(dirs) != 2 || dirs[0] == dirs[1] {
+		t.Fatalf("runs used directories %q, want two fresh ones", dirs)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Fatalf("%s still there after the run (stat: %v)", d, err)
+		}
+	}
+	openErr := errors.New("cannot open")
+	_, err = onFresh(func(string) (*eventstore.Store, string, error) { return nil, "", openErr }, "x",
+		func(*eventstore.Store) error { t.Fatal("write ran without a store"); return nil })()
+	if !errors.Is(err, openErr) {
+		t.Fatalf("open error %v, want %v", err, openErr)
+	}
 }
