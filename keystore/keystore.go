@@ -36,6 +36,8 @@ var (
 	// ErrErased: the customer's data key was destroyed (journey forget).
 	// It has the method Erased() bool (true) that eventstore looks for.
 	ErrErased error = erasedError{}
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("key store: closed")
 	// ErrTampered: a sealed value failed authentication.
 	ErrTampered = errors.New("sealed bytes fail authentication (altered, or sealed under another key)")
 )
@@ -97,6 +99,8 @@ type Store struct {
 	carried map[string][]byte     // wrapped keys a read-only store got from the log (RestoreCarried)
 	known   map[uint64]struct{}   // the first 64 bits of every pseudonym with a key or a tombstone
 	syncMu  sync.Mutex            // one Sync or Destroy at a time
+	closeMu sync.RWMutex          // held shared by the writes that may race with Close
+	closed  bool                  // Close was called (closeMu)
 	pads    hmacPads              // HMAC-SHA-256 under secret
 
 	pmu   sync.RWMutex
@@ -300,6 +304,12 @@ func (s *Store) get(k []byte) ([]byte, error) {
 // the store.
 func (s *Store) Close() error {
 	err := s.Sync()
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	s.closed = true
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}
@@ -472,6 +482,11 @@ func newDataKey(dek []byte) (*dataKey, error) {
 func (s *Store) Sync() error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
 	s.mu.RLock()
 	n := len(s.pending)
 	s.mu.RUnlock()
@@ -508,6 +523,11 @@ func (s *Store) Sync() error {
 func (s *Store) TakeNew() ([]sealing.CarriedKey, error) {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
 	s.mu.RLock()
 	n := len(s.pending)
 	s.mu.RUnlock()
@@ -537,6 +557,11 @@ func (s *Store) TakeNew() ([]sealing.CarriedKey, error) {
 // SyncTaken makes every key written so far durable (an fsync of the
 // store's WAL): the log may then drop the copies it carries.
 func (s *Store) SyncTaken() error {
+	s.closeMu.RLock() // not syncMu: TakeNew goes on during the fsync
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
 	if err := s.db.LogData(nil, pebble.Sync); err != nil {
 		return fmt.Errorf("key store: sync: %w", err)
 	}

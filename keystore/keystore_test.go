@@ -284,3 +284,27 @@ func TestSealKeyAfterDestroyUncached(t *testing.T) {
 		t.Fatalf("Open after Destroy: %v, want ErrErased", err)
 	}
 }
+
+// TestClosedStoreRefuses: the log's writes to the key store (TakeNew,
+// SyncTaken, Sync) after Close are an error, not a panic.
+func TestClosedStoreRefuses(t *testing.T) {
+	s, err := open(t, t.TempDir(), masterKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SealKey("c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.TakeNew(); !errors.Is(err, keystore.ErrClosed) {
+		t.Fatalf("TakeNew after Close: %v", err)
+	}
+	if err := s.SyncTaken(); !errors.Is(err, keystore.ErrClosed) {
+		t.Fatalf("SyncTaken after Close: %v", err)
+	}
+	if err := s.Sync(); !errors.Is(err, keystore.ErrClosed) {
+		t.Fatalf("Sync after Close: %v", err)
+	}
+}
