@@ -292,6 +292,9 @@ func (a *app) printBench(results []any) error {
 		if row.LatencyMS > 0 {
 			a.printf("   (%.2f ms vs %.2f ms)", row.LatencyMS, row.BaselineLatencyMS)
 		}
+		if row.CPUMicrosPerEvent > 0 {
+			a.printf("   (CPU %.1f vs %.1f µs/event)", row.CPUMicrosPerEvent, row.BaselineCPUMicrosPerEvent)
+		}
 		a.printf("\n")
 	}
 	return nil

@@ -30,6 +30,11 @@ type Result struct {
 	// answer).
 	LatencyMS         float64 `json:"latency_ms,omitempty"`
 	BaselineLatencyMS float64 `json:"baseline_latency_ms,omitempty"`
+	// CPUMicrosPerEvent and BaselineCPUMicrosPerEvent are the process's CPU
+	// (every goroutine: Pebble's flushes and compactions too) per event in
+	// the fastest round of each side, where the bench measures it.
+	CPUMicrosPerEvent         float64 `json:"cpu_us_per_event,omitempty"`
+	BaselineCPUMicrosPerEvent float64 `json:"baseline_cpu_us_per_event,omitempty"`
 }
 
 func rate(n int, d time.Duration) float64 { return float64(n) / d.Seconds() }
