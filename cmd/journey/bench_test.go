@@ -15,7 +15,7 @@ func TestBenchJSONShape(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
-	common := []string{"bench", "events", "events_per_s", "mb_per_s", "baseline", "baseline_events_per_s", "ratio", "latency_ms", "baseline_latency_ms"}
+	common := []string{"bench", "events", "events_per_s", "mb_per_s", "baseline", "baseline_events_per_s", "ratio", "latency_ms", "baseline_latency_ms", "cpu_us_per_event", "baseline_cpu_us_per_event"}
 	for _, c := range []struct {
 		args     []string
 		benches  []string // the rows' "bench", in order
