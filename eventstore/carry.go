@@ -2,8 +2,10 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -50,6 +52,15 @@ type carrier struct {
 	taken []string // pseudonyms whose copies are applied in the log
 	wake  chan struct{}
 	done  chan struct{} // closed by the syncer when it stops
+}
+
+// keyStoreErr is a key store's write error for the log: one from a full
+// disk is ErrNoSpace too.
+func keyStoreErr(err error) error {
+	if errors.Is(err, syscall.ENOSPC) && !errors.Is(err, ErrNoSpace) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
 }
 
 // carry adds the keys taken for inf's batch to it.

@@ -26,7 +26,8 @@ type Options struct {
 	// the damage; Append then refuses with the damage.
 	AllowDamaged bool
 	// MinFreeBytes is the free space Open needs on the log's file system
-	// when opening for writing; 0: DefaultMinFreeBytes, <0: no check.
+	// when opening for writing; 0: DefaultMinFreeBytes or twice
+	// MemTableSize if that is more, <0: no check.
 	MinFreeBytes int64
 	// MemTableSize is Pebble's memtable size in bytes; 0: DefaultMemTableSize.
 	MemTableSize int64
@@ -65,7 +66,8 @@ func (o *Options) withDefaults() Options {
 		r.FS = vfs.Default
 	}
 	if r.MinFreeBytes == 0 {
-		r.MinFreeBytes = DefaultMinFreeBytes
+		// Room for a memtable's WAL and its flush.
+		r.MinFreeBytes = max(DefaultMinFreeBytes, 2*r.MemTableSize)
 	}
 	return r
 }

@@ -402,13 +402,13 @@ func (w *writer) commit(b *pebble.Batch, inf *inflight) {
 		// event's key is never lost); the key store's own fsync follows
 		// later, for many batches at once (carry.go).
 		if err := w.carry(inf); err != nil {
-			inf.err, inf.batch = s.fail(err), nil
+			inf.err, inf.batch = s.fail(keyStoreErr(err)), nil
 		}
 	default:
 		// The keys are made durable before the batch is handed on; this
 		// fsync overlaps the syncer's of the batch before.
 		if err := s.sealer.Sync(); err != nil {
-			inf.err, inf.batch = s.fail(err), nil
+			inf.err, inf.batch = s.fail(keyStoreErr(err)), nil
 		}
 	}
 	s.syncCh <- inf

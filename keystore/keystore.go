@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -229,7 +230,7 @@ func (s *Store) init() error {
 		b := s.db.NewBatch()
 		_ = b.Set(keyPseudonym, ws, nil)
 		_ = b.Set(keyCheck, wc, nil)
-		if err := b.Commit(pebble.Sync); err != nil {
+		if err := guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
 			return fmt.Errorf("key store: %w", err)
 		}
 		s.secret = secret
@@ -502,7 +503,7 @@ func (s *Store) Sync() error {
 		written = append(written, p)
 	}
 	s.mu.RUnlock()
-	if err := s.db.Apply(b, pebble.Sync); err != nil {
+	if err := guard(func() error { return s.db.Apply(b, pebble.Sync) }); err != nil {
 		return fmt.Errorf("key store: sync: %w", err)
 	}
 	// Keys made meanwhile stay pending for the next Sync; Destroy waits
@@ -543,7 +544,7 @@ func (s *Store) TakeNew() ([]sealing.CarriedKey, error) {
 		out = append(out, sealing.CarriedKey{Pseudonym: p, Wrapped: pk.wrapped})
 	}
 	s.mu.RUnlock()
-	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+	if err := guard(func() error { return s.db.Apply(b, pebble.NoSync) }); err != nil {
 		return nil, fmt.Errorf("key store: write keys: %w", err)
 	}
 	s.mu.Lock()
@@ -562,7 +563,7 @@ func (s *Store) SyncTaken() error {
 	if s.closed {
 		return ErrClosed
 	}
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+	if err := guard(func() error { return s.db.LogData(nil, pebble.Sync) }); err != nil {
 		return fmt.Errorf("key store: sync: %w", err)
 	}
 	return nil
@@ -598,7 +599,7 @@ func (s *Store) RestoreCarried(keys []sealing.CarriedKey) (restored, destroyed i
 		_ = b.Set(append(bytes.Clone(prefixDEK), k.Pseudonym...), k.Wrapped, nil)
 	}
 	if restored > 0 && !s.o.ReadOnly {
-		if err := s.db.Apply(b, pebble.Sync); err != nil {
+		if err := guard(func() error { return s.db.Apply(b, pebble.Sync) }); err != nil {
 			return 0, destroyed, fmt.Errorf("key store: restore keys: %w", err)
 		}
 	}
@@ -717,7 +718,7 @@ func (s *Store) tombstone(pseudonym, reason string) (Tombstone, error) {
 	b := s.db.NewBatch()
 	_ = b.Delete(append(bytes.Clone(prefixDEK), pseudonym...), nil)
 	_ = b.Set(append(bytes.Clone(prefixTomb), pseudonym...), tv, nil)
-	if err := b.Commit(pebble.Sync); err != nil {
+	if err := guard(func() error { return b.Commit(pebble.Sync) }); err != nil {
 		return Tombstone{}, fmt.Errorf("key store: %w", err)
 	}
 	s.evict(pseudonym)
@@ -752,33 +753,55 @@ func (s *Store) evict(pseudonym string) {
 // purgeKey flushes the memtable and compacts the range of the pseudonym's
 // key, so that its old value is gone from the store's sstables and WAL.
 func (s *Store) purgeKey(pseudonym string) error {
-	if err := s.db.Flush(); err != nil {
+	if err := guard(s.db.Flush); err != nil {
 		return fmt.Errorf("key store: flush: %w", err)
 	}
 	k := append(bytes.Clone(prefixDEK), pseudonym...)
-	if err := s.db.Compact(context.Background(), k, keyspace.PrefixEnd(k), true); err != nil {
+	if err := guard(func() error { return s.db.Compact(context.Background(), k, keyspace.PrefixEnd(k), true) }); err != nil {
 		return fmt.Errorf("key store: compact: %w", err)
 	}
 	// Pebble keeps up to MemTableStopWritesThreshold+1 obsolete WALs for
 	// reuse; each flush of a write starts the next WAL in the oldest one
 	// (which freshwal removes first): turn them all over.
 	for i := range 4 {
-		if err := s.db.Set(keyTurnover, []byte{byte(i)}, pebble.NoSync); err != nil {
+		if err := guard(func() error { return s.db.Set(keyTurnover, []byte{byte(i)}, pebble.NoSync) }); err != nil {
 			return fmt.Errorf("key store: %w", err)
 		}
-		if err := s.db.Flush(); err != nil {
+		if err := guard(s.db.Flush); err != nil {
 			return fmt.Errorf("key store: flush: %w", err)
 		}
 	}
 	return nil
 }
 
-// quietLogger drops Pebble's informational logging; a fatal error panics
-// (the key store never runs on a path where that is recovered).
+// quietLogger drops Pebble's informational logging; a fatal error (a
+// failed WAL write or fsync: a full disk) panics with pebbleFatal, which
+// guard turns into the write's error.
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+	panic(pebbleFatal(fmt.Sprintf(format, args...)))
+}
+
+type pebbleFatal string
+
+// guard runs a write to the store's Pebble, returning a fatal error
+// Pebble raises (Logger.Fatalf) as an error instead of a panic; one from
+// a full disk wraps syscall.ENOSPC.
+func guard(write func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(pebbleFatal)
+			if !ok {
+				panic(r)
+			}
+			err = errors.New(string(f))
+			if strings.Contains(string(f), "no space left on device") {
+				err = fmt.Errorf("%w: %s", syscall.ENOSPC, f)
+			}
+		}
+	}()
+	return write()
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
+	"github.com/journey-cdp/journey/internal/engine"
 	"github.com/journey-cdp/journey/internal/natsconn"
 )
 
@@ -225,7 +226,7 @@ func publishOnly(ctx context.Context, dir string, file []byte, cfg IngestConfig)
 }
 
 func rawPebble(dir string, evs [][]byte, batch int) (float64, error) {
-	db, err := pebble.Open(dir, eventstore.PebbleOptions(nil, slog.New(slog.DiscardHandler)))
+	db, err := pebble.Open(dir, servePebbleOptions(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		return 0, err
 	}
@@ -258,7 +259,8 @@ func endToEnd(ctx context.Context, dir string, file []byte, cfg IngestConfig, pr
 		return 0, 0, 0, err
 	}
 	defer stopServer(s)
-	store, err := eventstore.Open(filepath.Join(dir, "log"), &eventstore.Options{Logger: cfg.Logger})
+	// The log as journey serve opens it (the engine's memtable).
+	store, err := eventstore.Open(filepath.Join(dir, "log"), &eventstore.Options{Logger: cfg.Logger, MemTableSize: engine.DefaultLogMemTableSize})
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -370,7 +372,7 @@ func barePipeline(ctx context.Context, dir string, file []byte, cfg IngestConfig
 	if _, err := publish(ctx, s, file, cfg.Events, 1); err != nil {
 		return 0, 0, err
 	}
-	db, err := pebble.Open(filepath.Join(dir, "log"), eventstore.PebbleOptions(nil, cfg.Logger))
+	db, err := pebble.Open(filepath.Join(dir, "log"), servePebbleOptions(cfg.Logger))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -433,4 +435,12 @@ func barePipeline(ctx context.Context, dir string, file []byte, cfg IngestConfig
 	}
 	d, cpu := time.Since(t0), cpuTime()-c0
 	return float64(cfg.Events) / d.Seconds(), cpu, nil
+}
+
+// servePebbleOptions are the log's Pebble options with the engine's
+// memtable: the raw baselines run on what journey serve's log runs on.
+func servePebbleOptions(log *slog.Logger) *pebble.Options {
+	o := eventstore.PebbleOptions(nil, log)
+	o.MemTableSize = engine.DefaultLogMemTableSize
+	return o
 }

@@ -39,6 +39,15 @@ const DefaultHTTP = "127.0.0.1:8080"
 const embeddedMinFree = 64 << 20
 
 // Config is what `journey serve` runs. Zero fields take defaults.
+// DefaultLogMemTableSize is the memtable of the engine's log: four times
+// the library's default (eventstore.DefaultMemTableSize, 16 MiB, kept for
+// the offline commands and small data dirs), as CockroachDB uses. A
+// sustained ingest then flushes and compacts a quarter as often: over
+// 1,000,000 events the whole process's CPU per event fell by 17–18%
+// (journey bench ingest; handlers/PERFORMANCE.md). The cost is disk: the
+// log preallocates each WAL at 110% of it and keeps up to five.
+const DefaultLogMemTableSize = 64 << 20
+
 type Config struct {
 	// DataDir holds <data>/log, <data>/views and <data>/nats. Required.
 	DataDir string
@@ -79,6 +88,9 @@ type Config struct {
 
 	// NoSync skips the log's fsync: benchmarks and tests only.
 	NoSync bool
+	// LogMemTableSize is the log's Pebble memtable in bytes; 0:
+	// DefaultLogMemTableSize.
+	LogMemTableSize int64
 
 	// Privacy (crypto-shredding, package keystore). MasterKeyFile holds
 	// the data dir's master key ("": $JOURNEY_MASTER_KEY, then
@@ -163,7 +175,8 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	so := &eventstore.Options{Clock: clock, Logger: log.With("component", "eventstore"), NoSync: cfg.NoSync}
+	so := &eventstore.Options{Clock: clock, Logger: log.With("component", "eventstore"), NoSync: cfg.NoSync,
+		MemTableSize: cmp.Or(cfg.LogMemTableSize, DefaultLogMemTableSize)}
 	if keys != nil {
 		so.Sealer = keys
 		closers = append(closers, keys.Close)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/bench"
 	"github.com/journey-cdp/journey/internal/engine"
@@ -42,8 +43,11 @@ func TestServeLogFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(mnt, "data")
+	// The library's 16 MiB memtable (the engine's 64 MiB one would need
+	// 128 MiB free to open): the 80 MiB tmpfs fills with 120,000 events.
 	cfg := engine.Config{DataDir: data, NATS: natsconn.Client{URL: srv.ClientURL()}, HTTP: "127.0.0.1:0", NoViews: true,
-		CheckEvery: 50 * time.Millisecond, Logger: quiet}
+		LogMemTableSize: eventstore.DefaultMemTableSize,
+		CheckEvery:      50 * time.Millisecond, Logger: quiet}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, done := startEngine(t, ctx, cfg)
