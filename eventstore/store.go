@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/journey-cdp/journey/internal/freshwal"
+	"github.com/journey-cdp/journey/internal/pebbleguard"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -146,20 +147,15 @@ func (p pebbleLogger) Errorf(format string, args ...any) {
 	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
 }
 
-// Fatalf panics with a pebbleFatal (Pebble's default would exit the
+// Fatalf panics with a pebbleguard.Fatal (Pebble's default would exit the
 // process). The syncer recovers it around its commit, so that a failed WAL
 // write or fsync fails the batch's callers and the store instead of being
 // acknowledged; elsewhere it crashes the process, as Pebble intends.
 func (p pebbleLogger) Fatalf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	p.l.Error("pebble fatal: " + msg)
-	panic(pebbleFatal(msg))
+	panic(pebbleguard.Fatal(msg))
 }
-
-// pebbleFatal is the panic value of pebbleLogger.Fatalf.
-type pebbleFatal string
-
-func (f pebbleFatal) Error() string { return string(f) }
 
 // Open opens (creating if needed) the log in dir.
 //

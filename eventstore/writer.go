@@ -13,6 +13,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	journey "github.com/journey-cdp/journey"
+	"github.com/journey-cdp/journey/internal/pebbleguard"
 )
 
 // AnyVersion as Request.ExpectedVersion disables the optimistic check.
@@ -477,23 +478,9 @@ func (s *Store) apply(b *pebble.Batch) error {
 }
 
 // guard runs a Pebble write. Pebble reports a failed WAL write or fsync
-// through Logger.Fatalf, which panics with pebbleFatal; guard returns that
-// as the error.
-func guard(write func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(pebbleFatal)
-			if !ok {
-				panic(r)
-			}
-			err = f
-			if strings.Contains(string(f), "no space left on device") {
-				err = fmt.Errorf("%w: %s", ErrNoSpace, f)
-			}
-		}
-	}()
-	return write()
-}
+// through Logger.Fatalf, which panics with a pebbleguard.Fatal; guard
+// returns that as the error (ErrNoSpace for a full disk).
+func guard(write func() error) error { return pebbleguard.Run(write, ErrNoSpace) }
 
 // add places one request in b and returns the bytes it added (0 when it
 // was refused or a duplicate).

@@ -26,6 +26,7 @@ import (
 
 	"github.com/journey-cdp/journey/internal/freshwal"
 	"github.com/journey-cdp/journey/internal/keyspace"
+	"github.com/journey-cdp/journey/internal/pebbleguard"
 	"github.com/journey-cdp/journey/internal/sealing"
 )
 
@@ -775,33 +776,16 @@ func (s *Store) purgeKey(pseudonym string) error {
 }
 
 // quietLogger drops Pebble's informational logging; a fatal error (a
-// failed WAL write or fsync: a full disk) panics with pebbleFatal, which
-// guard turns into the write's error.
+// failed WAL write or fsync: a full disk) panics with a pebbleguard.Fatal,
+// which guard turns into the write's error.
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...any)  {}
 func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
-	panic(pebbleFatal(fmt.Sprintf(format, args...)))
+	panic(pebbleguard.Fatal(fmt.Sprintf(format, args...)))
 }
 
-type pebbleFatal string
-
-// guard runs a write to the store's Pebble, returning a fatal error
-// Pebble raises (Logger.Fatalf) as an error instead of a panic; one from
-// a full disk wraps syscall.ENOSPC.
-func guard(write func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(pebbleFatal)
-			if !ok {
-				panic(r)
-			}
-			err = errors.New(string(f))
-			if strings.Contains(string(f), "no space left on device") {
-				err = fmt.Errorf("%w: %s", syscall.ENOSPC, f)
-			}
-		}
-	}()
-	return write()
-}
+// guard runs a write to the store's Pebble: a fatal error is the write's
+// error, one from a full disk wraps syscall.ENOSPC.
+func guard(write func() error) error { return pebbleguard.Run(write, syscall.ENOSPC) }
