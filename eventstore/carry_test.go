@@ -35,7 +35,18 @@ func openCarrying(t *testing.T, fs vfs.FS) (*Store, *keystore.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = s.Close(); _ = ks.Close() })
 	return s, ks
+}
+
+// restart closes the log and its key store and opens both again on fs.
+func restart(t *testing.T, s *Store, ks *keystore.Store, fs vfs.FS) (*Store, *keystore.Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = ks.Close()
+	return openCarrying(t, fs)
 }
 
 func carriedCount(t *testing.T, s *Store) int {
@@ -73,12 +84,7 @@ func TestCarriedKeysSurviveCrash(t *testing.T) {
 	}
 	// The machine stops now: only what was fsynced survives.
 	crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
-	_ = s.Close()
-	_ = ks.Close()
-
-	s, ks = openCarrying(t, crashed)
-	defer ks.Close()
-	defer s.Close()
+	s, _ = restart(t, s, ks, crashed)
 	if n := carriedCount(t, s); n != 0 {
 		t.Fatalf("after the restart the log still carries %d keys", n)
 	}
@@ -114,13 +120,7 @@ func TestCarriedKeysSettle(t *testing.T) {
 	}
 	holdSettle(t)
 	appendOK(t, s, unchecked(mkEvent(t, "c", "cat", t0, "1.00")))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	_ = ks.Close()
-	s, ks = openCarrying(t, fs)
-	defer ks.Close()
-	defer s.Close()
+	s, _ = restart(t, s, ks, fs)
 	if n := carriedCount(t, s); n != 0 {
 		t.Fatalf("after Close the log carries %d keys", n)
 	}
@@ -145,13 +145,7 @@ func TestForgetDropsCarriedKey(t *testing.T) {
 		closer.Close()
 		t.Fatal("the erased customer's key is still carried in the log")
 	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	_ = ks.Close()
-	s, ks = openCarrying(t, fs)
-	defer ks.Close()
-	defer s.Close()
+	s, _ = restart(t, s, ks, fs)
 	recs, err := s.CustomerEvents(ctx, "victim", 0, 0)
 	if err != nil {
 		t.Fatal(err)
