@@ -54,6 +54,7 @@ func (a *app) serveCommand() *cobra.Command {
 		config     string
 		syncAlways bool
 		syncEvery  time.Duration
+		memMiB     int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve [--data DIR] [--nats-url URL | --nats-listen HOST:PORT] [--http HOST:PORT]",
@@ -96,6 +97,10 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 			if nf.url != "" && cmd.Flags().Changed("nats-listen") {
 				return usageErrorf("--nats-url and --nats-listen exclude each other: connect to a server or embed one")
 			}
+			if memMiB < 4 || memMiB > 1024 {
+				return usageErrorf("--log-memtable-mib %d: want 4 to 1024", memMiB)
+			}
+			cfg.LogMemTableSize = int64(memMiB) << 20
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return usageErrorf("--log-level %q: want debug, info, warn or error", logLevel)
@@ -174,6 +179,7 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 	f.StringVar(&cfg.AppendSubject, "append-subject", "", "subject of the synchronous append (default journey.append)")
 	f.StringVar(&cfg.RejectSubject, "reject-subject", "", "subject of the rejection notices (default journey.rejected)")
 	f.BoolVar(&cfg.NoViews, "no-views", false, "run without the live projections (ingest only)")
+	f.IntVar(&memMiB, "log-memtable-mib", engine.DefaultLogMemTableSize>>20, "the log's Pebble memtable in MiB (4-1024): larger flushes and compacts less under ingest; the log preallocates up to five WALs of 110% of it, and needs twice it free to open")
 	f.IntVar(&cfg.MaxPopulationAsOf, "max-population-asof", 0, "population as-of reads (segments as of an instant) run at once; more get 429 (default 2)")
 	f.StringVar(&config, "config", "", "projection rules file (JSON)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,20 @@ func TestServeNATSTokens(t *testing.T) {
 	}
 	if strings.Contains(serveErr.String(), writer) {
 		t.Error("the writer's token is in serve's log")
+	}
+}
+
+// TestServeLogMemtableFlag: --log-memtable-mib out of its range is a usage
+// error naming the flag and the range, before anything is opened.
+func TestServeLogMemtableFlag(t *testing.T) {
+	dir := t.TempDir()
+	for _, v := range []string{"2", "4096"} {
+		r := runCLI(t, nil, "serve", "--data", dir, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:-1", "--log-memtable-mib", v)
+		if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), "--log-memtable-mib "+v+": want 4 to 1024") {
+			t.Errorf("--log-memtable-mib %s: exit %d %v, want a usage error", v, r.code, r.err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the refused serve wrote %d entries into the data dir", len(entries))
 	}
 }
