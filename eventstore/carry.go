@@ -115,7 +115,7 @@ func (s *Store) settle() {
 			return
 		}
 		if err := s.settleOnce(); err != nil {
-			s.opts.Logger.Warn("eventstore: carried keys not settled; retried", "err", err)
+			s.opts.Logger.Warn("eventstore: carried keys not settled; tried again with the next batch that carries keys, or at Close", "err", err)
 		}
 	}
 }
