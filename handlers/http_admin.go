@@ -2,13 +2,10 @@ package handlers
 
 import (
 	"bufio"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 
@@ -24,9 +21,9 @@ import (
 //
 //	GET /v1/verify                    walk the hash chain of the live log: VerifyReply
 //	GET /v1/nps[?as_of=]              customer.NPSResult
-//	GET /v1/export/events             the log, JSONL of StoredEvent in sequence order
+//	GET /v1/export/events             the log, JSONL of eventstore.StoredEvent in sequence order
 //	GET /v1/export/customers[?as_of=] every customer's answer, JSONL of customer.Answer
-//	GET /v1/quarantine                the quarantine, JSONL of QuarantineLine
+//	GET /v1/quarantine                the quarantine, JSONL of eventstore.QuarantineLine
 //
 // The JSON is that of the CLI (json v2, deterministic). A JSONL answer
 // broken off by an error after its first line ends without its last
@@ -64,44 +61,6 @@ func NewVerifyReply(rep eventstore.VerifyReport, err error) VerifyReply {
 		r.FirstBadSeq = &s
 	}
 	return r
-}
-
-// QuarantineLine is one quarantine entry as listed and exported.
-type QuarantineLine struct {
-	Seq        uint64    `json:"seq"`
-	ReceivedAt time.Time `json:"received_at"`
-	Code       string    `json:"code"`
-	Field      string    `json:"field"`
-	Reason     string    `json:"reason"`
-	Origin     string    `json:"origin"`
-	// Raw is the input when it is valid UTF-8; otherwise RawBase64 holds it
-	// (standard base64), so every entry lists and exports whatever its bytes.
-	Raw       *string `json:"raw,omitempty"`
-	RawBase64 string  `json:"raw_base64,omitempty"`
-}
-
-// NewQuarantineLine is e as listed and exported. Text fields that echo
-// input are made valid UTF-8 (U+FFFD for bad bytes).
-func NewQuarantineLine(e *eventstore.QuarantineEntry) QuarantineLine {
-	l := QuarantineLine{Seq: e.Seq, ReceivedAt: e.ReceivedAt.UTC(), Code: string(e.Code),
-		Field: strings.ToValidUTF8(e.Field, "\uFFFD"), Reason: strings.ToValidUTF8(e.Reason, "\uFFFD"),
-		Origin: strings.ToValidUTF8(e.Origin, "\uFFFD")}
-	if utf8.Valid(e.Raw) {
-		s := string(e.Raw)
-		l.Raw = &s
-	} else {
-		l.RawBase64 = base64.StdEncoding.EncodeToString(e.Raw)
-	}
-	return l
-}
-
-// RawText is the entry's input as text (bad UTF-8 bytes as U+FFFD).
-func (l *QuarantineLine) RawText() string {
-	if l.Raw != nil {
-		return *l.Raw
-	}
-	b, _ := base64.StdEncoding.DecodeString(l.RawBase64)
-	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
 // marshalLine is v as the CLI prints it: json v2, deterministic, one line.
@@ -195,7 +154,7 @@ func (h *httpHandler) streamStore(w http.ResponseWriter, r *http.Request, each f
 
 func (h *httpHandler) exportEvents(w http.ResponseWriter, r *http.Request) {
 	h.streamStore(w, r, func(st *eventstore.Store, emit func(any) error) error {
-		return st.Scan(r.Context(), 1, 0, func(rec *eventstore.Record) error { return emit(NewStoredEvent(rec)) })
+		return st.Scan(r.Context(), 1, 0, func(rec *eventstore.Record) error { return emit(rec.Stored()) })
 	})
 }
 
@@ -212,7 +171,7 @@ func (h *httpHandler) exportCustomers(w http.ResponseWriter, r *http.Request) {
 
 func (h *httpHandler) quarantine(w http.ResponseWriter, r *http.Request) {
 	h.streamStore(w, r, func(st *eventstore.Store, emit func(any) error) error {
-		return st.QuarantineScan(r.Context(), func(e *eventstore.QuarantineEntry) error { return emit(NewQuarantineLine(e)) })
+		return st.QuarantineScan(r.Context(), func(e *eventstore.QuarantineEntry) error { return emit(e.Line()) })
 	})
 }
 

@@ -19,8 +19,6 @@ import (
 	"time"
 	"weak"
 
-	"github.com/go-json-experiment/json/jsontext"
-
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/eventstore"
@@ -50,27 +48,10 @@ const readChunk = 16
 // stored events in log order (version 1, 2, …), each with the engine's
 // record and the event exactly as received.
 type EventsPage struct {
-	Customer string        `json:"customer"`
-	Events   []StoredEvent `json:"events"`
+	Customer string                   `json:"customer"`
+	Events   []eventstore.StoredEvent `json:"events"`
 	// NextAfter is the after= of the next page; 0 when this is the last.
 	NextAfter uint64 `json:"next_after,omitempty"`
-}
-
-// StoredEvent is one record of the log: the engine's record and the event
-// exactly as received. It is an entry of EventsPage and a line of the log's
-// JSONL export (GET /v1/export/events, journey export --what events).
-type StoredEvent struct {
-	Seq        uint64         `json:"seq"`
-	Version    uint64         `json:"version"`
-	RecordedAt time.Time      `json:"recorded_at"`
-	Hash       string         `json:"hash"`
-	Event      jsontext.Value `json:"event"`
-}
-
-// NewStoredEvent is r as answered and exported.
-func NewStoredEvent(r *eventstore.Record) StoredEvent {
-	return StoredEvent{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(),
-		Hash: hex.EncodeToString(r.Hash[:]), Event: jsontext.Value(r.Raw)}
 }
 
 // SegmentsAnswer is the answer of GET /v1/segments?by=: one segmentation's
@@ -134,9 +115,9 @@ func (q Queries) Events(ctx context.Context, id string, after uint64, limit int,
 	if limit == 0 {
 		limit = DefaultEventsLimit
 	}
-	page := EventsPage{Customer: id, Events: []StoredEvent{}}
+	page := EventsPage{Customer: id, Events: []eventstore.StoredEvent{}}
 	next, err := q.eachPageEvent(ctx, id, after, limit, MaxPageBytes, asOf, func(rec *eventstore.Record, _ []byte) error {
-		page.Events = append(page.Events, NewStoredEvent(rec))
+		page.Events = append(page.Events, rec.Stored())
 		return nil
 	})
 	if err != nil {
@@ -161,7 +142,7 @@ func (e *entryTooLargeError) Error() string {
 // eachPageEvent reads the page of id's events after after, at most limit
 // of them and at most budget bytes of encoded entries (at least one
 // entry), from the store readChunk records at a time, and calls fn with
-// each record and its entry (the JSON of StoredEvent; only valid during
+// each record and its entry (the JSON of eventstore.StoredEvent; only valid during
 // the call) in version order. With a non-zero asOf only the events with
 // time ≤ asOf are in the page (the others are passed over). It returns
 // the next page's after (0: this is the last page). A customer without
@@ -220,7 +201,7 @@ func (q Queries) eachPageEvent(ctx context.Context, id string, after uint64, lim
 	return 0, nil
 }
 
-// appendEntry appends the JSON of rec as a StoredEvent, with the event's
+// appendEntry appends the JSON of rec as an eventstore.StoredEvent, with the event's
 // bytes exactly as stored.
 func appendEntry(b []byte, rec *eventstore.Record) []byte {
 	b = append(b, `{"seq":`...)
@@ -237,11 +218,11 @@ func appendEntry(b []byte, rec *eventstore.Record) []byte {
 	b = hex.AppendEncode(b, rec.Hash[:])
 	b = append(b, `","event":`...)
 	if rec.Erased && len(rec.Raw) == 0 {
-		// A forgotten customer's record: in the chain, unreadable (as
-		// journey history --json shows it).
-		return append(b, `{"erased":true}}`...)
+		// A forgotten customer's record: in the chain, unreadable.
+		b = append(b, eventstore.ErasedEvent...)
+	} else {
+		b = append(b, rec.Raw...)
 	}
-	b = append(b, rec.Raw...)
 	return append(b, '}')
 }
 

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	stdjson "encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,21 +12,30 @@ import (
 )
 
 // One record has one JSON shape: the events page's hand-written entry,
-// StoredEvent through encoding/json (NATS, the events page's Go API) and
-// through go-json-experiment (the export's lines) are the same bytes.
+// eventstore.StoredEvent through encoding/json (NATS, the events page's Go
+// API, the subject-access export) and through go-json-experiment (the
+// export's lines, journey history --json) are the same bytes, for a
+// readable record and for a forgotten customer's.
 func TestStoredEventOneShape(t *testing.T) {
-	rec := &eventstore.Record{Seq: 12, Version: 3, RecordedAt: time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC),
-		Raw: []byte(`{"id":"e1","subject":"c1"}`), Hash: [32]byte{0xab, 1}}
-	want := string(appendEntry(nil, rec))
-	v1, err := stdjson.Marshal(NewStoredEvent(rec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	v2, err := json.Marshal(NewStoredEvent(rec))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(v1) != want || string(v2) != want {
-		t.Errorf("entry %s\nencoding/json %s\njson v2 %s", want, v1, v2)
+	at := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	for _, rec := range []*eventstore.Record{
+		{Seq: 12, Version: 3, RecordedAt: at, Raw: []byte(`{"id":"e1","subject":"c1"}`), Hash: [32]byte{0xab, 1}},
+		{Seq: 13, Version: 4, RecordedAt: at, Erased: true, Hash: [32]byte{0xcd, 2}},
+	} {
+		want := string(appendEntry(nil, rec))
+		v1, err := stdjson.Marshal(rec.Stored())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v2, err := json.Marshal(rec.Stored())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(v1) != want || string(v2) != want {
+			t.Errorf("entry %s\nencoding/json %s\njson v2 %s", want, v1, v2)
+		}
+		if rec.Erased && !strings.HasSuffix(want, `"event":`+eventstore.ErasedEvent+"}") {
+			t.Errorf("erased entry %s does not show %s", want, eventstore.ErasedEvent)
+		}
 	}
 }

@@ -237,34 +237,14 @@ func eraseNaming(ctx context.Context, js jetstream.JetStream, name, customerID s
 // Export is everything journey holds about one customer, for a
 // subject-access request.
 type Export struct {
-	Customer    string                  `json:"customer"`
-	ExportedAt  time.Time               `json:"exported_at"`
-	Erased      *eventstore.ErasureNote `json:"erased,omitempty"`
-	Answer      *customer.Answer        `json:"answer,omitempty"`
-	Events      []ExportedEvent         `json:"events"`
-	Quarantine  []QuarantineEntry       `json:"quarantine"`
-	AccessLog   []accesslog.Entry       `json:"access_log"`
-	NotIncluded []string                `json:"not_included,omitempty"`
-}
-
-// ExportedEvent is one event as received, with its record.
-type ExportedEvent struct {
-	Seq        uint64          `json:"seq"`
-	Version    uint64          `json:"version"`
-	RecordedAt time.Time       `json:"recorded_at"`
-	Erased     bool            `json:"erased,omitempty"`
-	Event      json.RawMessage `json:"event,omitempty"`
-}
-
-// QuarantineEntry is a quarantine entry of the customer.
-type QuarantineEntry struct {
-	Seq        uint64          `json:"seq"`
-	ReceivedAt time.Time       `json:"received_at"`
-	Code       string          `json:"code"`
-	Field      string          `json:"field,omitempty"`
-	Reason     string          `json:"reason"`
-	Raw        json.RawMessage `json:"raw,omitempty"`
-	RawText    string          `json:"raw_text,omitempty"` // when the raw bytes are not JSON
+	Customer    string                      `json:"customer"`
+	ExportedAt  time.Time                   `json:"exported_at"`
+	Erased      *eventstore.ErasureNote     `json:"erased,omitempty"`
+	Answer      *customer.Answer            `json:"answer,omitempty"`
+	Events      []eventstore.StoredEvent    `json:"events"`
+	Quarantine  []eventstore.QuarantineLine `json:"quarantine"`
+	AccessLog   []accesslog.Entry           `json:"access_log"`
+	NotIncluded []string                    `json:"not_included,omitempty"`
 }
 
 // SubjectAccess gathers everything e holds about customerID: the events
@@ -274,7 +254,7 @@ func (e Engine) SubjectAccess(ctx context.Context, customerID string, now time.T
 	if e.Store == nil {
 		return nil, errors.New("privacy: no log")
 	}
-	x := &Export{Customer: customerID, ExportedAt: now.UTC(), Events: []ExportedEvent{}, Quarantine: []QuarantineEntry{}, AccessLog: []accesslog.Entry{}}
+	x := &Export{Customer: customerID, ExportedAt: now.UTC(), Events: []eventstore.StoredEvent{}, Quarantine: []eventstore.QuarantineLine{}, AccessLog: []accesslog.Entry{}}
 	recs, err := e.Store.CustomerEvents(ctx, customerID, 0, 0)
 	if err != nil {
 		return nil, err
@@ -287,11 +267,7 @@ func (e Engine) SubjectAccess(ctx context.Context, customerID string, now time.T
 			}
 			continue
 		}
-		ee := ExportedEvent{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt, Erased: r.Erased}
-		if !r.Erased {
-			ee.Event = json.RawMessage(r.Raw)
-		}
-		x.Events = append(x.Events, ee)
+		x.Events = append(x.Events, r.Stored())
 	}
 	if e.Views != nil && x.Erased == nil {
 		a, err := e.Views.Customer(ctx, customerID, time.Time{})
@@ -309,13 +285,7 @@ func (e Engine) SubjectAccess(ctx context.Context, customerID string, now time.T
 		if json.Unmarshal(q.Raw, &head) != nil || head.Subject != customerID {
 			return nil
 		}
-		qe := QuarantineEntry{Seq: q.Seq, ReceivedAt: q.ReceivedAt, Code: string(q.Code), Field: q.Field, Reason: q.Reason}
-		if json.Valid(q.Raw) {
-			qe.Raw = json.RawMessage(q.Raw)
-		} else {
-			qe.RawText = string(q.Raw)
-		}
-		x.Quarantine = append(x.Quarantine, qe)
+		x.Quarantine = append(x.Quarantine, q.Line())
 		return nil
 	})
 	if err != nil {

@@ -492,7 +492,7 @@ type auditData struct {
 	HeadHash   string
 	Checkpoint *checkpointLine
 	Verify     *verifyLine
-	Quarantine []quarantineLine
+	Quarantine []eventstore.QuarantineLine
 	QCount     uint64
 	QMore      bool
 	Admin      bool
@@ -518,16 +518,6 @@ type verifyLine struct {
 	FirstBadSeq uint64
 	Reason      string
 	Took        time.Duration
-}
-
-type quarantineLine struct {
-	Seq        uint64
-	ReceivedAt time.Time
-	Code       string
-	Field      string
-	Reason     string
-	Origin     string
-	Raw        string
 }
 
 // MaxQuarantineShown is the most quarantine entries the audit page lists.
@@ -575,9 +565,7 @@ func (u *UI) audit(w http.ResponseWriter, r *http.Request, s *session) {
 			d.QMore = true
 			return errStop
 		}
-		d.Quarantine = append(d.Quarantine, quarantineLine{Seq: e.Seq, ReceivedAt: e.ReceivedAt.UTC(), Code: string(e.Code),
-			Field: strings.ToValidUTF8(e.Field, "\uFFFD"), Reason: strings.ToValidUTF8(e.Reason, "\uFFFD"),
-			Origin: strings.ToValidUTF8(e.Origin, "\uFFFD"), Raw: strings.ToValidUTF8(string(e.Raw), "\uFFFD")})
+		d.Quarantine = append(d.Quarantine, e.Line())
 		return nil
 	})
 	if err != nil && !errors.Is(err, errStop) {

@@ -24,10 +24,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// exportEvent is one line of export --what events --format jsonl (and of
-// GET /v1/export/events).
-type exportEvent = handlers.StoredEvent
-
 func (a *app) exportCommand() *cobra.Command {
 	var what, format, out, asOf, config, server string
 	var access accessFlags
@@ -151,7 +147,7 @@ func (a *app) exportEvents(ctx context.Context, w io.Writer, format, server stri
 			if format == "csv" {
 				return cw.Write(eventCSVRow(r, hash))
 			}
-			return cli.WriteJSON(w, handlers.NewStoredEvent(r))
+			return cli.WriteJSON(w, r.Stored())
 		})
 	})
 	return n, err
@@ -162,11 +158,11 @@ func (a *app) exportEvents(ctx context.Context, w io.Writer, format, server stri
 func (a *app) eachExportEvent(ctx context.Context, server string, each func(r *eventstore.Record, hash string) error) error {
 	if server != "" {
 		return a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
-			var l exportEvent
+			var l eventstore.StoredEvent
 			if err := json.Unmarshal(line, &l); err != nil {
 				return fmt.Errorf("event from %s: %w", server, err)
 			}
-			rec, err := recordOf(l.Seq, l.Version, l.RecordedAt, l.Event)
+			rec, err := recordOf(&l)
 			if err != nil {
 				return fmt.Errorf("event %d from %s: %w", l.Seq, server, err)
 			}
@@ -184,9 +180,13 @@ func (a *app) eachExportEvent(ctx context.Context, server string, each func(r *e
 }
 
 func eventCSVRow(r *eventstore.Record, hash string) []string {
+	raw := string(r.Raw)
+	if r.Erased && len(r.Raw) == 0 {
+		raw = eventstore.ErasedEvent
+	}
 	return []string{strconv.FormatUint(r.Seq, 10), strconv.FormatUint(r.Version, 10),
 		r.RecordedAt.UTC().Format(time.RFC3339Nano), r.EventTime.UTC().Format(time.RFC3339Nano), r.ID, r.Customer,
-		string(r.Type), hash, string(r.Raw)}
+		string(r.Type), hash, raw}
 }
 
 var customersCSVHeader = []string{"customer", "as_of", "stage", "highest_stage", "flags", "types", "satisfaction", "churn",
@@ -284,7 +284,7 @@ func timeOrEmpty(t time.Time) string {
 func (a *app) exportQuarantine(ctx context.Context, w io.Writer, format, server string) (uint64, error) {
 	var n uint64
 	err := writeExport(w, format, quarantineCSVHeader, func(cw *csv.Writer) error {
-		each := func(l *quarantineLine) error {
+		each := func(l *eventstore.QuarantineLine) error {
 			n++
 			if format == "csv" {
 				raw := ""

@@ -210,6 +210,11 @@ func (a *app) exportEventsParquet(ctx context.Context, w io.Writer, server strin
 func parquetEventOf(r *eventstore.Record, hash string, ev *journey.Event) (ParquetEvent, error) {
 	row := ParquetEvent{Seq: int64(r.Seq), Version: int64(r.Version), RecordedAt: r.RecordedAt.UTC(), Time: r.EventTime.UTC(),
 		ID: r.ID, Customer: r.Customer, Type: string(r.Type), Hash: hash, Event: string(r.Raw)}
+	if r.Erased && len(r.Raw) == 0 {
+		// A forgotten customer's event: its place in the chain, no data.
+		row.Event = eventstore.ErasedEvent
+		return row, nil
+	}
 	if err := journey.DecodeStoredInto(r.Raw, ev); err != nil {
 		return row, fmt.Errorf("event %d: %w", r.Seq, err)
 	}

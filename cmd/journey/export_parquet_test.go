@@ -142,11 +142,11 @@ func TestExportParquet(t *testing.T) {
 		t.Error("amount should be optional, seq required")
 	}
 
-	var lines []exportEvent
+	var lines []eventstore.StoredEvent
 	sc := bufio.NewScanner(strings.NewReader(mustRun(t, nil, "export", "--data", dir, "--what", "events", "--format", "jsonl")))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var l exportEvent
+		var l eventstore.StoredEvent
 		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 			t.Fatal(err)
 		}

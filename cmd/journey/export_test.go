@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/go-json-experiment/json"
+
+	"github.com/journey-cdp/journey/eventstore"
 )
 
 func TestExport(t *testing.T) {
@@ -22,7 +24,7 @@ func TestExport(t *testing.T) {
 		t.Fatalf("export events: %d lines, %d appended", len(events), sum.Appended)
 	}
 	for i, l := range events {
-		var e exportEvent
+		var e eventstore.StoredEvent
 		if err := json.Unmarshal([]byte(l), &e); err != nil || e.Seq != uint64(i+1) || len(e.Hash) != 64 {
 			t.Fatalf("export line %d: %v %s", i+1, err, l)
 		}

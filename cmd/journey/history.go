@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"sort"
@@ -14,15 +15,6 @@ import (
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/spf13/cobra"
 )
-
-// historyLine is one event of journey history --json: the engine's record
-// and the event exactly as stored.
-type historyLine struct {
-	Seq        uint64         `json:"seq"`
-	Version    uint64         `json:"version"`
-	RecordedAt time.Time      `json:"recorded_at"`
-	Event      jsontext.Value `json:"event"`
-}
 
 func (a *app) historyCommand() *cobra.Command {
 	var (
@@ -37,7 +29,8 @@ func (a *app) historyCommand() *cobra.Command {
 each as stored byte for byte with the engine's record (sequence, per-customer
 version, record time). With --as-of only the events whose time is at or before
 T (RFC 3339, or a date meaning the end of that day, UTC). With --json, one
-object per line: {"seq":…,"version":…,"recorded_at":…,"event":{…}}.`,
+object per line: {"seq":…,"version":…,"recorded_at":…,"hash":…,"event":{…}}
+(a forgotten customer's event: "event":{"erased":true}).`,
 		Example: `  journey history cdnow-00004 --as-of 1997-09-30 --json
   journey history ` + simulatedCustomer + ` --server http://127.0.0.1:8080` + simulatedNote,
 		Args: exactArgs(1),
@@ -94,28 +87,18 @@ func (a *app) printHistory(customer string, recs []eventstore.Record, asOf time.
 			break
 		}
 		n++
-		if r.Erased {
-			// A forgotten customer: their records stay in the chain, unreadable.
-			raw := r.Raw
-			if r.Type != eventstore.KindCustomerErased {
-				raw = []byte(`{"erased":true}`)
-			}
-			if a.jsonOut {
-				if err := a.printJSON(historyLine{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(), Event: jsontext.Value(raw)}); err != nil {
-					return err
-				}
-				continue
-			}
-			if r.Type == eventstore.KindCustomerErased {
-				a.printf("%s  seq %-8d v%-4d %-19s %s\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version, r.Type, raw)
-			} else {
-				a.printf("%s  seq %-8d v%-4d (erased: its key was destroyed)\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version)
+		if a.jsonOut {
+			if err := a.printJSON(r.Stored()); err != nil {
+				return err
 			}
 			continue
 		}
-		if a.jsonOut {
-			if err := a.printJSON(historyLine{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(), Event: jsontext.Value(r.Raw)}); err != nil {
-				return err
+		if r.Erased {
+			// A forgotten customer: their records stay in the chain, unreadable.
+			if r.Type == eventstore.KindCustomerErased {
+				a.printf("%s  seq %-8d v%-4d %-19s %s\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version, r.Type, r.Raw)
+			} else {
+				a.printf("%s  seq %-8d v%-4d (erased: its key was destroyed)\n", r.EventTime.UTC().Format(time.RFC3339), r.Seq, r.Version)
 			}
 			continue
 		}
@@ -130,20 +113,15 @@ func (a *app) serverHistory(ctx context.Context, server, customer string) ([]eve
 	after := uint64(0)
 	for {
 		var page struct {
-			Events []struct {
-				Seq        uint64         `json:"seq"`
-				Version    uint64         `json:"version"`
-				RecordedAt time.Time      `json:"recorded_at"`
-				Event      jsontext.Value `json:"event"`
-			} `json:"events"`
-			NextAfter uint64 `json:"next_after"`
+			Events    []eventstore.StoredEvent `json:"events"`
+			NextAfter uint64                   `json:"next_after"`
 		}
 		q := url.Values{"after": {strconv.FormatUint(after, 10)}, "limit": {"1000"}}
 		if err := a.serverJSON(ctx, server, "/v1/customers/"+url.PathEscape(customer)+"/events", q, &page); err != nil {
 			return nil, err
 		}
 		for _, e := range page.Events {
-			rec, err := recordOf(e.Seq, e.Version, e.RecordedAt, e.Event)
+			rec, err := recordOf(&e)
 			if err != nil {
 				return nil, fmt.Errorf("event %d from %s: %w", e.Seq, server, err)
 			}
@@ -157,19 +135,28 @@ func (a *app) serverHistory(ctx context.Context, server, customer string) ([]eve
 }
 
 // recordOf is the record of a stored event a server sent: its envelope
-// read for the time, id, subject and type.
-func recordOf(seq, version uint64, recordedAt time.Time, raw jsontext.Value) (eventstore.Record, error) {
+// read for the time, id, subject and type; a forgotten customer's event
+// (eventstore.ErasedEvent) is an erased record without bytes.
+func recordOf(e *eventstore.StoredEvent) (eventstore.Record, error) {
+	rec := eventstore.Record{Seq: e.Seq, Version: e.Version, RecordedAt: e.RecordedAt}
+	if _, err := hex.Decode(rec.Hash[:], []byte(e.Hash)); err != nil || len(e.Hash) != 2*len(rec.Hash) {
+		return rec, fmt.Errorf("hash %q is not %d hex digits", e.Hash, 2*len(rec.Hash))
+	}
+	if string(e.Event) == eventstore.ErasedEvent {
+		rec.Erased = true
+		return rec, nil
+	}
 	var env struct {
 		Time    time.Time    `json:"time"`
 		Type    journey.Kind `json:"type"`
 		ID      string       `json:"id"`
 		Subject string       `json:"subject"`
 	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return eventstore.Record{}, err
+	if err := json.Unmarshal(e.Event, &env); err != nil {
+		return rec, err
 	}
-	return eventstore.Record{Seq: seq, Version: version, RecordedAt: recordedAt, EventTime: env.Time,
-		ID: env.ID, Customer: env.Subject, Type: env.Type, Raw: raw}, nil
+	rec.EventTime, rec.ID, rec.Customer, rec.Type, rec.Raw = env.Time, env.ID, env.Subject, env.Type, e.Event
+	return rec, nil
 }
 
 // sortEventTime orders records by event time, then sequence.

@@ -65,6 +65,27 @@ func TestForgetOffline(t *testing.T) {
 	if !strings.Contains(x, `"erased"`) || strings.Contains(x, orders[0]) {
 		t.Fatalf("subject access after forget:\n%s", clipLines(x, 20))
 	}
+	// The whole log still exports, the forgotten customer's events shown
+	// as erased in their place in the chain, as journey history --json shows them.
+	events := mustRun(t, nil, "export", "--data", dir, "--what", "events")
+	if !strings.Contains(events, `"event":{"erased":true}}`) || strings.Contains(events, orders[0]) {
+		t.Fatalf("export --what events after forget:\n%s", clipLines(events, 5))
+	}
+	if h := mustRun(t, nil, "history", "--data", dir, victim, "--json"); !strings.Contains(h, `"hash":"`) ||
+		!strings.Contains(h, `"event":{"erased":true}}`) || strings.Contains(h, orders[0]) {
+		t.Fatalf("history --json after forget:\n%s", clipLines(h, 5))
+	}
+	for _, format := range []string{"csv", "parquet"} {
+		out := filepath.Join(t.TempDir(), "events."+format)
+		mustRun(t, nil, "export", "--data", dir, "--what", "events", "--format", format, "--out", out)
+		b, err := os.ReadFile(out)
+		if err != nil || bytes.Contains(b, []byte(orders[0])) {
+			t.Fatalf("export --format %s after forget: %v (or it holds an order id)", format, err)
+		}
+		if format == "csv" && !bytes.Contains(b, []byte(`"{""erased"":true}"`)) {
+			t.Errorf("export --format csv after forget shows no erased event:\n%s", clipLines(string(b), 5))
+		}
+	}
 	segs := mustRun(t, nil, "segments", "--data", dir, "--by", "stage", "--json")
 	mustRun(t, nil, "rebuild", "--data", dir)
 	if again := mustRun(t, nil, "segments", "--data", dir, "--by", "stage", "--json"); again != segs {

@@ -9,18 +9,8 @@ import (
 	"github.com/go-json-experiment/json"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
-	"github.com/journey-cdp/journey/handlers"
 	"github.com/spf13/cobra"
 )
-
-// quarantineLine is one entry of journey quarantine list --json (and of
-// GET /v1/quarantine).
-type quarantineLine = handlers.QuarantineLine
-
-// newQuarantineLine is e as listed and exported.
-func newQuarantineLine(e *eventstore.QuarantineEntry) quarantineLine {
-	return handlers.NewQuarantineLine(e)
-}
 
 type retrySummary struct {
 	Retried      int `json:"retried"`
@@ -57,7 +47,7 @@ the ones now valid are appended and removed from the quarantine, the others stay
 
 func (a *app) runQuarantineList(ctx context.Context, server string) error {
 	n := 0
-	each := func(l *quarantineLine) error {
+	each := func(l *eventstore.QuarantineLine) error {
 		n++
 		if a.jsonOut {
 			return a.printJSON(l)
@@ -81,22 +71,22 @@ func (a *app) runQuarantineList(ctx context.Context, server string) error {
 }
 
 // localQuarantine calls fn with each entry of the data dir's quarantine.
-func (a *app) localQuarantine(ctx context.Context, fn func(l *quarantineLine) error) error {
+func (a *app) localQuarantine(ctx context.Context, fn func(l *eventstore.QuarantineLine) error) error {
 	store, err := a.openLog(false, a.readStoreOptions())
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	return store.QuarantineScan(ctx, func(e *eventstore.QuarantineEntry) error {
-		l := newQuarantineLine(e)
+		l := e.Line()
 		return fn(&l)
 	})
 }
 
 // serverQuarantine calls fn with each entry of a running server's quarantine.
-func (a *app) serverQuarantine(ctx context.Context, server string, fn func(l *quarantineLine) error) error {
+func (a *app) serverQuarantine(ctx context.Context, server string, fn func(l *eventstore.QuarantineLine) error) error {
 	return a.serverLines(ctx, server, "/v1/quarantine", nil, func(b []byte) error {
-		var l quarantineLine
+		var l eventstore.QuarantineLine
 		if err := json.Unmarshal(b, &l); err != nil {
 			return fmt.Errorf("quarantine entry from %s: %w", server, err)
 		}

@@ -179,6 +179,14 @@ type Model struct {
 	fitdiag.Fit
 }
 
+// stages are Fit's tolerances: the Nelder–Mead search over log p, log q,
+// log γ, then its BFGS polish.
+var stages = mle.Stages{
+	NelderMead:        optimize.FunctionConverge{Absolute: 1e-11, Relative: 1e-13, Iterations: 100},
+	GradientThreshold: 1e-8,
+	BFGS:              optimize.FunctionConverge{Absolute: 1e-14, Relative: 1e-15, Iterations: 20},
+}
+
 // Fit estimates p, q, γ by maximum likelihood on the customers with X ≥ 1
 // (the others are skipped), over the log-parameters from init (zero: p = q
 // = γ = 1; lifetimes starts there too) with Nelder–Mead polished by BFGS on
@@ -207,13 +215,7 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 		return Model{}, fmt.Errorf("gammagamma: invalid initial parameters %+v", init)
 	}
 	f := mle.LogObjective(3, 50, float64(len(rep)), func(th []float64) float64 { return LogLikelihood(fromSlice(th), rep) })
-	problem := mle.Problem(ctx, f, mle.CentralGradient(f))
-	x0 := mle.Log(init.Slice())
-	r, err := mle.NelderMeadBFGS(ctx, "gammagamma", problem, x0, mle.Stages{
-		NelderMead:        optimize.FunctionConverge{Absolute: 1e-11, Relative: 1e-13, Iterations: 100},
-		GradientThreshold: 1e-8,
-		BFGS:              optimize.FunctionConverge{Absolute: 1e-14, Relative: 1e-15, Iterations: 20},
-	})
+	r, err := mle.MinimizeLog(ctx, "gammagamma", f, init.Slice(), stages)
 	if err != nil {
 		return Model{}, err
 	}

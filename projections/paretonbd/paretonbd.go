@@ -238,6 +238,14 @@ func groupLL(p Params, gs []group) float64 {
 // logBound is the |log θ| beyond which an optimum is degenerate.
 const logBound = 25
 
+// stages are Fit's tolerances: the Nelder–Mead search over the log
+// parameters, then its BFGS polish.
+var stages = mle.Stages{
+	NelderMead:        optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-12, Iterations: 100},
+	GradientThreshold: 1e-7,
+	BFGS:              optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-15, Iterations: 20},
+}
+
 // Fit estimates the parameters by maximum likelihood over the
 // log-parameters, starting from init (zero: r = s = 1, α = β = mean T)
 // with Nelder–Mead and polishing with BFGS on a central-difference
@@ -263,20 +271,14 @@ func Fit(ctx context.Context, cs []Customer, init Params) (Model, error) {
 		return Model{}, fmt.Errorf("paretonbd: invalid initial parameters %+v", init)
 	}
 	f := mle.LogObjective(4, 2*logBound, n, func(th []float64) float64 { return groupLL(fromSlice(th), gs) })
-	problem := mle.Problem(ctx, f, mle.CentralGradient(f))
-	x0 := mle.Log(init.Slice())
-	r, err := mle.NelderMeadBFGS(ctx, "paretonbd", problem, x0, mle.Stages{
-		NelderMead:        optimize.FunctionConverge{Absolute: 1e-10, Relative: 1e-12, Iterations: 100},
-		GradientThreshold: 1e-7,
-		BFGS:              optimize.FunctionConverge{Absolute: 1e-13, Relative: 1e-15, Iterations: 20},
-	})
+	r, err := mle.MinimizeLog(ctx, "paretonbd", f, init.Slice(), stages)
 	if err != nil {
 		return Model{}, err
 	}
 	res, iters, converged, why := r.Best, r.Iterations, r.NelderMeadConverged, r.Why
 	if bf := r.Polished; bf != nil {
 		g := make([]float64, 4)
-		problem.Grad(g, bf.X)
+		mle.CentralGradient(f)(g, bf.X)
 		converged = converged || bf.Status == optimize.GradientThreshold || bf.Status == optimize.FunctionConvergence || mle.MaxAbs(g) < 1e-5
 	}
 	p := fromSlice(mle.Exp(res.X))

@@ -136,6 +136,12 @@ func NelderMeadBFGS(ctx context.Context, pkg string, problem optimize.Problem, x
 	return r, nil
 }
 
+// MinimizeLog minimises f over log-parameters by [NelderMeadBFGS], from
+// the log of init and with f's central-difference gradient.
+func MinimizeLog(ctx context.Context, pkg string, f func(x []float64) float64, init []float64, s Stages) (Result, error) {
+	return NelderMeadBFGS(ctx, pkg, Problem(ctx, f, CentralGradient(f)), Log(init), s)
+}
+
 // Group is a set of customers with the same calibration summary (x repeat
 // transactions, the last at t_x, age T), weighted by their number W.
 type Group struct{ X, TX, T, W float64 }
