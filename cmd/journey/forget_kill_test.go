@@ -189,8 +189,14 @@ func assertErased(t *testing.T, dir string, read func(args ...string) string, ot
 	if !strings.Contains(x, victimReason) {
 		t.Errorf("subject access after forget does not say erased:\n%s", clipLines(x, 20))
 	}
+	// The log's export keeps their events' places, erased (JSONL as the
+	// engine sends it; CSV from records rebuilt from those lines).
+	jsonl, csv := read("export", "--what", "events"), read("export", "--what", "events", "--format", "csv")
+	if !strings.Contains(jsonl, `"event":{"erased":true}}`) || !strings.Contains(csv, `"{""erased"":true}"`) {
+		t.Errorf("the log's export after forget shows no erased event:\n%s\n%s", clipLines(jsonl, 3), clipLines(csv, 3))
+	}
 	for _, s := range []string{victimEmail, victimComment, victimOrder} {
-		if strings.Contains(hist, s) || strings.Contains(x, s) {
+		if strings.Contains(hist, s) || strings.Contains(x, s) || strings.Contains(jsonl, s) || strings.Contains(csv, s) {
 			t.Errorf("%q still reads after forget", s)
 		}
 	}
@@ -441,6 +447,10 @@ func TestForgetKilledServe(t *testing.T) {
 			}
 			if h := readS("history", victim, "--json"); !strings.Contains(h, eventstoreKindErased) {
 				t.Errorf("history --server after forget:\n%s", h)
+			}
+			// The CSV export through the engine rebuilds records from its lines.
+			if ev := readS("export", "--what", "events", "--format", "csv"); !strings.Contains(ev, `"{""erased"":true}"`) || strings.Contains(ev, victimOrder) {
+				t.Errorf("export --server --format csv after forget:\n%s", clipLines(ev, 3))
 			}
 			s.stop(t)
 			if out := read("verify"); !strings.HasPrefix(out, "ok") {
