@@ -2,7 +2,6 @@ package keystore
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -84,6 +83,27 @@ type Options struct {
 	ReadOnly bool
 	// FS is the file system (tests: a crashable one); nil: the OS's.
 	FS vfs.FS
+}
+
+// withDefaults is o (nil: the zero Options) with every default filled in.
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.Logger == nil {
+		r.Logger = slog.New(slog.DiscardHandler)
+	}
+	if r.Clock == nil {
+		r.Clock = time.Now
+	}
+	if r.CacheKeys <= 0 {
+		r.CacheKeys = 65536
+	}
+	if r.FS == nil {
+		r.FS = vfs.Default
+	}
+	return r
 }
 
 // Store keeps each customer's data key, wrapped by the master key, apart
@@ -172,23 +192,11 @@ func (p *hmacPads) mac(parts ...[]byte) [sha256.Size]byte {
 // wrapped by w. A store created under another master key is refused with
 // ErrWrongMasterKey, before anything is read or written.
 func Open(dir string, w Wrapper, o *Options) (*Store, error) {
-	var opts Options
-	if o != nil {
-		opts = *o
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
-	if opts.Clock == nil {
-		opts.Clock = time.Now
-	}
-	if opts.CacheKeys <= 0 {
-		opts.CacheKeys = 65536
-	}
+	opts := o.withDefaults()
 	// A WAL reused keeps its old tail: freshwal removes it instead; Destroy
 	// turns the WALs over so the one that logged a destroyed key is gone.
 	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: opts.ReadOnly, Logger: quietLogger{},
-		FS: freshwal.FS(cmp.Or[vfs.FS](opts.FS, vfs.Default)), MemTableStopWritesThreshold: 2})
+		FS: freshwal.FS(opts.FS), MemTableStopWritesThreshold: 2})
 	if err != nil {
 		return nil, fmt.Errorf("key store %s: %w", dir, err)
 	}

@@ -111,7 +111,9 @@ type Options struct {
 	ReorderWindow time.Duration
 }
 
-func (o *Options) clone() *Options {
+// withDefaults is a copy of o (nil: the zero Options) with every default
+// filled in.
+func (o *Options) withDefaults() *Options {
 	c := Options{}
 	if o != nil {
 		c = *o
@@ -236,7 +238,7 @@ func Open(dataDir string, log *eventstore.Store, opts *Options) (*Views, error) 
 	if log == nil {
 		return nil, errors.New("projections: Open needs the event log")
 	}
-	v := &Views{dataDir: dataDir, log: log, opts: opts.clone()}
+	v := &Views{dataDir: dataDir, log: log, opts: opts.withDefaults()}
 	v.folds = make(chan struct{}, v.opts.AsOfFolds)
 	fs := v.opts.FS
 	if err := fs.MkdirAll(dataDir, 0o755); err != nil {
