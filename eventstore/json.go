@@ -7,7 +7,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	journey "github.com/journey-cdp/journey"
 )
 
 // StoredEvent is a record of the log as every surface shows it: an entry
@@ -23,16 +26,31 @@ type StoredEvent struct {
 	Event      jsontext.Value `json:"event"`
 }
 
-// ErasedEvent stands in a StoredEvent for the event of a forgotten
-// customer: the record stays in the hash chain, its bytes unreadable
-// (Record.Erased with no Raw).
+// ErasedEvent marks the stand-in of a forgotten customer's event in a
+// StoredEvent: the record stays in the hash chain, its bytes unreadable
+// (Record.Erased with no Raw), and the stand-in
+// {"erased":true,"id":…,"type":…,"time":…} shows what the log keeps of
+// it in clear: the event's id, type and time. Every stand-in begins with
+// ErasedEvent's first member.
 const ErasedEvent = `{"erased":true}`
+
+// erasedStandIn is the stand-in of a forgotten customer's event r.
+type erasedStandIn struct {
+	Erased bool         `json:"erased"`
+	ID     string       `json:"id"`
+	Type   journey.Kind `json:"type"`
+	Time   time.Time    `json:"time"`
+}
 
 // Stored is r as every surface shows it.
 func (r *Record) Stored() StoredEvent {
 	ev := jsontext.Value(r.Raw)
 	if r.Erased && len(r.Raw) == 0 {
-		ev = jsontext.Value(ErasedEvent)
+		b, err := json.Marshal(erasedStandIn{Erased: true, ID: r.ID, Type: r.Type, Time: r.EventTime.UTC()})
+		if err != nil { // cannot happen for these types; still valid JSON
+			b = []byte(ErasedEvent)
+		}
+		ev = b
 	}
 	return StoredEvent{Seq: r.Seq, Version: r.Version, RecordedAt: r.RecordedAt.UTC(),
 		Hash: hex.EncodeToString(r.Hash[:]), Event: ev}

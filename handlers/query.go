@@ -219,7 +219,7 @@ func appendEntry(b []byte, rec *eventstore.Record) []byte {
 	b = append(b, `","event":`...)
 	if rec.Erased && len(rec.Raw) == 0 {
 		// A forgotten customer's record: in the chain, unreadable.
-		b = append(b, eventstore.ErasedEvent...)
+		b = append(b, rec.Stored().Event...)
 	} else {
 		b = append(b, rec.Raw...)
 	}

@@ -135,27 +135,35 @@ func (a *app) serverHistory(ctx context.Context, server, customer string) ([]eve
 }
 
 // recordOf is the record of a stored event a server sent: its envelope
-// read for the time, id, subject and type; a forgotten customer's event
-// (eventstore.ErasedEvent) is an erased record without bytes.
+// read for the time, id, subject and type. A forgotten customer's event
+// (its stand-in, eventstore.ErasedEvent) is an erased record without
+// bytes, with the id, type and time the stand-in keeps; an erasure record
+// (its note) is erased at the note's time, as the log reads them.
 func recordOf(e *eventstore.StoredEvent) (eventstore.Record, error) {
 	rec := eventstore.Record{Seq: e.Seq, Version: e.Version, RecordedAt: e.RecordedAt}
 	if _, err := hex.Decode(rec.Hash[:], []byte(e.Hash)); err != nil || len(e.Hash) != 2*len(rec.Hash) {
 		return rec, fmt.Errorf("hash %q is not %d hex digits", e.Hash, 2*len(rec.Hash))
 	}
-	if string(e.Event) == eventstore.ErasedEvent {
-		rec.Erased = true
-		return rec, nil
-	}
 	var env struct {
-		Time    time.Time    `json:"time"`
-		Type    journey.Kind `json:"type"`
-		ID      string       `json:"id"`
-		Subject string       `json:"subject"`
+		Time     time.Time    `json:"time"`
+		Type     journey.Kind `json:"type"`
+		ID       string       `json:"id"`
+		Subject  string       `json:"subject"`
+		Erased   bool         `json:"erased"`
+		ErasedAt time.Time    `json:"erased_at"`
 	}
 	if err := json.Unmarshal(e.Event, &env); err != nil {
 		return rec, err
 	}
-	rec.EventTime, rec.ID, rec.Customer, rec.Type, rec.Raw = env.Time, env.ID, env.Subject, env.Type, e.Event
+	rec.EventTime, rec.ID, rec.Type = env.Time, env.ID, env.Type
+	switch {
+	case env.Erased:
+		rec.Erased = true
+	case env.Type == eventstore.KindCustomerErased:
+		rec.Erased, rec.EventTime, rec.Raw = true, env.ErasedAt, e.Event
+	default:
+		rec.Customer, rec.Raw = env.Subject, e.Event
+	}
 	return rec, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -114,4 +115,62 @@ func TestForgetOffline(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestForgottenServedAsLocal: after forget, a running engine shows the
+// forgotten customer's records as the data dir does — their events'
+// stand-ins with id, type and time, the erasure record with its note —
+// in history (text, --json, --as-of) and in the log's export (JSONL, CSV).
+func TestForgottenServedAsLocal(t *testing.T) {
+	path, data := simulated(t)
+	dir := t.TempDir()
+	mustRun(t, nil, "import", "--data", dir, path)
+	victim := busiestCustomer(t, data)
+	mustRun(t, nil, "forget", "--data", dir, victim, "--reason", "art. 17 request 119")
+	reads := [][]string{
+		{"history", victim},
+		{"history", victim, "--json"},
+		{"history", victim, "--as-of", "2025-01-20"},
+		{"export", "--what", "events"},
+		{"export", "--what", "events", "--format", "csv"},
+	}
+	local := make([]string, len(reads))
+	for i, args := range reads {
+		local[i] = mustRun(t, nil, append(args, "--data", dir)...)
+	}
+	if !strings.Contains(local[1], `"event":{"erased":true,"id":"`) || !strings.Contains(local[1], "art. 17 request 119") {
+		t.Fatalf("history --json after forget shows no stand-in or no erasure note:\n%s", clipLines(local[1], 5))
+	}
+	if strings.Count(local[2], "\n") >= strings.Count(local[0], "\n") {
+		t.Errorf("history --as-of 2025-01-20 has %d lines, the whole history %d", strings.Count(local[2], "\n"), strings.Count(local[0], "\n"))
+	}
+	s := startForgetServe(t, dir)
+	for i, args := range reads {
+		got := mustRun(t, nil, append(args, "--server", s.http)...)
+		if args[0] == "export" && len(got) > len(local[i]) {
+			// The engine's reactions may have appended actions since.
+			got = got[:len(local[i])]
+		}
+		if got != local[i] {
+			t.Errorf("journey %s --server differs from --data: %s", strings.Join(args, " "), firstDiff(got, local[i]))
+		}
+	}
+}
+
+// firstDiff names the first line where got and want differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := 0; i < max(len(g), len(w)); i++ {
+		var a, b string
+		if i < len(g) {
+			a = g[i]
+		}
+		if i < len(w) {
+			b = w[i]
+		}
+		if a != b {
+			return fmt.Sprintf("line %d:\n  got  %s\n  want %s", i+1, a, b)
+		}
+	}
+	return "the same lines"
 }

@@ -137,34 +137,34 @@ type State struct {
 	// ReactivatedAt is the latest purchase that came after the customer had
 	// churned (see Apply); Reactivations counts them.
 	ReactivatedAt time.Time `json:"reactivated_at,omitzero"`
-	Reactivations int       `json:"reactivations,omitempty"`
+	Reactivations int       `json:"reactivations"`
 
 	Returns   int   `json:"returns"`
-	Exchanges int   `json:"exchanges,omitempty"`
+	Exchanges int   `json:"exchanges"`
 	Refunds   Money `json:"refunds,omitempty"` // refunded amounts per currency (returns of kind refund)
 
 	Complaints         int         `json:"complaints"` // complaint cases opened
-	Escalations        int         `json:"escalations,omitempty"`
+	Escalations        int         `json:"escalations"`
 	ComplaintsResolved int         `json:"complaints_resolved"`
 	OpenComplaints     []Complaint `json:"open_complaints,omitempty"`
 
 	Feedbacks     int       `json:"feedbacks"`
-	CSATCount     int       `json:"csat_count,omitempty"`
-	NPSCount      int       `json:"nps_count,omitempty"`
+	CSATCount     int       `json:"csat_count"`
+	NPSCount      int       `json:"nps_count"`
 	LastCSAT      int       `json:"last_csat"` // -1 when none
 	LastNPS       int       `json:"last_nps"`  // -1 when none
 	LastFeedback  time.Time `json:"last_feedback,omitzero"`
-	Promoters     int       `json:"promoters,omitempty"`  // NPS answers 9–10
-	Passives      int       `json:"passives,omitempty"`   // NPS answers 7–8
-	Detractors    int       `json:"detractors,omitempty"` // NPS answers 0–6
-	PublicReviews int       `json:"public_reviews,omitempty"`
+	Promoters     int       `json:"promoters"`  // NPS answers 9–10
+	Passives      int       `json:"passives"`   // NPS answers 7–8
+	Detractors    int       `json:"detractors"` // NPS answers 0–6
+	PublicReviews int       `json:"public_reviews"`
 	// PublicPraise counts public feedback with NPS ≥ 9 or CSAT 5.
-	PublicPraise int `json:"public_praise,omitempty"`
+	PublicPraise int `json:"public_praise"`
 
-	ThankYous    int       `json:"thank_yous,omitempty"`
+	ThankYous    int       `json:"thank_yous"`
 	LastThankYou time.Time `json:"last_thank_you,omitzero"`
 
-	ReferralsMade int       `json:"referrals_made,omitempty"`
+	ReferralsMade int       `json:"referrals_made"`
 	LastReferral  time.Time `json:"last_referral,omitzero"`
 	// ReferredBy is the customer who referred this one (see MarkReferred),
 	// the earliest by (time, seq) when several did.

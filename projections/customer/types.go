@@ -126,7 +126,7 @@ type Answer struct {
 	// ExpectedGapDays is the gap the churn rule measured recency against:
 	// the customer's mean inter-purchase gap, else the population median,
 	// else Config.FallbackGapDays. Zero for a prospect.
-	ExpectedGapDays float64 `json:"expected_gap_days,omitempty"`
+	ExpectedGapDays float64 `json:"expected_gap_days,omitzero"`
 	// RecencyDays is the time since the last purchase (nil for a prospect).
 	RecencyDays *float64 `json:"recency_days,omitempty"`
 	// PAlive and ExpectedNext come from the stored churn fit (nil without
