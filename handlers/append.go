@@ -130,9 +130,10 @@ func ParseExpectedVersion(field, v string) (int64, error) {
 }
 
 // Append decodes, validates and appends one event, returning after the
-// fsync. A refusal is a *journey.Error: invalid events and id conflicts
-// are quarantined (origin names where it came from: "http", "request") and
-// announced; a version conflict writes nothing at all. Any other error is
+// fsync. A refusal is a *journey.Error: invalid events, id conflicts and
+// events of an erased customer (journey.CodeErased, kept without their
+// bytes) are quarantined (origin names where it came from: "http",
+// "request") and announced; a version conflict writes nothing at all. Any other error is
 // the store's failure: nothing is acknowledged, the caller may retry.
 func (a *Appender) Append(ctx context.Context, raw []byte, expected int64, origin string) (eventstore.Result, error) {
 	ev, err := journey.Decode(raw, a.o.Clock())
@@ -164,7 +165,9 @@ func (a *Appender) Append(ctx context.Context, raw []byte, expected int64, origi
 		var je *journey.Error
 		if errors.As(r.Err, &je) {
 			switch je.Code {
-			case journey.CodeIDConflict:
+			case journey.CodeIDConflict, journey.CodeErased:
+				// Kept in quarantine; an erased customer's without its
+				// bytes (quarantine).
 				if qerr := a.reject(ctx, raw, je, origin); qerr != nil {
 					return eventstore.Result{}, qerr
 				}
@@ -189,17 +192,24 @@ func (a *Appender) reject(ctx context.Context, raw []byte, je *journey.Error, or
 }
 
 // quarantine keeps raw with its reason durably, then announces it on
-// rejectSubject (when nc is not nil). The error is the store's.
+// rejectSubject (when nc is not nil). The error is the store's. An event
+// of an erased customer (journey.CodeErased) is kept without its bytes:
+// its entry holds the code, field, reason and origin, none of which names
+// the customer (nor may the caller's origin: see Ingester.quarantine).
 func quarantine(ctx context.Context, store *eventstore.Store, nc *nats.Conn, rejectSubject string, m *Metrics, log *slog.Logger,
 	clock func() time.Time, raw []byte, je *journey.Error, origin string) error {
 	je = je.Bounded()
+	kept := raw
+	if je.Code == journey.CodeErased {
+		kept = nil // the store drops them too (eventstore.Store.Quarantine)
+	}
 	if _, err := store.Quarantine(ctx, eventstore.QuarantineEntry{
 		ReceivedAt: clock(),
 		Code:       je.Code,
 		Field:      je.Field,
 		Reason:     je.Error(),
 		Origin:     origin,
-		Raw:        raw,
+		Raw:        kept,
 	}); err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}

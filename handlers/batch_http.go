@@ -99,7 +99,7 @@ func (a *Appender) AppendBatch(ctx context.Context, body []byte, origin string) 
 			if !ok {
 				return BatchReply{}, r.Err
 			}
-			if je.Code == journey.CodeIDConflict {
+			if je.Code == journey.CodeIDConflict || je.Code == journey.CodeErased {
 				if qerr := a.reject(ctx, elems[i], je, origin); qerr != nil {
 					return BatchReply{}, qerr
 				}

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -90,7 +92,8 @@ func (o HTTPOptions) withDefaults() HTTPOptions {
 //	POST /v1/admin/rebuild                       admin
 //	DELETE /v1/customers/{id}                    admin (forget); GET …/export auditor
 //
-// Errors, an unknown path (404) and a method a path does not take (405,
+// Errors, an unknown path (404: a path the mux would clean and redirect,
+// "/v1//customers", included) and a method a path does not take (405,
 // with Allow) included, are JSON {"error":{"code","field","message"}};
 // messages name no Go package and no absolute path.
 func NewHTTPHandler(o HTTPOptions) http.Handler {
@@ -146,7 +149,9 @@ func (h *httpHandler) handleCustomer(mux *http.ServeMux, pattern string, fn http
 
 // jsonErrors answers what the mux itself refuses (no pattern matches the
 // path: 404; a pattern matches the path but not the method: 405 with
-// Allow) with the JSON error body, and serves the rest with the mux.
+// Allow) with the JSON error body, and serves the rest with the mux. A
+// path the mux would redirect (307 with an HTML body: to the path cleaned
+// of "//", "." and ".." segments) is a 404 too, naming the clean path.
 type jsonErrors struct {
 	mux *http.ServeMux
 	h   *httpHandler
@@ -163,6 +168,18 @@ const (
 
 func (j jsonErrors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, pattern := j.mux.Handler(r)
+	if reflect.TypeOf(h) == muxRedirect {
+		// A path the mux would clean ("//", "." or ".." segments) and
+		// redirect to, with an HTML body: no endpoint is at it as written.
+		rec := &statusRecorder{header: http.Header{}}
+		h.ServeHTTP(rec, r)
+		msg := "no endpoint at " + journey.Quote(r.URL.Path) + " (a path is taken as written, not cleaned"
+		if u, err := url.Parse(rec.header.Get("Location")); err == nil && u.Path != "" {
+			msg += ": did you mean " + journey.Quote(u.Path) + "?"
+		}
+		writeError(w, http.StatusNotFound, ErrorBody{Code: codeNotFound, Message: msg + ")"})
+		return
+	}
 	if pattern != "" {
 		j.mux.ServeHTTP(w, r)
 		return
@@ -184,6 +201,11 @@ func (j jsonErrors) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		j.mux.ServeHTTP(w, r)
 	}
 }
+
+// muxRedirect is the type of the handler ServeMux.Handler returns for a
+// path it redirects (to the cleaned path, or to the path with a slash
+// for a subtree pattern).
+var muxRedirect = reflect.TypeOf(http.RedirectHandler("/", http.StatusTemporaryRedirect))
 
 // statusRecorder keeps a handler's status and header, dropping its body.
 type statusRecorder struct {

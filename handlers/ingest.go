@@ -681,9 +681,18 @@ func (in *Ingester) process(ctx context.Context, b batch) error {
 	return nil
 }
 
+// quarantine keeps the item's input with its reason; its origin is
+// "nats:" and the message's subject, whose token is a customer id: for an
+// event of an erased customer it is the subject with that token as the
+// stream's wildcard ("nats:journey.events.*"), so that the entry names no
+// one.
 func (in *Ingester) quarantine(ctx context.Context, it *item) error {
+	origin := "nats:" + it.subject
+	if it.err.Code == journey.CodeErased {
+		origin = "nats:" + in.o.SubjectPrefix + ".*"
+	}
 	return quarantine(ctx, in.store, in.nc, in.o.RejectSubject, in.o.Metrics, in.o.Logger, in.o.Clock,
-		it.raw, it.err, "nats:"+it.subject)
+		it.raw, it.err, origin)
 }
 
 func (in *Ingester) backoff(failures int) time.Duration {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -37,6 +38,10 @@ actions recorded by T, with their status then. --json prints
   journey actions list --server http://127.0.0.1:8080`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.limit < 1 || f.limit > handlers.MaxActionsLimit {
+				// The engine's GET /v1/actions range, on both surfaces.
+				return usageErrorf("--limit %d must be from 1 to %d (journey actions export writes every action)", f.limit, handlers.MaxActionsLimit)
+			}
 			rows, truncated, err := a.actionRows(cmd.Context(), f, f.limit)
 			if err != nil {
 				return err
@@ -136,6 +141,11 @@ func (a *app) actionRows(ctx context.Context, f actionFlags, limit int) ([]react
 		var ans handlers.ActionsAnswer
 		if err := a.serverJSON(ctx, f.server, "/v1/actions", q, &ans); err != nil {
 			return nil, false, err
+		}
+		if limit == 0 && ans.Truncated {
+			// An export never stops short silently.
+			return nil, false, fmt.Errorf("%s lists at most %d actions and there are more: narrow the export with --kind, --status or --as-of, or export from the data dir with the engine stopped",
+				f.server, handlers.MaxActionsLimit)
 		}
 		return ans.Actions, ans.Truncated, nil
 	}

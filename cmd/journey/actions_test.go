@@ -112,6 +112,14 @@ func TestServeActions(t *testing.T) {
 	if r := runCLI(t, nil, "actions", "list", "--data", dir, "--status", "sent"); r.code != 2 || !strings.Contains(r.err.Error(), "--status") {
 		t.Errorf("--status sent: exit %d %v", r.code, r.err)
 	}
+	// --limit takes the engine's range on both surfaces.
+	for _, n := range []string{"0", "-1", "100001"} {
+		for _, where := range [][]string{{"--data", dir}, {"--server", httpURL}} {
+			if r := runCLI(t, nil, append([]string{"actions", "list", "--limit", n}, where...)...); r.code != 2 || !strings.Contains(r.err.Error(), "--limit") {
+				t.Errorf("actions list --limit %s %s: exit %d %v", n, where[0], r.code, r.err)
+			}
+		}
+	}
 }
 
 // journey actions list and export on a stopped engine's data dir, now and

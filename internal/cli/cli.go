@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/keystore"
 	"github.com/schollz/progressbar/v3"
@@ -183,13 +184,19 @@ func OpenLogKeys(dataDir string, create bool, opts *eventstore.Options, masterKe
 // day in UTC (23:59:59.999999999), so that the whole day is included.
 func ParseAsOf(s string) (time.Time, error) {
 	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		d, derr := time.Parse(time.DateOnly, s)
+		if derr != nil {
+			return time.Time{}, fmt.Errorf("as-of %q is neither RFC 3339 (2006-01-02T15:04:05Z) nor a date (2006-01-02)", s)
+		}
+		t = d.Add(24*time.Hour - time.Nanosecond)
 	}
-	if d, err := time.Parse(time.DateOnly, s); err == nil {
-		return d.Add(24*time.Hour - time.Nanosecond), nil
+	// The instants an event may have, as HTTP's as_of takes them.
+	if rule := journey.TimeRangeRule(t); rule != "" {
+		return time.Time{}, fmt.Errorf("as-of %q %s", s, rule)
 	}
-	return time.Time{}, fmt.Errorf("as-of %q is neither RFC 3339 (2006-01-02T15:04:05Z) nor a date (2006-01-02)", s)
+	return t, nil
 }
 
 // IsTerminal reports whether w is a terminal (progress bars only go there).

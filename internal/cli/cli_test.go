@@ -23,6 +23,11 @@ func TestParseAsOf(t *testing.T) {
 		{"2025-02-30", time.Time{}, false},
 		{"yesterday", time.Time{}, false},
 		{"", time.Time{}, false},
+		{"0001-01-01", time.Date(1, 1, 1, 23, 59, 59, 999999999, time.UTC), true},
+		{"9999-12-31", time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC), true},
+		// Outside the years 0001 to 9999 in UTC, as HTTP's as_of refuses them.
+		{"0000-12-31", time.Time{}, false},
+		{"0001-01-01T00:30:00+01:00", time.Time{}, false},
 	} {
 		got, err := ParseAsOf(tc.in)
 		if (err == nil) != tc.ok || tc.ok && !got.Equal(tc.want) {
