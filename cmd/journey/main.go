@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/spf13/cobra"
 )
@@ -119,7 +120,20 @@ func (a *app) dataDir() string { return cli.DataDir(a.dataFlag, a.getenv) }
 func (a *app) printJSON(v any) error { return cli.WriteJSON(a.stdout, v) }
 
 // printf writes human-readable output to stdout.
+// printf prints a line of text output. Its string arguments may hold what
+// came from a touchpoint (a source, a quarantined input, a reason echoing
+// it), so their control characters are escaped first (cli.TerminalSafe).
 func (a *app) printf(format string, args ...any) {
+	for i, v := range args {
+		switch s := v.(type) {
+		case string:
+			args[i] = cli.TerminalSafe(s)
+		case []byte:
+			args[i] = cli.TerminalSafe(string(s))
+		case journey.Kind:
+			args[i] = cli.TerminalSafe(string(s))
+		}
+	}
 	fmt.Fprintf(a.stdout, format, args...)
 }
 

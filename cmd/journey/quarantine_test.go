@@ -65,3 +65,23 @@ func TestQuarantineInvalidUTF8(t *testing.T) {
 		t.Fatalf("retry lost entries that are still invalid:\n%s", again)
 	}
 }
+
+// TestTextOutputEscapesControls: a publisher's escape sequences reach the
+// terminal as visible escapes, never as control bytes — in quarantine list
+// (an input that is not JSON, one whose id carries them) and in history
+// (an event whose source carries them, decoded from JSON escapes).
+func TestTextOutputEscapesControls(t *testing.T) {
+	dir := t.TempDir()
+	in := "{\"id\":\"\x1b]0;pwned\x07\x1b[2J\"\n" +
+		`{"specversion":"1.0","id":"e-1","source":"pos/\u001b[2J\r","type":"visit","subject":"c-1","time":"2025-01-02T03:04:05Z","data":{"channel":"store"}}` + "\n"
+	mustRun(t, []byte(in), "import", "--data", dir, "-")
+	for _, args := range [][]string{{"quarantine", "list"}, {"history", "c-1"}} {
+		out := mustRun(t, nil, append(args, "--data", dir)...)
+		if i := strings.IndexFunc(out, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' || r == 0x7f }); i >= 0 {
+			t.Errorf("journey %s prints control byte %q:\n%q", strings.Join(args, " "), out[i], out)
+		}
+		if !strings.Contains(out, `\x1b[2J`) {
+			t.Errorf("journey %s does not show the escape as \\x1b:\n%s", strings.Join(args, " "), out)
+		}
+	}
+}

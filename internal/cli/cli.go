@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -306,3 +307,34 @@ func WriteJSON(w io.Writer, v any) error {
 // RawJSON embeds already-encoded JSON (a stored event) in an output object
 // as it is.
 type RawJSON = jsontext.Value
+
+// TerminalSafe is s fit for a terminal: control characters other than
+// newline and tab (an escape sequence, a carriage return, a bell) become
+// visible escapes such as \x1b, and bytes that are not UTF-8 become
+// U+FFFD, so that text which came from a touchpoint can neither move the
+// cursor, retitle the window nor clear the screen.
+func TerminalSafe(s string) string {
+	clean := utf8.ValidString(s)
+	for i := 0; clean && i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f || c == 0xc2 {
+			clean = false // 0xc2 leads the C1 controls U+0080..U+009F
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		switch {
+		case r == '\n' || r == '\t':
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case r >= 0x80 && r < 0xa0:
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

@@ -153,3 +153,17 @@ func TestInUseNamesServer(t *testing.T) {
 		t.Errorf("stale SERVER read as %+v", info)
 	}
 }
+
+func TestTerminalSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain text, ünïcode\n\tand tabs": "plain text, ünïcode\n\tand tabs",
+		"\x1b]0;pwned\x07\x1b[2J":         `\x1b]0;pwned\x07\x1b[2J`,
+		"over\rwrite\x7f":                 `over\x0dwrite\x7f`,
+		"c1 \u009b2J":                     `c1 \u009b2J`,
+		"bad \xff byte":                   "bad \uFFFD byte",
+	} {
+		if got := TerminalSafe(in); got != want {
+			t.Errorf("TerminalSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
