@@ -198,14 +198,17 @@ func (s *retailSource) next() ([]byte, int, error, error) {
 			return b, s.qline, nil, nil
 		}
 		rec, err := s.r.Read()
-		line, _ := s.r.FieldPos(0)
-		if err != nil {
+		if err != nil { // io.EOF included: FieldPos has no record then
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
 				return []byte(strings.Join(rec, ",")), pe.Line, badRow("online-retail", pe.Err.Error()), nil
 			}
 			return nil, 0, nil, err
 		}
+		if len(rec) == 0 {
+			continue // csv.Reader yields no empty records; kept for FieldPos
+		}
+		line, _ := s.r.FieldPos(0)
 		if line == 1 && len(rec) > 0 && rec[0] == "customer_id" {
 			continue
 		}

@@ -5,10 +5,14 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -62,43 +66,38 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 			if err != nil {
 				return err
 			}
-			var w io.Writer = a.stdout
-			if out != "" {
-				f, err := os.Create(out)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				w = f
-			}
-			bw := bufio.NewWriterSize(w, 256<<10)
-			if !cmd.Flags().Changed("what") && cmd.Flags().Changed("customer") {
-				// Everything held about one person (subject access): privacy.go.
-				return a.exportSubject(cmd.Context(), bw, access.customer, server)
-			}
-			if what != "access" && access.set(cmd) {
-				return usageErrorf("--customer, --since and --until go with --what access (or --customer alone: everything held about that customer)")
+			// Everything held about one person (subject access): privacy.go.
+			subject := !cmd.Flags().Changed("what") && cmd.Flags().Changed("customer")
+			// Every flag is checked before --out is touched.
+			if err := checkExportFlags(cmd, what, format, at, subject, access); err != nil {
+				return err
 			}
 			start := a.now()
 			var n uint64
-			switch {
-			case format == "parquet": // export_parquet.go
-				n, err = a.exportParquet(cmd.Context(), bw, what, at, config, server)
-			case what == "events":
-				n, err = a.exportEvents(cmd.Context(), bw, format, server)
-			case what == "customers":
-				n, err = a.exportCustomers(cmd.Context(), bw, format, at, config, server)
-			case what == "quarantine":
-				n, err = a.exportQuarantine(cmd.Context(), bw, format, server)
-			case what == "access":
-				n, err = a.exportAccess(cmd.Context(), bw, format, server, access)
-			default:
-				return usageErrorf("--what %q: want events, customers, quarantine or access", what)
-			}
-			if ferr := bw.Flush(); err == nil {
-				err = ferr
-			}
-			if err != nil {
+			err = writeOut(a.stdout, out, func(w io.Writer) error {
+				bw := bufio.NewWriterSize(w, 256<<10)
+				if subject {
+					return a.exportSubject(cmd.Context(), bw, access.customer, server)
+				}
+				var err error
+				switch {
+				case format == "parquet": // export_parquet.go
+					n, err = a.exportParquet(cmd.Context(), bw, what, at, config, server)
+				case what == "events":
+					n, err = a.exportEvents(cmd.Context(), bw, format, server)
+				case what == "customers":
+					n, err = a.exportCustomers(cmd.Context(), bw, format, at, config, server)
+				case what == "quarantine":
+					n, err = a.exportQuarantine(cmd.Context(), bw, format, server)
+				case what == "access":
+					n, err = a.exportAccess(cmd.Context(), bw, format, server, access)
+				}
+				if ferr := bw.Flush(); err == nil {
+					err = ferr
+				}
+				return err
+			})
+			if err != nil || subject {
 				return err
 			}
 			return a.exportSummary(what, n, a.timed(start, n))
@@ -108,11 +107,154 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 	f.StringVar(&what, "what", "events", "events, customers, quarantine or access")
 	f.StringVar(&format, "format", "jsonl", "jsonl, csv or parquet (events, customers, actions; see README)")
 	f.StringVar(&out, "out", "", "write to this file instead of stdout")
-	f.StringVar(&asOf, "as-of", "", "customers: answers as of T (RFC 3339 or YYYY-MM-DD)")
+	f.StringVar(&asOf, "as-of", "", "customers and actions: answers as of T (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&server, "server", "", "stream from a running journey serve at this URL instead of opening the data dir")
 	access.add(f)
 	configFlag(cmd, &config)
 	return cmd
+}
+
+// asOfIgnored says, for each export that has no as-of, why.
+var asOfIgnored = map[string]string{
+	"events":     "the log's export is always the whole log",
+	"quarantine": "the quarantine's export is what it holds now",
+	"access":     "the access log's export takes --since and --until",
+}
+
+// checkExportFlags refuses (a usage error) a combination of export's flags
+// that does not go together, before anything is opened or written.
+func checkExportFlags(cmd *cobra.Command, what, format string, at time.Time, subject bool, access accessFlags) error {
+	asOfSet := cmd.Flags().Changed("as-of")
+	if subject {
+		if asOfSet {
+			return usageErrorf("--as-of applies to --what customers and actions (subject access is everything held now)")
+		}
+		return nil
+	}
+	if format == "parquet" {
+		if what != "events" && what != "customers" && what != "actions" {
+			return usageErrorf("--what %q: --format parquet exports events, customers or actions", what)
+		}
+	} else if what != "events" && what != "customers" && what != "quarantine" && what != "access" {
+		if what == "actions" {
+			return usageErrorf("--what actions: --format %s exports events, customers, quarantine or access; actions go with --format parquet", format)
+		}
+		return usageErrorf("--what %q: want events, customers, quarantine or access", what)
+	}
+	if what != "access" && access.set(cmd) {
+		return usageErrorf("--customer, --since and --until go with --what access (or --customer alone: everything held about that customer)")
+	}
+	if asOfSet && what != "customers" && what != "actions" {
+		return usageErrorf("--as-of applies to --what customers and actions (%s)", asOfIgnored[what])
+	}
+	if what == "access" {
+		if _, err := handlers.AccessFilter(access.customer, access.since, access.until, "--"); err != nil {
+			return &usageError{err}
+		}
+	}
+	if format == "parquet" && !at.IsZero() && !parquetInRange(at) {
+		// The as_of column of every row.
+		return usageErrorf("--as-of %s (the as_of column) %s", at.UTC().Format(time.RFC3339Nano), parquetTimeRule)
+	}
+	return nil
+}
+
+// writeOut runs fill on stdout, or with path on a new file beside path
+// that replaces path only once fill succeeded and the file is synced: a
+// failed export leaves an existing path as it was. The new file has the
+// mode of the one it replaces, else 0644 (less the umask). A path that is
+// not a regular file (/dev/stdout, a named pipe) is written in place.
+func writeOut(stdout io.Writer, path string, fill func(w io.Writer) error) error {
+	if path == "" {
+		return fill(stdout)
+	}
+	target := path
+	if p, err := filepath.EvalSymlinks(path); err == nil {
+		target = p // a link is kept; its file is replaced
+	}
+	perm, keepMode := os.FileMode(0o644), false
+	switch fi, err := os.Stat(target); {
+	case err == nil && fi.IsDir():
+		return fmt.Errorf("--out %s is a directory", path)
+	case err == nil && !fi.Mode().IsRegular():
+		f, err := os.OpenFile(target, os.O_WRONLY, 0)
+		if err != nil {
+			return outError(path, err)
+		}
+		err = fill(f)
+		if cerr := f.Close(); err == nil && cerr != nil {
+			err = outError(path, cerr)
+		}
+		return err
+	case err == nil:
+		perm, keepMode = fi.Mode().Perm(), true
+	}
+	dir := filepath.Dir(target)
+	f, tmp, err := createBeside(dir, filepath.Base(target), perm)
+	if err != nil {
+		return fmt.Errorf("--out %s: cannot create a file in %s: %w", path, dir, pathErr(err))
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if keepMode {
+		if err := f.Chmod(perm); err != nil {
+			return outError(path, err)
+		}
+	}
+	if err := fill(f); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return outError(path, err)
+	}
+	if err := f.Close(); err != nil {
+		return outError(path, err)
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return outError(path, err)
+	}
+	done = true
+	if d, err := os.Open(dir); err == nil { // the rename itself, on disk
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// createBeside creates a new file, mode perm less the umask, in dir with a
+// name that starts with "."+base and is no other file's.
+func createBeside(dir, base string, perm os.FileMode) (*os.File, string, error) {
+	for range 100 {
+		name := filepath.Join(dir, "."+base+".tmp-"+strconv.FormatUint(rand.Uint64(), 36))
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, name, err
+	}
+	return nil, "", fmt.Errorf("no free temporary name")
+}
+
+// outError is err of writing --out path, without the temporary file's name.
+func outError(path string, err error) error {
+	return fmt.Errorf("--out %s: %w", path, pathErr(err))
+}
+
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err
+	}
+	return err
 }
 
 // exportSummary ends an export on stderr (stdout holds the data):
@@ -182,7 +324,7 @@ func (a *app) eachExportEvent(ctx context.Context, server string, each func(r *e
 func eventCSVRow(r *eventstore.Record, hash string) []string {
 	raw := string(r.Raw)
 	if r.Erased && len(r.Raw) == 0 {
-		raw = eventstore.ErasedEvent
+		raw = string(r.Stored().Event)
 	}
 	return []string{strconv.FormatUint(r.Seq, 10), strconv.FormatUint(r.Version, 10),
 		r.RecordedAt.UTC().Format(time.RFC3339Nano), r.EventTime.UTC().Format(time.RFC3339Nano), r.ID, r.Customer,

@@ -22,7 +22,9 @@ import (
 // parquetRowGroup rows and about parquetRowGroupBytes, so memory stays flat whatever the size of the log. Columns are
 // Snappy-compressed. The schema is the Go structs below (README, "Parquet
 // export"):
-//   - timestamps are TIMESTAMP(NANOS, isAdjustedToUTC=true);
+//   - timestamps are TIMESTAMP(NANOS, isAdjustedToUTC=true), which hold
+//     1677-09-21 to 2262-04-11: a row with a time outside fails the export
+//     (parquetTimeCheck), which jsonl and csv carry;
 //   - money is DECIMAL(18,4) (int64 ten-thousandths of the major unit, exact
 //     for every ISO 4217 currency, whose minor units are at most 4 decimals)
 //     beside its ISO 4217 currency column;
@@ -124,6 +126,69 @@ type ParquetCustomer struct {
 	Actions            []ParquetAction `parquet:"actions,list"`
 }
 
+// parquetMinTime and parquetMaxTime are the instants a TIMESTAMP(NANOS)
+// holds (int64 nanoseconds from 1970); the engine takes years 0001 to 9999.
+var (
+	parquetMinTime = time.Unix(0, math.MinInt64).UTC()
+	parquetMaxTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// parquetTimeCheck refuses t in column of record when a TIMESTAMP(NANOS)
+// cannot hold it (parquet-go would write it wrapped round).
+func parquetTimeCheck(record, column string, t time.Time) error {
+	if parquetInRange(t) {
+		return nil
+	}
+	return fmt.Errorf("%s: %s %s %s", record, column, t.UTC().Format(time.RFC3339Nano), parquetTimeRule)
+}
+
+// parquetTimeRule ends the refusal of a time a TIMESTAMP(NANOS) cannot hold.
+var parquetTimeRule = fmt.Sprintf("is outside what Parquet TIMESTAMP(NANOS) holds (%s to %s): export it as jsonl or csv",
+	parquetMinTime.Format(time.DateOnly), parquetMaxTime.Format(time.DateOnly))
+
+// parquetInRange reports whether a TIMESTAMP(NANOS) holds t.
+func parquetInRange(t time.Time) bool { return !t.Before(parquetMinTime) && !t.After(parquetMaxTime) }
+
+// parquetOptTimeCheck is parquetTimeCheck of an optional column (nil is null).
+func parquetOptTimeCheck(record, column string, t *time.Time) error {
+	if t == nil {
+		return nil
+	}
+	return parquetTimeCheck(record, column, *t)
+}
+
+// checkParquetAction checks the times of action x of record (prefix: its
+// columns' path, "" or "actions.").
+func checkParquetAction(record, prefix string, x *ParquetAction) error {
+	if err := parquetTimeCheck(record, prefix+"asked_at", x.AskedAt); err != nil {
+		return err
+	}
+	return parquetOptTimeCheck(record, prefix+"done_at", x.DoneAt)
+}
+
+// checkParquetCustomer checks every time of row, the n-th (from 1): as
+// "customer row n", not its id.
+func checkParquetCustomer(n uint64, row *ParquetCustomer) error {
+	record := fmt.Sprintf("customer row %d", n)
+	if err := parquetTimeCheck(record, "as_of", row.AsOf); err != nil {
+		return err
+	}
+	for _, c := range []struct {
+		column string
+		t      *time.Time
+	}{{"first_seen", row.FirstSeen}, {"last_seen", row.LastSeen}, {"first_purchase", row.FirstPurchase}, {"last_purchase", row.LastPurchase}} {
+		if err := parquetOptTimeCheck(record, c.column, c.t); err != nil {
+			return err
+		}
+	}
+	for i := range row.Actions {
+		if err := checkParquetAction(record, "actions.", &row.Actions[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // parquetWriter batches rows into a GenericWriter of row groups of
 // parquetRowGroup rows.
 type parquetWriter[T any] struct {
@@ -210,9 +275,16 @@ func (a *app) exportEventsParquet(ctx context.Context, w io.Writer, server strin
 func parquetEventOf(r *eventstore.Record, hash string, ev *journey.Event) (ParquetEvent, error) {
 	row := ParquetEvent{Seq: int64(r.Seq), Version: int64(r.Version), RecordedAt: r.RecordedAt.UTC(), Time: r.EventTime.UTC(),
 		ID: r.ID, Customer: r.Customer, Type: string(r.Type), Hash: hash, Event: string(r.Raw)}
+	record := fmt.Sprintf("event %d", r.Seq)
+	if err := parquetTimeCheck(record, "recorded_at", row.RecordedAt); err != nil {
+		return row, err
+	}
+	if err := parquetTimeCheck(record, "time", row.Time); err != nil {
+		return row, err
+	}
 	if r.Erased && len(r.Raw) == 0 {
 		// A forgotten customer's event: its place in the chain, no data.
-		row.Event = eventstore.ErasedEvent
+		row.Event = string(r.Stored().Event)
 		return row, nil
 	}
 	if err := journey.DecodeStoredInto(r.Raw, ev); err != nil {
@@ -350,6 +422,9 @@ func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what stri
 		pw := newParquetWriter[ParquetAction](w, what)
 		each = func(c *customer.Answer) error {
 			for _, x := range parquetActions(c.State.Customer, c.Actions) {
+				if err := checkParquetAction(fmt.Sprintf("action row %d", pw.n+1), "", &x); err != nil {
+					return err
+				}
 				if err := pw.add(x, 96+len(x.ID)+len(x.Reason)+len(x.Customer)); err != nil {
 					return err
 				}
@@ -362,6 +437,9 @@ func (a *app) exportCustomersParquet(ctx context.Context, w io.Writer, what stri
 		each = func(c *customer.Answer) error {
 			row, err := parquetCustomerOf(c)
 			if err != nil {
+				return err
+			}
+			if err := checkParquetCustomer(pw.n+1, &row); err != nil {
 				return err
 			}
 			return pw.add(row, 512+64*(len(row.Flags)+len(row.Types)+len(row.Segments)+len(row.Revenue)+len(row.Refunds)+len(row.Actions)))

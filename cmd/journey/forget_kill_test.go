@@ -192,7 +192,7 @@ func assertErased(t *testing.T, dir string, read func(args ...string) string, ot
 	// The log's export keeps their events' places, erased (JSONL as the
 	// engine sends it; CSV from records rebuilt from those lines).
 	jsonl, csv := read("export", "--what", "events"), read("export", "--what", "events", "--format", "csv")
-	if !strings.Contains(jsonl, `"event":{"erased":true}}`) || !strings.Contains(csv, `"{""erased"":true}"`) {
+	if !strings.Contains(jsonl, `"event":{"erased":true,"id":"`) || !strings.Contains(csv, `"{""erased"":true,""id"":""`) {
 		t.Errorf("the log's export after forget shows no erased event:\n%s\n%s", clipLines(jsonl, 3), clipLines(csv, 3))
 	}
 	for _, s := range []string{victimEmail, victimComment, victimOrder} {
@@ -449,7 +449,7 @@ func TestForgetKilledServe(t *testing.T) {
 				t.Errorf("history --server after forget:\n%s", h)
 			}
 			// The CSV export through the engine rebuilds records from its lines.
-			if ev := readS("export", "--what", "events", "--format", "csv"); !strings.Contains(ev, `"{""erased"":true}"`) || strings.Contains(ev, victimOrder) {
+			if ev := readS("export", "--what", "events", "--format", "csv"); !strings.Contains(ev, `"{""erased"":true,""id"":""`) || strings.Contains(ev, victimOrder) {
 				t.Errorf("export --server --format csv after forget:\n%s", clipLines(ev, 3))
 			}
 			s.stop(t)
