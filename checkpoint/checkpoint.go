@@ -54,6 +54,7 @@ import (
 	"time"
 
 	"github.com/go-json-experiment/json"
+	"github.com/journey-cdp/journey/internal/jsonerr"
 )
 
 // Version is the checkpoint format and the first line of its signed message.
@@ -209,12 +210,12 @@ func Parse(b []byte) ([]Checkpoint, error) {
 					return []Checkpoint{c}, nil
 				}
 			}
-			return nil, fmt.Errorf("checkpoint: line %d: %v", line, err)
+			return nil, fmt.Errorf("line %d is not a checkpoint: %s", line, jsonerr.Describe(err))
 		}
 		cps = append(cps, c)
 	}
 	if len(cps) == 0 {
-		return nil, errors.New("checkpoint: no checkpoint in the input")
+		return nil, errors.New("no checkpoint in the input")
 	}
 	return cps, nil
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -120,6 +121,34 @@ func (a *app) dataDir() string { return cli.DataDir(a.dataFlag, a.getenv) }
 func (a *app) printJSON(v any) error { return cli.WriteJSON(a.stdout, v) }
 
 // printf writes human-readable output to stdout.
+// parseProblem is the tail of a flag value's parse error as pflag gives it
+// (`strconv.ParseInt: parsing "x": invalid syntax`, `time: invalid
+// duration "x"`).
+var parseProblem = regexp.MustCompile(`(strconv\.Parse(Int|Uint|Float|Bool): parsing "[^"]*": (invalid syntax|value out of range))|time: (invalid|unknown unit "[^"]*" in) duration "[^"]*"$`)
+
+// flagProblem is a flag's parse error without Go's function names: "not a
+// whole number", "out of range", "not a duration such as 90s or 2h".
+func flagProblem(err error) error {
+	msg := err.Error()
+	m := parseProblem.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return err
+	}
+	what := "not a duration such as 90s, 15m or 2h"
+	sub := msg[m[0]:m[1]]
+	switch {
+	case strings.HasSuffix(sub, "value out of range"):
+		what = "out of range"
+	case strings.Contains(sub, "ParseInt"), strings.Contains(sub, "ParseUint"):
+		what = "not a whole number"
+	case strings.Contains(sub, "ParseFloat"):
+		what = "not a number"
+	case strings.Contains(sub, "ParseBool"):
+		what = "not true or false"
+	}
+	return errors.New(strings.TrimSuffix(msg[:m[0]]+what, " "))
+}
+
 // printf prints a line of text output. Its string arguments may hold what
 // came from a touchpoint (a source, a quarantined input, a reason echoing
 // it), so their control characters are escaped first (cli.TerminalSafe).
@@ -235,7 +264,7 @@ The data directory is --data, else $JOURNEY_DATA, else ./data.`,
 	}
 	root.SetVersionTemplate("journey {{.Version}}\n")
 	root.PersistentFlags().BoolVar(&a.jsonOut, "json", false, "machine-readable JSON output")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{flagProblem(err)} })
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		a.simulateCommand(),

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-json-experiment/json"
 
+	"github.com/journey-cdp/journey/internal/jsonerr"
 	"github.com/journey-cdp/journey/projections/customer"
 )
 
@@ -204,7 +205,7 @@ func LoadConfig(path string) (Config, error) {
 		OverdueAfter  string            `json:"overdue_after,omitempty"`
 	}
 	if err := json.Unmarshal(b, &f, json.RejectUnknownMembers(true)); err != nil {
-		return Config{}, fmt.Errorf("reactions config %s: %w", path, err)
+		return Config{}, fmt.Errorf("reactions config %s: %s", path, jsonerr.Describe(err))
 	}
 	c := f.Config
 	if c.ThankYouEvery, err = parseDuration("thank_you_every", f.ThankYouEvery); err != nil {

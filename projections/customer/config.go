@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/go-json-experiment/json"
+	"github.com/journey-cdp/journey/internal/jsonerr"
 )
 
 // Config holds the configurable rules: satisfaction weights and half-life,
@@ -128,7 +129,7 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(b []byte) (*Config, error) {
 	c := DefaultConfig()
 	if err := json.Unmarshal(b, c, json.RejectUnknownMembers(true)); err != nil {
-		return nil, err
+		return nil, errors.New(jsonerr.Describe(err))
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err
