@@ -188,10 +188,11 @@ func (v *Views) CustomerList(ctx context.Context, q ListQuery) (*ListPage, error
 	if limit == 0 {
 		limit = DefaultListLimit
 	}
-	needRFM := by == ByRFM || q.R > 0 || q.FM > 0
 	traitKey, traitValue, _ := cutSegment(q.Trait)
 	page := &ListPage{Customers: []ListEntry{}}
-	err = v.withAnswers(ctx, q.AsOf, needRFM, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
+	// Every entry carries its RFM score, filtered on or not (cached now,
+	// part of the population pass as of an instant).
+	err = v.withAnswers(ctx, q.AsOf, true, func(r pebble.Reader, at time.Time, pop *customer.Population) error {
 		page.AsOf = at
 		// keep adds the customer id (state e) to the page when it matches
 		// q; full: the page is full and id is past it.

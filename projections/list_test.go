@@ -53,6 +53,23 @@ func TestCustomerListAndOverview(t *testing.T) {
 				t.Fatalf("as of %v: page entry %d is %s, want %s", asOf, i, got[i], c.State.Customer)
 			}
 		}
+		// Each entry carries the answer's RFM score without an RFM filter.
+		first, err := v.CustomerList(ctx, ListQuery{Limit: MaxListLimit, AsOf: asOf})
+		if err != nil {
+			t.Fatal(err)
+		}
+		withRFM := 0
+		for i, e := range first.Customers {
+			if a := all[i]; (e.RFM == nil) != (a.RFM == nil) || e.RFM != nil && *e.RFM != *a.RFM {
+				t.Fatalf("as of %v: %s lists RFM %+v, its answer %+v", asOf, e.Customer, e.RFM, a.RFM)
+			}
+			if e.RFM != nil {
+				withRFM++
+			}
+		}
+		if withRFM == 0 {
+			t.Errorf("as of %v: no listed customer has an RFM score", asOf)
+		}
 		// A prefix: the ids that start with it.
 		prefix := all[len(all)/2].State.Customer[:10]
 		p, err := v.CustomerList(ctx, ListQuery{Prefix: prefix, Limit: MaxListLimit, AsOf: asOf})
