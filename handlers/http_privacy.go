@@ -71,8 +71,15 @@ func (h *httpHandler) forget(w http.ResponseWriter, r *http.Request) {
 			Message: "say why the customer is forgotten (?reason= or {\"reason\":…}): it is kept in the erasure record"})
 		return
 	}
-	rep, err := h.o.Privacy.Forget(r.Context(), id, reason)
+	p := *h.o.Privacy
+	p.Unknown = r.URL.Query().Get("unknown_ok") == "true"
+	rep, err := p.Forget(r.Context(), id, reason)
 	if err != nil {
+		if errors.Is(err, privacy.ErrUnknownCustomer) {
+			writeError(w, http.StatusNotFound, ErrorBody{Code: codeNotFound, Field: "id",
+				Message: "customer " + journey.Quote(id) + ": " + err.Error() + " (check the id; unknown_ok=true records the erasure anyway, and every later event of that id is refused)"})
+			return
+		}
 		if errors.Is(err, eventstore.ErrNotSealed) {
 			writeError(w, http.StatusConflict, ErrorBody{Code: journey.CodeInternal, Message: err.Error()})
 			return

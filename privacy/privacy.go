@@ -50,7 +50,16 @@ type Engine struct {
 	// Reactions, when set, is the reactions' store (reactions.Reactor):
 	// its rows of the customer are deleted on Forget.
 	Reactions Forgetter
+	// Unknown lets Forget record the erasure of a customer the log has no
+	// event of and the views no state of (a mistyped id, or one known only
+	// elsewhere): without it such a Forget is ErrUnknownCustomer, since
+	// the erasure refuses every later event of that id.
+	Unknown bool
 }
+
+// ErrUnknownCustomer is a Forget of a customer journey holds nothing of:
+// no event in the log, no state in the views.
+var ErrUnknownCustomer = errors.New("journey holds no event and no state of this customer")
 
 // A Forgetter deletes what it keeps of a customer, for good.
 type Forgetter interface {
@@ -68,12 +77,38 @@ type Report struct {
 	AccessLogAfter string `json:"access_log_note,omitempty"` // what the access log keeps
 }
 
+// holds reports whether the log has an event of customerID (readable or
+// already erased) or the views a state of them (a referred prospect).
+func (e Engine) holds(ctx context.Context, customerID string) (bool, error) {
+	v, err := e.Store.CustomerVersion(customerID)
+	if err != nil || v > 0 || e.Views == nil {
+		return v > 0, err
+	}
+	_, err = e.Views.Customer(ctx, customerID, time.Time{})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, projections.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
 // Forget erases customer from every store of e (see the package doc).
 func (e Engine) Forget(ctx context.Context, customerID, reason string) (Report, error) {
 	if e.Store == nil {
 		return Report{}, errors.New("privacy: no log")
 	}
 	rep := Report{Customer: customerID}
+	if !e.Unknown {
+		known, err := e.holds(ctx, customerID)
+		if err != nil {
+			return rep, err
+		}
+		if !known {
+			return rep, ErrUnknownCustomer
+		}
+	}
 	step(StepStart)
 	// The views row first: a forget cut short once the key is destroyed
 	// (a crash) must not leave the views answering with the customer's

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/privacy"
 	"github.com/journey-cdp/journey/projections"
@@ -18,6 +20,7 @@ import (
 
 func (a *app) forgetCommand() *cobra.Command {
 	var reason, server string
+	var unknownOK bool
 	cmd := &cobra.Command{
 		Use:   "forget CUSTOMER --reason TEXT [--data DIR | --server URL]",
 		Short: "Erase a customer (crypto-shredding): their key destroyed, their data gone, the chain intact",
@@ -41,6 +44,9 @@ forget without breaking its chain: forget refuses.`,
 			var rep privacy.Report
 			if server != "" {
 				q := url.Values{"reason": {reason}}
+				if unknownOK {
+					q.Set("unknown_ok", "true")
+				}
 				b, err := a.serverDo(cmd.Context(), http.MethodDelete, server, "/v1/customers/"+url.PathEscape(args[0]), q, 5*time.Minute)
 				if err != nil {
 					return err
@@ -50,7 +56,10 @@ forget without breaking its chain: forget refuses.`,
 				}
 			} else {
 				var err error
-				if rep, err = a.forgetOffline(cmd.Context(), args[0], reason); err != nil {
+				if rep, err = a.forgetOffline(cmd.Context(), args[0], reason, unknownOK); err != nil {
+					if errors.Is(err, privacy.ErrUnknownCustomer) {
+						return fmt.Errorf("customer %s: %w (check the id; --unknown-ok records the erasure anyway, and every later event of that id is refused)", journey.Quote(args[0]), err)
+					}
 					return err
 				}
 			}
@@ -72,12 +81,13 @@ forget without breaking its chain: forget refuses.`,
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (kept in the erasure record; required)")
+	cmd.Flags().BoolVar(&unknownOK, "unknown-ok", false, "record the erasure of a customer journey holds nothing of (refuses their later events)")
 	cmd.Flags().StringVar(&server, "server", "", "ask a running journey serve at this URL (admin token) instead of opening the data dir")
 	return cmd
 }
 
 // forgetOffline forgets a customer in the data dir (no serve running).
-func (a *app) forgetOffline(ctx context.Context, id, reason string) (privacy.Report, error) {
+func (a *app) forgetOffline(ctx context.Context, id, reason string, unknownOK bool) (privacy.Report, error) {
 	store, err := a.openLog(false, a.storeOptions())
 	if err != nil {
 		return privacy.Report{}, err
@@ -91,7 +101,12 @@ func (a *app) forgetOffline(ctx context.Context, id, reason string) (privacy.Rep
 		return privacy.Report{}, err
 	}
 	defer v.Close()
-	return privacy.Engine{Store: store, Views: v}.Forget(ctx, id, reason)
+	// The views up to date first: what they hold of the customer (a
+	// referred prospect's state, a lagging row) is what forget deletes.
+	if _, err := v.CatchUp(ctx); err != nil {
+		return privacy.Report{}, err
+	}
+	return privacy.Engine{Store: store, Views: v, Unknown: unknownOK}.Forget(ctx, id, reason)
 }
 
 // exportSubject writes everything held about one customer as one JSON

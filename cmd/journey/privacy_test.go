@@ -174,3 +174,33 @@ func firstDiff(got, want string) string {
 	}
 	return "the same lines"
 }
+
+// TestForgetUnknownCustomer: forget of an id journey holds nothing of (a
+// typo) is refused, offline and through the engine, leaving the log as it
+// was; --unknown-ok records it; a referred prospect, known only to the
+// views, is forgotten without it.
+func TestForgetUnknownCustomer(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, nil, "import", "--data", dir, filepath.Join("..", "..", "examples", "touchpoints.jsonl"))
+	before := mustRun(t, nil, "verify", "--data", dir, "--json")
+	r := runCLI(t, nil, "forget", "cust-0O42", "--reason", "art. 17", "--data", dir)
+	if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), "--unknown-ok") || !strings.Contains(r.err.Error(), "no event") {
+		t.Fatalf("forget of an unknown id: exit %d, %v", r.code, r.err)
+	}
+	var v1, v2 struct{ Events int }
+	after := mustRun(t, nil, "verify", "--data", dir, "--json")
+	if json.Unmarshal([]byte(before), &v1) != nil || json.Unmarshal([]byte(after), &v2) != nil || v1.Events != 9 || v2.Events != 9 {
+		t.Fatalf("the refused forget changed the log: %s → %s", before, after)
+	}
+	if out := mustRun(t, nil, "forget", "cust-0099", "--reason", "art. 17", "--data", dir); !strings.Contains(out, "erased cust-0099") {
+		t.Fatalf("forget of the referred prospect: %q", out)
+	}
+	s := startForgetServe(t, dir)
+	r = runCLI(t, nil, "forget", "cust-0O42", "--reason", "art. 17", "--server", s.http)
+	if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), "unknown_ok") || !strings.Contains(r.err.Error(), "404") {
+		t.Fatalf("forget --server of an unknown id: exit %d, %v", r.code, r.err)
+	}
+	if out := mustRun(t, nil, "forget", "cust-0O42", "--reason", "art. 17", "--unknown-ok", "--server", s.http); !strings.Contains(out, "erased cust-0O42") {
+		t.Fatalf("forget --unknown-ok --server: %q", out)
+	}
+}
