@@ -116,6 +116,6 @@ func (h *httpHandler) erasedAnswer(w http.ResponseWriter, r *http.Request, id st
 		return false
 	}
 	writeError(w, http.StatusGone, ErrorBody{Code: codeErased, Field: "id",
-		Message: fmt.Sprintf("the customer was erased at %s: %s", n.ErasedAt.Format(time.RFC3339), n.Reason)})
+		Message: fmt.Sprintf("customer %s was erased at %s: %s", journey.Quote(id), n.ErasedAt.Format(time.RFC3339), n.Reason)})
 	return true
 }

@@ -71,7 +71,13 @@ var errNotServed = errors.New("handlers: projections are not served here")
 // notFoundError is a read of something that does not exist.
 type notFoundError struct{ what string }
 
-func (e *notFoundError) Error() string { return e.what + " not found" }
+func (e *notFoundError) Error() string { return e.what + " has no events (at that instant)" }
+
+// customerNotFound is the not-found error of customer id, worded as the
+// CLI says it of a data dir.
+func customerNotFound(id string) error {
+	return &notFoundError{what: "customer " + journey.Quote(id)}
+}
 
 // Queries are the reads the engine serves over HTTP and NATS: the
 // customer's answer, their stored events and the segment counts. Views nil
@@ -153,7 +159,7 @@ func (q Queries) eachPageEvent(ctx context.Context, id string, after uint64, lim
 		return 0, errNotServed
 	}
 	if !journey.ValidCustomerID(id) {
-		return 0, &notFoundError{what: "customer " + journey.Quote(id)}
+		return 0, customerNotFound(id)
 	}
 	var (
 		entry []byte
@@ -196,7 +202,7 @@ func (q Queries) eachPageEvent(ctx context.Context, id string, after uint64, lim
 		}
 	}
 	if n == 0 && after == 0 {
-		return 0, &notFoundError{what: "customer " + journey.Quote(id)}
+		return 0, customerNotFound(id)
 	}
 	return 0, nil
 }
@@ -404,8 +410,11 @@ func (h *httpHandler) customer(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := h.queries().Customer(r.Context(), r.PathValue("id"), asOf)
 	if err != nil {
-		if errors.Is(err, projections.ErrNotFound) && h.erasedAnswer(w, r, r.PathValue("id")) {
-			return
+		if errors.Is(err, projections.ErrNotFound) {
+			if h.erasedAnswer(w, r, r.PathValue("id")) {
+				return
+			}
+			err = customerNotFound(r.PathValue("id"))
 		}
 		h.readError(w, err)
 		return

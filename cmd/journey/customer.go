@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
@@ -73,7 +74,7 @@ func (a *app) runCustomer(ctx context.Context, id string, asOf time.Time, config
 	c, err := v.Customer(ctx, id, asOf)
 	if errors.Is(err, projections.ErrNotFound) && v.Log() != nil {
 		if n, nerr := v.Log().Erasure(ctx, id); nerr == nil && n != nil {
-			return fmt.Errorf("customer %s was erased at %s: %s", id, n.ErasedAt.Format(time.RFC3339), n.Reason)
+			return fmt.Errorf("customer %s was erased at %s: %s", journey.Quote(id), n.ErasedAt.Format(time.RFC3339), n.Reason)
 		}
 	}
 	if err != nil {

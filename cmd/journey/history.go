@@ -74,7 +74,7 @@ func (a *app) runHistory(ctx context.Context, customer string, asOf time.Time, l
 // printHistory prints a customer's records in event-time order.
 func (a *app) printHistory(customer string, recs []eventstore.Record, asOf time.Time, limit int) error {
 	if len(recs) == 0 {
-		return fmt.Errorf("customer %q has no events", customer)
+		return fmt.Errorf("customer %s has no events (at that instant)", journey.Quote(customer))
 	}
 	sortEventTime(recs)
 	n := 0

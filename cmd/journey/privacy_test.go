@@ -144,7 +144,23 @@ func TestForgottenServedAsLocal(t *testing.T) {
 	if strings.Count(local[2], "\n") >= strings.Count(local[0], "\n") {
 		t.Errorf("history --as-of 2025-01-20 has %d lines, the whole history %d", strings.Count(local[2], "\n"), strings.Count(local[0], "\n"))
 	}
+	// Refusals say the same, the engine's naming who answered.
+	refusals := [][]string{{"customer", victim}, {"customer", "nobody"}, {"history", "nobody"}}
+	localErr := make([]string, len(refusals))
+	for i, args := range refusals {
+		r := runCLI(t, nil, append(args, "--data", dir)...)
+		if r.err == nil {
+			t.Fatalf("journey %s --data: exit %d, no error", strings.Join(args, " "), r.code)
+		}
+		localErr[i] = r.err.Error()
+	}
 	s := startForgetServe(t, dir)
+	for i, args := range refusals {
+		r := runCLI(t, nil, append(args, "--server", s.http)...)
+		if r.err == nil || !strings.HasPrefix(r.err.Error(), localErr[i]+" ("+s.http+" answered ") {
+			t.Errorf("journey %s --server: %v\nwant what the data dir says: %s", strings.Join(args, " "), r.err, localErr[i])
+		}
+	}
 	for i, args := range reads {
 		got := mustRun(t, nil, append(args, "--server", s.http)...)
 		if args[0] == "export" && len(got) > len(local[i]) {

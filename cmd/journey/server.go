@@ -160,7 +160,8 @@ func (a *app) serverOpen(ctx context.Context, method, base, path string, q url.V
 		case http.StatusForbidden:
 			return nil, fmt.Errorf("%s refused the request (403): %s", base, e.Error.Message)
 		}
-		return nil, fmt.Errorf("%s: %s: %s", base, resp.Status, e.Error.Message)
+		// The message as the data dir's command says it; then who said it.
+		return nil, fmt.Errorf("%s (%s answered %d)", e.Error.Message, strings.TrimSuffix(base, "/"), resp.StatusCode)
 	}
 	return nil, fmt.Errorf("%s: %s: %s", u, resp.Status, strings.TrimSpace(string(body)))
 }

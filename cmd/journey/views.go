@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/internal/every"
 	"github.com/journey-cdp/journey/projections"
@@ -77,7 +78,7 @@ func followProgress(bar *cli.Progress, v *projections.Views, from uint64) (stop 
 // notFound turns a projections "no such customer" into a clear error.
 func notFound(id string, err error) error {
 	if errors.Is(err, projections.ErrNotFound) {
-		return errors.New("customer " + id + " has no events (at that instant)")
+		return errors.New("customer " + journey.Quote(id) + " has no events (at that instant)")
 	}
 	return err
 }
