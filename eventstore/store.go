@@ -17,6 +17,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/journey-cdp/journey/internal/freshwal"
 	"github.com/journey-cdp/journey/internal/pebbleguard"
+	"github.com/journey-cdp/journey/internal/rofs"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -181,6 +182,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 		}
 	}
 	fs := o.FS
+	if o.ReadOnly {
+		// Pebble locks the directory even read-only; on a read-only file
+		// system nothing can be writing, and the lock cannot be taken.
+		fs = rofs.FS(fs)
+	}
 	if o.Sealer != nil {
 		// A reused WAL keeps its old tail on disk: a sealed log, whose
 		// quarantine may hold a forgotten customer's bytes, never reuses one.

@@ -26,6 +26,7 @@ import (
 	"github.com/journey-cdp/journey/internal/freshwal"
 	"github.com/journey-cdp/journey/internal/keyspace"
 	"github.com/journey-cdp/journey/internal/pebbleguard"
+	"github.com/journey-cdp/journey/internal/rofs"
 	"github.com/journey-cdp/journey/internal/sealing"
 )
 
@@ -195,8 +196,14 @@ func Open(dir string, w Wrapper, o *Options) (*Store, error) {
 	opts := o.withDefaults()
 	// A WAL reused keeps its old tail: freshwal removes it instead; Destroy
 	// turns the WALs over so the one that logged a destroyed key is gone.
+	fs := freshwal.FS(opts.FS)
+	if opts.ReadOnly {
+		// Pebble locks the directory even read-only; on a read-only file
+		// system nothing can be writing, and the lock cannot be taken.
+		fs = rofs.FS(fs)
+	}
 	db, err := pebble.Open(dir, &pebble.Options{ReadOnly: opts.ReadOnly, Logger: quietLogger{},
-		FS: freshwal.FS(opts.FS), MemTableStopWritesThreshold: 2})
+		FS: fs, MemTableStopWritesThreshold: 2})
 	if err != nil {
 		return nil, fmt.Errorf("key store %s: %w", dir, err)
 	}

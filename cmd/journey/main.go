@@ -180,6 +180,10 @@ func (a *app) execute(ctx context.Context, args []string) error {
 	if errors.As(err, &inUse) && inUse.Hint == "" {
 		inUse.Hint = inUseHint(cmd, inUse)
 	}
+	var ro *cli.ReadOnlyError
+	if errors.As(err, &ro) && ro.Command == "" && cmd != nil {
+		ro.Command = strings.TrimPrefix(cmd.CommandPath(), root.Name()+" ")
+	}
 	return err
 }
 

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/go-json-experiment/json"
 	"github.com/journey-cdp/journey/eventstore"
 	"github.com/journey-cdp/journey/handlers"
 	"github.com/journey-cdp/journey/internal/cli"
+	"github.com/journey-cdp/journey/internal/rofs"
 	"github.com/spf13/cobra"
 )
 
@@ -130,9 +134,14 @@ func (a *app) runVerify(ctx context.Context) (err error) {
 		if errors.As(oerr, &inUse) || errors.As(oerr, &noData) {
 			return oerr
 		}
-		res.Reason = "cannot open the log: " + oerr.Error()
 		var de *eventstore.DamageError
-		if errors.As(oerr, &de) {
+		if !errors.As(oerr, &de) && !errors.Is(oerr, eventstore.ErrDamaged) && !pebble.IsCorruptionError(oerr) {
+			// Not opened (permission, a missing or read-only directory, …):
+			// nothing is known of the log, so it did not fail to verify.
+			return cannotVerify(a.dataDir(), oerr)
+		}
+		res.Reason = "cannot open the log: " + oerr.Error()
+		if de != nil {
 			res.Reason = de.Reason
 			if de.Archive != "" {
 				res.Reason += "; " + de.Archive
@@ -155,6 +164,23 @@ func (a *app) runVerify(ctx context.Context) (err error) {
 	res = verifyResult{VerifyReply: handlers.NewVerifyReply(rep, verr)}
 	res.timing = a.timed(start, res.Events)
 	return a.verifyReport(res)
+}
+
+// cannotVerify is the error of a verify that could not open the log of
+// dataDir (exit 1, like a log that does not verify, but saying nothing of
+// the log's state): "cannot verify the log of DIR: open DIR/log/LOCK:
+// permission denied".
+func cannotVerify(dataDir string, err error) error {
+	msg := err.Error()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		msg = pe.Error() // the operation, the file and the cause; no package names
+	} else {
+		for _, p := range []string{"eventstore: ", "pebble: ", "keystore: "} {
+			msg = strings.ReplaceAll(msg, p, "")
+		}
+	}
+	return fmt.Errorf("cannot verify the log of %s: %s", dataDir, msg)
 }
 
 // verifyReport prints res and returns the command's error.
@@ -198,6 +224,9 @@ func (a *app) runAcceptLoss(ctx context.Context) error {
 		return err
 	}
 	from, to, err := eventstore.AcceptLoss(ctx, dir, a.storeOptions())
+	if rofs.IsReadOnly(err) {
+		return &cli.ReadOnlyError{Dir: a.dataDir(), Command: "verify --accept-loss", Err: err}
+	}
 	if err != nil {
 		return err
 	}

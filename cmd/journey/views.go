@@ -5,9 +5,11 @@ import (
 	"errors"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/internal/every"
+	"github.com/journey-cdp/journey/internal/rofs"
 	"github.com/journey-cdp/journey/projections"
 	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
@@ -38,6 +40,18 @@ func (a *app) openViewsCache(ctx context.Context, configPath string, opts projec
 	opts.Clock = a.now
 	opts.Logger = a.logger()
 	v, err = projections.Open(a.dataDir(), store, &opts)
+	if err != nil && rofs.IsReadOnly(err) {
+		if noCatchUp {
+			store.Close()
+			return nil, nil, &cli.ReadOnlyError{Dir: a.dataDir(), Command: "rebuild", Err: err}
+		}
+		if opts.FS == nil {
+			// The views cannot be written on a read-only file system:
+			// fold them in memory from the log, which is read-only.
+			opts.FS = vfs.NewMem()
+			v, err = projections.Open(a.dataDir(), store, &opts)
+		}
+	}
 	if err != nil {
 		store.Close()
 		if cli.IsLockError(err) {

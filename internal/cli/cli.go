@@ -18,6 +18,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/internal/rofs"
 	"github.com/journey-cdp/journey/keystore"
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -94,10 +95,46 @@ func (e *NoDataError) Error() string {
 	return fmt.Sprintf("no journey data in %s (import or serve first, or pass --data DIR)", e.Dir)
 }
 
+// ReadOnlyError says that a command that writes was given a data dir on a
+// read-only file system (the read commands open it read-only and work
+// there).
+type ReadOnlyError struct {
+	Dir string
+	// Command names the command ("import"); empty: "this command".
+	Command string
+	Err     error
+}
+
+func (e *ReadOnlyError) Error() string {
+	who := "this command"
+	if e.Command != "" {
+		who = "journey " + e.Command
+	}
+	return fmt.Sprintf("data dir %s is on a read-only file system: %s needs to write there", e.Dir, who)
+}
+
+func (e *ReadOnlyError) Unwrap() error { return e.Err }
+
+// readOnly is err as a *ReadOnlyError of dataDir when it is a write
+// refused by a read-only file system, else err.
+func readOnly(dataDir string, err error) error {
+	if err != nil && rofs.IsReadOnly(err) {
+		return &ReadOnlyError{Dir: dataDir, Err: err}
+	}
+	return err
+}
+
 // IsLockError reports whether err is Pebble failing to take a database's
 // LOCK because another process (or this one) holds it.
 func IsLockError(err error) bool {
 	if err == nil {
+		return false
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Op == "open" {
+		// Opening LOCK failed (permission denied, read-only, missing):
+		// the lock was never tried, so nothing is known to hold it. A
+		// held lock is fcntl's bare EAGAIN or EACCES.
 		return false
 	}
 	if errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EWOULDBLOCK) {
@@ -145,7 +182,7 @@ func OpenLogKeys(dataDir string, create bool, opts *eventstore.Options, masterKe
 			return nil, &NoDataError{Dir: dataDir}
 		}
 	} else if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, err
+		return nil, readOnly(dataDir, err)
 	}
 	if err := CheckFree(dataDir, dir); err != nil {
 		return nil, err
@@ -161,7 +198,7 @@ func OpenLogKeys(dataDir string, create bool, opts *eventstore.Options, masterKe
 			if IsLockError(err) {
 				return nil, NewInUseError(dataDir, err)
 			}
-			return nil, err
+			return nil, readOnly(dataDir, err)
 		}
 		if ks != nil {
 			o.Sealer, o.CloseSealer = ks, true
@@ -175,7 +212,7 @@ func OpenLogKeys(dataDir string, create bool, opts *eventstore.Options, masterKe
 		if IsLockError(err) {
 			return nil, NewInUseError(dataDir, err)
 		}
-		return nil, err
+		return nil, readOnly(dataDir, err)
 	}
 	return s, nil
 }
