@@ -29,7 +29,10 @@ var metaQuarantineSeq = []byte("m/qseq")
 // prefixQuarantineHash indexes quarantine entries by the SHA-256 of their
 // raw bytes, code and field (x/<32-byte digest> → qseq), so that the same
 // input rejected by the same rule again (a file imported twice, a redelivered
-// message) is kept once.
+// message) is kept once. An erased customer's entry has no bytes to tell
+// it from another: its digest covers when and where it was received too,
+// so each reception is an entry of its own (a count of what was refused,
+// none of it collapsed into one).
 var prefixQuarantineHash = []byte("x/")
 
 func quarantineHashKey(e *QuarantineEntry) []byte {
@@ -39,6 +42,11 @@ func quarantineHashKey(e *QuarantineEntry) []byte {
 	h.Write([]byte(e.Field))
 	h.Write([]byte{0})
 	h.Write(e.Raw)
+	if e.Code == journey.CodeErased && len(e.Raw) == 0 {
+		h.Write([]byte{0})
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(e.ReceivedAt.UnixNano())))
+		h.Write([]byte(e.Origin))
+	}
 	return h.Sum(append([]byte(nil), prefixQuarantineHash...))
 }
 

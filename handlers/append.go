@@ -91,7 +91,8 @@ type ErrorBody struct {
 }
 
 // Rejection is the notice published on journey.rejected for every event
-// the engine refuses as invalid.
+// the engine refuses as invalid. Customer is "" for an event of an erased
+// customer (code erased): the notice names no one forgotten.
 type Rejection struct {
 	ID       string       `json:"id"`
 	Customer string       `json:"customer"`
@@ -216,6 +217,9 @@ func quarantine(ctx context.Context, store *eventstore.Store, nc *nats.Conn, rej
 	m.rejected(je.Code)
 	if nc != nil {
 		id, customer, _ := journey.Route(raw)
+		if je.Code == journey.CodeErased {
+			customer = "" // the notice names no one forgotten
+		}
 		b, _ := json.Marshal(Rejection{ID: id, Customer: customer, Code: je.Code, Field: je.Field, Message: je.Rule})
 		if err := nc.Publish(rejectSubject, b); err != nil {
 			// The quarantine holds it; a lost notice is not a lost event.

@@ -185,7 +185,7 @@ func TestAppendErasedQuarantined(t *testing.T) {
 	select {
 	case n := <-notices:
 		var r handlers.Rejection
-		if err := json.Unmarshal(n.Data, &r); err != nil || r.Code != journey.CodeErased || r.ID != "fb-1" {
+		if err := json.Unmarshal(n.Data, &r); err != nil || r.Code != journey.CodeErased || r.ID != "fb-1" || r.Customer != "" {
 			t.Fatalf("rejection notice %s (%v)", n.Data, err)
 		}
 	case <-time.After(10 * time.Second):
@@ -206,7 +206,7 @@ func TestAppendErasedQuarantined(t *testing.T) {
 	select {
 	case n := <-notices:
 		var r handlers.Rejection
-		if err := json.Unmarshal(n.Data, &r); err != nil || r.Code != journey.CodeErased || r.ID != "fb-3" {
+		if err := json.Unmarshal(n.Data, &r); err != nil || r.Code != journey.CodeErased || r.ID != "fb-3" || r.Customer != "" {
 			t.Fatalf("rejection notice of the batch %s (%v)", n.Data, err)
 		}
 	case <-time.After(10 * time.Second):
@@ -227,10 +227,10 @@ func TestAppendErasedQuarantined(t *testing.T) {
 	if err := json.Unmarshal(reply.Data, &er); err != nil || er.Error.Code != journey.CodeErased {
 		t.Fatalf("request reply %s (%v), want code erased", reply.Data, err)
 	}
-	// The store keeps erased entries once per code and field (no bytes
-	// tell them apart): one or two entries, each clean.
-	if got := erasedEntries(t, st); len(got) == 0 || len(got) > 2 {
-		t.Fatalf("quarantine after the request: %d entries", len(got))
+	// Each refusal is an entry of its own, though none keeps bytes to
+	// tell it from the others: three, each clean.
+	if got := erasedEntries(t, st); len(got) != 3 {
+		t.Fatalf("quarantine after the request: %d entries, want 3 (http, batch, request)", len(got))
 	}
 	if v := value(t, m.Rejected.WithLabelValues(string(journey.CodeErased))); v != 3 {
 		t.Errorf("rejected{code=erased} = %v, want 3", v)
