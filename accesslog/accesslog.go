@@ -55,6 +55,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/journey-cdp/journey/internal/rofs"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -185,6 +186,9 @@ type keyed struct {
 func Open(dir string, o Options) (*Log, error) {
 	o = o.withDefaults()
 	if o.ReadOnly {
+		// Readable on a read-only file system too (a snapshot, a
+		// restored backup): nothing can be writing it there.
+		o.FS = rofs.FS(o.FS)
 		names, _ := o.FS.List(dir)
 		if !slices.ContainsFunc(names, func(n string) bool { return strings.HasPrefix(n, "MANIFEST-") }) {
 			return nil, fmt.Errorf("%w in %s (no read of a customer has been recorded there yet)", ErrNoLog, dir)

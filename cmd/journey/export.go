@@ -514,6 +514,9 @@ func (a *app) exportAccess(ctx context.Context, w io.Writer, format, server stri
 		}
 		l, err := accesslog.Open(accesslog.Dir(a.dataDir()), accesslog.Options{ReadOnly: true})
 		if err != nil {
+			if errors.Is(err, accesslog.ErrNoLog) {
+				return fmt.Errorf("no access log in %s: no read of a customer through the engine's API has been recorded there yet", a.dataDir())
+			}
 			if cli.IsLockError(err) {
 				return cli.NewInUseError(a.dataDir(), err)
 			}

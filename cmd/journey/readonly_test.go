@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/journey-cdp/journey/accesslog"
 	"github.com/journey-cdp/journey/internal/cli"
 )
 
@@ -33,6 +35,18 @@ func readOnlyMount(t *testing.T) (src, ro string) {
 		t.Fatal(err)
 	}
 	mustRun(t, nil, "import", "--data", src, input)
+	// One read recorded in the access log, as serve records an API read.
+	l, err := accesslog.Open(accesslog.Dir(src), accesslog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Record(accesslog.Entry{Time: time.Date(2025, 3, 2, 9, 0, 0, 0, time.UTC), Token: "desk-1", Role: "reader",
+		Customer: "cust-0042", Route: "GET /v1/customers/{id}"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Mkdir(ro, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +104,11 @@ func TestReadOnlyDataDir(t *testing.T) {
 		{"export", "--what", "quarantine"},
 		{"quarantine", "list"},
 		{"quarantine", "list", "--json"},
+		{"export", "--what", "access"},
 	})
+	if out := mustRun(t, nil, "export", "--what", "access", "--data", ro); !strings.Contains(out, "desk-1") {
+		t.Errorf("export --what access shows no entry:\n%s", out)
+	}
 	if out := mustRun(t, nil, "quarantine", "list", "--data", ro); !strings.Contains(out, "bad-1") {
 		t.Errorf("quarantine list shows no quarantined line:\n%s", out)
 	}
@@ -143,6 +161,7 @@ func TestReadOnlyDataDirWrites(t *testing.T) {
 		{[]string{"forget", "cust-0042", "--reason", "test"}, "journey forget"},
 		{[]string{"quarantine", "retry"}, "journey quarantine retry"},
 		{[]string{"verify", "--accept-loss"}, "journey verify --accept-loss"},
+		{[]string{"serve", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:-1"}, "journey serve"},
 	} {
 		r := runCLI(t, nil, append(c.args, "--data", ro)...)
 		name := strings.Join(c.args, " ")

@@ -13,6 +13,7 @@ import (
 	"github.com/journey-cdp/journey/internal/cli"
 	"github.com/journey-cdp/journey/internal/engine"
 	"github.com/journey-cdp/journey/internal/natsconn"
+	"github.com/journey-cdp/journey/internal/rofs"
 	"github.com/journey-cdp/journey/projections/customer"
 	"github.com/spf13/cobra"
 )
@@ -154,6 +155,9 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 			err := engine.Run(cmd.Context(), cfg)
 			if rerr := cli.RemoveServerFile(cfg.DataDir); rerr != nil {
 				cfg.Logger.Warn("cannot remove the server file", "err", rerr)
+			}
+			if err != nil && rofs.IsReadOnly(err) {
+				return &cli.ReadOnlyError{Dir: cfg.DataDir, Command: "serve", Err: err}
 			}
 			if err != nil && cli.IsLockError(err) {
 				return cli.NewInUseError(cfg.DataDir, err)
