@@ -24,6 +24,7 @@ import (
 	"github.com/journey-cdp/journey/auth"
 	"github.com/journey-cdp/journey/checkpoint"
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/internal/errtext"
 	"github.com/journey-cdp/journey/projections"
 )
 
@@ -437,10 +438,6 @@ func gzipError(err error) error {
 // codeNotReady is the error code of GET /readyz when not ready.
 const codeNotReady journey.Code = "not_ready"
 
-// goPackagePrefix matches the "pkg: " prefixes Go errors carry
-// ("projections: ", "eventstore: ", "pebble: "…), at a word start.
-var goPackagePrefix = regexp.MustCompile(`(^|[\s(:])(?:projections|eventstore|handlers|journey|engine|cli|pebble|json|micro|nats|bgnbd|simulate|bench|keyspace)(?:/[a-z0-9]+)*: `)
-
 // absolutePath matches an absolute file path (two segments or more).
 var absolutePath = regexp.MustCompile(`(^|[\s"'(=])/(?:[^\s"'(),;:/]+/)+([^\s"'(),;:/]*)`)
 
@@ -448,14 +445,7 @@ var absolutePath = regexp.MustCompile(`(^|[\s"'(=])/(?:[^\s"'(),;:/]+/)+([^\s"'(
 // shows it: without Go package prefixes, and with absolute paths cut to
 // their last element ("…/000123.sst"); the log keeps the whole error.
 func publicMessage(msg string) string {
-	for {
-		m := goPackagePrefix.ReplaceAllString(msg, "$1")
-		if m == msg {
-			break
-		}
-		msg = m
-	}
-	return absolutePath.ReplaceAllString(msg, "$1…/$2")
+	return absolutePath.ReplaceAllString(errtext.WithoutPackages(msg), "$1…/$2")
 }
 
 func isNotFound(err error) bool { return errors.Is(err, projections.ErrNotFound) }

@@ -4,12 +4,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // goWords are Go's package prefixes and type names in a message.
-var goWords = regexp.MustCompile(`(^|: )(json|jsontext|checkpoint|eventstore|projections|strconv\.\w+): |Go [a-z]+\.[A-Z]|\bGo (struct|string|int)`)
+var goWords = regexp.MustCompile(`(^|: )(json|jsontext|checkpoint|eventstore|projections|keystore|accesslog|engine|pebble|strconv\.\w+): |Go [a-z]+\.[A-Z]|\bGo (struct|string|int)`)
 
 // TestErrorsSayNoGo: bad flag values, config files and checkpoint files
 // are refused in the words of the input — the flag, the member, the byte —
@@ -24,6 +25,10 @@ func TestErrorsSayNoGo(t *testing.T) {
 		}
 		return p
 	}
+	fileLog := t.TempDir()
+	if err := os.WriteFile(filepath.Join(fileLog, "log"), []byte("not a log\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -36,9 +41,11 @@ func TestErrorsSayNoGo(t *testing.T) {
 		{[]string{"customer", "cust-0042", "--config", file("unknown.json", `{"satisfaction":{"nope":1}}`)}, 1, `unknown member "nope" in /satisfaction`},
 		{[]string{"customer", "cust-0042", "--config", file("type.json", `{"forecast_days":"90"}`)}, 1, "/forecast_days must be a JSON number, not a JSON string"},
 		{[]string{"verify", "--since", file("cp.txt", "notjson")}, 2, "line 1 is not a checkpoint: invalid JSON at byte 1"},
+		// A data dir whose log is a file: the store's error, without its package.
+		{[]string{"import", filepath.Join("..", "..", "examples", "touchpoints.jsonl"), "--data", fileLog}, 1, "not a directory"},
 	} {
 		args := tc.args
-		if args[0] != "simulate" {
+		if args[0] != "simulate" && !slices.Contains(args, "--data") {
 			args = append(args, "--data", dir)
 		}
 		r := runCLI(t, nil, args...)
@@ -46,7 +53,7 @@ func TestErrorsSayNoGo(t *testing.T) {
 			t.Errorf("journey %s: exit %d, no error", strings.Join(tc.args, " "), r.code)
 			continue
 		}
-		msg := r.err.Error()
+		msg := userMessage(r.err)
 		if !strings.Contains(msg, tc.want) {
 			t.Errorf("journey %s: %q, want it to say %q", strings.Join(tc.args, " "), msg, tc.want)
 		}

@@ -23,6 +23,7 @@ import (
 
 	journey "github.com/journey-cdp/journey"
 	"github.com/journey-cdp/journey/internal/cli"
+	"github.com/journey-cdp/journey/internal/errtext"
 	"github.com/spf13/cobra"
 )
 
@@ -53,15 +54,20 @@ func journeyMain() int {
 	err := run(ctx, os.Args[1:])
 	cancel()
 	if err != nil {
-		// cockroachdb/errors appends this marker line to Pebble's corruption errors.
-		msg := strings.ReplaceAll(err.Error(), "\n<corruption detail carrier>", "")
-		fmt.Fprintf(os.Stderr, "journey: %s\n", msg)
+		fmt.Fprintf(os.Stderr, "journey: %s\n", userMessage(err))
 		var ue *usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintln(os.Stderr, "Run 'journey --help' for usage.")
 		}
 	}
 	return exitCode(err)
+}
+
+// userMessage is err as journey prints it: in the words of its user,
+// without the Go package prefixes of its parts ("eventstore: ") and the
+// marker line cockroachdb/errors appends to Pebble's corruption errors.
+func userMessage(err error) string {
+	return errtext.WithoutPackages(strings.ReplaceAll(err.Error(), "\n<corruption detail carrier>", ""))
 }
 
 // stopGrace is how long a command may take to stop after a signal.
