@@ -112,6 +112,47 @@ func TestIngestBatch(t *testing.T) {
 	}
 }
 
+// TestPublishBatchBrokenLine: a line that routes (its id and subject come
+// first) but is not one whole JSON object — cut short, or with bytes after
+// it — is published alone, so the engine quarantines it with its own
+// reason, and the valid events around it in the same batch are appended.
+func TestPublishBatchBrokenLine(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	evs, err := bench.Events(20, 5, 31)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(id string) string {
+		return `{"specversion":"1.0","id":"` + id + `","source":"pos/1","type":"visit","subject":"c-broken","time":"2025-01-01T00:00:00Z","data":{"channel":"web"}}`
+	}
+	cut := []byte(ev("cut")[:90])                  // truncated after the subject
+	trailing := []byte(ev("trailing") + `  junk`)  // bytes after the object
+	unbalanced := []byte(ev("unbalanced") + `}}]`) // closing brackets too many
+	lines := append(append([][]byte{}, evs[:8]...), cut, trailing, unbalanced)
+	lines = append(lines, evs[8:]...)
+	sum, err := handlers.Publish(ctx, r.nc, bytes.NewReader(bench.JSONL(lines)), handlers.PublishOptions{Batch: 10})
+	if err != nil || sum.Published != 23 || sum.Failed != 0 {
+		t.Fatalf("publish: %+v %v", sum, err)
+	}
+	r.settle(t, 20)
+	natstest.WaitFor(t, 30*time.Second, func() error {
+		if q := r.store.QuarantineCount(); q != 3 {
+			return fmt.Errorf("quarantine %d, want 3 (the broken lines, each alone)", q)
+		}
+		return nil
+	})
+	_ = r.store.QuarantineScan(ctx, func(e *eventstore.QuarantineEntry) error {
+		if e.Field == "batch" || !bytes.HasPrefix(e.Raw, []byte(`{"specversion"`)) {
+			t.Errorf("quarantined %s %s: %s (raw %.60q)", e.Code, e.Field, e.Reason, e.Raw)
+		}
+		return nil
+	})
+	if rep, err := r.store.Verify(ctx, nil); err != nil || !rep.OK || rep.Events != 20 {
+		t.Fatalf("verify: %+v %v", rep, err)
+	}
+}
+
 // TestPublishBatchPartitions: with Partitions, a batch holds the events of
 // one partition only, published to the subject of one of its customers,
 // so that NATS's partition(P,1) mapping of that subject is the partition

@@ -344,7 +344,10 @@ func (p *publisher) publishLine(ctx context.Context, js *asyncPub, slab *[]byte,
 		p.fail(line, id, fmt.Sprintf("subject %q is not a customer id (1-128 of A-Z a-z 0-9 _ - : @)", subject))
 		return nil
 	}
-	if p.batches != nil {
+	// A line that is not one whole object (cut short, or with bytes after
+	// it) goes alone even when batching: in a batch it would make the
+	// whole body unreadable and quarantine the batch's other events with it.
+	if p.batches != nil && oneObject(ev) {
 		return p.addToBatch(ctx, js, line, id, subject, ev)
 	}
 	// Copy the line out of the reader's buffer into a slab: one
@@ -378,6 +381,14 @@ func (p *publisher) sent(ctx context.Context, err error, n, line int, id string)
 	}
 	p.failN(n, line, id, err.Error())
 	return nil
+}
+
+// oneObject reports whether ev is one JSON object and nothing after it,
+// as the engine's batch splitter (splitBatch) follows a body: by its
+// strings and brackets only.
+func oneObject(ev []byte) bool {
+	end, bad := objectEnd(ev, 0)
+	return bad < 0 && end == len(ev)
 }
 
 // addToBatch adds a routed line to its partition's batch, publishing the

@@ -144,14 +144,23 @@ func (u *UI) OverviewPasses() uint64 {
 }
 
 // Mount serves ui under /ui/, redirects / to /ui/, and serves everything
-// else with api.
+// else with api. A path outside /ui is handed to api as written: a
+// ServeMux here would redirect one with "//", "." or ".." segments to the
+// cleaned path before api could answer it (api answers 404, naming the
+// clean path).
 func Mount(api http.Handler, ui *UI) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/ui/", ui)
 	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
 	mux.Handle("/", api)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/" || p == "/ui" || strings.HasPrefix(p, "/ui/") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 func (u *UI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
