@@ -76,6 +76,10 @@ func (s *Store) Forget(ctx context.Context, customer, reason string) (ForgetRepo
 	if !ok {
 		return ForgetReport{}, errors.New("eventstore: the log's Sealer cannot destroy keys")
 	}
+	if err := s.failure(); err != nil {
+		// The erasure record could not be appended: destroy nothing.
+		return ForgetReport{}, err
+	}
 	p := s.sealer.Pseudonym(customer)
 	seqs, err := s.CustomerSeqs(ctx, customer)
 	if err != nil {
@@ -160,8 +164,27 @@ func (s *Store) purge(ctx context.Context, prefixes ...[]byte) error {
 	if err := s.db.Flush(); err != nil {
 		return fmt.Errorf("eventstore: flush: %w", err)
 	}
+	// A compaction that reads a corrupt table fails and is retried for
+	// ever, and ours would wait behind it: stop waiting once one did.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.damaged:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for _, prefix := range prefixes {
 		if err := s.db.Compact(ctx, prefix, prefixEnd(prefix), false); err != nil {
+			if isCorruption(err) {
+				return s.corrupt(err, "the compaction of a forget")
+			}
+			select {
+			case <-s.damaged:
+				return s.failure()
+			default:
+			}
 			return fmt.Errorf("eventstore: compact: %w", err)
 		}
 	}

@@ -206,6 +206,11 @@ func (s *Store) unseal(v *recordView, buf *[]byte) error {
 			v.erased, v.raw = true, nil
 			return nil
 		}
+		var lost interface{ KeyMissing() bool }
+		if errors.As(err, &lost) && lost.KeyMissing() {
+			// The chain is intact (verify says so); the key store is not.
+			return fmt.Errorf("eventstore: record %d: %w", v.seq, err)
+		}
 		return fmt.Errorf("eventstore: record %d: %w; run verify", v.seq, err)
 	}
 	pt := out[n:]

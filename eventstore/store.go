@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -49,6 +48,8 @@ type Store struct {
 	noSpace       chan struct{} // closed on the first ENOSPC from Pebble
 	noSpaceOnce   sync.Once
 	noSpaceLogged atomic.Bool
+	damaged       chan struct{} // closed once a background job found a table corrupt
+	damagedOnce   sync.Once
 
 	reqCh   chan *pending  // Append → writer
 	stopped chan struct{}  // closed when the writer and syncer have finished
@@ -124,9 +125,17 @@ func PebbleOptions(fs vfs.FS, logger *slog.Logger) *pebble.Options {
 	o.Logger = pebbleLogger{logger}
 	// Pebble's default for on-disk corruption is a fatal log; a damaged log
 	// must instead surface as read errors that Verify reports.
+	// Logged once per file: a retried compaction finds it again and again.
+	var seen sync.Map
 	o.EventListener = &pebble.EventListener{DataCorruption: func(info pebble.DataCorruptionInfo) {
-		msg, _, _ := strings.Cut(info.String(), "\n")
-		logger.Error("pebble: data corruption", "info", msg)
+		if _, again := seen.LoadOrStore(info.Path, true); again {
+			return
+		}
+		var detail string
+		if info.Details != nil {
+			detail = describeFile(info.Details)
+		}
+		logger.Error("a file of the log is corrupt; what it holds cannot be read (journey verify names the records)", "file", info.Path, "detail", detail)
 	}}
 	for i := range o.Levels {
 		o.Levels[i].BlockSize = 4 << 10
@@ -207,6 +216,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		closing:  make(chan struct{}),
 		headWake: make(chan struct{}),
 		noSpace:  make(chan struct{}),
+		damaged:  make(chan struct{}),
 	}
 	po := PebbleOptions(g, o.Logger)
 	if o.CacheSize > 0 {
@@ -421,6 +431,14 @@ var closeNoSpaceWait = 2 * time.Second
 // for ever; the store then refuses appends (ErrNoSpace), signals NoSpace,
 // and slows the retry loop down (the callback runs inside it).
 func (s *Store) backgroundError(err error) {
+	if isCorruption(err) {
+		// Pebble retries a compaction that read a corrupt table at once
+		// and for ever (and a manual compaction waits behind it): the log
+		// is damaged, so refuse appends naming it, and slow the retries.
+		s.corrupt(err, "a background compaction")
+		time.Sleep(corruptBackoff)
+		return
+	}
 	if !errors.Is(err, syscall.ENOSPC) {
 		s.opts.Logger.Error("pebble: background error", "err", err)
 		return
@@ -434,6 +452,32 @@ func (s *Store) backgroundError(err error) {
 
 // noSpaceBackoff slows Pebble's flush retries on a full disk.
 var noSpaceBackoff = 100 * time.Millisecond
+
+// corruptBackoff slows Pebble's retries of a compaction that reads a
+// corrupt table (they cannot succeed).
+var corruptBackoff = time.Second
+
+// corrupt records that Pebble found a table of the log corrupt while
+// doing what (a compaction): appends are refused from then on with a
+// *DamageError (also ErrFailed, so that an ingester stops), logged once,
+// and Damaged is closed. It returns the store's failure.
+func (s *Store) corrupt(err error, what string) error {
+	s.damagedOnce.Do(func() {
+		de := &DamageError{Dir: s.dir, Reason: what + " found a table of the log corrupt: " + describeFile(err)}
+		var f error = damagedFailure{de}
+		if s.failed.CompareAndSwap(nil, &f) {
+			s.opts.Logger.Error("eventstore: the log is damaged; appends refused", "dir", s.dir, "reason", de.Reason)
+		}
+		close(s.damaged)
+	})
+	return s.failure()
+}
+
+// damagedFailure is the store's failure once a table was found corrupt:
+// a *DamageError that is also ErrFailed.
+type damagedFailure struct{ *DamageError }
+
+func (e damagedFailure) Unwrap() []error { return []error{ErrFailed, e.DamageError} }
 
 // NoSpace is closed once Pebble failed to write for want of disk space.
 func (s *Store) NoSpace() <-chan struct{} { return s.noSpace }

@@ -82,7 +82,20 @@ func (v *verifier) report() VerifyReport {
 func describe(err error) string {
 	msg, _, _ := strings.Cut(err.Error(), "\n")
 	if isCorruption(err) {
-		return "pebble reports corruption: " + msg
+		return "pebble reports corruption: " + strings.TrimPrefix(msg, "pebble: ")
+	}
+	return msg
+}
+
+// describeFile is a corruption error's first line without Pebble's
+// prefix, its file named as on disk ("file 000010" is 000010.sst).
+func describeFile(err error) string {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	msg = strings.TrimPrefix(msg, "pebble: ")
+	if rest, ok := strings.CutPrefix(msg, "file "); ok {
+		if num, tail, ok := strings.Cut(rest, ": "); ok && num != "" && strings.Trim(num, "0123456789") == "" {
+			msg = num + ".sst: " + tail
+		}
 	}
 	return msg
 }

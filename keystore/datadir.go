@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // MasterKeyFileName is where a data dir keeps a master key generated for
@@ -43,6 +44,20 @@ func OpenDataDir(dataDir string, o DataDirOptions) (*Store, error) {
 	dir := KeysDir(dataDir)
 	m, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*"))
 	haveKeys := len(m) > 0
+	if !haveKeys {
+		// The store's other files without its MANIFEST: a damaged key
+		// store, not a plaintext log.
+		var found []string
+		for _, pattern := range []string{"*.log", "*.sst", "marker.manifest.*"} {
+			f, _ := filepath.Glob(filepath.Join(dir, pattern))
+			for _, name := range f {
+				found = append(found, filepath.Base(name))
+			}
+		}
+		if len(found) > 0 {
+			return nil, fmt.Errorf("the key store %s is damaged: it has no MANIFEST (Pebble's list of its files) but holds its files (%s); restore it from a backup", dir, strings.Join(found, ", "))
+		}
+	}
 	if !haveKeys {
 		logs, _ := filepath.Glob(filepath.Join(dataDir, "log", "MANIFEST-*"))
 		if len(logs) > 0 || !o.Create || o.Plaintext || o.ReadOnly {

@@ -56,3 +56,34 @@ func TestOpenDataDir(t *testing.T) {
 		t.Fatalf("existing plaintext data dir: %v %v, want it left plaintext", ks, err)
 	}
 }
+
+// TestOpenDataDirLostManifest: a key store that lost its MANIFEST but still
+// holds its WAL is a damaged key store, named as such — not a plaintext
+// data dir (whose sealed log would then ask for a master key it has).
+func TestOpenDataDirLostManifest(t *testing.T) {
+	t.Setenv(keystore.MasterKeyEnv, "")
+	data := t.TempDir()
+	ks, err := keystore.OpenDataDir(data, keystore.DataDirOptions{Create: true})
+	if err != nil || ks == nil {
+		t.Fatalf("new data dir: %v %v", ks, err)
+	}
+	ks.Close()
+	m, _ := filepath.Glob(filepath.Join(keystore.KeysDir(data), "MANIFEST-*"))
+	if len(m) == 0 {
+		t.Fatal("no MANIFEST in the new key store")
+	}
+	for _, f := range m {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, o := range []keystore.DataDirOptions{{}, {ReadOnly: true}, {Create: true}} {
+		ks, err := keystore.OpenDataDir(data, o)
+		if ks != nil {
+			ks.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "key store "+keystore.KeysDir(data)+" is damaged") || !strings.Contains(err.Error(), "no MANIFEST") {
+			t.Errorf("OpenDataDir(%+v) of a key store without its MANIFEST: %v, want it named damaged", o, err)
+		}
+	}
+}

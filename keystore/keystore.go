@@ -42,7 +42,22 @@ var (
 	ErrClosed = errors.New("key store: closed")
 	// ErrTampered: a sealed value failed authentication.
 	ErrTampered = errors.New("sealed bytes fail authentication (altered, or sealed under another key)")
+	// ErrKeyMissing: a sealed value's data key is not in the store and
+	// was never destroyed (no tombstone): the store lost it (damaged, or
+	// an older copy), or it is not the key store of the log. Not ErrErased:
+	// nothing was forgotten.
+	ErrKeyMissing error = keyMissingError{}
 )
+
+type keyMissingError struct{}
+
+func (keyMissingError) Error() string {
+	return "its customer's data key is missing from the key store (keys/) and no erasure of it is recorded: the key store is damaged, older than the log or not its own; restore keys/ from a backup"
+}
+
+// KeyMissing marks the error for eventstore, which does not take it for
+// an erasure.
+func (keyMissingError) KeyMissing() bool { return true }
 
 type erasedError struct{}
 
@@ -427,7 +442,9 @@ func (s *Store) key(pseudonym string, create bool) (*dataKey, error) {
 		}
 		if dek == nil {
 			if !create {
-				return nil, ErrErased // never had a key: nothing sealed can open
+				// No key and no tombstone (that is ErrErased, above), yet
+				// something was sealed under it: the key was lost.
+				return nil, ErrKeyMissing
 			}
 			if s.o.ReadOnly {
 				return nil, errors.New("key store: opened read-only, cannot create a data key")

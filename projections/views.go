@@ -370,14 +370,18 @@ func (v *Views) pebbleOptions(bulk bool) *pebble.Options {
 // openDB opens the views database in dir name and loads its metadata.
 func (v *Views) openDB(name string, bulk bool) (*viewsDB, error) {
 	fs := v.opts.FS
-	db, err := pebble.Open(fs.PathJoin(v.dataDir, name), v.pebbleOptions(bulk))
+	path := fs.PathJoin(v.dataDir, name)
+	// Views that cannot be opened (damaged, or a path that is no
+	// directory) cannot be rebuilt in place either; they are disposable.
+	hint := "; the views hold nothing the log does not: delete " + path + " and run journey rebuild"
+	db, err := pebble.Open(path, v.pebbleOptions(bulk))
 	if err != nil {
-		return nil, fmt.Errorf("projections: open views %s: %w", name, err)
+		return nil, fmt.Errorf("projections: open views %s: %w%s", path, err, hint)
 	}
 	d := &viewsDB{db: db, name: name, recent: map[string]*entry{}}
 	if err := d.load(); err != nil {
 		_ = db.Close()
-		return nil, fmt.Errorf("projections: views %s: %w", name, err)
+		return nil, fmt.Errorf("projections: views %s: %w%s", path, err, hint)
 	}
 	return d, nil
 }
@@ -396,7 +400,7 @@ func (d *viewsDB) load() error {
 			return err
 		}
 	} else if string(f) != formatVersion {
-		return fmt.Errorf("format %q, want %q (delete the views and rebuild)", f, formatVersion)
+		return fmt.Errorf("format %q, want %q", f, formatVersion)
 	}
 	m := &dbMeta{gaps: customer.GapHistogram{}}
 	cp, err := getCopy(d.db, keyCheckpoint)

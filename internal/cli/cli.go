@@ -88,6 +88,33 @@ func NewInUseError(dataDir string, err error) *InUseError {
 	return &InUseError{Dir: dataDir, Server: info, Err: err}
 }
 
+// noLog is the error of a data dir whose log has no MANIFEST: a
+// *NoDataError when there is no log at all, a *eventstore.DamageError
+// when the log's other files are there (its MANIFEST was lost), an error
+// naming it when the data dir is not a directory.
+func noLog(dataDir, dir string) error {
+	if fi, err := os.Stat(dataDir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("data dir %s is not a directory", dataDir)
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return fmt.Errorf("the log %s is not a directory", dir)
+	}
+	var found []string
+	for _, pattern := range []string{eventstore.HeadFileName, "*.sst", "*.log"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pattern))
+		for _, f := range m {
+			found = append(found, filepath.Base(f))
+		}
+	}
+	if len(found) == 0 {
+		return &NoDataError{Dir: dataDir}
+	}
+	if len(found) > 3 {
+		found = append(found[:3], "…")
+	}
+	return &eventstore.DamageError{Dir: dir, Reason: fmt.Sprintf("it has no MANIFEST (Pebble's list of the log's files) but holds the log's files (%s)", strings.Join(found, ", "))}
+}
+
 // NoDataError says that the data directory holds no log yet.
 type NoDataError struct{ Dir string }
 
@@ -179,7 +206,13 @@ func OpenLogKeys(dataDir string, create bool, opts *eventstore.Options, masterKe
 	dir := LogDir(dataDir)
 	if !create {
 		if m, _ := filepath.Glob(filepath.Join(dir, "MANIFEST-*")); len(m) == 0 {
-			return nil, &NoDataError{Dir: dataDir}
+			return nil, noLog(dataDir, dir)
+		}
+		if m, _ := filepath.Glob(filepath.Join(dir, "marker.manifest.*")); len(m) == 0 {
+			if _, err := os.Stat(filepath.Join(dir, "CURRENT")); errors.Is(err, fs.ErrNotExist) {
+				// Pebble would call it no database at all.
+				return nil, &eventstore.DamageError{Dir: dir, Reason: "it has no marker.manifest.* file (Pebble's pointer to the current MANIFEST)"}
+			}
 		}
 	} else if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, readOnly(dataDir, err)

@@ -59,7 +59,9 @@ func TestLoggerOneLine(t *testing.T) {
 	l := Logger(&b)
 	l.Info("not shown")
 	l.Error("pebble: data corruption", "info", "file 000008 bad\nstack trace line 1\nline 2")
-	if got, want := b.String(), "journey: error: pebble: data corruption info=file 000008 bad …\n"; got != want {
+	l.Warn("eventstore: kept in the archive", "err", "eventstore: open d: pebble: file 000009: bad")
+	if got, want := b.String(), "journey: error: data corruption info=file 000008 bad …\n"+
+		"journey: warning: kept in the archive err=open d: file 000009: bad\n"; got != want {
 		t.Fatalf("logged %q, want %q", got, want)
 	}
 	if strings.Contains(b.String(), "not shown") {

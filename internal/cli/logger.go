@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+
+	"github.com/journey-cdp/journey/internal/errtext"
 )
 
 // Logger returns the logger of a CLI command's stores: warnings and errors
 // only, one short line each on w ("journey: warning: …"), attribute values
 // cut to their first line (Pebble attaches whole stack traces to
-// corruption reports; the command's own error says what matters).
+// corruption reports; the command's own error says what matters), without
+// the Go package prefixes of the stores' messages ("eventstore: …").
 func Logger(w io.Writer) *slog.Logger {
 	return slog.New(&lineHandler{w: w, mu: &sync.Mutex{}})
 }
@@ -34,9 +37,9 @@ func (h *lineHandler) Handle(_ context.Context, r slog.Record) error {
 	if r.Level >= slog.LevelError {
 		level = "error"
 	}
-	fmt.Fprintf(&b, "journey: %s: %s", level, firstLine(r.Message))
+	fmt.Fprintf(&b, "journey: %s: %s", level, firstLine(errtext.WithoutPackages(r.Message)))
 	add := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%s", a.Key, firstLine(a.Value.String()))
+		fmt.Fprintf(&b, " %s=%s", a.Key, firstLine(errtext.WithoutPackages(a.Value.String())))
 		return true
 	}
 	for _, a := range h.attrs {
