@@ -39,7 +39,7 @@ func (v *Views) CatchUp(ctx context.Context) (uint64, error) {
 		if err := d.load(); err != nil {
 			return 0, err
 		}
-		return st.Events + st.Skipped, nil
+		return st.Events + st.Skipped + st.Erased, nil
 	}
 	return v.catchUpTo(ctx, d, target, v.opts.OnChange)
 }

@@ -20,8 +20,11 @@ import (
 
 // RebuildStats describe a rebuild (or an as-of population fold).
 type RebuildStats struct {
-	Events    uint64 `json:"events"`    // events folded
-	Skipped   uint64 `json:"skipped"`   // events the vocabulary rejects (not folded)
+	Events  uint64 `json:"events"`  // events folded
+	Skipped uint64 `json:"skipped"` // events the vocabulary rejects (not folded)
+	// Erased counts the records of forgotten customers (journey forget)
+	// and their erasure records: in the chain, nothing to fold.
+	Erased    uint64 `json:"erased"`
 	Customers uint64 `json:"customers"` // customer states written
 	Refolded  uint64 `json:"refolded"`  // customers re-folded from history for late events
 	// Rounds is the number of rounds the workers needed to fold every
@@ -162,7 +165,7 @@ func (v *Views) buildInto(ctx context.Context, db *pebble.DB, target uint64, asO
 	st.Checkpoint = target
 	st.Duration = time.Since(start)
 	if s := st.Duration.Seconds(); s > 0 {
-		st.EventsPerSec = float64(st.Events+st.Skipped) / s
+		st.EventsPerSec = float64(st.Events+st.Skipped+st.Erased) / s
 	}
 	return st, nil
 }

@@ -44,6 +44,10 @@ func (p *firstPass) deal(rec *eventstore.RawRecord) bool {
 	if rec.EventSec > p.maxSec || (rec.EventSec == p.maxSec && rec.EventNsec > p.maxNsec) {
 		p.maxSec, p.maxNsec = rec.EventSec, rec.EventNsec
 	}
+	if rec.Erased || rec.Type == eventstore.KindCustomerErased {
+		p.res.stats.Erased++ // nothing of the customer's to fold
+		return false
+	}
 	p.res.bytes += uint64(len(rec.Raw))
 	return true
 }

@@ -220,3 +220,25 @@ func TestForgetUnknownCustomer(t *testing.T) {
 		t.Fatalf("forget --unknown-ok --server: %q", out)
 	}
 }
+
+// TestRebuildAfterForget: a rebuild after a forget counts the forgotten
+// customer's records (and the erasure record) as erased, not as events
+// "the vocabulary now rejects", and folds the rest.
+func TestRebuildAfterForget(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, nil, "import", "--data", dir, filepath.Join("..", "..", "examples", "touchpoints.jsonl"))
+	mustRun(t, nil, "forget", "cust-0042", "--reason", "art. 17", "--data", dir)
+	out := mustRun(t, nil, "rebuild", "--data", dir)
+	if strings.Contains(out, "vocabulary") || !strings.Contains(out, "left out 10 records of forgotten customers") {
+		t.Errorf("rebuild after forget:\n%s\nwant the 9 erased events and the erasure record left out, nothing skipped", out)
+	}
+	var st struct{ Events, Skipped, Erased, Customers int }
+	if err := json.Unmarshal([]byte(mustRun(t, nil, "rebuild", "--data", dir, "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	// The nine events are all cust-0042's (the referral of cust-0099 among
+	// them, so no one is left).
+	if st.Skipped != 0 || st.Erased != 10 || st.Events != 0 || st.Customers != 0 {
+		t.Errorf("rebuild --json after forget: %+v, want events 0, skipped 0, erased 10, customers 0", st)
+	}
+}

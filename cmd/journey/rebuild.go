@@ -89,7 +89,7 @@ func (a *app) runRebuild(ctx context.Context, config string) error {
 		return err
 	}
 	if a.jsonOut {
-		return a.printJSON(rebuildLine{Events: st.Events, Skipped: st.Skipped, Customers: st.Customers, Refolded: st.Refolded,
+		return a.printJSON(rebuildLine{Events: st.Events, Skipped: st.Skipped, Erased: st.Erased, Customers: st.Customers, Refolded: st.Refolded,
 			Checkpoint: st.Checkpoint, Workers: st.Workers, Rounds: st.Rounds, DeferredBytes: st.DeferredBytes,
 			DurationNS: st.Duration.Nanoseconds(), DurationS: round3(st.Duration.Seconds()), EventsPerSec: st.EventsPerSec})
 	}
@@ -101,6 +101,9 @@ func (a *app) runRebuild(ctx context.Context, config string) error {
 	if st.Skipped > 0 {
 		a.printf("skipped %d stored events the vocabulary now rejects\n", st.Skipped)
 	}
+	if st.Erased > 0 {
+		a.printf("left out %d records of forgotten customers (erased: nothing to fold)\n", st.Erased)
+	}
 	return nil
 }
 
@@ -108,6 +111,7 @@ func (a *app) runRebuild(ctx context.Context, config string) error {
 type rebuildLine struct {
 	Events        uint64  `json:"events"`
 	Skipped       uint64  `json:"skipped"`
+	Erased        uint64  `json:"erased"`
 	Customers     uint64  `json:"customers"`
 	Refolded      uint64  `json:"refolded"`
 	Checkpoint    uint64  `json:"checkpoint"`

@@ -185,8 +185,8 @@ func (b *rebuildBest) rebuild(ctx context.Context, data, logDir, keysDir string,
 		return err
 	}
 	st.Duration = time.Since(start) // the whole rebuild, swap included
-	if st.Events+st.Skipped != uint64(n) {
-		return fmt.Errorf("rebuild folded %d of %d events", st.Events+st.Skipped, n)
+	if st.Events+st.Skipped+st.Erased != uint64(n) {
+		return fmt.Errorf("rebuild folded %d of %d events", st.Events+st.Skipped+st.Erased, n)
 	}
 	if b.best.Duration == 0 || st.Duration < b.best.Duration {
 		b.best = st
