@@ -247,6 +247,13 @@ func OpenLogKeys(dataDir string, create bool, opts *eventstore.Options, masterKe
 		}
 		return nil, readOnly(dataDir, err)
 	}
+	if s.Sealed() && o.Sealer == nil && masterKeyFile != NoKeys {
+		// No key store at all beside an encrypted log: every read would
+		// fail record by record asking for a master key.
+		_ = s.Close()
+		return nil, fmt.Errorf("the log in %s is encrypted, but its key store %s is missing: restore it from a backup (without it no event can be read; journey verify checks the chain without it)",
+			dir, keystore.KeysDir(dataDir))
+	}
 	return s, nil
 }
 
