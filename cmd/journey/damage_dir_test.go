@@ -120,3 +120,25 @@ func TestKeyStoreGone(t *testing.T) {
 		t.Errorf("verify without keys/: %q", out)
 	}
 }
+
+// TestImportDirectory: a directory given as the input is refused before
+// anything is opened or written, in one line, with no summary printed.
+func TestImportDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	in := t.TempDir()
+	for _, cmd := range []string{"import", "publish"} {
+		args := []string{cmd, in}
+		if cmd == "import" {
+			args = append(args, "--data", dir)
+		} else {
+			args = append(args, "--nats-url", "nats://127.0.0.1:1") // refused before it connects
+		}
+		r := runCLI(t, nil, args...)
+		if r.code != 1 || r.err == nil || r.err.Error() != in+" is a directory, not a file of touchpoints (one JSON event a line; - reads stdin)" || r.stdout != "" {
+			t.Errorf("journey %s DIR: exit %d, %v, stdout %q", cmd, r.code, r.err, r.stdout)
+		}
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("import of a directory created the data dir %s", dir)
+	}
+}

@@ -94,7 +94,10 @@ func (a *app) openInput(name string) (io.Reader, int64, func() error, error) {
 		return nil, 0, nil, err
 	}
 	size := int64(-1)
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		f.Close()
+		return nil, 0, nil, fmt.Errorf("%s is a directory, not a file of touchpoints (one JSON event a line; - reads stdin)", name)
+	} else if err == nil && fi.Mode().IsRegular() {
 		size = fi.Size()
 	}
 	return f, size, f.Close, nil
