@@ -377,12 +377,13 @@ func TestAcceptLoss(t *testing.T) {
 	if _, err := Open(dir, &Options{MinFreeBytes: -1}); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("Open = %v, want ErrDamaged", err)
 	}
-	from, to, err := AcceptLoss(context.Background(), dir, &Options{MinFreeBytes: -1})
+	acc, err := AcceptLoss(context.Background(), dir, &Options{MinFreeBytes: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if from != 2001 || to != acked {
-		t.Fatalf("AcceptLoss gave up %d..%d, want 2001..%d", from, to, acked)
+	from, to := acc.MissingFrom, acc.MissingTo
+	if from != 2001 || to != acked || acc.HeadRecordLost || acc.Head != 2000 {
+		t.Fatalf("AcceptLoss = %+v, want 2001..%d given up, head 2000", acc, acked)
 	}
 	s, err := Open(dir, &Options{MinFreeBytes: -1})
 	if err != nil {
@@ -399,7 +400,7 @@ func TestAcceptLoss(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := AcceptLoss(context.Background(), dir, &Options{MinFreeBytes: -1}); !errors.Is(err, ErrNothingToAccept) {
+	if _, err := AcceptLoss(context.Background(), dir, &Options{MinFreeBytes: -1}); !errors.Is(err, ErrNothingToAccept) {
 		t.Fatalf("AcceptLoss on an intact log = %v, want ErrNothingToAccept", err)
 	}
 }

@@ -20,6 +20,7 @@
 //	"m/qseq"                              highest quarantine seq ever used
 //	"p/" source name                      seq(8, be)      source position
 //	"m/sealed"                            1               the log is sealed (seal.go)
+//	"m/headfile"                          1               the log has a durable head record (head.go)
 //	"k/" pseudonym                        wrapped data key  a new key carried until the
 //	                                                        key store fsynced it (carry.go)
 //

@@ -18,8 +18,8 @@ var (
 	// appends until it is reopened.
 	ErrFailed = errors.New("eventstore: store failed, reopen it")
 	// ErrDamaged marks a log that ends before its durable head record, does
-	// not match it, or whose last record cannot be read (a *DamageError
-	// carries the details); run Verify to find the damage.
+	// not match it, lost it, or whose last record cannot be read (a
+	// *DamageError carries the details); run Verify to find the damage.
 	ErrDamaged = errors.New("eventstore: the log is damaged")
 	// ErrNoSpace marks a failure for want of disk space: Open refusing to
 	// start below Options.MinFreeBytes, or Pebble failing to write.

@@ -30,6 +30,13 @@ import (
 //
 // The file holds two 64-byte slots (at 0 and 512) written alternately,
 // each with a generation and a CRC, so a torn write leaves the other.
+//
+// The log remembers that it has the file: the first writable Open that
+// has written it sets the meta key "m/headfile" (fsynced), so a log with
+// that key and without the file lost the file (Open: *DamageError, since
+// whether records after its last one were lost cannot be checked; see
+// AcceptLoss), while a log with neither was written by an older journey
+// and opens with a warning, starting a head record.
 
 // HeadFileName is the durable head record's file in the log directory.
 const HeadFileName = "JOURNEY-HEAD"
@@ -75,8 +82,8 @@ func decodeHeadSlot(b []byte) (headRecord, bool) {
 var errHeadUnreadable = errors.New("neither slot of the durable head record is valid")
 
 // readHead reads the durable head record of dir. exists is false when
-// there is no head file (a new log, or one written before the file
-// existed).
+// there is no head file (a new log, one written before the file existed,
+// or one that lost it: checkHead tells them apart by metaHeadFile).
 func readHead(fs vfs.FS, dir string) (r headRecord, exists bool, err error) {
 	f, err := fs.Open(fs.PathJoin(dir, HeadFileName))
 	if err != nil {

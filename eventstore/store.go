@@ -42,8 +42,12 @@ type Store struct {
 	// damaged).
 	headRec   headRecord
 	headKnown bool
-	headErr   string // why the head record could not be read
+	headErr   string // why the log cannot be checked against a head record (unreadable or lost file)
 	head      *headWriter
+	// headMeta: the log holds metaHeadFile (it had a head record);
+	// headLost: yet the head file is missing (a *DamageError at Open).
+	headMeta bool
+	headLost bool
 
 	noSpace       chan struct{} // closed on the first ENOSPC from Pebble
 	noSpaceOnce   sync.Once
@@ -172,11 +176,13 @@ func (p pebbleLogger) Fatalf(format string, args ...any) {
 // It recovers the head sequence and hash from the last record and checks
 // them against the durable head record (see HeadFileName): a log that ends
 // before the head it had fsynced, whose record at that sequence has
-// another hash, or whose last record cannot be read is damaged, and Open
-// fails with a *DamageError (errors.Is ErrDamaged) naming the problem —
-// unless Options.AllowDamaged is set (journey verify), in which case the
-// store opens so that Verify can name the damage, and Append refuses with
-// that error. Files Pebble wanted to delete that the store cannot prove
+// another hash, or whose last record cannot be read is damaged, and so is
+// a log whose head record file is missing though the log had one (it
+// remembers that in its meta key "m/headfile", written by the first
+// writable Open that has the file); Open fails with a *DamageError
+// (errors.Is ErrDamaged) naming the problem — unless Options.AllowDamaged
+// is set (journey verify), in which case the store opens so that Verify
+// can name the damage, and Append refuses with that error. Files Pebble wanted to delete that the store cannot prove
 // obsolete are kept under ArchiveDirName.
 //
 // Opening for writing needs Options.MinFreeBytes free on the file system
@@ -284,6 +290,16 @@ func Open(dir string, opts *Options) (*Store, error) {
 			return nil, fmt.Errorf("eventstore: open %s: %w", dir, err)
 		}
 		s.head = hw
+		if !s.headMeta {
+			// From now on the log remembers that it has a head record, so
+			// that losing the file is damage, not an older log.
+			if err := s.db.Set(metaHeadFile, []byte{1}, s.writeOpts()); err != nil {
+				_ = hw.close()
+				_ = db.Close()
+				return nil, fmt.Errorf("eventstore: open %s: record that the log has a durable head record: %w", dir, err)
+			}
+			s.headMeta = true
+		}
 	}
 	s.w = newWriter(s, head, hash)
 	s.wg.Add(2)
@@ -303,6 +319,8 @@ func Open(dir string, opts *Options) (*Store, error) {
 func (s *Store) checkHead() (uint64, [32]byte, error) {
 	head, hash, herr := s.recoverHead()
 	rec, exists, rerr := readHead(s.opts.FS, s.dir)
+	meta, merr := s.hasHeadMeta()
+	s.headMeta = meta
 	s.headRec, s.headKnown = rec, exists && rerr == nil
 	if rerr != nil {
 		s.headErr = fmt.Sprintf("the durable head record %s cannot be read (%v): the log's length cannot be checked", HeadFileName, rerr)
@@ -315,6 +333,13 @@ func (s *Store) checkHead() (uint64, [32]byte, error) {
 		return damaged(0, "the last record of the log cannot be read: "+describe(herr))
 	case rerr != nil:
 		return damaged(head, fmt.Sprintf("the durable head record %s cannot be read: %v", HeadFileName, rerr))
+	case merr != nil && !exists:
+		s.headErr = fmt.Sprintf("the durable head record %s is missing, and whether this log had one cannot be read (%s): the log's length cannot be checked", HeadFileName, describe(merr))
+		return damaged(head, s.headErr)
+	case !exists && meta:
+		s.headLost = true
+		s.headErr = headLostReason(head)
+		return damaged(head, s.headErr)
 	case !exists:
 		if head > 0 {
 			s.opts.Logger.Warn("eventstore: the log has no durable head record yet (written by an older journey); starting one at its last record", "dir", s.dir, "seq", head)
@@ -335,6 +360,31 @@ func (s *Store) checkHead() (uint64, [32]byte, error) {
 			rec.seq, got[:8], rec.hash[:8]))
 	}
 	return head, hash, nil
+}
+
+// metaHeadFile in the log marks a log that has had a durable head record
+// (HeadFileName): written once its head file exists, never removed. A
+// log with the mark and without the file lost the file; a log without
+// either was written by an older journey.
+var metaHeadFile = []byte("m/headfile")
+
+// hasHeadMeta reports whether the log holds metaHeadFile.
+func (s *Store) hasHeadMeta() (bool, error) {
+	_, closer, err := s.db.Get(metaHeadFile)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
+}
+
+// headLostReason is the damage of a log, ending at head, that had a
+// durable head record and no longer has its file.
+func headLostReason(head uint64) string {
+	return fmt.Sprintf("the durable head record %s is missing, though this log had one: whether acknowledged records after sequence %d were lost cannot be checked", HeadFileName, head)
 }
 
 // recordHash reads the stored hash of record seq.

@@ -48,8 +48,13 @@ With --accept-loss, on a log that ends before its durable head record (a
 damaged WAL or MANIFEST lost acknowledged records and no backup holds them),
 verify checks every record the log still has and moves the head record back
 to the last one, so that serve and import accept the shorter log again; it
-prints the range given up. Restore from a backup instead when you have one,
-and look in data/log/archive first: it keeps what Pebble wanted to delete.
+prints the range given up. On a log that lost its head record file
+(data/log/JOURNEY-HEAD), it checks every record and writes a new head record
+at the last one. With --json: {"accepted":true,"missing_from":N,
+"missing_to":M,"head_record_missing":…,"events":K} (0 and 0 when the head
+record was missing: what it would have named is unknown). Restore from a
+backup instead when you have one, and look in data/log/archive first: it
+keeps what Pebble wanted to delete.
 
 With --since CHECKPOINT_FILE (journey checkpoint's output, or JSON lines of
 checkpoints) verify also proves that the log extends the log each checkpoint
@@ -209,11 +214,17 @@ func (a *app) verifyReport(res verifyResult) error {
 	return fmt.Errorf("%w: %s", errVerifyFailed, res.Reason)
 }
 
-// acceptLossResult is journey verify --accept-loss --json's line.
+// acceptLossResult is journey verify --accept-loss --json's line:
+// missing_from..missing_to the acknowledged records given up (0 and 0
+// when head_record_missing: the log had lost its durable head record, so
+// which records after its last, if any, were lost is unknown), events the
+// records the log now has (all verified; the head record names the last).
 type acceptLossResult struct {
-	Accepted    bool   `json:"accepted"`
-	MissingFrom uint64 `json:"missing_from"`
-	MissingTo   uint64 `json:"missing_to"`
+	Accepted          bool   `json:"accepted"`
+	MissingFrom       uint64 `json:"missing_from"`
+	MissingTo         uint64 `json:"missing_to"`
+	HeadRecordMissing bool   `json:"head_record_missing"`
+	Events            uint64 `json:"events"`
 }
 
 // runAcceptLoss moves the durable head record back to the log's last
@@ -223,7 +234,7 @@ func (a *app) runAcceptLoss(ctx context.Context) error {
 	if err := cli.CheckFree(a.dataDir(), dir); err != nil {
 		return err
 	}
-	from, to, err := eventstore.AcceptLoss(ctx, dir, a.storeOptions())
+	acc, err := eventstore.AcceptLoss(ctx, dir, a.storeOptions())
 	if rofs.IsReadOnly(err) {
 		return &cli.ReadOnlyError{Dir: a.dataDir(), Command: "verify --accept-loss", Err: err}
 	}
@@ -231,9 +242,15 @@ func (a *app) runAcceptLoss(ctx context.Context) error {
 		return err
 	}
 	if a.jsonOut {
-		return a.printJSON(acceptLossResult{Accepted: true, MissingFrom: from, MissingTo: to})
+		return a.printJSON(acceptLossResult{Accepted: true, MissingFrom: acc.MissingFrom, MissingTo: acc.MissingTo,
+			HeadRecordMissing: acc.HeadRecordLost, Events: acc.Head})
+	}
+	if acc.HeadRecordLost {
+		a.printf("accepted a log without its durable head record: its %d records verify; a new head record names record %d, and the log opens again\n",
+			acc.Head, acc.Head)
+		return nil
 	}
 	a.printf("accepted the loss of records %d..%d (%d acknowledged events); the log now ends at %d and opens again\n",
-		from, to, to-from+1, from-1)
+		acc.MissingFrom, acc.MissingTo, acc.MissingTo-acc.MissingFrom+1, acc.Head)
 	return nil
 }
