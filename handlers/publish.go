@@ -135,10 +135,18 @@ func MsgID(id string, raw []byte) string {
 // its line number, and publishing goes on. Publish is asynchronous with a
 // bounded window of MaxPending unacknowledged messages and returns after
 // every publish has its JetStream ack (or failed). The error is non-nil
-// only when reading r failed or ctx ended (with the summary so far).
+// only when reading r failed, ctx ended, acks stopped coming for
+// AckTimeout, or the server refused the publishes (a *PublishDeniedError:
+// Publish stops at the first permissions violation of its subjects, as
+// every next publish would be refused too), with the summary so far.
+//
+// While it runs, Publish handles the connection's async errors
+// (nats.Conn.SetErrorHandler), passing on those that are not its own
+// permissions violations, and puts the previous handler back at the end:
+// run one Publish at a time on a connection.
 func Publish(ctx context.Context, nc *nats.Conn, r io.Reader, o PublishOptions) (PublishSummary, error) {
 	o = o.withDefaults()
-	p := &publisher{o: o}
+	p := &publisher{o: o, denied: make(chan struct{})}
 	if o.Batch > 1 {
 		p.batches = make([]pubBatch, o.Partitions)
 	}
@@ -184,17 +192,45 @@ func (p *publisher) waitAcks(ctx context.Context, js *asyncPub) error {
 				continue
 			}
 			if time.Since(since) >= p.o.AckTimeout {
-				pending := js.inFlight()
-				p.failed.Add(int64(pending))
-				p.mu.Lock()
-				if len(p.errors) < p.o.MaxErrors {
-					p.errors = append(p.errors, LineError{Message: fmt.Sprintf("%d publishes not acknowledged within %v", pending, p.o.AckTimeout)})
-				}
-				p.mu.Unlock()
-				return fmt.Errorf("handlers: %d publishes not acknowledged within %v", pending, p.o.AckTimeout)
+				n := js.abandon()
+				msg := fmt.Sprintf("%s not acknowledged within %v", plural(n, "event was", "events were"), p.o.AckTimeout)
+				p.failN(n, 0, "", msg)
+				return errors.New(msg)
 			}
+		case <-p.denied:
+			err := p.deniedErr()
+			p.failN(js.abandon(), 0, "", err.Error())
+			return err
 		}
 	}
+}
+
+// plural is "1 one" or "n many".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// PublishDeniedError is Publish's error when the NATS server refuses its
+// messages for want of permission: to publish to Subject, to publish with
+// Subject as the reply subject (Reply), or to subscribe to Subject
+// (Subscribe), where the PubAcks come.
+type PublishDeniedError struct {
+	Subject   string
+	Reply     bool
+	Subscribe bool
+}
+
+func (e *PublishDeniedError) Error() string {
+	switch {
+	case e.Subscribe:
+		return fmt.Sprintf("not allowed to subscribe to %s, where the acknowledgements come (a NATS permissions violation)", e.Subject)
+	case e.Reply:
+		return fmt.Sprintf("not allowed to publish with the reply subject %s, where the acknowledgements come (a NATS permissions violation)", e.Subject)
+	}
+	return fmt.Sprintf("not allowed to publish to %s (a NATS permissions violation)", e.Subject)
 }
 
 type publisher struct {
@@ -207,6 +243,11 @@ type publisher struct {
 
 	batches []pubBatch // per partition, when batching
 
+	// denied is closed at the first permissions violation, deniedE says which.
+	denied   chan struct{}
+	denyOnce sync.Once
+	deniedE  atomic.Pointer[PublishDeniedError]
+
 	mu     sync.Mutex
 	errors []LineError
 }
@@ -217,6 +258,22 @@ type pubBatch struct {
 	n              int
 	subject, first string // the first event's customer and id
 	firstLine      int
+}
+
+// deny stops publishing: the server refused a message for want of permission.
+func (p *publisher) deny(e *PublishDeniedError) {
+	p.denyOnce.Do(func() {
+		p.deniedE.Store(e)
+		close(p.denied)
+	})
+}
+
+// deniedErr is the permissions violation that stopped publishing, or nil.
+func (p *publisher) deniedErr() error {
+	if e := p.deniedE.Load(); e != nil {
+		return e
+	}
+	return nil
 }
 
 func (p *publisher) fail(line int, id, msg string) { p.failN(1, line, id, msg) }
@@ -281,6 +338,9 @@ func (p *publisher) readLines(ctx context.Context, js *asyncPub, r io.Reader) er
 	for {
 		if line&255 == 0 && ctx.Err() != nil {
 			return ctx.Err()
+		}
+		if err := p.deniedErr(); err != nil {
+			return err
 		}
 		b, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -371,6 +431,10 @@ func (p *publisher) sent(ctx context.Context, err error, n, line int, id string)
 	case ctx.Err() != nil:
 		p.failN(n, line, id, ctx.Err().Error())
 		return ctx.Err()
+	case errors.As(err, new(*PublishDeniedError)):
+		// One error for them all: the one waitAcks keeps.
+		p.failed.Add(int64(n))
+		return err
 	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
 		// The window stayed full for AckTimeout with no ack coming.
 		p.failN(n, line, id, err.Error())

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
@@ -46,6 +48,10 @@ type asyncPub struct {
 	// wg joins the connection watcher and the retry callbacks (close).
 	wg sync.WaitGroup
 
+	// prevErr is the connection's async error handler before Publish
+	// set onAsyncError in its place (close puts it back).
+	prevErr nats.ErrHandler
+
 	// Reused by the reading goroutine for each publish (nats.go copies
 	// subject, reply, header and data into its buffer during the call).
 	msg     nats.Msg
@@ -80,8 +86,13 @@ func newAsyncPub(nc *nats.Conn, p *publisher, window int) (*asyncPub, error) {
 		pending: make(map[uint64]pubSlot, window),
 		hdr:     nats.Header{jetstream.MsgIDHeader: []string{""}},
 	}
+	// Before the subscription: the server answers a refused one
+	// asynchronously.
+	a.prevErr = nc.ErrorHandler()
+	nc.SetErrorHandler(a.onAsyncError)
 	sub, err := nc.Subscribe(a.prefix+"*", a.onReply)
 	if err != nil {
+		nc.SetErrorHandler(a.prevErr)
 		return nil, err
 	}
 	_ = sub.SetPendingLimits(-1, -1)
@@ -108,6 +119,63 @@ func (a *asyncPub) close() {
 	_ = a.sub.Unsubscribe()
 	a.nc.RemoveStatusListener(a.status) // ends watchConn
 	a.wg.Wait()
+	if a.p.deniedErr() != nil {
+		// The server answers the refused messages still under way with
+		// one error each, in order: a round trip lets them all reach
+		// onAsyncError rather than the connection's handler.
+		_ = a.nc.FlushTimeout(2 * time.Second)
+	}
+	a.nc.SetErrorHandler(a.prevErr)
+}
+
+// The texts of the server's permission violations (nats-server's
+// pubPermissionViolation, replySubjectViolation, subPermissionViolation).
+var (
+	denyPublish   = regexp.MustCompile(`Permissions Violation for Publish to "([^"]*)"`)
+	denyReply     = regexp.MustCompile(`Permissions Violation for Publish with Reply of "([^"]*)"`)
+	denySubscribe = regexp.MustCompile(`Permissions Violation for Subscription to "([^"]*)"`)
+)
+
+// onAsyncError stops Publish on a permissions violation of its own
+// publishes or of its PubAck subscription: the server drops each such
+// message (no PubAck will come) and will refuse every next one too.
+// Other errors go to the connection's previous handler.
+func (a *asyncPub) onAsyncError(nc *nats.Conn, sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		msg := err.Error()
+		if m := denyPublish.FindStringSubmatch(msg); m != nil && strings.HasPrefix(m[1], a.p.o.SubjectPrefix+".") {
+			a.p.deny(&PublishDeniedError{Subject: m[1]})
+			return
+		}
+		if m := denyReply.FindStringSubmatch(msg); m != nil && strings.HasPrefix(m[1], a.prefix) {
+			a.p.deny(&PublishDeniedError{Subject: a.prefix + "*", Reply: true})
+			return
+		}
+		if m := denySubscribe.FindStringSubmatch(msg); m != nil && m[1] == a.prefix+"*" {
+			a.p.deny(&PublishDeniedError{Subject: m[1], Subscribe: true})
+			return
+		}
+	}
+	if a.prevErr != nil {
+		a.prevErr(nc, sub, err)
+	}
+}
+
+// abandon drops every message still awaiting its PubAck and returns how
+// many events they hold, for the caller to count as failed.
+func (a *asyncPub) abandon() int {
+	a.mu.Lock()
+	n, msgs := 0, len(a.pending)
+	for seq, s := range a.pending {
+		n += s.n
+		delete(a.pending, seq)
+	}
+	a.signalLocked()
+	a.mu.Unlock()
+	for range msgs {
+		<-a.window
+	}
+	return n
 }
 
 // watchConn fails the messages awaiting PubAcks when the connection drops:
@@ -145,6 +213,9 @@ func (a *asyncPub) failAll(err error) {
 // (ErrTooManyStalledMsgs) or ctx ends. data must stay unchanged until the
 // PubAck (a retry resends it).
 func (a *asyncPub) publish(ctx context.Context, prefix, subject, id string, data []byte, n int, batch bool, stall time.Duration) error {
+	if err := a.p.deniedErr(); err != nil {
+		return err
+	}
 	select {
 	case a.window <- struct{}{}:
 	default:
@@ -200,6 +271,8 @@ func (a *asyncPub) waitRoom(ctx context.Context, stall time.Duration) error {
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-a.p.denied:
+			return a.p.deniedErr()
 		case <-t.C:
 			if n := a.p.published.Load() + a.p.failed.Load(); n != last {
 				last = n
@@ -274,13 +347,6 @@ func (a *asyncPub) complete() <-chan struct{} {
 		a.done = make(chan struct{})
 	}
 	return a.done
-}
-
-// inFlight is the number of messages awaiting their PubAck.
-func (a *asyncPub) inFlight() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return len(a.pending)
 }
 
 // onReply handles a PubAck (or a no-responders status).

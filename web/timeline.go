@@ -24,10 +24,10 @@ type entry struct {
 	Hash         string
 	Kind         string
 	Icon         string
-	Sentence     string
+	Sentence     string // its values marked with iso
 	LinkText     string
 	Link         string // a path of this web page ("" none)
-	CaseID       string // the complaint case (anchor case-<id>)
+	CaseID       string // the complaint case (anchor case-<id>: see caseAnchors)
 	Raw          string // the event as received, indented
 	Erased       bool
 }
@@ -62,10 +62,10 @@ func describe(rec *eventstore.Record) entry {
 		e.Erased, e.Icon, e.Sentence = true, "✕\ufe0e", "This event was erased (the customer's key was destroyed)."
 		return e
 	}
-	e.Raw = strings.ToValidUTF8(string(rec.Raw), "\uFFFD") // exactly as received
+	e.Raw = shown(strings.ToValidUTF8(string(rec.Raw), "\uFFFD"), "\t\n") // as received, its invisible characters shown
 	ev, err := journey.DecodeStored(rec.Raw)
 	if err != nil {
-		e.Icon, e.Sentence = "?", "An event of kind "+string(rec.Type)+" that could not be read."
+		e.Icon, e.Sentence = "?", "An event of kind "+iso(string(rec.Type))+" that could not be read."
 		return e
 	}
 	dd := ev.Data
@@ -73,14 +73,14 @@ func describe(rec *eventstore.Record) entry {
 	case journey.KindVisit:
 		switch {
 		case dd.StoreID != "":
-			e.Sentence = "Visited store " + dd.StoreID
+			e.Sentence = "Visited store " + iso(dd.StoreID)
 		case dd.Channel != "":
-			e.Sentence = "Visited by " + dd.Channel
+			e.Sentence = "Visited by " + iso(dd.Channel)
 		default:
 			e.Sentence = "Visited"
 		}
 		if dd.StoreID != "" && dd.Channel != "" && dd.Channel != "store" {
-			e.Sentence += " (" + dd.Channel + ")"
+			e.Sentence += " (" + iso(dd.Channel) + ")"
 		}
 		e.Sentence += "."
 	case journey.KindPurchase:
@@ -92,21 +92,21 @@ func describe(rec *eventstore.Record) entry {
 		if dd.Discount > 0 {
 			s += " with a discount of " + money(dd.Discount, dd.Currency)
 		}
-		e.Sentence = s + phrase(" (order ", dd.OrderID, ")") + phrase(" by ", dd.Channel, "") + "."
+		e.Sentence = s + phrase(" (order ", iso(dd.OrderID), ")") + phrase(" by ", iso(dd.Channel), "") + "."
 	case journey.KindReturn:
-		s := "Returned" + phrase(" order ", dd.OrderID, "")
+		s := "Returned" + phrase(" order ", iso(dd.OrderID), "")
 		if dd.ReturnKind == "exchange" {
 			s += " for an exchange"
 		} else if dd.Amount > 0 {
 			s += " for a refund of " + money(dd.Amount, dd.Currency)
 		}
-		e.Sentence = s + phrase(": “", dd.Reason, "”") + "."
+		e.Sentence = s + phrase(": “", iso(dd.Reason), "”") + "."
 	case journey.KindComplaint:
-		e.Sentence = "Complained" + phrase(" about ", dd.Category, "") + phrase(" (", dd.Severity, " severity)") +
-			phrase(", escalated to ", words(dd.EscalatedTo), "") + "; case " + dd.CaseID + "."
+		e.Sentence = "Complained" + phrase(" about ", iso(dd.Category), "") + phrase(" (", iso(dd.Severity), " severity)") +
+			phrase(", escalated to ", iso(words(dd.EscalatedTo)), "") + "; case " + iso(dd.CaseID) + "."
 		e.CaseID = dd.CaseID
 	case journey.KindComplaintResolved:
-		e.Sentence, e.CaseID = "Case "+dd.CaseID+" closed"+phrase(": ", dd.Outcome, "")+".", dd.CaseID
+		e.Sentence, e.CaseID = "Case "+iso(dd.CaseID)+" closed"+phrase(": ", iso(dd.Outcome), "")+".", dd.CaseID
 	case journey.KindFeedback:
 		var parts []string
 		if dd.NPS >= 0 {
@@ -119,19 +119,19 @@ func describe(rec *eventstore.Record) entry {
 		if dd.Public {
 			s = "Wrote a public review"
 		}
-		e.Sentence = s + phrase(": ", strings.Join(parts, ", "), "") + phrase(" — “", dd.Comment, "”") + "."
+		e.Sentence = s + phrase(": ", strings.Join(parts, ", "), "") + phrase(" — “", iso(dd.Comment), "”") + "."
 	case journey.KindThankYou:
-		e.Sentence = "Was thanked" + phrase(" for ", words(dd.Reason), "") + phrase(" by ", dd.Channel, "") + "."
+		e.Sentence = "Was thanked" + phrase(" for ", iso(words(dd.Reason)), "") + phrase(" by ", iso(dd.Channel), "") + "."
 	case journey.KindReferral:
 		e.Sentence = "Referred a new customer:"
-		e.LinkText, e.Link = dd.Referred, "/ui/customers/"+url.PathEscape(dd.Referred)
+		e.LinkText, e.Link = shown(dd.Referred, ""), "/ui/customers/"+url.PathEscape(dd.Referred)
 	case journey.KindProfile:
 		var parts []string
 		if dd.ProfileKind != "" {
-			parts = append(parts, dd.ProfileKind)
+			parts = append(parts, iso(dd.ProfileKind))
 		}
 		if dd.Country != "" {
-			parts = append(parts, "country "+dd.Country)
+			parts = append(parts, "country "+iso(dd.Country))
 		}
 		keys := make([]string, 0, len(dd.Traits))
 		for k := range dd.Traits {
@@ -139,15 +139,15 @@ func describe(rec *eventstore.Record) entry {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			parts = append(parts, k+" "+dd.Traits[k])
+			parts = append(parts, iso(k)+" "+iso(dd.Traits[k]))
 		}
 		e.Sentence = "Profile updated" + phrase(": ", strings.Join(parts, ", "), "") + "."
 	case journey.KindActionRequested:
-		e.Sentence = "journey asked for a " + words(dd.Action) + phrase(" (", words(dd.Reason), ")") +
-			phrase(" about case ", dd.CaseID, "") + "."
+		e.Sentence = "journey asked for a " + iso(words(dd.Action)) + phrase(" (", iso(words(dd.Reason)), ")") +
+			phrase(" about case ", iso(dd.CaseID), "") + "."
 		e.CaseID = dd.CaseID
 	default:
-		e.Sentence = "An event of kind " + string(ev.Type) + "."
+		e.Sentence = "An event of kind " + iso(string(ev.Type)) + "."
 	}
 	return e
 }
@@ -177,13 +177,14 @@ func renderTimeline(entries []entry) []template.HTML {
 	day := func(t time.Time) {
 		b.Write(t.AppendFormat(scratch[:0], "2 Jan 2006 15:04 UTC"))
 	}
+	anchors := caseAnchors(entries)
 	for i := range entries {
 		e := &entries[i]
 		b.Grow(700 + len(e.Raw) + len(e.Sentence))
 		b.WriteString(`<li class="ev `)
 		escapeTo(&b, e.Kind)
 		b.WriteByte('"')
-		if e.CaseID != "" {
+		if e.CaseID != "" && anchors[e.CaseID] == i {
 			b.WriteString(` id="case-`)
 			escapeTo(&b, e.CaseID)
 			b.WriteByte('"')
@@ -195,13 +196,13 @@ func renderTimeline(entries []entry) []template.HTML {
 		b.WriteString(`">`)
 		day(e.Time)
 		b.WriteString(`</time><p class="sentence">`)
-		escapeTo(&b, e.Sentence)
+		escapeSentenceTo(&b, e.Sentence)
 		if e.Link != "" {
 			b.WriteString(` <a href="`)
 			escapeTo(&b, e.Link)
-			b.WriteString(`">`)
+			b.WriteString(`"><bdi>`)
 			escapeTo(&b, e.LinkText)
-			b.WriteString(`</a>.`)
+			b.WriteString(`</bdi></a>.`)
 		}
 		b.WriteString(`</p><details><summary>Event and record</summary><dl class="record"><div><dt>seq</dt><dd>`)
 		b.Write(strconv.AppendUint(scratch[:0], e.Seq, 10))
@@ -222,6 +223,25 @@ func renderTimeline(entries []entry) []template.HTML {
 		b = strings.Builder{}
 	}
 	return out
+}
+
+// caseAnchors picks, for each case of the entries (newest first), the one
+// entry that carries its anchor id="case-<id>" (the open cases link to it;
+// an id must be unique in the page): its complaint, the first if there are
+// several, or else the first event about the case on the page.
+func caseAnchors(entries []entry) map[string]int {
+	anchors := map[string]int{}
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := &entries[i]
+		if e.CaseID == "" {
+			continue
+		}
+		complaint := e.Kind == string(journey.KindComplaint)
+		if j, ok := anchors[e.CaseID]; !ok || complaint && entries[j].Kind != string(journey.KindComplaint) {
+			anchors[e.CaseID] = i
+		}
+	}
+	return anchors
 }
 
 // escapeTo writes s to b with the characters html.EscapeString escapes
@@ -278,6 +298,8 @@ var funcs = template.FuncMap{
 	"f1":    func(f float64) string { return strconv.FormatFloat(f, 'f', 1, 64) },
 	"f0":    func(f float64) string { return strconv.FormatFloat(f, 'f', 0, 64) },
 	"words": words,
+	"v":     bdi,
+	"raw":   func(s string) string { return shown(s, "\t\n") },
 	"short": func(h string) string {
 		if len(h) > 12 {
 			return h[:12] + "…"

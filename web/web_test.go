@@ -249,7 +249,7 @@ func TestCustomerPageContent(t *testing.T) {
 	c := s.client(t)
 	_, _, body := get(t, c, s.srv.URL+"/ui/customers/cust-alice")
 	contains(t, "customer page", body, "Customer <span class=\"id\">cust-alice</span>", "12.50 EUR", "1500 JPY",
-		"Bought 2 items for 12.50 EUR (order o-1)", "Visited store store-042", "Complained about delivery (high severity); case case-7.",
+		"Bought 2 items for 12.50 EUR (order <bdi>o-1</bdi>)", "Visited store <bdi>store-042</bdi>", "Complained about <bdi>delivery</bdi> (<bdi>high</bdi> severity); case <bdi>case-7</bdi>.",
 		"Gave feedback: NPS 3", "since the last purchase; they usually buy every", "detractor", "Open complaint cases",
 		`href="#case-case-7"`, "alice@example.com", "<summary>Event and record</summary>")
 	_, _, then := get(t, c, s.srv.URL+"/ui/customers/cust-alice?as_of=2025-01-07")
@@ -261,12 +261,12 @@ func TestCustomerPageContent(t *testing.T) {
 	contains(t, "customer page", body, `href="/ui/customers?segment=type%3Aangry"`, `href="/ui/customers?segment=flag%3Adetractor"`)
 	// An email address finds its customer by the profile trait, any case.
 	_, _, found := get(t, c, s.srv.URL+"/ui/customers?q=Alice%40Example.com")
-	contains(t, "search by email", found, `href="/ui/customers/cust-alice"`, "with email:Alice@Example.com")
+	contains(t, "search by email", found, `href="/ui/customers/cust-alice"`, "with <bdi>email:Alice@Example.com</bdi>")
 	if strings.Contains(found, "cust-00") {
 		t.Error("search by email lists other customers")
 	}
 	_, _, referrer := get(t, c, s.srv.URL+"/ui/customers/cust-00")
-	contains(t, "referrer's page", referrer, `Referred a new customer: <a href="/ui/customers/cust-alice">cust-alice</a>`)
+	contains(t, "referrer's page", referrer, `Referred a new customer: <a href="/ui/customers/cust-alice"><bdi>cust-alice</bdi></a>`)
 }
 
 // TestTimelineKeepsTheNewest: a customer with more events than

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/journey-cdp/journey/handlers"
@@ -107,16 +108,46 @@ func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, po hand
 	po.ProgressEvery = 200 * time.Millisecond
 	sum, err := handlers.Publish(ctx, nc, in, po)
 	bar.Finish()
+	var denied *handlers.PublishDeniedError
+	if errors.As(err, &denied) {
+		err = a.publishDenied(denied, nf)
+		if !a.jsonOut && sum.Published+sum.Duplicates == 0 {
+			return err // nothing went through: the refusal is the whole story
+		}
+	}
 	if perr := a.printPublish(sum, a.timed(start, uint64(sum.Published+sum.Duplicates))); perr != nil {
 		return perr
 	}
 	if err != nil {
 		return err
 	}
+	if sum.Failed == 1 {
+		return errors.New("1 line was not published")
+	}
 	if sum.Failed > 0 {
 		return fmt.Errorf("%d lines were not published", sum.Failed)
 	}
 	return nil
+}
+
+// publishDenied says who may not publish, and what to use instead.
+func (a *app) publishDenied(e *handlers.PublishDeniedError, nf natsFlags) error {
+	what := "publish there"
+	if e.Subscribe || e.Reply {
+		what = "receive the acknowledgements"
+	}
+	switch {
+	case nf.user != "":
+		return fmt.Errorf("%v: NATS user %q may not %s (see examples/nats-permissions.conf)", e, nf.user, what)
+	case nf.nkey != "" || nf.creds != "":
+		return fmt.Errorf("%v: these NATS credentials may not %s (see examples/nats-permissions.conf)", e, what)
+	case nf.token != "" || a.bearerToken() != "":
+		if e.Subscribe || e.Reply {
+			return fmt.Errorf("%v: the token may not %s", e, what)
+		}
+		return fmt.Errorf("%v: the token may not publish (use a writer token)", e)
+	}
+	return fmt.Errorf("%v: a connection without credentials may not %s (pass --token, --user, --nkey or --creds)", e, what)
 }
 
 // natsConnect connects to the NATS server of nf as a client. A server
@@ -131,6 +162,26 @@ func (a *app) natsConnect(nf natsFlags, name string) (*nats.Conn, error) {
 		return nil, fmt.Errorf("no NATS server answers at %s: start journey serve (its embedded NATS listens on %s) or pass the --nats-url of yours", redactURL(nf.url), natsconn.DefaultListen)
 	}
 	return nc, err
+}
+
+// lineError is "line N ID: message", without the line or the id when
+// they are not known.
+func lineError(e handlers.LineError) string {
+	var b strings.Builder
+	if e.Line > 0 {
+		fmt.Fprintf(&b, "line %d", e.Line)
+	}
+	if e.ID != "" {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(e.ID)
+	}
+	if b.Len() > 0 {
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Message)
+	return b.String()
 }
 
 // redactURL hides the password of a URL (nats://user:pw@host).
@@ -149,7 +200,7 @@ func (a *app) printPublish(s handlers.PublishSummary, t timing) error {
 	if s.Failed > 0 {
 		a.printf(", %d failed:", s.Failed)
 		for _, e := range s.Errors {
-			a.printf("\n  line %d %s: %s", e.Line, e.ID, e.Message)
+			a.printf("\n  %s", lineError(e))
 		}
 	}
 	a.printf("\n")
