@@ -191,6 +191,27 @@ func appendMore(t *testing.T, dir string, n int) uint64 {
 	return head
 }
 
+// appendDamagingWAL appends n events to the closed log in dir (appendMore)
+// and flips a byte in the middle of what they added to its newest WAL, so
+// that Pebble's replay ends there and loses acknowledged records. It
+// returns the head that was acknowledged.
+func appendDamagingWAL(t *testing.T, dir string, n int) uint64 {
+	t.Helper()
+	wals := filesOf(t, dir, "*.log")
+	fi, err := os.Stat(wals[len(wals)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fi.Size()
+	acked := appendMore(t, dir, n)
+	wals = filesOf(t, dir, "*.log")
+	if fi, err = os.Stat(wals[len(wals)-1]); err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, wals[len(wals)-1], before+(fi.Size()-before)/2)
+	return acked
+}
+
 // TestDamagedManifestDeletesNothing flips one byte of the current MANIFEST
 // at several offsets of a log whose events are in sstables. Whatever Pebble
 // makes of it, no sstable may be deleted, and the log must not open as a
@@ -364,16 +385,7 @@ func TestGuardDeletesCompactedTables(t *testing.T) {
 func TestAcceptLoss(t *testing.T) {
 	dir := t.TempDir()
 	fillOSLog(t, dir, 2000, 50)
-	wals := filesOf(t, dir, "*.log")
-	fi, err := os.Stat(wals[len(wals)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := fi.Size()
-	acked := appendMore(t, dir, 1500)
-	wals = filesOf(t, dir, "*.log")
-	fi, _ = os.Stat(wals[len(wals)-1])
-	flipByte(t, wals[len(wals)-1], before+(fi.Size()-before)/2)
+	acked := appendDamagingWAL(t, dir, 1500)
 	if _, err := Open(dir, &Options{MinFreeBytes: -1}); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("Open = %v, want ErrDamaged", err)
 	}

@@ -70,20 +70,11 @@ func TestHeadFileLostIsDamage(t *testing.T) {
 	if !hasHeadMetaRaw(t, vfs.Default, dir) {
 		t.Fatalf("a log made by this version lacks %s", metaHeadFile)
 	}
-	wals := filesOf(t, dir, "*.log")
-	fi, err := os.Stat(wals[len(wals)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	before := fi.Size()
-	acked := appendMore(t, dir, 1500)
-	wals = filesOf(t, dir, "*.log")
-	fi, _ = os.Stat(wals[len(wals)-1])
-	flipByte(t, wals[len(wals)-1], before+(fi.Size()-before)/2)
+	acked := appendDamagingWAL(t, dir, 1500)
 	if err := os.Remove(filepath.Join(dir, HeadFileName)); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(dir, &Options{MinFreeBytes: -1})
+	_, err := Open(dir, &Options{MinFreeBytes: -1})
 	var de *DamageError
 	if !errors.As(err, &de) {
 		t.Fatalf("Open = %v, want a *DamageError", err)

@@ -44,15 +44,7 @@ func benchUI(b *testing.B, customers, perCustomer int) *web.UI {
 			if i%3 == 1 {
 				kind, data = journey.KindPurchase, map[string]any{"order_id": fmt.Sprintf("o-%d-%d", c, i), "amount": "19.90", "currency": "EUR", "items": 2}
 			}
-			raw, err := journey.NewEvent(fmt.Sprintf("b-%d-%d", c, i), "pos/store-042/till-1", kind, fmt.Sprintf("cust-%06d", c), at, data)
-			if err != nil {
-				b.Fatal(err)
-			}
-			ev, err := journey.Decode(raw, at)
-			if err != nil {
-				b.Fatal(err)
-			}
-			reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
+			reqs = append(reqs, request(b, fmt.Sprintf("b-%d-%d", c, i), "pos/store-042/till-1", kind, fmt.Sprintf("cust-%06d", c), at, data))
 			if len(reqs) == 1000 {
 				flush()
 			}

@@ -40,16 +40,7 @@ func appendBidi(t testing.TB, s *site) {
 	}
 	var reqs []eventstore.Request
 	for i, e := range events {
-		at := t0.Add(time.Duration(i) * time.Hour)
-		raw, err := journey.NewEvent(fmt.Sprintf("bidi-%d", i), "web/1", e.kind, "cust-bidi", at, e.data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := journey.Decode(raw, at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
+		reqs = append(reqs, request(t, fmt.Sprintf("bidi-%d", i), "web/1", e.kind, "cust-bidi", t0.Add(time.Duration(i)*time.Hour), e.data))
 	}
 	if _, err := s.store.Append(context.Background(), reqs); err != nil {
 		t.Fatal(err)

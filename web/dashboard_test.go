@@ -56,16 +56,8 @@ func TestDashboardFromKeptOverview(t *testing.T) {
 		t.Fatalf("51 dashboard requests: %d passes (%d before the last 50), want the keeper's one", p, p0)
 	}
 
-	at := t0.Add(44 * 24 * time.Hour)
-	raw, err := journey.NewEvent("kept-1", "web/1", journey.KindVisit, "cust-kept", at, map[string]any{"channel": "web"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ev, err := journey.Decode(raw, at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.store.Append(context.Background(), []eventstore.Request{{Event: ev, ExpectedVersion: eventstore.AnyVersion}}); err != nil {
+	kept := request(t, "kept-1", "web/1", journey.KindVisit, "cust-kept", t0.Add(44*24*time.Hour), map[string]any{"channel": "web"})
+	if _, err := s.store.Append(context.Background(), []eventstore.Request{kept}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.views.CatchUp(context.Background()); err != nil {

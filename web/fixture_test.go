@@ -171,17 +171,8 @@ func appendVisits(t testing.TB, s *site, cust string, n int) {
 	t.Helper()
 	var reqs []eventstore.Request
 	for i := range n {
-		at := t0.Add(time.Duration(i) * time.Hour)
-		raw, err := journey.NewEvent(fmt.Sprintf("busy-%d", i), "web/1", journey.KindVisit, cust, at,
-			map[string]any{"channel": "store", "store_id": fmt.Sprintf("visit number %d", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := journey.Decode(raw, at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		reqs = append(reqs, eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion})
+		reqs = append(reqs, request(t, fmt.Sprintf("busy-%d", i), "web/1", journey.KindVisit, cust, t0.Add(time.Duration(i)*time.Hour),
+			map[string]any{"channel": "store", "store_id": fmt.Sprintf("visit number %d", i)}))
 	}
 	if _, err := s.store.Append(context.Background(), reqs); err != nil {
 		t.Fatal(err)
@@ -189,4 +180,19 @@ func appendVisits(t testing.TB, s *site, cust string, n int) {
 	if _, err := s.views.CatchUp(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// request is the append request of a new event (journey.NewEvent from
+// source at time at), decoded as the engine decodes it.
+func request(t testing.TB, id, source string, kind journey.Kind, cust string, at time.Time, data map[string]any) eventstore.Request {
+	t.Helper()
+	raw, err := journey.NewEvent(id, source, kind, cust, at, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := journey.Decode(raw, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eventstore.Request{Event: ev, ExpectedVersion: eventstore.AnyVersion}
 }
