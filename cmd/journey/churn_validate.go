@@ -163,6 +163,10 @@ func (a *app) runChurnValidate(ctx context.Context, t1, t2 time.Time, unit strin
 		return err
 	}
 	rep := validate(fit, hs, d1, bgnbd.Day(t2), unitDays)
+	if !rep.finite() {
+		return fmt.Errorf("churn validate: the %s fit on %d customers to --calibration-end %s is degenerate and predicts no finite holdout (NaN or ±Inf); choose a later --calibration-end",
+			fit.Model, fit.Customers, t1.UTC().Format(time.DateOnly))
+	}
 	rep.CalibrationEnd, rep.HoldoutEnd = t1.UTC(), t2.UTC()
 	if chart != "" {
 		if err := os.WriteFile(chart, []byte(trackingSVG(rep)), 0o644); err != nil {
@@ -261,6 +265,27 @@ func validate(fit churnFitLine, hs []holdoutCustomer, d1, d2 int, unitDays float
 		t.TrackingMAPE = 100 * sumAPE / float64(n)
 	}
 	return rep
+}
+
+// finite reports whether every prediction of r is a finite number (a
+// degenerate fit, BG/NBD at a = 1 say, predicts NaN).
+func (r *validateReport) finite() bool {
+	ok := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	t := r.Totals
+	if !ok(t.Predicted) || !ok(t.MeanAbsoluteError) || !ok(t.TrackingMAPE) {
+		return false
+	}
+	for _, g := range r.ByFrequency {
+		if !ok(g.Predicted) {
+			return false
+		}
+	}
+	for _, w := range r.Tracking {
+		if !ok(w.Predicted) || !ok(w.CumulativePredicted) {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *app) printValidate(r validateReport) {

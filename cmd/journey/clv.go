@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -42,12 +43,14 @@ type clvModel struct {
 // Money is a decimal string in Currency, rounded half away from zero to
 // the currency's minor unit.
 type clvLine struct {
-	Customer          string  `json:"customer"`
-	Frequency         int     `json:"frequency"`
-	PAlive            float64 `json:"p_alive"`
-	ExpectedPurchases float64 `json:"expected_purchases"`
-	ExpectedOrder     string  `json:"expected_order_value"`
-	CLV               string  `json:"clv"`
+	Customer  string `json:"customer"`
+	Frequency int    `json:"frequency"`
+	// PAlive and ExpectedPurchases are null where a degenerate fit leaves
+	// them undefined (NaN), as JSON has no NaN.
+	PAlive            *float64 `json:"p_alive"`
+	ExpectedPurchases *float64 `json:"expected_purchases"`
+	ExpectedOrder     string   `json:"expected_order_value"`
+	CLV               string   `json:"clv"`
 	clv               float64
 }
 
@@ -344,8 +347,8 @@ func clvValues(m *clvModel, cs []spendCustomer, ids []string, horizon int, disco
 			v = 0
 		}
 		total += gammagamma.RoundMinor(v, exp)
-		lines = append(lines, clvLine{Customer: c.id, Frequency: int(tx.X), PAlive: tm.PAlive(tx),
-			ExpectedPurchases: tm.ConditionalExpected(float64(horizon*gammagamma.DaysPerMonth)/unitDays, tx),
+		lines = append(lines, clvLine{Customer: c.id, Frequency: int(tx.X), PAlive: definedOrNil(tm.PAlive(tx)),
+			ExpectedPurchases: definedOrNil(tm.ConditionalExpected(float64(horizon*gammagamma.DaysPerMonth)/unitDays, tx)),
 			ExpectedOrder:     money(order), CLV: money(v), clv: v})
 	}
 	rep.Customers = len(lines)
@@ -369,6 +372,22 @@ func (a *app) printCLV(r clvReport) {
 	}
 	a.printf("  %-20s %9s %8s %10s %12s %12s\n", "customer", "frequency", "p_alive", "purchases", "order value", "clv")
 	for _, l := range r.Top {
-		a.printf("  %-20s %9d %8.3f %10.3f %12s %12s\n", l.Customer, l.Frequency, l.PAlive, l.ExpectedPurchases, l.ExpectedOrder, l.CLV)
+		a.printf("  %-20s %9d %8s %10s %12s %12s\n", l.Customer, l.Frequency, fixedOrDash(l.PAlive), fixedOrDash(l.ExpectedPurchases), l.ExpectedOrder, l.CLV)
 	}
+}
+
+// definedOrNil is &v, or nil for NaN or ±Inf.
+func definedOrNil(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+// fixedOrDash is *v with three decimals, or "-" for nil.
+func fixedOrDash(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return strconv.FormatFloat(*v, 'f', 3, 64)
 }

@@ -1,6 +1,7 @@
 package customer
 
 import (
+	"math"
 	"time"
 
 	"github.com/journey-cdp/journey/projections/bgnbd"
@@ -90,7 +91,16 @@ func (c *Config) Churn(s *State, asOf time.Time, pop *Population) ChurnAnswer {
 			bc := bgnbd.FromPurchaseDays(s.PurchaseDays(asOf), bgnbd.Day(asOf), unit)
 			pa := p.PAlive(bc)
 			en := p.ConditionalExpected(c.forecastDays()/unit, bc)
-			a.PAlive, a.ExpectedNext, a.Model = &pa, &en, pop.Churn.ModelName()
+			a.Model = pop.Churn.ModelName()
+			// A degenerate fit can make a prediction NaN or ±Inf (BG/NBD
+			// at a = 1, or a series that does not converge at extreme
+			// parameters): such a value is left out, as JSON has no NaN.
+			if finite(pa) {
+				a.PAlive = &pa
+			}
+			if finite(en) {
+				a.ExpectedNext = &en
+			}
 			if pa < MinPAlive {
 				a.Status = ChurnChurned
 			}
@@ -98,3 +108,5 @@ func (c *Config) Churn(s *State, asOf time.Time, pop *Population) ChurnAnswer {
 	}
 	return a
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

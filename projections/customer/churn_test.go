@@ -104,3 +104,26 @@ func TestChurnRecency(t *testing.T) {
 		}
 	}
 }
+
+// TestChurnDegenerateFitFinite: a fit at which BG/NBD's prediction is
+// undefined (a = 1, where eq. 10 is singular) leaves the expected
+// purchases out of the answer rather than carrying NaN (which JSON cannot
+// write: journey customer --json and the exports failed).
+func TestChurnDegenerateFitFinite(t *testing.T) {
+	first := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := purchasesOnDays(t, first, 0, 4, 19)
+	asOf := first.AddDate(0, 0, 365)
+	fit := &ChurnFit{R: 1, Alpha: 1, A: 1, B: 1, Unit: "week"}
+	if v := fit.predictor().ConditionalExpected(90.0/7, bgnbd.FromPurchaseDays(s.PurchaseDays(asOf), bgnbd.Day(asOf), 7)); !math.IsNaN(v) {
+		t.Fatalf("test setup: expected purchases %v, want NaN at a = 1", v)
+	}
+	a := (*Config)(nil).Churn(s, asOf, &Population{Churn: fit})
+	for name, v := range map[string]*float64{"p_alive": a.PAlive, "expected": a.ExpectedNext} {
+		if v != nil && (math.IsNaN(*v) || math.IsInf(*v, 0)) {
+			t.Errorf("%s = %v, want a finite value or none", name, *v)
+		}
+	}
+	if a.PAlive == nil || a.Model != ModelBGNBD {
+		t.Errorf("p_alive %v model %q, want p_alive kept (it is defined) and bgnbd", a.PAlive, a.Model)
+	}
+}

@@ -164,6 +164,12 @@ func standardErrors(h *mat.SymDense, theta []float64) ([]float64, bool) {
 func (d *Diagnostics) Text() string {
 	s := fmt.Sprintf("  %-8s %12s %12s   %s\n", "param", "estimate", "std.err", "95% interval")
 	for _, p := range d.Params {
+		// An undefined standard error (no strict maximum) has no interval:
+		// "-", never NaN.
+		if !finite(p.SE) || !finite(p.Lower) || !finite(p.Upper) {
+			s += fmt.Sprintf("  %-8s %12.4f %12s   %s\n", p.Name, p.Value, "-", "-")
+			continue
+		}
 		s += fmt.Sprintf("  %-8s %12.4f %12.4f   [%.4f, %.4f]\n", p.Name, p.Value, p.SE, p.Lower, p.Upper)
 	}
 	conv := "yes"
@@ -181,6 +187,8 @@ func (d *Diagnostics) Text() string {
 	}
 	return s
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // paramJSON is Param in JSON: undefined values are null.
 type paramJSON struct {

@@ -47,3 +47,25 @@ func TestNotAMaximum(t *testing.T) {
 		t.Errorf("round trip %+v %v", back, err)
 	}
 }
+
+// TestTextUndefinedSE: the text table writes an undefined standard error
+// and interval as "-", never NaN.
+func TestTextUndefinedSE(t *testing.T) {
+	ll := func(th []float64) float64 { return math.Pow(math.Log(th[0]), 2) - math.Pow(math.Log(th[1]), 2) }
+	d := Compute([]string{"a", "b"}, []float64{1, 1}, ll, 10, 3, false, "iteration limit")
+	txt := d.Text()
+	if strings.Contains(txt, "NaN") || strings.Contains(txt, "Inf") {
+		t.Fatalf("text shows NaN/Inf:\n%s", txt)
+	}
+	for _, name := range []string{"a", "b"} {
+		found := false
+		for _, line := range strings.Split(txt, "\n") {
+			if f := strings.Fields(line); len(f) == 4 && f[0] == name && f[2] == "-" && f[3] == "-" {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no line %q with std.err and interval \"-\":\n%s", name, txt)
+		}
+	}
+}

@@ -1,6 +1,8 @@
 package paretonbd
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
@@ -94,5 +96,20 @@ func TestFitErrors(t *testing.T) {
 		if _, err := Fit(t.Context(), []Customer{c}, Params{}); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+}
+
+// TestFitOneCustomerFinite: on a single customer the likelihood's
+// hypergeometric terms overflow at large parameters (a log-likelihood of
+// +Inf there); the fit must not run to that overflow, and what it returns
+// has a finite log-likelihood (the model is stored as JSON, which has no
+// Inf).
+func TestFitOneCustomerFinite(t *testing.T) {
+	m, err := Fit(context.Background(), []Customer{{X: 2, TX: 19.0 / 7, T: 365.0 / 7}}, Params{})
+	if err != nil && !errors.Is(err, ErrNotConverged) {
+		t.Fatal(err)
+	}
+	if math.IsInf(m.LogLikelihood, 0) || math.IsNaN(m.LogLikelihood) || math.IsInf(m.Diagnostics.LogLikelihood, 0) {
+		t.Fatalf("log-likelihood %v (diagnostics %v) at %+v", m.LogLikelihood, m.Diagnostics.LogLikelihood, m.Params)
 	}
 }

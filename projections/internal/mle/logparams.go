@@ -5,7 +5,7 @@ import "math"
 // LogObjective is the function paretonbd and gammagamma minimise over the
 // log-parameters x = log θ (k of them): the mean negative log-likelihood
 // −ll(θ)/n, or +Inf where some |x_i| exceeds bound or is NaN, or where ll
-// is NaN. θ is a buffer reused from call to call: ll must not keep it. The
+// is NaN or +Inf. θ is a buffer reused from call to call: ll must not keep it. The
 // function is not safe for concurrent use.
 func LogObjective(k int, bound, n float64, ll func(theta []float64) float64) func(x []float64) float64 {
 	th := make([]float64, k)
@@ -17,7 +17,9 @@ func LogObjective(k int, bound, n float64, ll func(theta []float64) float64) fun
 			th[i] = math.Exp(v)
 		}
 		v := -ll(th) / n
-		if math.IsNaN(v) {
+		// A log-likelihood of +Inf is an overflow of its terms, never a
+		// maximum: the optimiser must not run to it.
+		if math.IsNaN(v) || math.IsInf(v, -1) {
 			return math.Inf(1)
 		}
 		return v
