@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"net/url"
@@ -71,11 +70,14 @@ actions recorded by T, with their status then. --json prints
 			if format != "jsonl" && format != "csv" {
 				return usageErrorf("--format %q is not jsonl or csv", format)
 			}
+			if a.rawCSV && format != "csv" {
+				return usageErrorf("--raw-csv applies to --format csv")
+			}
 			rows, _, err := a.actionRows(cmd.Context(), f, 0)
 			if err != nil {
 				return err
 			}
-			return writeExport(a.stdout, format, actionsCSVHeader, func(cw *csv.Writer) error {
+			return a.writeExport(a.stdout, format, actionsCSVHeader, func(cw *csvRows) error {
 				for _, r := range rows {
 					if format == "jsonl" {
 						if err := cli.WriteJSON(a.stdout, r); err != nil {
@@ -95,6 +97,7 @@ actions recorded by T, with their status then. --json prints
 	}
 	f.add(export)
 	export.Flags().StringVar(&format, "format", "jsonl", "jsonl or csv")
+	export.Flags().BoolVar(&a.rawCSV, "raw-csv", false, "csv: write every cell as stored, also one starting with = + - @ that a spreadsheet would evaluate (default: a leading ')")
 	cmd.AddCommand(list, export)
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 			if format != "jsonl" && format != "csv" && format != "parquet" {
 				return usageErrorf("--format %q: want jsonl, csv or parquet", format)
 			}
+			if a.rawCSV && format != "csv" {
+				return usageErrorf("--raw-csv applies to --format csv")
+			}
 			at, err := a.optionalAsOf(asOf)
 			if err != nil {
 				return err
@@ -106,6 +110,7 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 	f := cmd.Flags()
 	f.StringVar(&what, "what", "events", "events, customers, quarantine or access")
 	f.StringVar(&format, "format", "jsonl", "jsonl, csv or parquet (events, customers, actions; see README)")
+	f.BoolVar(&a.rawCSV, "raw-csv", false, "csv: write every cell as stored, also one starting with = + - @ that a spreadsheet would evaluate (default: a leading ')")
 	f.StringVar(&out, "out", "", "write to this file instead of stdout")
 	f.StringVar(&asOf, "as-of", "", "customers and actions: answers as of T (RFC 3339 or YYYY-MM-DD)")
 	f.StringVar(&server, "server", "", "stream from a running journey serve at this URL instead of opening the data dir")
@@ -275,7 +280,7 @@ var eventsCSVHeader = []string{"seq", "version", "recorded_at", "time", "id", "c
 // how many events.
 func (a *app) exportEvents(ctx context.Context, w io.Writer, format, server string) (uint64, error) {
 	var n uint64
-	err := writeExport(w, format, eventsCSVHeader, func(cw *csv.Writer) error {
+	err := a.writeExport(w, format, eventsCSVHeader, func(cw *csvRows) error {
 		if server != "" && format == "jsonl" {
 			// The server's lines are the JSON lines: passed through as they are.
 			return a.serverLines(ctx, server, "/v1/export/events", nil, func(line []byte) error {
@@ -339,7 +344,7 @@ var customersCSVHeader = []string{"customer", "as_of", "stage", "highest_stage",
 // from server) and returns how many customers.
 func (a *app) exportCustomers(ctx context.Context, w io.Writer, format string, asOf time.Time, config, server string) (uint64, error) {
 	var n uint64
-	err := writeExport(w, format, customersCSVHeader, func(cw *csv.Writer) error {
+	err := a.writeExport(w, format, customersCSVHeader, func(cw *csvRows) error {
 		if server != "" && format == "jsonl" {
 			// The server's lines are the JSON lines: passed through as they are.
 			return a.serverLines(ctx, server, "/v1/export/customers", withAsOf(nil, asOf), func(line []byte) error {
@@ -425,7 +430,7 @@ func timeOrEmpty(t time.Time) string {
 // and returns how many entries.
 func (a *app) exportQuarantine(ctx context.Context, w io.Writer, format, server string) (uint64, error) {
 	var n uint64
-	err := writeExport(w, format, quarantineCSVHeader, func(cw *csv.Writer) error {
+	err := a.writeExport(w, format, quarantineCSVHeader, func(cw *csvRows) error {
 		each := func(l *eventstore.QuarantineLine) error {
 			n++
 			if format == "csv" {
@@ -450,11 +455,18 @@ var quarantineCSVHeader = []string{"seq", "received_at", "code", "field", "reaso
 
 // writeExport is the frame of every export: with format csv the header,
 // then what fill writes (CSV rows to cw, or JSONL straight to w), then the
-// flush; the error is fill's, else the CSV writer's.
-func writeExport(w io.Writer, format string, header []string, fill func(cw *csv.Writer) error) error {
-	cw := csv.NewWriter(w)
+// flush; the error is fill's, else the CSV writer's. The CSV cells are
+// spreadsheetSafe unless --raw-csv.
+func (a *app) writeExport(w io.Writer, format string, header []string, fill func(cw *csvRows) error) error {
+	cw := &csvRows{Writer: csv.NewWriter(w), raw: a.rawCSV}
+	for i, h := range header {
+		if strings.HasSuffix(h, "_base64") {
+			// Base64 cannot spell a formula, and its readers need it exact.
+			cw.exact = append(cw.exact, i)
+		}
+	}
 	if format == "csv" {
-		_ = cw.Write(header)
+		_ = cw.Writer.Write(header)
 	}
 	err := fill(cw)
 	cw.Flush()
@@ -462,6 +474,48 @@ func writeExport(w io.Writer, format string, header []string, fill func(cw *csv.
 		return err
 	}
 	return cw.Error()
+}
+
+// csvRows writes an export's CSV rows, each cell spreadsheetSafe unless
+// raw.
+type csvRows struct {
+	*csv.Writer
+	raw   bool
+	exact []int // columns written as they are
+	buf   []string
+}
+
+func (c *csvRows) Write(row []string) error {
+	if c.raw {
+		return c.Writer.Write(row)
+	}
+	c.buf = c.buf[:0]
+	for i, v := range row {
+		if !slices.Contains(c.exact, i) {
+			v = spreadsheetSafe(v)
+		}
+		c.buf = append(c.buf, v)
+	}
+	return c.Writer.Write(c.buf)
+}
+
+// spreadsheetSafe is a CSV cell as a spreadsheet shows it and never
+// evaluates (CSV injection): a text that starts with = + - @, a tab or a
+// carriage return gets a leading ' (a value from a touchpoint —
+// "=HYPERLINK(…)" in a comment, "@SUM(…)" as an id — is shown, not run);
+// a number ("-12.50", "+3") stays as it is.
+func spreadsheetSafe(cell string) string {
+	if cell == "" {
+		return cell
+	}
+	switch cell[0] {
+	case '=', '+', '-', '@', '\t', '\r':
+		if _, err := strconv.ParseFloat(cell, 64); err == nil {
+			return cell
+		}
+		return "'" + cell
+	}
+	return cell
 }
 
 // accessFlags are export --what access's filter flags.
@@ -489,7 +543,7 @@ func (a *app) exportAccess(ctx context.Context, w io.Writer, format, server stri
 		return 0, &usageError{err}
 	}
 	var n uint64
-	err = writeExport(w, format, accessCSVHeader, func(cw *csv.Writer) error {
+	err = a.writeExport(w, format, accessCSVHeader, func(cw *csvRows) error {
 		each := func(e accesslog.Entry) error {
 			n++
 			if format == "csv" {

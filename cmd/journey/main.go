@@ -114,6 +114,7 @@ type app struct {
 	masterKeyFile string
 	token         string    // --token of the client commands (token.go)
 	clientTLS     clientTLS // --ca, --client-cert, --client-key of the --server commands (httpclient.go)
+	rawCSV        bool      // --raw-csv of the CSV exports (export.go: spreadsheetSafe)
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
