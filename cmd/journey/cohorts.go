@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"os"
+	"io"
 	"time"
 
 	"github.com/journey-cdp/journey/projections/cohorts"
@@ -49,7 +49,7 @@ also writes an SVG heat map of the retention.`,
 				return err
 			}
 			if chart != "" {
-				if err := writeCohortFile(chart, func(f *os.File) error { return cohorts.WriteSVG(f, t) }); err != nil {
+				if err := writeOut(nil, "--chart", chart, func(w io.Writer) error { return cohorts.WriteSVG(w, t) }); err != nil {
 					return err
 				}
 			}
@@ -87,24 +87,4 @@ func (a *app) cohortTable(ctx context.Context, asOf time.Time, server string) (*
 	}
 	defer store.Close()
 	return cohorts.Compute(ctx, store, asOf, a.now())
-}
-
-// writeCohortFile writes path through fill into a temporary file beside
-// it, renamed over path once complete.
-func writeCohortFile(path string, fill func(f *os.File) error) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := fill(f); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return os.Rename(tmp, path)
 }

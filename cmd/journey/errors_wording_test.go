@@ -37,6 +37,8 @@ func TestErrorsSayNoGo(t *testing.T) {
 		{[]string{"history", "cust-0042", "--limit", "99999999999999999999"}, 2, `"--limit" flag: out of range`},
 		{[]string{"history", "cust-0042", "--limit", "abc"}, 2, `"--limit" flag: not a whole number`},
 		{[]string{"simulate", "--invalid-rate", "abc"}, 2, `"--invalid-rate" flag: not a number`},
+		{[]string{"simulate", "--customers", "0"}, 2, `--customers must be at least 1, got 0`},
+		{[]string{"cohorts", "--chart", filepath.Join(dir, "no-such-dir", "c.svg")}, 1, "--chart " + filepath.Join(dir, "no-such-dir", "c.svg") + ": cannot create a file in"},
 		{[]string{"customer", "cust-0042", "--config", file("bad.json", "{")}, 1, "invalid JSON at byte 1: unexpected end of JSON input"},
 		{[]string{"customer", "cust-0042", "--config", file("unknown.json", `{"satisfaction":{"nope":1}}`)}, 1, `unknown member "nope" in /satisfaction`},
 		{[]string{"customer", "cust-0042", "--config", file("type.json", `{"forecast_days":"90"}`)}, 1, "/forecast_days must be a JSON number, not a JSON string"},

@@ -78,7 +78,7 @@ with the count, duration and rate goes to stderr (JSON with --json).`,
 			}
 			start := a.now()
 			var n uint64
-			err = writeOut(a.stdout, out, func(w io.Writer) error {
+			err = writeOut(a.stdout, "--out", out, func(w io.Writer) error {
 				bw := bufio.NewWriterSize(w, 256<<10)
 				if subject {
 					return a.exportSubject(cmd.Context(), bw, access.customer, server)
@@ -164,12 +164,13 @@ func checkExportFlags(cmd *cobra.Command, what, format string, at time.Time, sub
 	return nil
 }
 
-// writeOut runs fill on stdout, or with path on a new file beside path
+// writeOut runs fill on stdout, or with path (the value of flag, which
+// errors name) on a new file beside path
 // that replaces path only once fill succeeded and the file is synced: a
 // failed export leaves an existing path as it was. The new file has the
 // mode of the one it replaces, else 0644 (less the umask). A path that is
 // not a regular file (/dev/stdout, a named pipe) is written in place.
-func writeOut(stdout io.Writer, path string, fill func(w io.Writer) error) error {
+func writeOut(stdout io.Writer, flag, path string, fill func(w io.Writer) error) error {
 	if path == "" {
 		return fill(stdout)
 	}
@@ -180,15 +181,15 @@ func writeOut(stdout io.Writer, path string, fill func(w io.Writer) error) error
 	perm, keepMode := os.FileMode(0o644), false
 	switch fi, err := os.Stat(target); {
 	case err == nil && fi.IsDir():
-		return fmt.Errorf("--out %s is a directory", path)
+		return fmt.Errorf("%s %s is a directory", flag, path)
 	case err == nil && !fi.Mode().IsRegular():
 		f, err := os.OpenFile(target, os.O_WRONLY, 0)
 		if err != nil {
-			return outError(path, err)
+			return outError(flag, path, err)
 		}
 		err = fill(f)
 		if cerr := f.Close(); err == nil && cerr != nil {
-			err = outError(path, cerr)
+			err = outError(flag, path, cerr)
 		}
 		return err
 	case err == nil:
@@ -197,7 +198,7 @@ func writeOut(stdout io.Writer, path string, fill func(w io.Writer) error) error
 	dir := filepath.Dir(target)
 	f, tmp, err := createBeside(dir, filepath.Base(target), perm)
 	if err != nil {
-		return fmt.Errorf("--out %s: cannot create a file in %s: %w", path, dir, pathErr(err))
+		return fmt.Errorf("%s %s: cannot create a file in %s: %w", flag, path, dir, pathErr(err))
 	}
 	done := false
 	defer func() {
@@ -208,20 +209,20 @@ func writeOut(stdout io.Writer, path string, fill func(w io.Writer) error) error
 	}()
 	if keepMode {
 		if err := f.Chmod(perm); err != nil {
-			return outError(path, err)
+			return outError(flag, path, err)
 		}
 	}
 	if err := fill(f); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		return outError(path, err)
+		return outError(flag, path, err)
 	}
 	if err := f.Close(); err != nil {
-		return outError(path, err)
+		return outError(flag, path, err)
 	}
 	if err := os.Rename(tmp, target); err != nil {
-		return outError(path, err)
+		return outError(flag, path, err)
 	}
 	done = true
 	if d, err := os.Open(dir); err == nil { // the rename itself, on disk
@@ -246,8 +247,8 @@ func createBeside(dir, base string, perm os.FileMode) (*os.File, string, error) 
 }
 
 // outError is err of writing --out path, without the temporary file's name.
-func outError(path string, err error) error {
-	return fmt.Errorf("--out %s: %w", path, pathErr(err))
+func outError(flag, path string, err error) error {
+	return fmt.Errorf("%s %s: %w", flag, path, pathErr(err))
 }
 
 func pathErr(err error) error {

@@ -35,13 +35,13 @@ func DefaultStart() time.Time { return time.Date(2025, 1, 1, 0, 0, 0, 0, time.UT
 func (c Config) Validate() error {
 	var errs []error
 	if c.Customers < 1 {
-		errs = append(errs, fmt.Errorf("customers must be at least 1, got %d", c.Customers))
+		errs = append(errs, fmt.Errorf("--customers must be at least 1, got %d", c.Customers))
 	}
 	if c.Days < 1 {
-		errs = append(errs, fmt.Errorf("days must be at least 1, got %d", c.Days))
+		errs = append(errs, fmt.Errorf("--days must be at least 1, got %d", c.Days))
 	}
 	if c.InvalidRate < 0 || c.InvalidRate > 1 || math.IsNaN(c.InvalidRate) {
-		errs = append(errs, fmt.Errorf("invalid rate must be in [0,1], got %v", c.InvalidRate))
+		errs = append(errs, fmt.Errorf("--invalid-rate must be in [0,1], got %v", c.InvalidRate))
 	}
 	return errors.Join(errs...)
 }
