@@ -1,8 +1,13 @@
 package reactions
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"os"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -145,30 +150,91 @@ func (c *Config) policy(kind string) *Policy {
 	}
 }
 
-// conditions compiles the policies' conditions (and the holidays') as CEL
-// rules of a customer.Config, named by kind or "holiday:<date>". A
-// condition that does not compile is an error naming the field.
+// conditions checks the policy (check) and compiles its conditions; a
+// mistake is an error naming the member and the rule.
 func (c *Config) conditions() (*customer.Config, error) {
+	cc, err := c.check()
+	if err != nil {
+		return nil, fmt.Errorf("reactions: %w", err)
+	}
+	return cc, nil
+}
+
+// MaxPerSecond bounds a policy's per_second (and 1/MinPerSecond its
+// interval, about a day): beyond them the pace's interval is no longer a
+// duration (it overflowed to "unpaced" before).
+const (
+	MaxPerSecond = 1_000_000
+	MinPerSecond = 0.00001
+)
+
+// placeholder matches a {name} of a template.
+var placeholder = regexp.MustCompile(`\{[A-Za-z_][A-Za-z0-9_]*\}`)
+
+// check refuses the mistakes of a policy, naming the member and the rule
+// (no package prefix: LoadConfig names the file, Open "reactions"): a
+// per_second out of range, an SLA that is not positive, a template that
+// is not one of a reason or kind or has a placeholder other than
+// {customer} (and {holiday} in "holiday"), a holiday's bad or repeated
+// date; and it compiles the policies' conditions (and the holidays') as
+// CEL rules of a customer.Config, named by kind or "holiday:<date>", a
+// condition that does not compile naming its member.
+func (c *Config) check() (*customer.Config, error) {
 	rules := map[string]string{}
+	member := map[string]string{} // rule → the member it comes from
 	for _, k := range Kinds() {
-		if w := strings.TrimSpace(c.policy(k).When); w != "" {
+		p := c.policy(k)
+		if ps := p.PerSecond; ps != 0 && !(ps >= MinPerSecond && ps <= MaxPerSecond) {
+			return nil, fmt.Errorf("%s.per_second: must be from %v to %v (0 or absent: unpaced), got %v", k, MinPerSecond, MaxPerSecond, ps)
+		}
+		if w := strings.TrimSpace(p.When); w != "" {
 			rules[k] = w
+			member[k] = k + ".when"
 		}
 	}
+	dates := map[string]int{}
 	for i, h := range c.Holidays {
 		if _, err := time.Parse(time.DateOnly, h.Date); err != nil {
-			return nil, fmt.Errorf("reactions: holidays[%d].date %q: must be YYYY-MM-DD", i, h.Date)
+			return nil, fmt.Errorf("holidays[%d].date %q: must be YYYY-MM-DD", i, h.Date)
 		}
+		if j, ok := dates[h.Date]; ok {
+			return nil, fmt.Errorf("holidays[%d].date %q: already holidays[%d]: one entry per day", i, h.Date, j)
+		}
+		dates[h.Date] = i
 		rules["holiday:"+h.Date] = cmpOr(strings.TrimSpace(h.When), DefaultHolidayWhen)
+		member["holiday:"+h.Date] = fmt.Sprintf("holidays[%d].when", i)
 	}
 	for k, d := range c.SLA {
 		if d <= 0 {
-			return nil, fmt.Errorf("reactions: sla.%s: must be positive, got %v", k, d)
+			return nil, fmt.Errorf("sla.%s: must be positive, got %v", k, d)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Templates)) {
+		if _, ok := DefaultTemplates[k]; !ok {
+			return nil, fmt.Errorf("templates.%s: not a template (%s)", k, strings.Join(slices.Sorted(maps.Keys(DefaultTemplates)), ", "))
+		}
+		for _, ph := range placeholder.FindAllString(c.Templates[k], -1) {
+			if ph != "{customer}" && (ph != "{holiday}" || k != "holiday") {
+				allowed := "{customer}"
+				if k == "holiday" {
+					allowed += " and {holiday}"
+				}
+				return nil, fmt.Errorf("templates.%s: unknown placeholder %s (this template has %s)", k, ph, allowed)
+			}
 		}
 	}
 	cc := &customer.Config{Rules: rules}
 	if err := cc.Compile(); err != nil {
-		return nil, fmt.Errorf("reactions: condition (the when of a policy or holiday): %w", err)
+		// The first rule that failed, on one line: its member, and the
+		// first line of what CEL says (the caret drawing below it is
+		// dropped).
+		var re *customer.RuleError
+		if errors.As(err, &re) {
+			msg, _, _ := strings.Cut(re.Err.Error(), "\n")
+			msg = strings.TrimPrefix(strings.TrimPrefix(msg, "ERROR: "), "<input>:")
+			return nil, fmt.Errorf("%s: does not compile: %s", cmpOr(member[re.Rule], re.Rule), msg)
+		}
+		return nil, fmt.Errorf("condition (the when of a policy or holiday): %w", err)
 	}
 	return cc, nil
 }
@@ -208,19 +274,21 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("reactions config %s: %s", path, jsonerr.Describe(err))
 	}
 	c := f.Config
+	bad := func(err error) (Config, error) { return Config{}, fmt.Errorf("reactions config %s: %w", path, err) }
 	if c.ThankYouEvery, err = parseDuration("thank_you_every", f.ThankYouEvery); err != nil {
-		return Config{}, err
+		return bad(err)
 	}
 	if c.OverdueAfter, err = parseDuration("overdue_after", f.OverdueAfter); err != nil {
-		return Config{}, err
+		return bad(err)
 	}
-	for k, v := range f.SLA {
+	for _, k := range slices.Sorted(maps.Keys(f.SLA)) {
+		v := f.SLA[k]
 		if k != "low" && k != "medium" && k != "high" {
-			return Config{}, fmt.Errorf("reactions config: sla.%s: not a severity (low, medium, high)", k)
+			return bad(fmt.Errorf("sla.%s: not a severity (low, medium, high)", k))
 		}
 		d, err := parseDuration("sla."+k, v)
 		if err != nil {
-			return Config{}, err
+			return bad(err)
 		}
 		if c.SLA == nil {
 			c.SLA = map[string]time.Duration{}
@@ -228,8 +296,8 @@ func LoadConfig(path string) (Config, error) {
 		c.SLA[k] = d
 	}
 	d := c.withDefaults()
-	if _, err := d.conditions(); err != nil {
-		return Config{}, err
+	if _, err := d.check(); err != nil {
+		return bad(err)
 	}
 	return c, nil
 }
@@ -240,11 +308,16 @@ func parseDuration(field, s string) (time.Duration, error) {
 		return 0, nil
 	}
 	if n, ok := strings.CutSuffix(s, "d"); ok {
-		if f, err := strconv.ParseFloat(n, 64); err == nil && f > 0 {
-			return time.Duration(f * float64(24*time.Hour)), nil
+		// A number of days beyond a Duration (about 106,000 days, or
+		// Inf) would convert to a negative one, one below a nanosecond to
+		// zero (the default): refused.
+		if f, err := strconv.ParseFloat(n, 64); err == nil && f > 0 && f*float64(24*time.Hour) < math.MaxInt64 {
+			if d := time.Duration(f * float64(24*time.Hour)); d > 0 {
+				return d, nil
+			}
 		}
 	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
 		return d, nil
 	}
-	return 0, fmt.Errorf("reactions config: %s: %q is not a positive duration such as \"36h\" or \"7d\"", field, s)
+	return 0, fmt.Errorf("%s: %q is not a positive duration such as \"36h\" or \"7d\"", field, s)
 }

@@ -152,6 +152,7 @@ func (r *Reactor) laneLoop(ctx context.Context, l *lane) error {
 }
 
 type outgoing struct {
+	seq      uint64 // the action record's
 	id, kind string
 	data     []byte
 }
@@ -166,8 +167,8 @@ func (r *Reactor) dispatch(ctx context.Context, from, to uint64) error {
 func (r *Reactor) dispatchLane(ctx context.Context, l *lane, from, to uint64) error {
 	var out []outgoing
 	err := r.o.Store.ScanRaw(ctx, from, to, func(rec *eventstore.RawRecord) error {
-		if rec.Type != journey.KindActionRequested {
-			return nil
+		if rec.Type != journey.KindActionRequested || rec.Erased {
+			return nil // an erased customer's action is not dispatched
 		}
 		o, err := outgoingOf(rec.Raw)
 		if err != nil {
@@ -175,6 +176,7 @@ func (r *Reactor) dispatchLane(ctx context.Context, l *lane, from, to uint64) er
 			return nil
 		}
 		if r.carries(l, o.kind) {
+			o.seq = rec.Seq
 			out = append(out, o)
 		}
 		return nil
@@ -182,6 +184,7 @@ func (r *Reactor) dispatchLane(ctx context.Context, l *lane, from, to uint64) er
 	if err != nil {
 		return fmt.Errorf("reactions: read log %d..%d: %w", from, to, err)
 	}
+	saved := r.paceNow()
 	for _, o := range out {
 		if err := r.publish(ctx, l, o); err != nil {
 			return err
@@ -190,6 +193,17 @@ func (r *Reactor) dispatchLane(ctx context.Context, l *lane, from, to uint64) er
 			if err := afterPublish(o.id); err != nil {
 				return err
 			}
+		}
+		// A long pass (a paced lane: 4096 actions at 1 a minute take
+		// days) writes its position as it goes, at most once a second:
+		// after a kill, what was published more than a moment ago is
+		// not published again (outside JetStream's 24 h dedupe window
+		// it would be stored twice).
+		if now := r.paceNow(); now.Sub(saved) >= time.Second {
+			if err := r.db.Set(l.key, seqValue(o.seq), pebble.Sync); err != nil {
+				return err
+			}
+			saved = now
 		}
 	}
 	return r.db.Set(l.key, seqValue(to), pebble.Sync)
@@ -234,9 +248,14 @@ func (r *Reactor) publish(ctx context.Context, l *lane, o outgoing) error {
 	backoff := 50 * time.Millisecond
 	warned := false
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ack, err := r.o.JetStream.PublishMsg(pctx, msg)
-		cancel()
+		ack, erased, err := r.publishOnce(ctx, o, msg)
+		var le logError
+		if errors.As(err, &le) {
+			return le.err
+		}
+		if erased {
+			return nil
+		}
 		if err == nil {
 			if !ack.Duplicate {
 				r.dispatched.WithLabelValues(o.kind).Inc()
@@ -260,6 +279,37 @@ func (r *Reactor) publish(ctx context.Context, l *lane, o outgoing) error {
 	}
 }
 
+// publishOnce publishes msg once, unless o's customer was forgotten since
+// the pass read o (erased): it holds forgetMu's read lock from the check
+// to the acknowledgement, so that a Forget (which takes the write lock
+// after the customer's key is destroyed, before the actions stream is
+// erased) either waits for this publish, whose message its erasure then
+// finds, or makes the check see the erasure.
+func (r *Reactor) publishOnce(ctx context.Context, o outgoing, msg *nats.Msg) (*jetstream.PubAck, bool, error) {
+	r.forgetMu.RLock()
+	defer r.forgetMu.RUnlock()
+	erased := false
+	err := r.o.Store.ReadSeqs(ctx, []uint64{o.seq}, func(rec *eventstore.RawRecord) error {
+		erased = rec.Erased
+		return nil
+	})
+	if err != nil {
+		return nil, false, logError{fmt.Errorf("reactions: read action record %d: %w", o.seq, err)}
+	}
+	if erased {
+		return nil, true, nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ack, err := r.o.JetStream.PublishMsg(pctx, msg)
+	return ack, false, err
+}
+
+// logError is a failure to read the log, not to publish: not retried.
+type logError struct{ err error }
+
+func (e logError) Error() string { return e.err.Error() }
+
 // pace waits until the lane's next slot at ps per second: the slots are
 // 1/ps apart (no burst), the first one at once after an idle spell.
 func (r *Reactor) pace(ctx context.Context, l *lane, ps float64) {
@@ -268,8 +318,14 @@ func (r *Reactor) pace(ctx context.Context, l *lane, ps float64) {
 	if at.Before(now) {
 		at = now
 	}
-	l.next = at.Add(time.Duration(float64(time.Second) / ps))
 	r.paceSleep(ctx, at.Sub(now))
+	// The next slot is 1/ps after this publish goes, not after its slot:
+	// a wait that overran (a busy machine, a slow acknowledgement before
+	// it) must not let the next publish catch up.
+	if t := r.paceNow(); t.After(at) {
+		at = t
+	}
+	l.next = at.Add(time.Duration(float64(time.Second) / ps))
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

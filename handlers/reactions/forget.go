@@ -17,9 +17,16 @@ var keyTurnover = []byte("m/turnover")
 // files (flush, compaction, the WALs and MANIFESTs turned over: the store
 // never reuses a WAL's old contents). Their actions themselves are in the
 // log (sealed under their key, now destroyed) and in the actions stream
-// (erased by privacy). Forgetting a customer the store does not know is a
-// no-op but for the turnover.
+// (erased by privacy); one not yet dispatched never is. Forgetting a
+// customer the store does not know is a no-op but for the turnover.
 func (r *Reactor) Forget(ctx context.Context, c string) error {
+	// The customer's key is destroyed (privacy calls this after the log's
+	// Forget): a publish in flight finishes, and every later one finds
+	// the action record erased and publishes nothing, so no action of
+	// theirs read by a dispatch pass before the forget reaches the stream
+	// after it (the stream's erasure, next, finds those published).
+	r.forgetMu.Lock()
+	r.forgetMu.Unlock() // a barrier: nothing to hold it for
 	b := r.db.NewBatch()
 	defer b.Close()
 	if err := setDue(r.db, b, c, time.Time{}); err != nil {

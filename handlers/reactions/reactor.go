@@ -84,6 +84,11 @@ type Reactor struct {
 	recent map[string]time.Time
 
 	mu sync.Mutex // one decider or sweep at a time
+	// forgetMu: a publish holds it (read) from the check that its
+	// customer is not erased to the acknowledgement; Forget takes it
+	// (write) once, so that no action of the forgotten customer is
+	// published after it (dispatch.go).
+	forgetMu sync.RWMutex
 
 	lanes []*lane // the dispatch lanes, the default one first (dispatch.go)
 	// The pacing's wall clock and wait (time.Now and sleep; a test drives

@@ -48,12 +48,15 @@ type rig struct {
 
 var t0 = time.Date(2025, 1, 6, 10, 0, 0, 0, time.UTC)
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigSealed(t, nil) }
+
+// newRigSealed is newRig with its log sealed by sealer (nil: plaintext).
+func newRigSealed(t *testing.T, sealer eventstore.Sealer) *rig {
 	t.Helper()
 	g := &rig{t: t, dir: t.TempDir(), clock: &fakeClock{}, got: map[string]int{}, msgs: map[string]Request{}, subj: map[string]string{}}
 	g.clock.Set(t0)
 	var err error
-	g.store, err = eventstore.Open(filepath.Join(g.dir, "log"), &eventstore.Options{Clock: g.clock.Now, NoSync: true})
+	g.store, err = eventstore.Open(filepath.Join(g.dir, "log"), &eventstore.Options{Clock: g.clock.Now, NoSync: true, Sealer: sealer})
 	if err != nil {
 		t.Fatal(err)
 	}
