@@ -230,9 +230,7 @@ func (c *Config) check() (*customer.Config, error) {
 		// dropped).
 		var re *customer.RuleError
 		if errors.As(err, &re) {
-			msg, _, _ := strings.Cut(re.Err.Error(), "\n")
-			msg = strings.TrimPrefix(strings.TrimPrefix(msg, "ERROR: "), "<input>:")
-			return nil, fmt.Errorf("%s: does not compile: %s", cmpOr(member[re.Rule], re.Rule), msg)
+			return nil, fmt.Errorf("%s: %w", cmpOr(member[re.Rule], re.Rule), re.Err)
 		}
 		return nil, fmt.Errorf("condition (the when of a policy or holiday): %w", err)
 	}

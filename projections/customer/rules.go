@@ -3,7 +3,9 @@ package customer
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -136,6 +138,25 @@ func (e *RuleError) Error() string { return fmt.Sprintf("rule %q: %v", e.Rule, e
 // Unwrap returns the underlying error.
 func (e *RuleError) Unwrap() error { return e.Err }
 
+// customerField is a customer.NAME reference in a rule's text.
+var customerField = regexp.MustCompile(`\bcustomer\.([A-Za-z_][A-Za-z0-9_]*)`)
+
+// compileProblem is why expr does not compile, on one line: a variable
+// customer.NAME that is none of the rules' variables by its name (CEL
+// says "undeclared reference to 'customer'"), else the first line of
+// what CEL says, without its "ERROR: <input>:" (the caret drawing below
+// it is dropped).
+func compileProblem(expr string, err error) error {
+	for _, m := range customerField.FindAllStringSubmatch(expr, -1) {
+		if !slices.ContainsFunc(ruleVars, func(v ruleVar) bool { return v.name == "customer."+m[1] }) {
+			return fmt.Errorf("does not compile: customer.%s is not a variable of the rules (RULES.md lists them)", m[1])
+		}
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	msg = strings.TrimPrefix(strings.TrimPrefix(msg, "ERROR: "), "<input>:")
+	return fmt.Errorf("does not compile: %s", msg)
+}
+
 func ruleEnv() (*cel.Env, error) {
 	opts := make([]cel.EnvOption, 0, len(ruleVars)+1)
 	// customer.revenue["EUR"] >= 100 (a double against an int literal)
@@ -174,7 +195,7 @@ func compileRules(rules map[string]string) *ruleSet {
 	for _, name := range slices.Sorted(mapKeys(rules)) {
 		ast, iss := env.Compile(rules[name])
 		if iss.Err() != nil {
-			errs = append(errs, &RuleError{Rule: name, Err: iss.Err()})
+			errs = append(errs, &RuleError{Rule: name, Err: compileProblem(rules[name], iss.Err())})
 			continue
 		}
 		if t := ast.OutputType(); !t.IsExactType(types.BoolType) && !t.IsExactType(types.DynType) {

@@ -165,3 +165,20 @@ func TestRulesSeeMoneyAsDecimal(t *testing.T) {
 		t.Fatalf("matching %v, want %v (revenue %v)", got, want, cu.State.Revenue)
 	}
 }
+
+// TestRuleCompileProblemOneLine: a rule that does not compile is said on
+// one line naming the rule: an unknown customer.NAME by its name (CEL
+// alone would blame 'customer'), a syntax error with its position and
+// without CEL's caret drawing.
+func TestRuleCompileProblemOneLine(t *testing.T) {
+	for expr, want := range map[string]string{
+		`customer.no_such_field > 3`:         `rule "vip": does not compile: customer.no_such_field is not a variable of the rules (RULES.md lists them)`,
+		`customer.revenue["EUR"] >= `:        `rule "vip": does not compile: 1:28: Syntax error: mismatched input '<EOF>'`,
+		`customer.purchases > 1 && nosuch.x`: `rule "vip": does not compile: 1:27: undeclared reference to 'nosuch'`,
+	} {
+		err := (&Config{Rules: map[string]string{"vip": expr}}).Compile()
+		if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("rule %q: %v, want one line starting %q", expr, err, want)
+		}
+	}
+}
