@@ -550,8 +550,8 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 	}
 	if !now.IsZero() {
 		if ahead := t.Sub(now); ahead > MaxFutureSkew {
-			return errorf(CodeInvalidField, "time", "%s is %v ahead of the engine's clock, more than %v",
-				quoteValue(s.unquoteTmp(v)), ahead.Round(time.Second), MaxFutureSkew)
+			return errorf(CodeInvalidField, "time", "%s is %s ahead of the engine's clock, more than %v",
+				quoteValue(s.unquoteTmp(v)), aheadText(t, now, ahead), MaxFutureSkew)
 		}
 	}
 	ev.Time = t
@@ -575,6 +575,16 @@ func (s *decodeState) validateEnvelope(ev *Event, now time.Time) *Error {
 		return errorf(CodeInvalidField, "data", "must be a JSON object, got %s", valueKind(v))
 	}
 	return nil
+}
+
+// aheadText says how far t is after now (ahead = t.Sub(now)): a duration
+// up to two days, else whole days, counted from the Unix times since
+// t.Sub saturates at about 292 years (a year 9999 time is further ahead).
+func aheadText(t, now time.Time, ahead time.Duration) string {
+	if ahead < 48*time.Hour {
+		return ahead.Round(time.Second).String()
+	}
+	return strconv.FormatInt((t.Unix()-now.Unix())/86400, 10) + " days"
 }
 
 func missing(field, rule string) *Error {

@@ -239,6 +239,10 @@ func TestDecodeAttributes(t *testing.T) {
 		accept("time 5m ahead", event(v, "", "time", `"2025-03-01T12:05:00Z"`), nil),
 		reject("time 5m01s ahead", event(v, "", "time", `"2025-03-01T12:05:01Z"`), CodeInvalidField, "time",
 			`"2025-03-01T12:05:01Z" is 5m1s ahead of the engine's clock, more than 5m0s`),
+		reject("time 3 days ahead", event(v, "", "time", `"2025-03-04T12:00:00Z"`), CodeInvalidField, "time",
+			`"2025-03-04T12:00:00Z" is 3 days ahead of the engine's clock, more than 5m0s`),
+		reject("time year 9999 ahead", event(v, "", "time", `"9999-12-31T23:59:59Z"`), CodeInvalidField, "time",
+			`"9999-12-31T23:59:59Z" is 2912748 days ahead of the engine's clock, more than 5m0s`),
 		reject("time 5m01s ahead by offset", event(v, "", "time", `"2025-03-01T14:05:01+02:00"`), CodeInvalidField, "time", "~5m1s ahead"),
 
 		accept("datacontenttype absent", event(v, "", "datacontenttype", ""), nil),

@@ -133,12 +133,14 @@ func (a *Authorizer) Check(route string, authorization []string, needs ...Role) 
 		Message: msg, Reason: Reason(err)}
 }
 
-// needsText names the roles that may: "analyst (or admin)".
+// needsText names the roles that may: "analyst (or admin)"; a role that
+// allows one of needs without being one of them is named too ("reader or
+// auditor (or admin)": an auditor has the reader's reads).
 func needsText(needs []Role) string {
 	var names []string
-	for _, n := range needs {
-		if n != Admin {
-			names = append(names, string(n))
+	for _, r := range Roles {
+		if r != Admin && r.AllowsAny(needs...) {
+			names = append(names, string(r))
 		}
 	}
 	if len(names) == 0 {

@@ -54,3 +54,23 @@ func TestCheckAuthorizationForms(t *testing.T) {
 		t.Errorf("reader on an analyst route: %+v", ref)
 	}
 }
+
+// TestForbiddenNamesEveryRoleThatMay: a 403 names every role that would
+// have been allowed, including the auditor on a reader's route (an auditor
+// has the reader's reads), not only the roles the route lists.
+func TestForbiddenNamesEveryRoleThatMay(t *testing.T) {
+	tk, _ := openTokens(t)
+	text, _, err := tk.Create("a", auth.Analyst, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := auth.NewAuthorizer(tk, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ref := a.Check("GET /v1/customers/{id}", []string{"Bearer " + text}, auth.Reader)
+	want := `token "a" has role analyst; GET /v1/customers/{id} needs reader or auditor (or admin)`
+	if ref == nil || ref.Status != 403 || ref.Message != want {
+		t.Errorf("analyst on a reader route: %+v, want %q", ref, want)
+	}
+}

@@ -248,12 +248,9 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 			return ed25519.PublicKey(b), nil
 		}
 	}
-	return nil, fmt.Errorf("%q is not an Ed25519 public key (32 bytes in base64 or hex)", truncate(s, 80))
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+	// The text is not echoed: what was given may be a private key.
+	if strings.Contains(s, "PRIVATE KEY") {
+		return nil, errors.New("the value is a private key, not an Ed25519 public key (journey checkpoint key prints the public one)")
 	}
-	return s[:n] + "…"
+	return nil, fmt.Errorf("the value (%d characters) is not an Ed25519 public key (32 bytes in base64 or hex)", len(s))
 }

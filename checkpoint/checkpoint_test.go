@@ -5,6 +5,10 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -297,6 +301,52 @@ func TestVerifySinceLongLog(t *testing.T) {
 	}
 }
 
+// TestVerifySinceRewriteBeforeFirstAnchor: a rewrite before the first
+// strided anchor is named as the range from 1, without claiming that a
+// "record 0" matched.
+func TestVerifySinceRewriteBeforeFirstAnchor(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	key := newKey(t)
+	appendEvents(t, dir, 0, 300)
+	cp := take(t, dir, key)
+	if err := logforge.Rewrite(dir, nil, logforge.Change(3, changeStore)); err != nil {
+		t.Fatal(err)
+	}
+	chainVerifies(t, dir)
+	rep := verifySince(t, dir, cp, key.Public())
+	if rep.OK || rep.FirstBadSeq != 1 || rep.LastBadSeq != 8 || !strings.Contains(rep.Reason, "from a sequence in 1..8") ||
+		strings.Contains(rep.Reason, "record 0") {
+		t.Fatalf("rewrite at 3: %+v, want the range 1..8 and no record 0", rep)
+	}
+}
+
+// TestParsePublicKeyDoesNotEchoKeys: a value that is not a public key —
+// perhaps the private key — is not repeated in the error.
+func TestParsePublicKeyDoesNotEchoKeys(t *testing.T) {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	b64 := base64.StdEncoding.EncodeToString(priv) // 64 bytes: seed and public key
+	for _, s := range []string{pemText, b64, hex.EncodeToString(priv.Seed()) + "00"} {
+		_, err := checkpoint.ParsePublicKey(s)
+		if err == nil || !strings.Contains(err.Error(), "not an Ed25519 public key") {
+			t.Fatalf("ParsePublicKey(private key) = %v", err)
+		}
+		seed := priv.Seed()
+		for _, part := range []string{base64.StdEncoding.EncodeToString(der)[24:48], b64[:24], hex.EncodeToString(seed)[:24]} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("the error shows the key's text: %v", err)
+			}
+		}
+	}
+}
+
 func TestVerifySinceRefusesBadCheckpoints(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	key := newKey(t)
@@ -329,6 +379,34 @@ func TestVerifySinceRefusesBadCheckpoints(t *testing.T) {
 	bad.Version = "journey-checkpoint-v9"
 	if rep := verifySince(t, dir, bad, key.Public()); rep.OK || !strings.Contains(rep.Reason, `"version"`) {
 		t.Fatalf("unknown version: %+v", rep)
+	}
+}
+
+// TestVerifySinceReasonHasNoPackagePrefix: a Reason is shown as it is
+// (the FAILED line, the JSON reply), so it does not start with the Go
+// package's "checkpoint: ".
+func TestVerifySinceReasonHasNoPackagePrefix(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "log")
+	key := newKey(t)
+	appendEvents(t, dir, 0, 5)
+	cp := take(t, dir, key)
+	forged := cp
+	forged.Hash = strings.Repeat("0", 64)
+	badKey := cp
+	badKey.Key = "not-a-key"
+	badVersion := cp
+	badVersion.Version = "journey-checkpoint-v9"
+	for name, c := range map[string]struct {
+		cp      checkpoint.Checkpoint
+		trusted ed25519.PublicKey
+	}{
+		"altered": {forged, key.Public()}, "altered, the file's key": {forged, nil},
+		"bad key": {badKey, key.Public()}, "bad key, the file's key": {badKey, nil}, "version": {badVersion, key.Public()},
+	} {
+		rep := verifySince(t, dir, c.cp, c.trusted)
+		if rep.OK || rep.Reason == "" || strings.Contains(rep.Reason, "checkpoint: ") {
+			t.Errorf("%s: Reason %q, want no \"checkpoint: \" prefix", name, rep.Reason)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/journey-cdp/journey/eventstore"
@@ -73,20 +74,24 @@ func VerifySinceAll(ctx context.Context, store *eventstore.Store, cps []Checkpoi
 
 var errStop = errors.New("stop")
 
+// reasonOf is err as a Report's Reason: without the package's "checkpoint: "
+// prefix (the Reason is shown to people as it is).
+func reasonOf(err error) string { return strings.TrimPrefix(err.Error(), "checkpoint: ") }
+
 func check(ctx context.Context, store *eventstore.Store, cp *Checkpoint, trusted ed25519.PublicKey, vr eventstore.VerifyReport) (Report, error) {
 	rep := Report{Seq: cp.Seq, Time: cp.Time, Events: vr.Events, Head: vr.Head}
 	pub := trusted
 	if pub == nil {
 		k, err := cp.PublicKey()
 		if err != nil {
-			rep.Reason = err.Error()
+			rep.Reason = reasonOf(err)
 			return rep, nil
 		}
 		pub, rep.KeyFromFile, rep.Warning = k, true, WarnUntrustedKey
 	} else if cp.Key != "" {
 		k, err := cp.PublicKey()
 		if err != nil {
-			rep.Reason = err.Error()
+			rep.Reason = reasonOf(err)
 			return rep, nil
 		}
 		if !k.Equal(trusted) {
@@ -95,11 +100,11 @@ func check(ctx context.Context, store *eventstore.Store, cp *Checkpoint, trusted
 		}
 	}
 	if err := cp.Verify(pub); err != nil {
-		rep.Reason = err.Error()
+		rep.Reason = reasonOf(err)
 		if errors.Is(err, ErrBadSignature) {
 			rep.Reason += " under the trusted key: the checkpoint was altered or signed by another key"
 			if rep.KeyFromFile {
-				rep.Reason = err.Error() + " under the key it names: the checkpoint was altered"
+				rep.Reason = reasonOf(err) + " under the key it names: the checkpoint was altered"
 			}
 		}
 		return rep, nil
@@ -133,6 +138,10 @@ func check(ctx context.Context, store *eventstore.Store, cp *Checkpoint, trusted
 		rep.FirstBadSeq, rep.LastBadSeq = lastMatch+1, b
 		if b == lastMatch+1 {
 			rep.Reason = fmt.Sprintf("record %d is not the one the checkpoint of %s signed (another hash, the chain recomputed after it): history was rewritten or reordered from sequence %d",
+				b, cp.Time.UTC().Format(time.RFC3339), b)
+		} else if lastMatch == 0 {
+			// No signed record matched: there is no "record 0" that is.
+			rep.Reason = fmt.Sprintf("record %d is not the one the checkpoint of %s signed: history was rewritten or reordered from a sequence in 1..%d",
 				b, cp.Time.UTC().Format(time.RFC3339), b)
 		} else {
 			rep.Reason = fmt.Sprintf("record %d is not the one the checkpoint of %s signed, record %d is: history was rewritten or reordered from a sequence in %d..%d",

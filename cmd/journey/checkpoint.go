@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
@@ -46,6 +47,12 @@ proves that the log then extends the one signed now.`,
 				cp  checkpoint.Checkpoint
 				err error
 			)
+			if out != "" {
+				// Before signing: a checkpoint is never written over another.
+				if _, err := os.Lstat(out); err == nil {
+					return fmt.Errorf("--out %s: the file exists (a checkpoint is never written over another): pick another name", out)
+				}
+			}
 			if server != "" {
 				cp, err = a.checkpointFromServer(cmd.Context(), server)
 			} else {
@@ -156,7 +163,11 @@ func (a *app) writeCheckpoint(cp checkpoint.Checkpoint, out string) error {
 	}
 	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return err
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("--out %s: %v", out, err)
 	}
 	_, werr := f.Write(b)
 	if werr == nil {

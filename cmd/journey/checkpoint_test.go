@@ -50,6 +50,24 @@ func changeID(raw []byte) []byte {
 	return out
 }
 
+// TestCheckpointOutExists: --out naming a file that exists is refused
+// before anything is signed, naming the flag; the file is left as it was.
+func TestCheckpointOutExists(t *testing.T) {
+	dir, _ := checkpointData(t)
+	mustRun(t, nil, "checkpoint", "key", "--data", dir)
+	out := filepath.Join(t.TempDir(), "cp.json")
+	if err := os.WriteFile(out, []byte("kept\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, "checkpoint", "--data", dir, "--out", out)
+	if r.code != 1 || r.err == nil || !strings.Contains(r.err.Error(), "--out "+out+": the file exists") {
+		t.Fatalf("checkpoint --out over a file: exit %d %v, want exit 1 naming --out", r.code, r.err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "kept\n" {
+		t.Errorf("the file was changed: %q", b)
+	}
+}
+
 // TestCheckpointVerifySinceCLI is the auditor's path on a stopped
 // engine's data dir: take a checkpoint and the public key, let the log
 // grow, then find it rewritten behind the engine's back (record k changed,

@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +39,22 @@ var converters = map[string]converter{
 // jsonlSource reads one CloudEvent per line.
 type jsonlSource struct{ lr *lineReader }
 
-func newJSONLSource(r io.Reader) (source, error) { return &jsonlSource{newLineReader(r)}, nil }
+func newJSONLSource(r io.Reader) (source, error) {
+	br := bufio.NewReaderSize(r, 256<<10)
+	if err := refuseGzip(br, "cloudevents"); err != nil {
+		return nil, err
+	}
+	return &jsonlSource{newLineReader(br)}, nil
+}
+
+// refuseGzip refuses a gzip-compressed input to a format that reads text,
+// which would otherwise be quarantined line by line as noise.
+func refuseGzip(br *bufio.Reader, format string) error {
+	if isGzip(br) {
+		return fmt.Errorf("the input is gzip-compressed; --format %s reads it uncompressed: decompress it first (zcat FILE | journey import --format %s -)", format, format)
+	}
+	return nil
+}
 
 func (s *jsonlSource) next() ([]byte, int, error, error) {
 	for {
@@ -99,9 +116,16 @@ type profileData struct {
 	Country string `json:"country,omitempty"`
 }
 
-// badRow is the rejection of a row that does not convert.
-func badRow(format, why string) error {
-	return &journey.Error{Code: journey.CodeInvalidField, Rule: format + " row: " + why}
+// badRow is the rejection of a row that does not convert; field names its
+// column ("" for the row as a whole).
+func badRow(format, field, why string) error {
+	return &journey.Error{Code: journey.CodeInvalidField, Field: field, Rule: format + " row: " + why}
+}
+
+// longRow is the rejection of a line longer than maxLineBytes.
+func longRow(format string, size int) error {
+	return &journey.Error{Code: journey.CodeTooLarge,
+		Rule: fmt.Sprintf("%s row: line is %d bytes, more than %d (first %d bytes kept)", format, size, maxLineBytes, maxLineBytes)}
 }
 
 // cdnowSource converts the CDNOW purchase log: "master_id date cds dollars"
@@ -115,12 +139,16 @@ type cdnowSource struct {
 }
 
 func newCDNOWSource(r io.Reader) (source, error) {
-	return &cdnowSource{lr: newLineReader(r), seen: map[string]int{}}, nil
+	br := bufio.NewReaderSize(r, 256<<10)
+	if err := refuseGzip(br, "cdnow"); err != nil {
+		return nil, err
+	}
+	return &cdnowSource{lr: newLineReader(br), seen: map[string]int{}}, nil
 }
 
 func (s *cdnowSource) next() ([]byte, int, error, error) {
 	for {
-		b, line, _, err := s.lr.next()
+		b, line, size, err := s.lr.next()
 		if err != nil {
 			return nil, 0, nil, err
 		}
@@ -129,20 +157,26 @@ func (s *cdnowSource) next() ([]byte, int, error, error) {
 			continue // blank or header
 		}
 		raw := bytes.Clone(b)
+		if size > maxLineBytes {
+			return raw, line, longRow("cdnow", size), nil
+		}
 		if len(f) == 5 {
 			f = append(f[:1], f[2:]...) // drop the sample id
 		}
 		if len(f) != 4 {
-			return raw, line, badRow("cdnow", fmt.Sprintf("%d fields, want 4 or 5", len(f))), nil
+			return raw, line, badRow("cdnow", "", fmt.Sprintf("%d fields, want 4 or 5", len(f))), nil
 		}
 		id, date, cds, value := f[0], f[1], f[2], f[3]
+		if !isDigits(id) {
+			return raw, line, badRow("cdnow", "customer_id", fmt.Sprintf("%q is not digits", id)), nil
+		}
 		t, err := time.Parse("20060102", date)
-		if err != nil || !isDigits(id) {
-			return raw, line, badRow("cdnow", fmt.Sprintf("bad customer id %q or date %q", id, date)), nil
+		if err != nil {
+			return raw, line, badRow("cdnow", "date", fmt.Sprintf("%q is not a date yyyymmdd", date)), nil
 		}
 		n, err := strconv.Atoi(cds)
 		if err != nil || n < 0 {
-			return raw, line, badRow("cdnow", fmt.Sprintf("bad number of CDs %q", cds)), nil
+			return raw, line, badRow("cdnow", "number_of_cds", fmt.Sprintf("%q is not a whole number ≥ 0", cds)), nil
 		}
 		key := id + "-" + date
 		s.seen[key]++
@@ -167,7 +201,7 @@ func isDigits(s string) bool {
 // purchase per basket or a return (is_return=1, amount made positive).
 // Customer "retail-<id>"; basket times are taken as UTC.
 type retailSource struct {
-	r       *csv.Reader
+	lr      *lineReader
 	seen    map[string]bool
 	baskets map[string]int
 	queue   [][]byte
@@ -177,17 +211,71 @@ type retailSource struct {
 func newRetailSource(r io.Reader) (source, error) {
 	br := bufio.NewReader(r)
 	var in io.Reader = br
-	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+	if isGzip(br) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, err
+			return nil, gzipError(err)
 		}
-		in = zr
+		in = &gzipReader{zr}
 	}
-	cr := csv.NewReader(in)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	return &retailSource{r: cr, seen: map[string]bool{}, baskets: map[string]int{}}, nil
+	return &retailSource{lr: newLineReader(in), seen: map[string]bool{}, baskets: map[string]int{}}, nil
+}
+
+// isGzip reports whether br starts with the gzip magic number.
+func isGzip(br *bufio.Reader) bool {
+	magic, err := br.Peek(2)
+	return err == nil && magic[0] == 0x1f && magic[1] == 0x8b
+}
+
+// gzipReader is a gzip stream whose errors say what is wrong in journey's
+// words.
+type gzipReader struct{ zr *gzip.Reader }
+
+func (g *gzipReader) Read(p []byte) (int, error) {
+	n, err := g.zr.Read(p)
+	if err != nil && err != io.EOF {
+		err = gzipError(err)
+	}
+	return n, err
+}
+
+// gzipError describes a damaged gzip stream.
+func gzipError(err error) error {
+	var ce flate.CorruptInputError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return errors.New("the gzip stream is cut short (a truncated file?)")
+	case errors.Is(err, gzip.ErrChecksum):
+		return errors.New("the gzip stream is damaged: its checksum does not match what it holds")
+	case errors.Is(err, gzip.ErrHeader):
+		return errors.New("the gzip stream is damaged: its header is invalid")
+	case errors.As(err, &ce):
+		return fmt.Errorf("the gzip stream is damaged at compressed byte %d", int64(ce))
+	}
+	return err
+}
+
+// checkGzip reads the gzip stream of file name through, if it is one, so
+// that a damaged or truncated file is refused before anything is imported
+// (a stream's checksum is only known at its end).
+func checkGzip(name string) error {
+	f, err := os.Open(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	if !isGzip(br) {
+		return nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return gzipError(err)
+	}
+	if _, err := io.Copy(io.Discard, zr); err != nil {
+		return gzipError(err)
+	}
+	return nil
 }
 
 func (s *retailSource) next() ([]byte, int, error, error) {
@@ -197,34 +285,47 @@ func (s *retailSource) next() ([]byte, int, error, error) {
 			s.queue = s.queue[1:]
 			return b, s.qline, nil, nil
 		}
-		rec, err := s.r.Read()
-		if err != nil { // io.EOF included: FieldPos has no record then
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return []byte(strings.Join(rec, ",")), pe.Line, badRow("online-retail", pe.Err.Error()), nil
-			}
+		// One row a line (the format has no quoted line breaks), so a
+		// damaged row, an unclosed quote included, is that line alone.
+		b, line, size, err := s.lr.next()
+		if err != nil {
 			return nil, 0, nil, err
 		}
-		if len(rec) == 0 {
-			continue // csv.Reader yields no empty records; kept for FieldPos
-		}
-		line, _ := s.r.FieldPos(0)
-		if line == 1 && len(rec) > 0 && rec[0] == "customer_id" {
+		if len(bytes.TrimSpace(b)) == 0 {
 			continue
 		}
-		raw := []byte(strings.Join(rec, ","))
+		raw := bytes.Clone(b)
+		if size > maxLineBytes {
+			return raw, line, longRow("online-retail", size), nil
+		}
+		cr := csv.NewReader(bytes.NewReader(raw))
+		cr.FieldsPerRecord = -1
+		rec, err := cr.Read()
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			return raw, line, badRow("online-retail", "", err.Error()), nil
+		}
+		if line == 1 && rec[0] == "customer_id" {
+			continue
+		}
 		if len(rec) != 6 {
-			return raw, line, badRow("online-retail", fmt.Sprintf("%d fields, want 6", len(rec))), nil
+			return raw, line, badRow("online-retail", "", fmt.Sprintf("%d fields, want 6", len(rec))), nil
 		}
 		cust, ts, lines, amount, isReturn, country := rec[0], rec[1], rec[2], rec[3], rec[4], rec[5]
 		cust = strings.TrimSuffix(cust, ".0")
+		if !isDigits(cust) {
+			return raw, line, badRow("online-retail", "customer_id", fmt.Sprintf("%q is not digits", cust)), nil
+		}
 		t, err := time.Parse("2006-01-02T15:04:05", ts)
-		if err != nil || !isDigits(cust) {
-			return raw, line, badRow("online-retail", fmt.Sprintf("bad customer id %q or time %q", cust, ts)), nil
+		if err != nil {
+			return raw, line, badRow("online-retail", "basket_ts", fmt.Sprintf("%q is not a time yyyy-mm-ddThh:mm:ss", ts)), nil
 		}
 		n, err := strconv.Atoi(lines)
 		if err != nil || n < 0 {
-			return raw, line, badRow("online-retail", fmt.Sprintf("bad line count %q", lines)), nil
+			return raw, line, badRow("online-retail", "lines", fmt.Sprintf("%q is not a whole number ≥ 0", lines)), nil
 		}
 		subject := "retail-" + cust
 		if !s.seen[cust] {
@@ -240,7 +341,9 @@ func (s *retailSource) next() ([]byte, int, error, error) {
 		}
 		s.baskets[basket]++
 		id := fmt.Sprintf("%s-%d", basket, s.baskets[basket])
-		amount = strings.TrimPrefix(amount, "-")
+		if kind == journey.KindReturn {
+			amount = strings.TrimPrefix(amount, "-") // a return's amount is negative in the data
+		}
 		var data any = purchaseData{OrderID: id, Amount: amount, Currency: "GBP", Items: n, Channel: "web"}
 		if kind == journey.KindReturn {
 			data = returnData{OrderID: id, Amount: amount, Currency: "GBP", Kind: "refund", Reason: "cancelled"}

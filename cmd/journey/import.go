@@ -109,6 +109,20 @@ func (a *app) runImport(ctx context.Context, name string, conv converter) error 
 		return err
 	}
 	defer closeIn()
+	if name != "-" {
+		if err := checkGzip(name); err != nil {
+			return fmt.Errorf("%s: %w; nothing imported", name, err)
+		}
+	}
+	counted := &countingReader{r: in}
+	text, err := skipBOM(counted)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	src, err := conv(text)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	store, err := a.openLog(true, a.storeOptions())
 	if err != nil {
 		return err
@@ -116,17 +130,12 @@ func (a *app) runImport(ctx context.Context, name string, conv converter) error 
 	defer store.Close()
 
 	start := a.now()
-	counted := &countingReader{r: in}
 	bar := cli.NewByteProgress(a.stderr, size, "import")
 	originName := name
 	if name == "-" {
 		originName = "stdin"
 	}
 	imp := &importer{store: store, now: a.now, origin: "import:" + originName}
-	src, err := conv(counted)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
 	var runErr error
 	for {
 		if ctx.Err() != nil {
@@ -244,6 +253,23 @@ func (imp *importer) reject(ctx context.Context, line int, raw []byte, why error
 	return nil
 }
 
+// skipBOM returns r without the UTF-8 byte order mark it may start with (a
+// mark of the file's encoding, not part of its first line), and refuses a
+// UTF-16 input, which would otherwise be quarantined line by line as noise.
+func skipBOM(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	b, _ := br.Peek(3)
+	switch {
+	case len(b) >= 3 && b[0] == 0xef && b[1] == 0xbb && b[2] == 0xbf:
+		_, _ = br.Discard(3)
+	case len(b) >= 2 && (b[0] == 0xff && b[1] == 0xfe || b[0] == 0xfe && b[1] == 0xff):
+		return nil, fmt.Errorf("the input is UTF-16 (byte order mark % X); journey reads UTF-8: convert it first (iconv -f UTF-16 -t UTF-8)", b[:2])
+	case len(b) >= 2 && (b[0] == 0) != (b[1] == 0):
+		return nil, errors.New("the input looks like UTF-16 (a NUL in its first two bytes); journey reads UTF-8: convert it first (iconv -f UTF-16 -t UTF-8)")
+	}
+	return br, nil
+}
+
 // countingReader counts the bytes read, for the progress bar.
 type countingReader struct {
 	r io.Reader
@@ -272,11 +298,15 @@ func newLineReader(r io.Reader) *lineReader {
 // next call), its line number and its full length in bytes.
 func (l *lineReader) next() (b []byte, line, size int, err error) {
 	l.buf = l.buf[:0]
+	var last2 [2]byte // the line's last two bytes read, for its line ending
 	for {
 		chunk, err := l.r.ReadSlice('\n')
 		size += len(chunk)
 		if room := maxLineBytes + 2 - len(l.buf); room > 0 {
 			l.buf = append(l.buf, chunk[:min(room, len(chunk))]...)
+		}
+		for _, c := range chunk[max(0, len(chunk)-2):] {
+			last2[0], last2[1] = last2[1], c
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			continue
@@ -288,13 +318,16 @@ func (l *lineReader) next() (b []byte, line, size int, err error) {
 			return nil, 0, 0, io.EOF
 		}
 		l.line++
-		b = l.buf
-		if n := len(b); n > 0 && b[n-1] == '\n' {
-			b, size = b[:n-1], size-1
+		// The line ending (\n, \r\n, or a \r at the end of the input) is not
+		// part of the line or of its size, also when buf holds only its start.
+		if size >= 1 && last2[1] == '\n' {
+			size--
+			last2[1] = last2[0]
 		}
-		if n := len(b); n > 0 && b[n-1] == '\r' {
-			b, size = b[:n-1], size-1
+		if size >= 1 && last2[1] == '\r' {
+			size--
 		}
+		b = l.buf[:min(len(l.buf), size)]
 		if len(b) > maxLineBytes {
 			b = b[:maxLineBytes]
 		}

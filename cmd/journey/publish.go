@@ -80,11 +80,15 @@ README.`,
 }
 
 func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, po handlers.PublishOptions) error {
-	in, size, closeIn, err := a.openInput(name)
+	file, size, closeIn, err := a.openInput(name)
 	if err != nil {
 		return err
 	}
 	defer closeIn()
+	in, err := skipBOM(file)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
 	nc, err := a.natsConnect(nf, "journey publish")
 	if err != nil {
 		return err
@@ -147,7 +151,7 @@ func (a *app) publishDenied(e *handlers.PublishDeniedError, nf natsFlags) error 
 		}
 		return fmt.Errorf("%v: the token may not publish (use a writer token)", e)
 	}
-	return fmt.Errorf("%v: a connection without credentials may not %s (pass --token, --user, --nkey or --creds)", e, what)
+	return fmt.Errorf("%v: a connection without credentials may not %s (pass --token, --nats-user, --nats-nkey or --nats-creds)", e, what)
 }
 
 // natsConnect connects to the NATS server of nf as a client. A server
@@ -161,7 +165,26 @@ func (a *app) natsConnect(nf natsFlags, name string) (*nats.Conn, error) {
 	if errors.Is(err, nats.ErrNoServers) {
 		return nil, fmt.Errorf("no NATS server answers at %s: start journey serve (its embedded NATS listens on %s) or pass the --nats-url of yours", redactURL(nf.url), natsconn.DefaultListen)
 	}
+	if err != nil && strings.Contains(strings.ToLower(err.Error()), "authorization violation") {
+		return nil, fmt.Errorf("%v: %s", err, refusedCredentials(nf))
+	}
 	return nc, err
+}
+
+// refusedCredentials says which credentials the NATS server refused at
+// connect, and the flag that gives them (never their text).
+func refusedCredentials(nf natsFlags) string {
+	switch {
+	case nf.user != "":
+		return fmt.Sprintf("the server refused NATS user %q (check --nats-user and --nats-password)", nf.user)
+	case nf.nkey != "":
+		return "the server refused the nkey of --nats-nkey"
+	case nf.creds != "":
+		return "the server refused the credentials of --nats-creds"
+	case nf.token != "":
+		return "the server refused the token (--token, $JOURNEY_TOKEN or --nats-token): not one it knows, expired or revoked"
+	}
+	return "the server wants credentials: pass --token (a journey token; default $JOURNEY_TOKEN), --nats-user, --nats-nkey or --nats-creds"
 }
 
 // lineError is "line N ID: message", without the line or the id when

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,6 +79,62 @@ func TestPublishFailedLines(t *testing.T) {
 	} {
 		if got := lineError(c.e); got != c.want {
 			t.Errorf("lineError(%+v) = %q, want %q", c.e, got, c.want)
+		}
+	}
+}
+
+// TestPublishRefusedAtConnect: a NATS server that refuses the connection
+// (no token, or one it does not know) is one line naming the flag to pass,
+// without the token's text.
+func TestPublishRefusedAtConnect(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	mustRun(t, nil, "token", "create", "--data", dir, "--role", "writer", "--name", "till-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	natsURL, _, done, _ := startServe(t, ctx, dir)
+	in := []byte(`{"id":"e1","subject":"cust-1"}` + "\n")
+	const bad = "jy_notAtokenOfThisServer"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "pass --token (a journey token; default $JOURNEY_TOKEN), --nats-user, --nats-nkey or --nats-creds"},
+		{[]string{"--token", bad}, "the server refused the token (--token, $JOURNEY_TOKEN or --nats-token)"},
+	} {
+		r := runCLI(t, in, append(append([]string{"publish", "--nats-url", natsURL}, c.args...), "-")...)
+		if r.code != 1 || r.err == nil {
+			t.Fatalf("publish %v: exit %d %v", c.args, r.code, r.err)
+		}
+		msg := userMessage(r.err)
+		if !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") || strings.Contains(msg, bad) || strings.Contains(r.stderr, bad) {
+			t.Errorf("publish %v: %q, want one line with %q and no token", c.args, msg, c.want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPublishDeniedNamesRealFlags: the refusal of a connection without
+// credentials names flags that journey publish has.
+func TestPublishDeniedNamesRealFlags(t *testing.T) {
+	a := newApp(strings.NewReader(""), io.Discard, io.Discard)
+	a.getenv = func(string) string { return "" }
+	cmd, _, err := a.rootCommand().Find([]string{"publish"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*handlers.PublishDeniedError{{Subject: "journey.events.c"}, {Subject: "_INBOX.x", Subscribe: true}} {
+		msg := a.publishDenied(e, natsFlags{}).Error()
+		names := regexp.MustCompile(`--[a-z-]+`).FindAllString(msg, -1)
+		if len(names) == 0 {
+			t.Errorf("%q names no flag", msg)
+		}
+		for _, n := range names {
+			if n := strings.TrimPrefix(n, "--"); cmd.Flags().Lookup(n) == nil && cmd.InheritedFlags().Lookup(n) == nil {
+				t.Errorf("%q names --%s, which journey publish does not have", msg, n)
+			}
 		}
 	}
 }

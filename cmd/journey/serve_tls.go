@@ -1,6 +1,11 @@
 package main
 
 import (
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +50,19 @@ func addTransportFlags(cmd *cobra.Command, t *engine.Transport) {
 		if t.NATSTLSClientCA != "" && t.NATSTLSCert == "" {
 			return usageErrorf("--nats-tls-client-ca needs --nats-tls-cert and --nats-tls-key")
 		}
-		for flag, file := range map[string]string{"--tls-cert": t.TLSCert, "--tls-client-ca": t.TLSClientCA, "--nats-tls-cert": t.NATSTLSCert, "--nats-tls-client-ca": t.NATSTLSClientCA} {
+		// A certificate or key file is named by its own flag (not as a CA
+		// bundle, nor as the pair).
+		for _, c := range []struct{ flag, file string }{
+			{"--tls-cert", t.TLSCert}, {"--tls-key", t.TLSKey}, {"--nats-tls-cert", t.NATSTLSCert}, {"--nats-tls-key", t.NATSTLSKey},
+		} {
+			if c.file == "" {
+				continue
+			}
+			if err := checkPEMFile(c.file, strings.HasSuffix(c.flag, "-cert")); err != nil {
+				return usageErrorf("%s %s: %v", c.flag, c.file, err)
+			}
+		}
+		for flag, file := range map[string]string{"--tls-client-ca": t.TLSClientCA, "--nats-tls-client-ca": t.NATSTLSClientCA} {
 			if file == "" {
 				continue
 			}
@@ -70,6 +87,30 @@ func addTransportFlags(cmd *cobra.Command, t *engine.Transport) {
 		}
 		return nil
 	})
+}
+
+// checkPEMFile checks that file can be read and, for a certificate
+// (cert), that it holds a PEM certificate.
+func checkPEMFile(file string, cert bool) error {
+	b, err := os.ReadFile(file)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("no such file")
+	case err != nil:
+		return fmt.Errorf("cannot be read: %v", errors.Unwrap(err))
+	}
+	if !cert {
+		return nil
+	}
+	for rest := b; ; {
+		var blk *pem.Block
+		if blk, rest = pem.Decode(rest); blk == nil {
+			return errors.New("holds no PEM certificate")
+		}
+		if blk.Type == "CERTIFICATE" {
+			return nil
+		}
+	}
 }
 
 // httpScheme is the scheme of serve's HTTP URL.

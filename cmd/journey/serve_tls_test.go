@@ -73,6 +73,29 @@ func TestServeTLSFlags(t *testing.T) {
 	}
 }
 
+// TestServeTLSFileFlagsNamed: a missing or wrong certificate or key file
+// is refused naming its own flag (not as a "CA bundle", nor as the pair).
+func TestServeTLSFileFlagsNamed(t *testing.T) {
+	p := testpki.New(t)
+	dir := t.TempDir() + "/data"
+	missing := t.TempDir() + "/nope.pem"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", missing, "--tls-key", p.ServerKey}, "--tls-cert " + missing + ": no such file"},
+		{[]string{"--tls-cert", p.ServerCert, "--tls-key", missing}, "--tls-key " + missing + ": no such file"},
+		{[]string{"--tls-cert", p.ServerKey, "--tls-key", p.ServerKey}, "--tls-cert " + p.ServerKey + ": holds no PEM certificate"},
+		{[]string{"--nats-tls-cert", missing, "--nats-tls-key", p.ServerKey}, "--nats-tls-cert " + missing + ": no such file"},
+		{[]string{"--nats-tls-cert", p.ServerCert, "--nats-tls-key", missing}, "--nats-tls-key " + missing + ": no such file"},
+	} {
+		r := runCLI(t, nil, append([]string{"serve", "--data", dir, "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:-1"}, tc.args...)...)
+		if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), tc.want) || strings.Contains(r.err.Error(), "CA bundle") {
+			t.Errorf("serve %v: exit %d %v, want a usage error %q", tc.args, r.code, r.err, tc.want)
+		}
+	}
+}
+
 // TestServeNATSTokens: with access control on, journey publish reaches
 // the embedded NATS with a writer's token and not without one; the events
 // it published are read back with a reader's token.

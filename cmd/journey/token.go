@@ -82,6 +82,9 @@ exists and notices a token created or revoked while it runs within a second.`
 			if err := auth.ValidName(name); err != nil {
 				return usageErrorf("--name: %v", err)
 			}
+			if prefix != "" && r != auth.Writer {
+				return usageErrorf("--source-prefix is for writer tokens only (role %s appends nothing)", r)
+			}
 			t, err := auth.OpenTokens(a.tokenFile(file))
 			if err != nil {
 				return err

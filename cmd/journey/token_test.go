@@ -80,6 +80,20 @@ func TestTokenCommands(t *testing.T) {
 	}
 }
 
+// TestTokenCreateSourcePrefixNeedsWriter: --source-prefix on a token of
+// another role is a usage error (exit 2) naming the flag, and no token is
+// made.
+func TestTokenCreateSourcePrefixNeedsWriter(t *testing.T) {
+	dir := t.TempDir()
+	r := runCLI(t, nil, "token", "create", "--data", dir, "--role", "reader", "--name", "r", "--source-prefix", "pos/")
+	if r.code != 2 || r.err == nil || !strings.Contains(r.err.Error(), "--source-prefix is for writer tokens only (role reader") || r.stdout != "" {
+		t.Fatalf("exit %d %v, stdout %q; want exit 2 naming --source-prefix", r.code, r.err, r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "auth", "tokens.json")); err == nil {
+		t.Error("a token file was made for a refused create")
+	}
+}
+
 // TestServeRefusesBeyondLoopbackWithoutAuth: without a token file, serve
 // refuses to listen beyond loopback, naming the flag and the ways out.
 func TestServeRefusesBeyondLoopbackWithoutAuth(t *testing.T) {
