@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -67,8 +66,6 @@ func TestHelpExamplesRun(t *testing.T) {
 		t.Fatalf("ran %d examples, want at least one simulated id per command (%v)", ran, simulated)
 	}
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func TestVersion(t *testing.T) {
 	r := runCLI(t, nil, "--version")

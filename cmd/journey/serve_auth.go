@@ -60,6 +60,10 @@ func (a *app) serveTokens(file string, insecure bool) (*auth.Tokens, error) {
 		return nil, usageErrorf("--auth and --insecure-no-auth exclude each other")
 	}
 	if insecure {
+		// Not silently off: tokens were made for this data dir.
+		if def := a.tokenFile(""); fileExists(def) {
+			return nil, usageErrorf("--insecure-no-auth, but %s holds this data dir's tokens: access control would be off and every customer readable without one; drop --insecure-no-auth (or move the token file away)", def)
+		}
 		return nil, nil
 	}
 	path := a.tokenFile(file)
@@ -92,4 +96,9 @@ func loopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -118,6 +118,12 @@ func TestServeRefusesBeyondLoopbackWithoutAuth(t *testing.T) {
 	if r := runCLI(t, nil, "serve", "--data", dir, "--auth", "x", "--insecure-no-auth"); r.code != 2 || !strings.Contains(r.err.Error(), "exclude each other") {
 		t.Errorf("serve --auth --insecure-no-auth: exit %d %v", r.code, r.err)
 	}
+	// A data dir with tokens is never served without them.
+	mustRun(t, nil, "token", "create", "--data", dir, "--role", "admin", "--name", "ops")
+	if r := runCLI(t, nil, "serve", "--data", dir, "--insecure-no-auth", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:-1"); r.code != 2 ||
+		!strings.Contains(r.err.Error(), "--insecure-no-auth, but "+filepath.Join(dir, "auth", "tokens.json")+" holds this data dir's tokens") {
+		t.Errorf("serve --insecure-no-auth with a token file: exit %d %v", r.code, r.err)
+	}
 }
 
 // TestServeInsecureNoAuth: --insecure-no-auth lets serve listen beyond
