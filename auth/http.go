@@ -111,7 +111,7 @@ func (a *Authorizer) Check(route string, authorization []string, needs ...Role) 
 				return p, nil
 			}
 			return p, &Refusal{Status: http.StatusForbidden, Code: CodeForbidden, Reason: "forbidden",
-				Message: fmt.Sprintf("token %q has role %s; %s needs %s", p.Name, p.Role, route, needsText(needs))}
+				Message: fmt.Sprintf("token %q has role %s; %s needs %s", p.Name, p.Role, route, NeedsText(needs))}
 		}
 	}
 	var ref *Refusal
@@ -133,10 +133,10 @@ func (a *Authorizer) Check(route string, authorization []string, needs ...Role) 
 		Message: msg, Reason: Reason(err)}
 }
 
-// needsText names the roles that may: "analyst (or admin)"; a role that
+// NeedsText names the roles that may: "analyst (or admin)"; a role that
 // allows one of needs without being one of them is named too ("reader or
 // auditor (or admin)": an auditor has the reader's reads).
-func needsText(needs []Role) string {
+func NeedsText(needs []Role) string {
 	var names []string
 	for _, r := range Roles {
 		if r != Admin && r.AllowsAny(needs...) {

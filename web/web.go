@@ -216,24 +216,11 @@ func (u *UI) page(fn pageFunc, needs ...auth.Role) http.HandlerFunc {
 			}
 			s := &session{p: p, token: c.Value}
 			u.render(w, r, http.StatusForbidden, "error", &view{Title: "Not allowed", S: s, CSRF: u.csrf(s),
-				Message: "Your token " + p.Name + " has role " + string(p.Role) + "; this page needs " + rolesText(needs) + "."})
+				Message: "Your token " + p.Name + " has role " + string(p.Role) + "; this page needs " + auth.NeedsText(needs) + "."})
 			return
 		}
 		fn(w, r, &session{p: p, token: c.Value})
 	}
-}
-
-func rolesText(needs []auth.Role) string {
-	var names []string
-	for _, n := range needs {
-		if n != auth.Admin {
-			names = append(names, string(n))
-		}
-	}
-	if len(names) == 0 {
-		return "admin"
-	}
-	return strings.Join(names, " or ") + " (or admin)"
 }
 
 // csrf is the session's CSRF token: an HMAC of its token under the
