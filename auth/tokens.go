@@ -376,6 +376,9 @@ func writeAtomic(path string, b []byte) error {
 	return nil
 }
 
+// maxExpiry is the longest lifetime a token may be given: 36500 days.
+const maxExpiry = 36500 * 24 * time.Hour
+
 // ParseExpiry parses a token's lifetime: a Go duration ("36h", "90m") or
 // a number of days ("90d"); "" or "0" is none (0).
 func ParseExpiry(s string) (time.Duration, error) {
@@ -386,13 +389,15 @@ func ParseExpiry(s string) (time.Duration, error) {
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
 		if err != nil || n <= 0 || n > 36500 {
-			return 0, fmt.Errorf("expires %q: want a number of days from 1 to 36500 (90d) or a duration (36h)", s)
+			return 0, fmt.Errorf("expires %q: want a number of days from 1 to 36500 (90d) or a duration from 1s to 876000h (36h)", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
+	// A token's times are whole seconds: under 1s it would be expired
+	// when made.
 	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("expires %q: want a number of days (90d) or a positive duration (36h)", s)
+	if err != nil || d < time.Second || d > maxExpiry {
+		return 0, fmt.Errorf("expires %q: want a number of days from 1 to 36500 (90d) or a duration from 1s to 876000h (36h)", s)
 	}
 	return d, nil
 }

@@ -180,10 +180,13 @@ func TestParseExpiry(t *testing.T) {
 			t.Errorf("ParseExpiry(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"-1d", "xd", "soon", "-3h"} {
-		if _, err := auth.ParseExpiry(in); err == nil {
-			t.Errorf("ParseExpiry(%q) took it", in)
+	for _, in := range []string{"-1d", "xd", "soon", "-3h", "1ns", "999ms", "99999999h", "876001h", "36501d"} {
+		if _, err := auth.ParseExpiry(in); err == nil || !strings.Contains(err.Error(), "from 1s to 876000h") && !strings.Contains(err.Error(), "from 1 to 36500") {
+			t.Errorf("ParseExpiry(%q) = %v, want it refused naming the range", in, err)
 		}
+	}
+	if got, err := auth.ParseExpiry("876000h"); err != nil || got != 876000*time.Hour {
+		t.Errorf("ParseExpiry(876000h) = %v, %v", got, err)
 	}
 }
 
