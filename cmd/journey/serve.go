@@ -133,6 +133,13 @@ to JetStream at once, NATS and Pebble close. A second one aborts.`,
 					return err
 				}
 			}
+			// Tokens beyond loopback without TLS cross the network in clear.
+			if cfg.Auth != nil && cfg.HTTP != "off" && !loopbackAddr(cmp.Or(cfg.HTTP, engine.DefaultHTTP)) && !cfg.Transport.TLS() {
+				fmt.Fprintf(a.stderr, "journey: warning: --http %s listens beyond loopback without TLS: bearer tokens and customer data cross the network in clear (pass --tls-cert and --tls-key)\n", cfg.HTTP)
+			}
+			if cfg.Auth != nil && nf.url == "" && !loopbackAddr(cmp.Or(cfg.NATSListen, natsconn.DefaultListen)) && cfg.Transport.NATSTLSCert == "" {
+				fmt.Fprintf(a.stderr, "journey: warning: --nats-listen %s listens beyond loopback without TLS: tokens and touchpoints cross the network in clear (pass --nats-tls-cert and --nats-tls-key)\n", cfg.NATSListen)
+			}
 			cfg.NATS.URL, cfg.NATS.User, cfg.NATS.Password, cfg.NATS.Token = nf.url, nf.user, nf.password, nf.token
 			cfg.NATS.NKeySeedFile, cfg.NATS.CredsFile = nf.nkey, nf.creds
 			cfg.NATS.TLSCA, cfg.NATS.TLSCert, cfg.NATS.TLSKey = nf.ca, nf.cert, nf.key

@@ -126,6 +126,45 @@ func TestServeRefusesBeyondLoopbackWithoutAuth(t *testing.T) {
 	}
 }
 
+// TestServeAuthWithoutTLSWarns: with tokens, serve listens beyond loopback
+// without TLS when asked, but says that the tokens cross the network in
+// clear; on loopback it says nothing.
+func TestServeAuthWithoutTLSWarns(t *testing.T) {
+	dir := t.TempDir()
+	mustRun(t, nil, "token", "create", "--data", dir, "--role", "admin", "--name", "ops")
+	for _, tc := range []struct {
+		http string
+		warn bool
+	}{{"0.0.0.0:0", true}, {"127.0.0.1:0", false}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		serveErr := &syncBuffer{}
+		done := make(chan error, 1)
+		go func() {
+			a := newApp(nil, &bytes.Buffer{}, serveErr)
+			a.getenv = func(string) string { return "" }
+			done <- a.execute(ctx, []string{"serve", "--data", dir, "--http", tc.http, "--nats-listen", "127.0.0.1:-1", "--log-level", "error"})
+		}()
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveErr.String(), "journey serving"); time.Sleep(20 * time.Millisecond) {
+			select {
+			case err := <-done:
+				t.Fatalf("serve --http %s stopped: %v\n%s", tc.http, err, serveErr.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("serve not ready after 20s:\n%s", serveErr.String())
+			}
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(serveErr.String(), "--http "+tc.http+" listens beyond loopback without TLS: bearer tokens and customer data cross the network in clear")
+		if warned != tc.warn {
+			t.Errorf("serve --http %s with tokens, no TLS: warned %v, want %v:\n%s", tc.http, warned, tc.warn, serveErr.String())
+		}
+	}
+}
+
 // TestServeInsecureNoAuth: --insecure-no-auth lets serve listen beyond
 // loopback without tokens, HTTP and the embedded NATS alike.
 func TestServeInsecureNoAuth(t *testing.T) {
