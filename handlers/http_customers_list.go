@@ -25,7 +25,7 @@ func (h *httpHandler) customerList(w http.ResponseWriter, r *http.Request) {
 	if p, ok := auth.FromContext(r.Context()); ok && !p.Role.Allows(auth.Analyst) && IsPopulationList(q) {
 		writeError(w, http.StatusForbidden, ErrorBody{Code: codeForbidden,
 			Message: "token " + journey.Quote(p.Name) + " has role " + string(p.Role) +
-				"; listing by stage, segment, RFM cell or new/lost month needs analyst (or admin)"})
+				"; listing every customer (no prefix or trait) or by stage, segment, RFM cell or new/lost month needs analyst (or admin)"})
 		return
 	}
 	if h.o.Views == nil {
@@ -48,11 +48,13 @@ func (h *httpHandler) customerList(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, page)
 }
 
-// IsPopulationList reports whether q filters the population (stage,
-// segment, an RFM cell, new or lost in a month): an analyst's list, not a
-// reader's search.
+// IsPopulationList reports whether q lists the population — every
+// customer (no prefix or trait), or by stage, segment, an RFM cell, new or
+// lost in a month: an analyst's list, not a reader's search (a reader
+// looks customers up by id prefix or trait, as on the web page).
 func IsPopulationList(q projections.ListQuery) bool {
-	return q.Stage != "" || q.Segment != "" || q.R > 0 || q.FM > 0 || q.NewIn != "" || q.LostIn != ""
+	return q.Prefix == "" && q.Trait == "" ||
+		q.Stage != "" || q.Segment != "" || q.R > 0 || q.FM > 0 || q.NewIn != "" || q.LostIn != ""
 }
 
 // ParseListQuery reads a customer list's parameters (prefix, trait, after,

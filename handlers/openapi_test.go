@@ -64,7 +64,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 }
 
 // TestCustomerList: GET /v1/customers pages the customers by id prefix
-// (reader or analyst); its population filters need analyst; bad
+// (reader or analyst); every customer at once and the population filters
+// need analyst; bad
 // parameters are 400 naming the field.
 func TestCustomerList(t *testing.T) {
 	r := newAuthRig(t)
@@ -134,6 +135,14 @@ func TestCustomerList(t *testing.T) {
 	get("/v1/customers?lost=1999-01", "analyst", 200)
 	get("/v1/customers?new=1999-01", "reader", 403)
 	get("/v1/customers?stage=prospect", "reader", 403)
+	// Every customer at once is a population list too: a reader looks
+	// customers up by prefix or trait.
+	get("/v1/customers", "reader", 403)
+	get("/v1/customers?limit=1000", "reader", 403)
+	get("/v1/customers", "analyst", 200)
+	if len(page.Customers) != 3 {
+		t.Fatalf("analyst, every customer: %+v", page)
+	}
 	get("/v1/customers?prefix=cust", "writer", 403)
 	get("/v1/customers", "", 401)
 	for path, field := range map[string]string{
