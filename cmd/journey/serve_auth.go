@@ -76,7 +76,7 @@ func (a *app) serveTokens(file string, insecure bool) (*auth.Tokens, error) {
 		}
 		return nil, fmt.Errorf("--auth: %w", err)
 	}
-	t, err := auth.OpenTokens(path)
+	t, err := a.openTokens(path)
 	if err != nil {
 		return nil, err
 	}

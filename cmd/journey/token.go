@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,19 @@ type tokenLine struct {
 // tokenFile is the token file: --auth FILE, else <data>/auth/tokens.json.
 func (a *app) tokenFile(flag string) string {
 	return cmp.Or(flag, filepath.Join(a.dataDir(), filepath.FromSlash(auth.DefaultFile)))
+}
+
+// openTokens opens the token file (tokenFile of flag), refusing a
+// directory given as --auth by name.
+func (a *app) openTokens(flag string) (*auth.Tokens, error) {
+	path := a.tokenFile(flag)
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		if flag == "" {
+			return nil, fmt.Errorf("the token file %s is a directory", path)
+		}
+		return nil, usageErrorf("--auth %s is a directory: --auth names the token file (journey token create --auth FILE makes it)", path)
+	}
+	return auth.OpenTokens(path)
 }
 
 // bearerToken is the token a client command sends: --token, else $JOURNEY_TOKEN.
@@ -85,7 +99,7 @@ exists and notices a token created or revoked while it runs within a second.`
 			if prefix != "" && r != auth.Writer {
 				return usageErrorf("--source-prefix is for writer tokens only (role %s appends nothing)", r)
 			}
-			t, err := auth.OpenTokens(a.tokenFile(file))
+			t, err := a.openTokens(file)
 			if err != nil {
 				return err
 			}
@@ -113,7 +127,7 @@ exists and notices a token created or revoked while it runs within a second.`
 		Short: "List the tokens: name, role, created, expires, revoked (never the token)",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := auth.OpenTokens(a.tokenFile(file))
+			t, err := a.openTokens(file)
 			if err != nil {
 				return err
 			}
@@ -145,7 +159,7 @@ exists and notices a token created or revoked while it runs within a second.`
 		Short: "Revoke a token: a running serve refuses it within a second",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := auth.OpenTokens(a.tokenFile(file))
+			t, err := a.openTokens(file)
 			if err != nil {
 				return err
 			}

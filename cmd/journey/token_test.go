@@ -118,6 +118,12 @@ func TestServeRefusesBeyondLoopbackWithoutAuth(t *testing.T) {
 	if r := runCLI(t, nil, "serve", "--data", dir, "--auth", "x", "--insecure-no-auth"); r.code != 2 || !strings.Contains(r.err.Error(), "exclude each other") {
 		t.Errorf("serve --auth --insecure-no-auth: exit %d %v", r.code, r.err)
 	}
+	// --auth names a file: a directory is refused by name.
+	for _, args := range [][]string{{"serve", "--data", dir, "--auth", dir}, {"token", "list", "--auth", dir}, {"token", "create", "--role", "admin", "--name", "x", "--auth", dir}} {
+		if r := runCLI(t, nil, args...); r.code != 2 || r.err.Error() != "--auth "+dir+" is a directory: --auth names the token file (journey token create --auth FILE makes it)" {
+			t.Errorf("journey %s: exit %d %v", strings.Join(args, " "), r.code, r.err)
+		}
+	}
 	// A data dir with tokens is never served without them.
 	mustRun(t, nil, "token", "create", "--data", dir, "--role", "admin", "--name", "ops")
 	if r := runCLI(t, nil, "serve", "--data", dir, "--insecure-no-auth", "--http", "127.0.0.1:0", "--nats-listen", "127.0.0.1:-1"); r.code != 2 ||
