@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -164,12 +165,17 @@ exists and notices a token created or revoked while it runs within a second.`
 				return err
 			}
 			t.SetClock(a.now)
+			already := slices.ContainsFunc(t.List(), func(ti auth.TokenInfo) bool { return ti.Name == args[0] && ti.Revoked != nil })
 			info, err := t.Revoke(args[0])
 			if err != nil {
 				return err
 			}
 			if a.jsonOut {
 				return a.printJSON(tokenLine{TokenInfo: info})
+			}
+			if already {
+				a.printf("token %q was already revoked at %s\n", info.Name, info.Revoked.Format(time.RFC3339))
+				return nil
 			}
 			a.printf("token %q revoked\n", info.Name)
 			return nil

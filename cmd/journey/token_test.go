@@ -46,7 +46,12 @@ func TestTokenCommands(t *testing.T) {
 	if st, _ := os.Stat(file); st.Mode().Perm() != 0o600 {
 		t.Errorf("token file mode %v", st.Mode().Perm())
 	}
-	mustRun(t, nil, "token", "revoke", "--data", dir, "till-17")
+	if out := mustRun(t, nil, "token", "revoke", "--data", dir, "till-17"); out != "token \"till-17\" revoked\n" {
+		t.Errorf("revoke: %q", out)
+	}
+	if out := mustRun(t, nil, "token", "revoke", "--data", dir, "till-17"); !strings.HasPrefix(out, "token \"till-17\" was already revoked at ") {
+		t.Errorf("revoke again: %q, want it said already revoked", out)
+	}
 	list := mustRun(t, nil, "token", "list", "--data", dir)
 	if !strings.Contains(list, "tablet-store-042") || !strings.Contains(list, "2026-04-02T03:04:05Z") ||
 		strings.Contains(list, tok) || strings.Contains(list, created.Token) || strings.Contains(list, "sha256") {
