@@ -85,9 +85,11 @@ func (a *app) readStoreOptions() *eventstore.Options {
 }
 
 // openInput opens name ("-": stdin) and returns its size (-1 unknown).
-func (a *app) openInput(name string) (io.Reader, int64, func() error, error) {
+// A stdin, pipe or terminal stops being read when ctx ends, also in the
+// middle of a read waiting for input (interruptible).
+func (a *app) openInput(ctx context.Context, name string) (io.Reader, int64, func() error, error) {
 	if name == "-" {
-		return a.stdin, -1, func() error { return nil }, nil
+		return &interruptible{ctx: ctx, r: a.stdin}, -1, func() error { return nil }, nil
 	}
 	f, err := os.Open(name)
 	if err != nil {
@@ -100,11 +102,57 @@ func (a *app) openInput(name string) (io.Reader, int64, func() error, error) {
 	} else if err == nil && fi.Mode().IsRegular() {
 		size = fi.Size()
 	}
+	if size < 0 {
+		return &interruptible{ctx: ctx, r: f}, size, f.Close, nil
+	}
 	return f, size, f.Close, nil
 }
 
+// interruptible is r whose Read returns ctx's error once ctx ends, also
+// while a read of r is waiting for input (an idle pipe, a FIFO, a
+// terminal): an interrupted import or publish then drains what it has read
+// instead of waiting for a line that may never come. The read left waiting
+// ends on its own (the process is about to exit).
+type interruptible struct {
+	ctx  context.Context
+	r    io.Reader
+	buf  []byte
+	done chan readResult
+}
+
+type readResult struct {
+	n   int
+	err error
+}
+
+func (ir *interruptible) Read(p []byte) (int, error) {
+	if err := ir.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if ir.done == nil {
+		ir.done = make(chan readResult, 1)
+	}
+	if cap(ir.buf) < len(p) {
+		ir.buf = make([]byte, len(p))
+	}
+	buf := ir.buf[:len(p)]
+	go func() {
+		n, err := ir.r.Read(buf)
+		ir.done <- readResult{n, err}
+	}()
+	select {
+	case res := <-ir.done:
+		return copy(p, buf[:res.n]), res.err
+	case <-ir.ctx.Done():
+		return 0, ir.ctx.Err()
+	}
+}
+
 func (a *app) runImport(ctx context.Context, name string, conv converter) error {
-	in, size, closeIn, err := a.openInput(name)
+	in, size, closeIn, err := a.openInput(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -164,7 +212,7 @@ func (a *app) runImport(ctx context.Context, name string, conv converter) error 
 		bar.Events(int64(imp.read))
 	}
 	// Drain: what was read is appended even when interrupted.
-	if err := imp.flush(context.WithoutCancel(ctx)); err != nil && runErr == nil {
+	if err := imp.flush(ctx); err != nil && runErr == nil {
 		runErr = err
 	}
 	bar.Finish()
@@ -208,10 +256,15 @@ func (imp *importer) add(ctx context.Context, line int, raw []byte) error {
 	return nil
 }
 
+// flush appends the batch. It finishes even when ctx has ended (an
+// interrupt): an Append cut short may have stored the batch, and its retry
+// in the drain would count those events as duplicates; runImport looks at
+// ctx between lines.
 func (imp *importer) flush(ctx context.Context) error {
 	if len(imp.reqs) == 0 {
 		return nil
 	}
+	ctx = context.WithoutCancel(ctx)
 	res, err := imp.store.Append(ctx, imp.reqs)
 	if err != nil {
 		return fmt.Errorf("append: %w", err)
@@ -234,6 +287,7 @@ func (imp *importer) flush(ctx context.Context) error {
 
 // reject keeps raw in the quarantine with the reason it was refused.
 func (imp *importer) reject(ctx context.Context, line int, raw []byte, why error) error {
+	ctx = context.WithoutCancel(ctx) // finished when interrupted, as flush
 
 	e := eventstore.QuarantineEntry{
 		ReceivedAt: imp.now().UTC(),

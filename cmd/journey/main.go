@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,8 +37,10 @@ func journeyMain() int {
 	ctx, cancel := context.WithCancel(context.Background())
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	var interrupted atomic.Bool
 	go func() {
 		<-sig
+		interrupted.Store(true)
 		fmt.Fprintln(os.Stderr, "journey: stopping (interrupt again to abort)")
 		cancel()
 		// A signal always stops the process: if the command is stuck (in a
@@ -54,7 +57,12 @@ func journeyMain() int {
 	err := run(ctx, os.Args[1:])
 	cancel()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "journey: %s\n", userMessage(err))
+		msg := userMessage(err)
+		if interrupted.Load() && errors.Is(err, context.Canceled) {
+			// Not Go's "context canceled": the command was cut short.
+			msg = interruptedMessage
+		}
+		fmt.Fprintf(os.Stderr, "journey: %s\n", msg)
 		var ue *usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintln(os.Stderr, "Run 'journey --help' for usage.")
@@ -69,6 +77,9 @@ func journeyMain() int {
 func userMessage(err error) string {
 	return errtext.WithoutPackages(strings.ReplaceAll(err.Error(), "\n<corruption detail carrier>", ""))
 }
+
+// interruptedMessage is the last line of a command a signal cut short.
+const interruptedMessage = "interrupted: the command stopped before it completed"
 
 // stopGrace is how long a command may take to stop after a signal.
 const stopGrace = 15 * time.Second

@@ -80,7 +80,7 @@ README.`,
 }
 
 func (a *app) runPublish(ctx context.Context, name string, nf natsFlags, po handlers.PublishOptions) error {
-	file, size, closeIn, err := a.openInput(name)
+	file, size, closeIn, err := a.openInput(ctx, name)
 	if err != nil {
 		return err
 	}
