@@ -57,21 +57,15 @@ func refuseGzip(br *bufio.Reader, format string) error {
 }
 
 func (s *jsonlSource) next() ([]byte, int, error, error) {
-	for {
-		b, line, size, err := s.lr.next()
-		if err != nil {
-			return nil, 0, nil, err
-		}
-		if len(bytes.TrimSpace(b)) == 0 {
-			continue
-		}
-		raw := bytes.Clone(b)
-		if size > maxLineBytes {
-			return raw, line, &journey.Error{Code: journey.CodeTooLarge,
-				Rule: fmt.Sprintf("line is %d bytes, more than %d (first %d bytes kept)", size, journey.MaxEventBytes, maxLineBytes)}, nil
-		}
-		return raw, line, nil, nil
+	raw, line, size, err := s.lr.nextFilled()
+	if err != nil {
+		return nil, 0, nil, err
 	}
+	if size > maxLineBytes {
+		return raw, line, &journey.Error{Code: journey.CodeTooLarge,
+			Rule: fmt.Sprintf("line is %d bytes, more than %d (first %d bytes kept)", size, journey.MaxEventBytes, maxLineBytes)}, nil
+	}
+	return raw, line, nil, nil
 }
 
 // cloudEvent is what the converters write, attributes in the usual order.
@@ -287,14 +281,10 @@ func (s *retailSource) next() ([]byte, int, error, error) {
 		}
 		// One row a line (the format has no quoted line breaks), so a
 		// damaged row, an unclosed quote included, is that line alone.
-		b, line, size, err := s.lr.next()
+		raw, line, size, err := s.lr.nextFilled()
 		if err != nil {
 			return nil, 0, nil, err
 		}
-		if len(bytes.TrimSpace(b)) == 0 {
-			continue
-		}
-		raw := bytes.Clone(b)
 		if size > maxLineBytes {
 			return raw, line, longRow("online-retail", size), nil
 		}

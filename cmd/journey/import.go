@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -346,6 +347,19 @@ type lineReader struct {
 
 func newLineReader(r io.Reader) *lineReader {
 	return &lineReader{r: bufio.NewReaderSize(r, 256<<10)}
+}
+
+// nextFilled is next's first line that is not blank, copied out of the
+// reader's buffer.
+func (l *lineReader) nextFilled() (b []byte, line, size int, err error) {
+	for {
+		if b, line, size, err = l.next(); err != nil {
+			return nil, 0, 0, err
+		}
+		if len(bytes.TrimSpace(b)) > 0 {
+			return bytes.Clone(b), line, size, nil
+		}
+	}
 }
 
 // next returns the next line without its line ending (valid until the
