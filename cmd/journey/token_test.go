@@ -148,23 +148,7 @@ func TestServeAuthWithoutTLSWarns(t *testing.T) {
 		warn bool
 	}{{"0.0.0.0:0", true}, {"127.0.0.1:0", false}} {
 		ctx, cancel := context.WithCancel(context.Background())
-		serveErr := &syncBuffer{}
-		done := make(chan error, 1)
-		go func() {
-			a := newApp(nil, &bytes.Buffer{}, serveErr)
-			a.getenv = func(string) string { return "" }
-			done <- a.execute(ctx, []string{"serve", "--data", dir, "--http", tc.http, "--nats-listen", "127.0.0.1:-1", "--log-level", "error"})
-		}()
-		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(serveErr.String(), "journey serving"); time.Sleep(20 * time.Millisecond) {
-			select {
-			case err := <-done:
-				t.Fatalf("serve --http %s stopped: %v\n%s", tc.http, err, serveErr.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("serve not ready after 20s:\n%s", serveErr.String())
-			}
-		}
+		_, _, done, serveErr := startServe(t, ctx, dir, "--http", tc.http)
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)
