@@ -99,6 +99,10 @@ var ErrOverviewStopped = errors.New("projections: overview keeper stopped")
 // Current is the kept overview of now (do not modify it), waiting for the
 // first pass when there is none yet. It walks nothing.
 func (k *OverviewKeeper) Current(ctx context.Context) (*Overview, error) {
+	// The kept count is taken before the keeper is woken: a request after
+	// an idle spell is answered with the last count, never with one the
+	// keeper made in between because of it.
+	o := k.cur.Load()
 	now := time.Now().UnixNano()
 	if prev := k.asked.Swap(now); prev == 0 || time.Duration(now-prev) >= k.o.Idle {
 		select { // the keeper was idle: count again now
@@ -106,7 +110,7 @@ func (k *OverviewKeeper) Current(ctx context.Context) (*Overview, error) {
 		default:
 		}
 	}
-	if o := k.cur.Load(); o != nil {
+	if o != nil {
 		return o, nil
 	}
 	select {
