@@ -5,10 +5,10 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/journey-cdp/journey/eventstore"
+	"github.com/journey-cdp/journey/internal/errtext"
 )
 
 // Report is the outcome of VerifySince for one checkpoint.
@@ -74,9 +74,9 @@ func VerifySinceAll(ctx context.Context, store *eventstore.Store, cps []Checkpoi
 
 var errStop = errors.New("stop")
 
-// reasonOf is err as a Report's Reason: without the package's "checkpoint: "
-// prefix (the Reason is shown to people as it is).
-func reasonOf(err error) string { return strings.TrimPrefix(err.Error(), "checkpoint: ") }
+// reasonOf is err as a Report's Reason: without Go package prefixes (the
+// Reason is shown to people as it is).
+func reasonOf(err error) string { return errtext.WithoutPackages(err.Error()) }
 
 func check(ctx context.Context, store *eventstore.Store, cp *Checkpoint, trusted ed25519.PublicKey, vr eventstore.VerifyReport) (Report, error) {
 	rep := Report{Seq: cp.Seq, Time: cp.Time, Events: vr.Events, Head: vr.Head}

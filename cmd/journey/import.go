@@ -158,19 +158,19 @@ func (a *app) runImport(ctx context.Context, name string, conv converter) error 
 		return err
 	}
 	defer closeIn()
-	if name != "-" {
-		if err := checkGzip(name); err != nil {
-			return fmt.Errorf("%s: %w; nothing imported", name, err)
-		}
-	}
 	counted := &countingReader{r: in}
 	text, err := skipBOM(counted)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	src, err := conv(text)
+	src, err := conv(text) // a format that reads no gzip refuses one here, unread
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
+	}
+	if name != "-" {
+		if err := checkGzip(name); err != nil {
+			return fmt.Errorf("%s: %w; nothing imported", name, err)
+		}
 	}
 	store, err := a.openLog(true, a.storeOptions())
 	if err != nil {
